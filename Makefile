@@ -1,0 +1,16 @@
+# Developer shortcuts. The README's two commands are the supported entry points.
+PY ?= .venv/bin/python
+
+.PHONY: test test-fast build check bench xor
+test:            ## every test (what CI runs)
+	bash tests/run.sh
+test-fast:       ## skip the slow tests while iterating
+	bash tests/run.sh -m "not slow"
+build:           ## regenerate tinytorch/ from course/
+	$(PY) -m course.build export
+check:           ## fail if tinytorch/ drifted from course/
+	$(PY) -m course.build check
+bench:           ## speed/memory benchmarks vs PyTorch -> results/bench.json and results/bench.md
+	$(PY) -m bench.run
+xor:             ## milestones 1 and 2
+	$(PY) -m course.milestones.xor

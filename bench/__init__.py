@@ -1,0 +1,1 @@
+"""Benchmarks: tinytorch vs PyTorch measured side by side in one run (not timed tests)."""

@@ -1,0 +1,118 @@
+"""Speed and memory of tinytorch vs PyTorch 2.13 CPU, side by side in one run.
+
+    python -m bench.run [NAME ...]      (default: every benchmark)
+
+Writes results/bench.json (merged by benchmark name) and results/bench.md.
+Timings interleave the two frameworks step by step so that noise from other
+processes on a shared machine hits both alike; the figure that matters is the
+ratio. PyTorch gets as many threads as NumPy's BLAS (all cores).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+BENCHMARKS = {}
+
+
+def benchmark(fn):
+    BENCHMARKS[fn.__name__] = fn
+    return fn
+
+
+def interleaved(steps: dict, repeat: int, warmup: int = 3) -> dict:
+    """Median seconds of each named step, running them in turn `repeat` times."""
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    times = {name: [] for name in steps}
+    for _ in range(repeat):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def peak_bytes(step) -> int:
+    tracemalloc.start()
+    try:
+        step()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@benchmark
+def mlp_step():
+    """Linear(784,64)+ReLU+Linear(64,10): forward, sum as the loss, backward; batch 64."""
+    import torch
+    import tinytorch as tt
+
+    torch.set_num_threads(os.cpu_count())
+    tt.manual_seed(0)
+    ours = tt.nn.Sequential(tt.nn.Linear(784, 64), tt.nn.ReLU(), tt.nn.Linear(64, 10))
+    theirs = torch.nn.Sequential(torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((64, 784)).astype(np.float32)
+    tx = torch.from_numpy(x)
+
+    def tinytorch_step():
+        ours.zero_grad()
+        ours(tt.Tensor(x)).sum().backward()
+
+    def torch_step():
+        theirs.zero_grad()
+        theirs(tx).sum().backward()
+
+    median = interleaved({"tinytorch": tinytorch_step, "torch": torch_step}, repeat=300)
+    return {
+        "what": "forward+backward, batch 64, Linear(784,64)+ReLU+Linear(64,10)",
+        "tinytorch_ms": median["tinytorch"] * 1e3,
+        "torch_ms": median["torch"] * 1e3,
+        "ratio": median["tinytorch"] / median["torch"],
+        "tinytorch_peak_bytes": peak_bytes(tinytorch_step),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {' '.join(BENCHMARKS)}")
+    args = parser.parse_args(argv)
+    unknown = set(args.names) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {sorted(BENCHMARKS)}")
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "bench.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    import torch
+    machine = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
+               "cores": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for name in args.names or BENCHMARKS:
+        print(f"running {name} ...", flush=True)
+        results[name] = {**BENCHMARKS[name](), "machine": machine}
+        print(json.dumps(results[name], indent=2))
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    lines = ["| benchmark | what | tinytorch | torch | ratio |", "|---|---|---|---|---|"]
+    for name, r in results.items():
+        unit = "ms" if "tinytorch_ms" in r else "s"
+        key = "tinytorch_ms" if unit == "ms" else "tinytorch_s"
+        lines.append(f"| {name} | {r['what']} | {r[key]:.3f} {unit} | {r[key.replace('tinytorch', 'torch')]:.3f} {unit}"
+                     f" | {r['ratio']:.2f}x |")
+    (RESULTS / "bench.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {path} and {RESULTS / 'bench.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

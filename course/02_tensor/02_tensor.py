@@ -1,0 +1,608 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 02 — Tensor
+#
+# Every deep-learning framework is built on one data structure: an
+# n-dimensional array of numbers with a shape and a dtype. In this module you
+# write `tinytorch.Tensor`, a thin wrapper around a NumPy array that
+#
+# * stores its numbers in `.data` (a `numpy.ndarray`, float32 by default),
+# * supports arithmetic with **broadcasting** (`+ - * / ** @`), reductions
+#   (`sum`, `mean`, `max`), shape changes (`reshape`, `transpose`, `.T`),
+#   element-wise maths (`exp`, `log`, `sqrt`, `tanh`) and indexing,
+# * **remembers how it was made**: every operation records its name and its
+#   input tensors. Nothing uses that record yet. In module 05 you will write
+#   one gradient rule per operation name, and `loss.backward()` will walk
+#   these records backwards. So module 05 *adds* to this Tensor; it never
+#   rewrites it.
+#
+# Why wrap NumPy at all? Because the wrapper is where a framework keeps what
+# the array does not know: whether gradients are wanted, where the value came
+# from, and (in real frameworks) which device it lives on.
+
+# %%
+#| default_exp tensor
+
+# %% [markdown]
+# ## Given: construction, the history record, and grad mode
+#
+# Read this cell; you do not change it. `Tensor(data)` accepts lists, NumPy
+# arrays, numbers and other tensors. Python floats become float32 (the dtype
+# of deep learning: half the memory of float64 and twice the SIMD width);
+# NumPy arrays keep their dtype, so you can ask for float64 when you need
+# precision (the finite-difference checks do).
+#
+# `_make(data, op, parents)` is how every operation builds its result: it
+# records `op` and `parents` only when some parent requires gradients and
+# grad mode is on. `no_grad()` switches recording off, which is what you
+# want at inference time and inside an optimizer's update.
+
+# %%
+#| export
+"""Tensor: an n-dimensional array that remembers how it was made (module 02)."""
+from __future__ import annotations
+
+import contextlib
+import numbers
+
+import numpy as np
+
+DEFAULT_DTYPE = np.float32
+_grad_enabled = True
+_rng = np.random.default_rng()
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Operations inside this block record no history, so no gradient flows through them."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+def manual_seed(seed: int) -> None:
+    """Make every random initialisation in tinytorch repeatable."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def rng() -> np.random.Generator:
+    """The generator that layers use for their initial weights."""
+    return _rng
+
+
+def _to_array(data, dtype) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        try:
+            return np.asarray(data, dtype=dtype)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"Tensor data cannot be converted to {np.dtype(dtype)}: {error}") from None
+    try:
+        array = np.asarray(data)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"Tensor data must be rectangular (every row the same length): {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"Tensor data must be numbers, got {type(data).__name__} with dtype {array.dtype}")
+    if array.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
+        array = array.astype(DEFAULT_DTYPE)  # Python floats become float32, arrays keep their dtype
+    return array
+
+
+def _make(data, op: str, parents: tuple, ctx=None) -> "Tensor":
+    """Wrap an operation's result, recording its history when gradients are wanted."""
+    out = Tensor.__new__(Tensor)
+    out.data = np.asarray(data)
+    out.grad = None
+    if _grad_enabled and any(p.requires_grad for p in parents):
+        out.requires_grad, out._op, out._parents, out._ctx = True, op, parents, ctx
+    else:
+        out.requires_grad, out._op, out._parents, out._ctx = False, None, (), None
+    return out
+
+
+# %% [markdown]
+# ## The Tensor class
+#
+# The class below has the plumbing (properties, printing, conversion to
+# NumPy) and the arithmetic. Each operation is one line of NumPy plus a call
+# to `_make` naming the operation, for example
+#
+# ```python
+# def exp(self):
+#     return _make(np.exp(self.data), "exp", (self,))
+# ```
+#
+# That one is done for you. Fill in the others. Three rules:
+#
+# 1. Use `self._lift(other)` to turn numbers and arrays into tensors of a
+#    matching dtype, so `x * 2` stays float32.
+# 2. Let NumPy broadcast: `(3, 1) + (1, 4) -> (3, 4)`. Do not copy data.
+# 3. Only the *primitives* get an op name (`add`, `mul`, `pow`, `matmul`,
+#    `sum`, `max`, `reshape`, `permute`, `getitem`, `exp`, `log`, `tanh`).
+#    Everything else — subtraction, division, negation, `mean`, `sqrt`,
+#    `transpose` — is written in terms of them, so module 05 needs twelve
+#    gradient rules, not twenty.
+
+# %% nbgrader={"grade": false, "grade_id": "tensor-class", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class Tensor:
+    """An n-dimensional array of numbers that remembers how it was made.
+
+    `Tensor(data, requires_grad=False, dtype=None)`: data is a number, a
+    (nested) list, a NumPy array or a Tensor. Python floats become float32.
+    """
+
+    __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        self.data = _to_array(data, dtype)
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, this one is {self.data.dtype}")
+        self.requires_grad = bool(requires_grad)
+        self.grad = None       # filled by backward() (module 05)
+        self._op = None        # name of the operation that made this tensor
+        self._parents = ()     # the tensors it was made from
+        self._ctx = None       # anything else its gradient rule needs
+
+    # -- plumbing ------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
+        return f"Tensor({body}, dtype={self.dtype}{grad})"
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def detach(self) -> "Tensor":
+        """The same numbers, cut off from the history (no gradient flows back)."""
+        return _make(self.data, "detach", ())
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def backward(self, grad=None) -> None:
+        """Fill `.grad` of every tensor this one was computed from (module 05 writes the engine)."""
+        from tinytorch.autograd import backward  # module 05; imported here so module 02 stands alone
+        backward(self, grad)
+
+    def _lift(self, other) -> "Tensor":
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, numbers.Number) and self.dtype.kind == "f":
+            return Tensor(np.asarray(other, dtype=self.dtype))
+        return Tensor(other)
+
+    # -- element-wise primitives ---------------------------------------------
+    def __add__(self, other):
+        other = self._lift(other)
+        ### BEGIN SOLUTION
+        return _make(self.data + other.data, "add", (self, other))
+        ### END SOLUTION
+
+    def __mul__(self, other):
+        other = self._lift(other)
+        ### BEGIN SOLUTION
+        return _make(self.data * other.data, "mul", (self, other))
+        ### END SOLUTION
+
+    def __pow__(self, exponent):
+        if not isinstance(exponent, numbers.Number):
+            raise TypeError("tensor ** exponent needs a number exponent; for a tensor exponent use (b * a.log()).exp()")
+        ### BEGIN SOLUTION
+        return _make(self.data ** exponent, "pow", (self,), exponent)
+        ### END SOLUTION
+
+    def exp(self):
+        return _make(np.exp(self.data), "exp", (self,))
+
+    def log(self):
+        ### BEGIN SOLUTION
+        return _make(np.log(self.data), "log", (self,))
+        ### END SOLUTION
+
+    def tanh(self):
+        ### BEGIN SOLUTION
+        return _make(np.tanh(self.data), "tanh", (self,))
+        ### END SOLUTION
+
+    # -- composed from the primitives (no gradient rule of their own) -----------
+    def __neg__(self):
+        ### BEGIN SOLUTION
+        return self * -1
+        ### END SOLUTION
+
+    def __sub__(self, other):
+        ### BEGIN SOLUTION
+        return self + (-self._lift(other))
+        ### END SOLUTION
+
+    def __truediv__(self, other):
+        ### BEGIN SOLUTION
+        return self * self._lift(other) ** -1
+        ### END SOLUTION
+
+    def sqrt(self):
+        ### BEGIN SOLUTION
+        return self ** 0.5
+        ### END SOLUTION
+
+    def __radd__(self, other):
+        return self + other
+
+    def __rmul__(self, other):
+        return self * other
+
+    def __rsub__(self, other):
+        return self._lift(other) - self
+
+    def __rtruediv__(self, other):
+        return self._lift(other) / self
+
+    def __rpow__(self, base):
+        return (self * float(np.log(base))).exp()  # base ** x == exp(x log base)
+
+    # -- matrix multiplication -----------------------------------------------
+    def __matmul__(self, other):
+        other = self._lift(other)
+        a, b = self.shape, other.shape
+        if self.ndim == 0 or other.ndim == 0:
+            raise ValueError(f"matmul needs tensors with at least one dimension, got shapes {a} and {b}")
+        if a[-1] != b[-2 if other.ndim > 1 else 0]:
+            raise ValueError(f"matmul shapes {a} and {b} do not fit: the first has {a[-1]} columns, "
+                             f"the second {b[-2 if other.ndim > 1 else 0]} rows")
+        # A vector operand is a one-row (or one-column) matrix, as in NumPy and PyTorch.
+        if self.ndim == 1:
+            out = self.reshape(1, -1) @ other  # (..., 1, m), or (1,) when both are vectors
+            return out.reshape(*out.shape[:-2], out.shape[-1]) if other.ndim > 1 else out.reshape(())
+        if other.ndim == 1:
+            return (self @ other.reshape(-1, 1)).reshape(*a[:-1])
+        ### BEGIN SOLUTION
+        try:
+            out = np.matmul(self.data, other.data)
+        except ValueError:
+            raise ValueError(f"matmul batch dimensions of {a} and {b} do not broadcast") from None
+        return _make(out, "matmul", (self, other))
+        ### END SOLUTION
+
+    def __rmatmul__(self, other):
+        return self._lift(other) @ self
+
+    # -- reductions ------------------------------------------------------------
+    def sum(self, axis=None, keepdims: bool = False):
+        ### BEGIN SOLUTION
+        return _make(self.data.sum(axis=axis, keepdims=keepdims), "sum", (self,), (axis, keepdims))
+        ### END SOLUTION
+
+    def mean(self, axis=None, keepdims: bool = False):
+        ### BEGIN SOLUTION
+        total = self.sum(axis=axis, keepdims=keepdims)
+        return total / (self.size // total.size)  # divide by how many numbers went into each sum
+        ### END SOLUTION
+
+    def max(self, axis=None, keepdims: bool = False):
+        ### BEGIN SOLUTION
+        return _make(self.data.max(axis=axis, keepdims=keepdims), "max", (self,), (axis, keepdims))
+        ### END SOLUTION
+
+    def argmax(self, axis=None):
+        """Index of the largest value (an integer tensor; no gradient)."""
+        return Tensor(self.data.argmax(axis=axis))
+
+    # -- shapes ------------------------------------------------------------------
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        ### BEGIN SOLUTION
+        try:
+            out = self.data.reshape(shape)
+        except ValueError:
+            raise ValueError(f"cannot reshape a tensor of shape {self.shape} ({self.size} elements) to {shape}") from None
+        return _make(out, "reshape", (self,))
+        ### END SOLUTION
+
+    def permute(self, *axes):
+        """Reorder the dimensions: `x.permute(0, 2, 1)` swaps the last two of a 3-D tensor."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        ### BEGIN SOLUTION
+        return _make(self.data.transpose(axes), "permute", (self,), axes)
+        ### END SOLUTION
+
+    def transpose(self, dim0: int = -2, dim1: int = -1):
+        """Swap two dimensions (PyTorch's `transpose(dim0, dim1)`)."""
+        ### BEGIN SOLUTION
+        axes = list(range(self.ndim))
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return self.permute(*axes)
+        ### END SOLUTION
+
+    @property
+    def T(self):
+        """All dimensions reversed; for a matrix, its transpose."""
+        return self.permute(*reversed(range(self.ndim)))
+
+    def __getitem__(self, index):
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        ### BEGIN SOLUTION
+        return _make(self.data[index], "getitem", (self,), index)
+        ### END SOLUTION
+
+
+# %% [markdown]
+# ## Given: ways to make tensors
+#
+# The usual factory functions. `randn` draws from tinytorch's own generator,
+# so `manual_seed` makes whole experiments repeatable.
+
+# %%
+#| export
+def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def zeros(*shape, requires_grad: bool = False, dtype=DEFAULT_DTYPE) -> Tensor:
+    return Tensor(np.zeros(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape, requires_grad: bool = False, dtype=DEFAULT_DTYPE) -> Tensor:
+    return Tensor(np.ones(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def randn(*shape, requires_grad: bool = False, dtype=DEFAULT_DTYPE) -> Tensor:
+    return Tensor(_rng.standard_normal(shape).astype(dtype), requires_grad=requires_grad)
+
+
+def arange(*args, dtype=None) -> Tensor:
+    return Tensor(np.arange(*args, dtype=dtype))
+
+
+# %% [markdown]
+# ## Try it
+#
+# Broadcasting lines shapes up from the right; a dimension of size 1
+# stretches. A column of 3 plus a row of 4 is a 3×4 grid — without NumPy
+# ever writing the stretched copies to memory.
+
+# %%
+col = Tensor([[0.0], [10.0], [20.0]])   # (3, 1)
+row = Tensor([1.0, 2.0, 3.0, 4.0])      # (4,)
+grid = col + row
+print(grid.shape, grid.dtype)
+print(grid)
+
+# %% [markdown]
+# ## Tests
+#
+# Each cell below is graded. Run them after you finish the class above;
+# `python -m tinytorch.check 02` runs the same tests on your exported code.
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-creation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""Tensors keep shape and dtype; Python floats become float32; bad data is refused."""
+t = Tensor([[1.0, 2.0], [3.0, 4.0]])
+assert t.shape == (2, 2) and t.dtype == np.float32
+assert Tensor(np.zeros(3, dtype=np.float64)).dtype == np.float64
+assert Tensor(3.5).item() == 3.5
+assert np.array(t).tolist() == [[1.0, 2.0], [3.0, 4.0]]
+try:
+    Tensor(["a", "b"])
+    raise AssertionError("strings should be refused")
+except TypeError:
+    pass
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-arithmetic", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""+ - * / ** and unary minus agree with NumPy, with numbers on either side."""
+a = Tensor([[1.0, 2.0], [3.0, 4.0]])
+b = Tensor([[0.5, -1.0], [2.0, 8.0]])
+assert np.allclose((a + b).data, [[1.5, 1.0], [5.0, 12.0]])
+assert np.allclose((a - b).data, [[0.5, 3.0], [1.0, -4.0]])
+assert np.allclose((a * b).data, [[0.5, -2.0], [6.0, 32.0]])
+assert np.allclose((a / b).data, [[2.0, -2.0], [1.5, 0.5]])
+assert np.allclose((a ** 2).data, [[1.0, 4.0], [9.0, 16.0]])
+assert np.allclose((-a).data, [[-1.0, -2.0], [-3.0, -4.0]])
+assert np.allclose((1 - a).data, [[0.0, -1.0], [-2.0, -3.0]])
+assert np.allclose((2 / a).data, [[2.0, 1.0], [2 / 3, 0.5]])
+assert (a * 2).dtype == np.float32, "multiplying by a Python number must keep float32"
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-broadcasting", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""Shapes broadcast like NumPy's."""
+x = Tensor(np.ones((3, 1), dtype=np.float32))
+y = Tensor(np.arange(4, dtype=np.float32))
+assert (x + y).shape == (3, 4)
+assert (x * y).shape == (3, 4)
+assert np.allclose((x * y).data[2], [0, 1, 2, 3])
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-matmul", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""@ handles matrices, vectors and batches, and names the shapes when they do not fit."""
+a = np.arange(6, dtype=np.float32).reshape(2, 3)
+b = np.arange(12, dtype=np.float32).reshape(3, 4)
+assert np.allclose((Tensor(a) @ Tensor(b)).data, a @ b)
+v = np.arange(3, dtype=np.float32)
+assert np.allclose((Tensor(a) @ Tensor(v)).data, a @ v)
+batch = np.ones((5, 2, 3), dtype=np.float32)
+assert (Tensor(batch) @ Tensor(b)).shape == (5, 2, 4)
+try:
+    Tensor(a) @ Tensor(a)
+    raise AssertionError("(2,3) @ (2,3) should be refused")
+except ValueError as error:
+    assert "(2, 3)" in str(error)
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-reductions-shapes", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""sum/mean/max with axis and keepdims; reshape, transpose, indexing and elementwise maths."""
+x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+t = Tensor(x)
+assert t.sum().item() == x.sum()
+assert np.allclose(t.sum(axis=1).data, x.sum(axis=1))
+assert t.mean(axis=(0, 2), keepdims=True).shape == (1, 3, 1)
+assert np.allclose(t.mean(axis=-1).data, x.mean(axis=-1))
+assert np.allclose(t.max(axis=0).data, x.max(axis=0))
+assert t.reshape(4, 6).shape == (4, 6) and t.reshape(-1).shape == (24,)
+assert t.transpose(0, 2).shape == (4, 3, 2)
+assert t.reshape(6, 4).T.shape == (4, 6)
+assert np.allclose(t[1, :, 2].data, x[1, :, 2])
+assert np.allclose(t[np.array([1, 0, 1])].data, x[[1, 0, 1]])
+assert np.allclose(Tensor([1.0, 4.0]).sqrt().data, [1.0, 2.0])
+assert np.allclose(Tensor([0.0]).exp().data, [1.0]) and np.allclose(Tensor([1.0]).log().data, [0.0])
+assert np.allclose(Tensor([0.5]).tanh().data, np.tanh([0.5]))
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-history", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""Results remember their operation and parents only when gradients are wanted."""
+w = Tensor([1.0, 2.0], requires_grad=True)
+x = Tensor([3.0, 4.0])
+y = w * x
+assert y.requires_grad and y._op == "mul" and y._parents[0] is w
+assert (x * x)._parents == (), "tensors that need no gradient keep no history"
+with no_grad():
+    assert not (w * x).requires_grad
+
+# %% [markdown]
+# ## Memory and performance analysis
+#
+# A Tensor is a NumPy array plus a few attributes, so the costs are NumPy's:
+# an element-wise op on float32 allocates one output buffer of
+# `4 × size` bytes. Broadcasting does not materialise the stretched operand.
+# Reshape and transpose are *views*: they allocate nothing. Let us check with
+# the module 01 profiler.
+
+# %%
+from tinytorch.profiler import Profile
+
+a = Tensor(np.ones((1000, 1000), dtype=np.float32))
+bias = Tensor(np.ones((1000,), dtype=np.float32))
+for label, fn in [("a + a", lambda: a + a), ("a + bias (broadcast)", lambda: a + bias),
+                  ("a.reshape(100, 10000)", lambda: a.reshape(100, 10000)), ("a.T", lambda: a.T),
+                  ("a - a (composed: neg + add)", lambda: a - a)]:
+    with Profile(label) as p:
+        fn()
+    print(p)
+
+# %% [markdown]
+# `a - a` costs two output buffers where `a + a` costs one: composing
+# subtraction from negation and addition is simple, and this is its price.
+# Real frameworks fuse such chains; we keep them composed because each
+# primitive then needs exactly one gradient rule.
+
+# %% [markdown]
+# ## Comparison with PyTorch
+#
+# `torch.Tensor` has the same shape rules. It is faster on small tensors
+# because each operation is one C++ call instead of a few Python ones.
+
+# %%
+try:
+    import torch
+except ImportError:
+    torch = None
+    print("PyTorch is not installed: skipping the comparison")
+
+if torch is not None:
+    import time
+    x = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
+    tt_x, th_x = Tensor(x), torch.from_numpy(x)
+    assert np.allclose((tt_x @ tt_x + 1).data, (th_x @ th_x + 1).numpy(), atol=1e-3)
+    for name, op in [("tinytorch", lambda: tt_x @ tt_x + 1), ("torch", lambda: th_x @ th_x + 1)]:
+        start = time.perf_counter()
+        for _ in range(50):
+            op()
+        print(f"{name:10s} {(time.perf_counter() - start) / 50 * 1e6:8.1f} µs per (256x256 matmul + 1)")
+
+# %% [markdown]
+# ## Systems questions
+#
+# Answer each in a few sentences, using numbers you measured above.
+
+# %% [markdown]
+# **Q1.** A float32 tensor of shape (64, 3, 224, 224) is one batch of
+# images. How many bytes does it take, and how many would float64 take? Why
+# do frameworks default to float32?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-tensor-dtype", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# 64·3·224·224 = 9,633,792 elements: 38.5 MB in float32, 77 MB in float64.
+# float32 halves memory and bandwidth and doubles SIMD width; the precision
+# is enough for gradient descent.
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q2.** `a - a` allocated twice as much as `a + a` above. Explain why, and
+# say what a framework could do about it.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-tensor-composed", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# Subtraction is negation (one buffer) then addition (another). A framework
+# can make subtraction a primitive or fuse element-wise chains into one
+# kernel (as torch.compile does).
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q3.** Why are `reshape` and `.T` nearly free, and when does a later
+# operation pay for them after all?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-tensor-views", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# They return views with new shape/strides over the same buffer. A
+# non-contiguous view (the transpose) makes later operations read memory
+# with large strides, or forces a copy when a contiguous layout is needed.
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q4.** Every Tensor that requires gradients keeps references to its
+# parents. What does that mean for memory while a network computes its loss,
+# and why does `no_grad()` matter at inference time?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-tensor-history", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# The history keeps every intermediate result alive until the loss (and its
+# graph) is dropped: activation memory grows with depth and batch size.
+# Under no_grad nothing is recorded, so intermediates are freed as soon as
+# they are no longer used.
+# === END MARK SCHEME ===

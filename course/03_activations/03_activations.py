@@ -1,0 +1,269 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 03 — Activations
+#
+# A stack of linear layers is still one linear layer:
+# `W2 (W1 x + b1) + b2 = (W2 W1) x + (W2 b1 + b2)`. Depth buys nothing until
+# something **non-linear** sits between the layers. In this module you write
+# the five non-linearities every network in this course uses —
+# ReLU, Sigmoid, Tanh, GELU and Softmax — as functions of Tensors, and you
+# see with your own eyes that a linear model cannot learn XOR while one hidden
+# layer with ReLU can.
+#
+# Each activation is written **only with Tensor operations from module 02**.
+# That is a design choice with a pay-off: in module 05 every one of them gets
+# its gradient for free, because autograd knows the gradient of every
+# primitive they are made of.
+
+# %%
+#| default_exp activations
+
+# %%
+#| export
+"""Activation functions, composed from Tensor operations (module 03)."""
+from __future__ import annotations
+
+import numpy as np
+
+from tinytorch.tensor import Tensor
+
+GELU_C = float(np.sqrt(2.0 / np.pi))
+
+
+def _tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+# %% [markdown]
+# ## Broadcasting, once more
+#
+# Activations are element-wise: the output has the input's shape. Softmax is
+# the exception that proves the rule: it normalises along one axis, and the
+# normaliser of shape `(N, 1)` broadcasts back over the `(N, C)` scores. Keep
+# `keepdims=True` in mind.
+#
+# ## The functions
+#
+# * **ReLU** `max(0, x)`: multiply by the mask `x > 0`. The mask is a plain
+#   array (a constant), so the gradient passes exactly where `x > 0`.
+# * **Sigmoid** `1 / (1 + e^{-x})` overflows `e^{-x}` for `x < -88` in
+#   float32. Use the identity `σ(x) = (1 + tanh(x / 2)) / 2`, which never
+#   overflows.
+# * **Tanh**: a Tensor primitive already.
+# * **GELU** (the activation of GPT), in its tanh approximation:
+#   `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`. `GELU_C` holds `√(2/π)`.
+# * **Softmax** `e^{x_i} / Σ_j e^{x_j}` along `axis`. Subtract the row
+#   maximum first (as a plain array): the result is mathematically the same,
+#   and `e^{1000}` never happens.
+
+# %% nbgrader={"grade": false, "grade_id": "activations", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def relu(x) -> Tensor:
+    """max(0, x), element-wise."""
+    x = _tensor(x)
+    ### BEGIN SOLUTION
+    return x * (x.data > 0)
+    ### END SOLUTION
+
+
+def sigmoid(x) -> Tensor:
+    """1 / (1 + exp(-x)), computed without overflow."""
+    x = _tensor(x)
+    ### BEGIN SOLUTION
+    return (x * 0.5).tanh() * 0.5 + 0.5
+    ### END SOLUTION
+
+
+def tanh(x) -> Tensor:
+    return _tensor(x).tanh()
+
+
+def gelu(x) -> Tensor:
+    """Gaussian Error Linear Unit, tanh approximation (PyTorch's GELU(approximate="tanh"))."""
+    x = _tensor(x)
+    ### BEGIN SOLUTION
+    return 0.5 * x * (1 + (GELU_C * (x + 0.044715 * x ** 3)).tanh())
+    ### END SOLUTION
+
+
+def softmax(x, axis: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along `axis`; every slice along `axis` sums to 1."""
+    x = _tensor(x)
+    ### BEGIN SOLUTION
+    shifted = x - x.data.max(axis=axis, keepdims=True)  # a constant shift: same result, no overflow
+    e = shifted.exp()
+    return e / e.sum(axis=axis, keepdims=True)
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ## Why XOR needs a hidden layer
+#
+# XOR is 1 when exactly one input is 1. Let us find the **best possible**
+# linear model `y = w·x + b` by least squares (the exact optimum, no
+# training needed) and look at its predictions.
+
+# %%
+X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+y = np.array([0, 1, 1, 0], dtype=np.float32)
+
+with_bias = np.hstack([X, np.ones((4, 1), dtype=np.float32)])
+coef, *_ = np.linalg.lstsq(with_bias, y, rcond=None)
+linear_pred = with_bias @ coef
+print("best linear model predicts", linear_pred.round(3), "MSE", float(((linear_pred - y) ** 2).mean()))
+
+# %% [markdown]
+# Every prediction is 0.5: the best a line can do is to give up. XOR is not
+# linearly separable. Now put a hidden layer of 16 random ReLU units in
+# front and fit only the output layer (again by least squares). The random
+# hidden layer *bends* the input space so that a linear read-out can
+# separate the classes:
+
+# %%
+r = np.random.default_rng(0)
+W1 = Tensor(r.standard_normal((2, 16)).astype(np.float32))
+b1 = Tensor(r.standard_normal(16).astype(np.float32))
+hidden = relu(Tensor(X) @ W1 + b1).data
+with_bias = np.hstack([hidden, np.ones((4, 1), dtype=np.float32)])
+coef, *_ = np.linalg.lstsq(with_bias, y, rcond=None)
+hidden_pred = with_bias @ coef
+print("one hidden ReLU layer predicts", hidden_pred.round(3), "MSE", float(((hidden_pred - y) ** 2).mean()))
+assert ((linear_pred - y) ** 2).mean() > 0.2 and ((hidden_pred - y) ** 2).mean() < 1e-6
+
+# %% [markdown]
+# ## Tests
+
+# %% nbgrader={"grade": true, "grade_id": "test-activations-values", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""Each activation matches its formula and keeps the input's shape and float32 dtype."""
+x = np.linspace(-4, 4, 17, dtype=np.float32).reshape(1, 17)
+assert np.allclose(relu(Tensor(x)).data, np.maximum(x, 0))
+assert np.allclose(sigmoid(Tensor(x)).data, 1 / (1 + np.exp(-x)), atol=1e-6)
+assert np.allclose(tanh(Tensor(x)).data, np.tanh(x))
+expected_gelu = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+assert np.allclose(gelu(Tensor(x)).data, expected_gelu, atol=1e-6)
+for f in (relu, sigmoid, tanh, gelu, softmax):
+    out = f(Tensor(x))
+    assert out.shape == x.shape and out.dtype == np.float32, f.__name__
+
+# %% nbgrader={"grade": true, "grade_id": "test-activations-softmax", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""Softmax sums to 1 along its axis and survives scores of 1e4."""
+s = Tensor(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]], dtype=np.float32))
+p = softmax(s).data
+assert np.allclose(p.sum(axis=1), 1.0)
+assert np.allclose(p[1], 1 / 3)
+assert np.allclose(softmax(s, axis=0).data.sum(axis=0), 1.0)
+big = softmax(Tensor([[1e4, 1e4 + 1.0, -1e4]])).data
+assert np.all(np.isfinite(big)) and np.isclose(big.sum(), 1.0)
+assert np.allclose(big[0, :2], [1 / (1 + np.e), np.e / (1 + np.e)], atol=1e-6)
+
+# %% nbgrader={"grade": true, "grade_id": "test-activations-stability", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""Sigmoid and GELU stay finite at extreme inputs, with no overflow warning."""
+extreme = Tensor([-1e4, -100.0, 0.0, 100.0, 1e4])
+with np.errstate(over="raise", invalid="raise"):
+    s = sigmoid(extreme).data
+assert np.allclose(s, [0, 0, 0.5, 1, 1])
+assert np.all(np.isfinite(gelu(Tensor([-50.0, 50.0])).data))
+
+# %% [markdown]
+# ## Memory and performance analysis
+#
+# Composition has a cost: every Tensor operation allocates its output. ReLU
+# needs a mask (1 byte per element) and an output (4 bytes); GELU is a chain
+# of about nine operations. Measure the time and peak memory of each on a
+# million float32 numbers (4 MB).
+
+# %%
+from tinytorch.profiler import measure, format_bytes
+
+x = Tensor(np.random.default_rng(0).standard_normal((1000, 1000)).astype(np.float32))
+for f in (relu, sigmoid, tanh, gelu, softmax):
+    m = measure(f, x, repeat=3, label=f.__name__)
+    print(f"{m}   = {m.peak_bytes / x.data.nbytes:.1f}x the input")
+
+# %% [markdown]
+# ## Comparison with PyTorch
+#
+# PyTorch's default `GELU` uses the exact `erf` form; ours equals
+# `GELU(approximate="tanh")`. PyTorch computes each activation in one fused
+# C++ loop, so it allocates only the output.
+
+# %%
+try:
+    import torch
+except ImportError:
+    torch = None
+    print("PyTorch is not installed: skipping the comparison")
+
+if torch is not None:
+    t = torch.from_numpy(x.data)
+    pairs = [(relu, torch.relu), (sigmoid, torch.sigmoid), (tanh, torch.tanh),
+             (gelu, lambda v: torch.nn.functional.gelu(v, approximate="tanh")),
+             (softmax, lambda v: torch.softmax(v, dim=-1))]
+    for ours, theirs in pairs:
+        diff = np.abs(ours(x).data - theirs(t).numpy()).max()
+        a, b = measure(ours, x, repeat=3), measure(theirs, t, repeat=3)
+        print(f"{ours.__name__:8s} max diff {diff:.1e}   tinytorch {a.seconds * 1e3:6.2f} ms"
+              f"   torch {b.seconds * 1e3:6.2f} ms")
+
+# %% [markdown]
+# ## Systems questions
+
+# %% [markdown]
+# **Q1.** Your GELU allocates several times the input's size, PyTorch's
+# about one. Where does the difference come from, and what is the name of the
+# technique that removes it?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-activations-fusion", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# Each composed Tensor op writes a full temporary (x**3, 0.044715*x**3, the
+# sum, the tanh, ...). Kernel fusion (one loop computing the whole formula
+# per element) needs only the output.
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q2.** Why is subtracting the row maximum in softmax "free" mathematically
+# but essential numerically? What happens in float32 without it for a score
+# of 100?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-activations-softmax", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# e^{x-m}/Σe^{x_j-m} = e^x/Σe^{x_j}: the factor e^{-m} cancels. float32
+# overflows above e^88.7, so e^100 = inf and inf/inf = nan.
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q3.** The least-squares fit showed the best linear model predicts 0.5 for
+# every XOR input. Explain geometrically why no line separates XOR, and why
+# 16 random ReLU features were enough.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-activations-xor", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# The positive points (0,1),(1,0) and negative (0,0),(1,1) sit on opposite
+# diagonals; any half-plane containing both positives contains a negative.
+# ReLU features are piecewise linear bends; with enough of them the four
+# points become linearly independent in feature space, so a linear read-out
+# fits any labels.
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q4.** ReLU's gradient is exactly 0 for negative inputs. What can go wrong
+# during training because of that, and which activation in this module
+# avoids it?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-activations-dead", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# "Dead" units: a unit whose input is negative for every example gets no
+# gradient and never recovers. GELU (and sigmoid/tanh) have non-zero
+# gradient for negative inputs.
+# === END MARK SCHEME ===

@@ -1,0 +1,124 @@
+"""The course's promise to instructors: one source, notebooks that run, tests in course order."""
+from __future__ import annotations
+
+import ast
+import io
+import os
+import subprocess
+import sys
+
+import nbclient
+import nbformat
+import pytest
+
+from course import build
+from tinytorch import check
+
+ROOT = build.ROOT
+MODULES = build.course_modules()
+
+
+def test_generated_package_matches_course_sources():
+    problems = build.drift()
+    assert not problems, "generated files drifted from course/:\n" + "\n".join(problems) + \
+        "\nrun `python -m course.build export`"
+
+
+def test_drift_is_detected(tmp_path, monkeypatch):
+    """The drift check can fail: a hand edit to a generated file in a copy of the repo is reported."""
+    for folder in ("course", "tinytorch"):
+        subprocess.run(["cp", "-r", str(ROOT / folder), str(tmp_path / folder)], check=True)
+    for name, value in {"ROOT": tmp_path, "COURSE": tmp_path / "course", "PACKAGE": tmp_path / "tinytorch",
+                        "CHECKS": tmp_path / "tinytorch" / "checks"}.items():
+        monkeypatch.setattr(build, name, value)
+    assert build.drift() == []
+    edited = tmp_path / "tinytorch" / "tensor.py"
+    edited.write_text(edited.read_text() + "\n# a hand edit\n")
+    assert build.drift() == ["tinytorch/tensor.py differs from its course source"]
+
+
+def test_build_is_deterministic():
+    assert build.build() == build.build()
+
+
+def target_numbers() -> dict[str, int]:
+    return {build.export_target(build.read_notebook(m), m): int(m.number) for m in MODULES}
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.slug)
+def test_module_imports_nothing_from_later_modules(module):
+    """Module N's code, tests and demo cells import only modules <= N (course order)."""
+    numbers = target_numbers()
+    nb = build.read_notebook(module)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    later = []
+    for node in ast.walk(ast.parse(code)):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tinytorch."):
+            names = [node.module.split(".")[1]]
+        elif isinstance(node, ast.ImportFrom) and node.module == "tinytorch":
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name.split(".")[1] for a in node.names if a.name.startswith("tinytorch.")]
+        later += [n for n in names if numbers.get(n, 0) > int(module.number)]
+    # Tensor.backward's lazy import of module 05 is the one documented forward reference.
+    allowed = {"autograd"} if module.number == "02" else set()
+    assert set(later) <= allowed, f"{module.slug} imports later modules: {sorted(set(later) - allowed)}"
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.slug)
+def test_module_source_has_every_required_part(module):
+    nb = build.read_notebook(module)
+    text = "\n".join(c.source for c in nb.cells)
+    grade_cells = [c for c in nb.cells if build.is_test_cell(c)]
+    questions = [c for c in nb.cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
+    assert grade_cells and all(c.metadata["nbgrader"].get("points", 0) > 0 for c in grade_cells)
+    assert all(c.source.lstrip().startswith('"""') for c in grade_cells), "each grade cell opens with a docstring"
+    assert "### BEGIN SOLUTION" in text, "the module has code for students to write"
+    assert "Profile(" in text or "measure(" in text, "memory/performance analysis uses the module 01 profiler"
+    assert "import torch" in text and "except ImportError" in text, "guarded PyTorch comparison"
+    assert 3 <= len(questions) <= 5, f"{len(questions)} systems questions"
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
+    assert len(ids) == len(set(ids)), "grade_ids are unique"
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.slug)
+def test_notebook_with_solutions_executes_top_to_bottom(module, tmp_path, datasets):
+    """The notebook a TA releases from runs without error, including its visible tests."""
+    (path,) = [p for p in build.write_notebooks(tmp_path) if p.stem == module.slug]
+    nb = nbformat.read(path, as_version=4)
+    env_before = os.environ.get("TINYTORCH_DATASETS")
+    os.environ["TINYTORCH_DATASETS"] = str(datasets)
+    try:
+        nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
+                                resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        if env_before is None:
+            os.environ.pop("TINYTORCH_DATASETS", None)
+        else:
+            os.environ["TINYTORCH_DATASETS"] = env_before
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+
+
+def test_check_runner_passes_on_the_reference():
+    result = subprocess.run([sys.executable, "-m", "tinytorch.check", "02"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 failed" in result.stdout and "15/15 points" in result.stdout
+
+
+def test_check_runner_reports_a_broken_implementation(monkeypatch):
+    """A wrong solution fails with the test's name, the error and the line; the run exits non-zero."""
+    import tinytorch.checks.test_03_activations as tests
+    monkeypatch.setattr(tests, "relu", lambda x: x)  # "forgot" the max(0, x)
+    out = io.StringIO()
+    passed, failed, earned, possible = check.run_module("test_03_activations", out=out)
+    assert failed >= 1 and earned < possible
+    assert "FAIL test_activations_values" in out.getvalue() and "AssertionError" in out.getvalue()
+
+
+def test_check_runner_refuses_unknown_modules():
+    result = subprocess.run([sys.executable, "-m", "tinytorch.check", "99"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "no visible tests for module(s) 99" in result.stderr

@@ -1,0 +1,10 @@
+"""tinytorch: a deep-learning framework built from scratch in NumPy, one course module at a time.
+
+    import tinytorch as tt
+    x = tt.Tensor([[1.0, 2.0]], requires_grad=True)
+    model = tt.nn.Sequential(tt.nn.Linear(2, 8), tt.nn.ReLU(), tt.nn.Linear(8, 1))
+"""
+from tinytorch.tensor import Tensor, arange, manual_seed, no_grad, ones, randn, tensor, zeros  # noqa: F401
+from tinytorch import activations, autograd, nn  # noqa: F401
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Visible tests of each module, generated from the notebooks' grade cells by `python -m course.build export`."""
