@@ -1,2 +1,3 @@
 """`tinytorch.nn`: the layers, activations and losses under PyTorch's names."""
 from tinytorch.layers import GELU, Linear, Module, Parameter, ReLU, Sequential, Sigmoid, Softmax, Tanh  # noqa: F401
+from tinytorch.losses import BCELoss, CrossEntropyLoss, MSELoss  # noqa: F401

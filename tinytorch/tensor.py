@@ -225,6 +225,8 @@ class Tensor:
         return _make(self.data.sum(axis=axis, keepdims=keepdims), "sum", (self,), (axis, keepdims))
 
     def mean(self, axis=None, keepdims: bool = False):
+        if self.size == 0:
+            raise ValueError(f"mean() of an empty tensor (shape {self.shape}) is undefined")
         total = self.sum(axis=axis, keepdims=keepdims)
         return total / (self.size // total.size)  # divide by how many numbers went into each sum
 

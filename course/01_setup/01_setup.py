@@ -43,6 +43,11 @@
 # buffers to tracemalloc, so array memory is counted). `measure` runs a
 # function several times and keeps the best time: the minimum is the run the
 # rest of the machine disturbed least.
+#
+# One caveat, itself a systems lesson: tracing every allocation slows
+# allocation-heavy code down (several times for small tensors). So read
+# `Profile` for **memory**, and time with `measure`, whose repeats run
+# without tracing.
 
 # %%
 #| export
@@ -64,7 +69,7 @@ def format_bytes(n: float) -> str:
 
 
 class Profile:
-    """`with Profile("label") as p: ...` then `p.seconds` and `p.peak_bytes`."""
+    """`with Profile("label") as p: ...` then `p.peak_bytes` and `p.seconds` (timed while tracing: slower)."""
 
     def __init__(self, label: str = "block"):
         self.label = label

@@ -321,6 +321,8 @@ class Tensor:
         ### END SOLUTION
 
     def mean(self, axis=None, keepdims: bool = False):
+        if self.size == 0:
+            raise ValueError(f"mean() of an empty tensor (shape {self.shape}) is undefined")
         ### BEGIN SOLUTION
         total = self.sum(axis=axis, keepdims=keepdims)
         return total / (self.size // total.size)  # divide by how many numbers went into each sum

@@ -1,0 +1,2 @@
+"""`tinytorch.optim`: the optimizers under PyTorch's names."""
+from tinytorch.optimizers import SGD, Optimizer  # noqa: F401
