@@ -20,6 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+# PyTorch's OpenMP threads otherwise spin after each call and take the cores from NumPy's BLAS,
+# which would make interleaved timings measure the interference rather than the code.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 BENCHMARKS = {}
 
