@@ -182,10 +182,11 @@ class Optimizer:
             buffers[id(params[i])] = {}
             for key, value in saved.items():
                 array = np.asarray(value)
-                if array.shape != params[i].shape:
+                if array.shape not in (params[i].shape, ()):  # a buffer like the parameter, or a count
                     raise ValueError(f"{name}.load_state_dict: state[{i}][{key!r}] has shape {array.shape}, "
                                      f"parameter {i} has shape {params[i].shape}")
-                buffers[id(params[i])][key] = array.astype(params[i].dtype, copy=True)
+                dtype = params[i].dtype if array.shape else array.dtype
+                buffers[id(params[i])][key] = array.astype(dtype, copy=True)
         for saved, own in zip(saved_groups, self.param_groups):
             own.update({k: v for k, v in saved.items() if k != "params"})
         self.state = buffers
