@@ -5,6 +5,6 @@
     model = tt.nn.Sequential(tt.nn.Linear(2, 8), tt.nn.ReLU(), tt.nn.Linear(8, 1))
 """
 from tinytorch.tensor import Tensor, arange, manual_seed, no_grad, ones, randn, tensor, zeros  # noqa: F401
-from tinytorch import activations, adam, autograd, data, losses, nn, optim, optimizers, spatial, training  # noqa: F401
+from tinytorch import activations, adam, autograd, data, losses, nn, optim, optimizers, production, spatial, training  # noqa: F401
 
 __version__ = "0.1.0"

@@ -1,0 +1,504 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 12 — Production training
+#
+# A training run that takes hours must survive the things that happen in
+# hours: the machine reboots, the job is pre-empted, the loss stops
+# improving, the learning rate is too high at the start and too high at the
+# end. This module gives your training loop the four tools every real one
+# has:
+#
+# * **checkpoints** — model, optimizer state, epoch and metrics in one file,
+#   so a run can resume exactly where it stopped. Two properties matter:
+#   the file is written **atomically** (a crash mid-write leaves the old
+#   checkpoint intact, never a half-written one), and loading it **cannot run
+#   code** (Python's pickle, which `torch.save` uses by default, can: a
+#   checkpoint downloaded from the internet is a program). We store plain
+#   arrays in NumPy's `.npz` and the rest as JSON;
+# * **early stopping** — stop when the validation loss has not improved for
+#   `patience` epochs, and remember the best epoch;
+# * **learning-rate schedules** — step decay, cosine annealing, linear
+#   warm-up, with PyTorch's formulas;
+# * **metrics and plots** — a confusion matrix, and the training history as a
+#   PNG.
+
+# %%
+#| default_exp production
+
+# %%
+#| export
+"""Checkpoints, early stopping, learning-rate schedules, confusion matrix, history plots (module 12)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+CHECKPOINT_FORMAT = "tinytorch-checkpoint-1"
+
+
+class CheckpointError(Exception):
+    """A checkpoint file is missing, damaged, unsafe, or does not fit the model."""
+
+
+# %% [markdown]
+# ## Checkpoints
+#
+# Layout of the `.npz`: `model/<name>` for each entry of
+# `model.state_dict()`, `optim/<i>/<key>` for each optimizer buffer, and one
+# `meta` entry holding a JSON string (format, epoch, metrics, config, the
+# optimizer's hyperparameters). Writing goes to a temporary file in the same
+# folder, which is flushed to disk and then renamed over the target with
+# `os.replace` — an atomic operation on POSIX file systems.
+#
+# Write `save_checkpoint`'s atomic part and `load_checkpoint`'s validation.
+
+# %% nbgrader={"grade": false, "grade_id": "checkpoints", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def _atomic_write_npz(path: Path, arrays: dict) -> None:
+    """Write `arrays` to `path` so that readers see the old file or the complete new one, nothing between."""
+    ### BEGIN SOLUTION
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    ### END SOLUTION
+
+
+def save_checkpoint(path, model, optimizer=None, epoch: int = 0, metrics: dict | None = None,
+                    config: dict | None = None) -> Path:
+    """Save model, optimizer state, epoch, metrics and config to `path` (.npz), atomically, without pickle."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"model/{name}": value for name, value in model.state_dict().items()}
+    optim = optimizer.state_dict() if optimizer is not None else None
+    if optim is not None:
+        for i, buffers in optim["state"].items():
+            arrays.update({f"optim/{i}/{key}": np.asarray(value) for key, value in buffers.items()})
+    meta = {"format": CHECKPOINT_FORMAT, "epoch": int(epoch), "metrics": metrics or {}, "config": config or {},
+            "optimizer": None if optim is None else {"type": type(optimizer).__name__,
+                                                     "param_groups": optim["param_groups"]}}
+    try:
+        arrays["meta"] = np.array(json.dumps(meta))
+    except TypeError as error:
+        raise CheckpointError(f"metrics and config must be JSON values (numbers, strings, lists, dicts): {error}") from None
+    _atomic_write_npz(path, arrays)
+    return path
+
+
+def load_checkpoint(path, model, optimizer=None) -> dict:
+    """Restore `model` (and `optimizer`) from `path`; return {"epoch", "metrics", "config"}.
+
+    Nothing is changed unless the whole checkpoint fits: a bad file raises CheckpointError.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    ### BEGIN SOLUTION
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or not an .npz)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:  # allow_pickle=False: loading never runs code
+            arrays = {name: npz[name] for name in npz.files}
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or not an .npz): {error}") from None
+    except ValueError as error:
+        raise CheckpointError(f"{path} holds pickled objects, which tinytorch refuses to load: {error}") from None
+    if "meta" not in arrays:
+        raise CheckpointError(f"{path} has no 'meta' entry: it was not written by save_checkpoint")
+    meta = json.loads(str(arrays.pop("meta")))
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} has format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+    state = {name[len("model/"):]: value for name, value in arrays.items() if name.startswith("model/")}
+    try:
+        model.load_state_dict(state)
+    except (KeyError, ValueError) as error:
+        raise CheckpointError(f"{path} does not fit this model: {error}") from None
+    if optimizer is not None:
+        if meta["optimizer"] is None:
+            raise CheckpointError(f"{path} has no optimizer state to restore")
+        buffers: dict = {}
+        for name, value in arrays.items():
+            if name.startswith("optim/"):
+                _, i, key = name.split("/", 2)
+                buffers.setdefault(int(i), {})[key] = value
+        try:
+            optimizer.load_state_dict({"state": buffers, "param_groups": meta["optimizer"]["param_groups"]})
+        except (KeyError, ValueError) as error:
+            raise CheckpointError(f"{path}: optimizer state does not fit: {error}") from None
+    return {"epoch": meta["epoch"], "metrics": meta["metrics"], "config": meta["config"]}
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ## Early stopping
+#
+# `EarlyStopping(patience=3)`; call `step(val_loss)` after each epoch: it
+# returns `True` when the value has not improved by more than `min_delta`
+# for `patience` epochs in a row. `best` and `best_epoch` (1-based) say
+# which epoch to restore.
+
+# %% nbgrader={"grade": false, "grade_id": "early-stopping", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class EarlyStopping:
+    """Stop when a monitored value has not improved for `patience` epochs."""
+
+    def __init__(self, patience: int = 3, min_delta: float = 0.0, mode: str = "min"):
+        if patience < 1:
+            raise ValueError(f"EarlyStopping needs patience >= 1, got {patience}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping mode must be 'min' (a loss) or 'max' (an accuracy), got {mode!r}")
+        self.patience, self.min_delta, self.mode = patience, min_delta, mode
+        self.best, self.best_epoch, self.epoch, self.bad_epochs = None, 0, 0, 0
+
+    def step(self, value: float) -> bool:
+        """Record this epoch's value; True means: stop now."""
+        self.epoch += 1
+        ### BEGIN SOLUTION
+        if self.best is None:
+            improved = True
+        else:
+            gain = self.best - value if self.mode == "min" else value - self.best
+            improved = gain > self.min_delta
+        if improved:
+            self.best, self.best_epoch, self.bad_epochs = value, self.epoch, 0
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+        ### END SOLUTION
+
+
+# %% [markdown]
+# ## Learning-rate schedules
+#
+# A scheduler sets `lr` in each of the optimizer's parameter groups from the
+# group's starting value and the number of `step()` calls so far
+# (`last_epoch`). The base class is given; write each schedule's factor:
+#
+# * `StepLR`: multiply by `gamma` every `step_size` epochs;
+# * `CosineAnnealingLR`: from the base down to `eta_min` along half a
+#   cosine over `T_max` epochs: `eta_min + (base - eta_min)(1 + cos(π t / T_max)) / 2`;
+# * `LinearWarmup` (PyTorch's `LinearLR`): from `start_factor · base` up to
+#   `base` linearly over `total_iters` epochs, then constant.
+
+# %% nbgrader={"grade": false, "grade_id": "schedules", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class LRScheduler:
+    """Sets each parameter group's lr from its base lr and the number of step() calls."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self.last_epoch = 0
+        self._apply()
+
+    def lr_at(self, base_lr: float, epoch: int) -> float:
+        raise NotImplementedError(f"{type(self).__name__} must define lr_at()")
+
+    def _apply(self) -> None:
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = self.lr_at(base, self.last_epoch)
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        self._apply()
+
+    def get_last_lr(self) -> list:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+
+class StepLR(LRScheduler):
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
+        if step_size < 1:
+            raise ValueError(f"StepLR needs step_size >= 1, got {step_size}")
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        ### BEGIN SOLUTION
+        return base_lr * self.gamma ** (epoch // self.step_size)
+        ### END SOLUTION
+
+
+class CosineAnnealingLR(LRScheduler):
+    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
+        if T_max < 1:
+            raise ValueError(f"CosineAnnealingLR needs T_max >= 1, got {T_max}")
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        ### BEGIN SOLUTION
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+        ### END SOLUTION
+
+
+class LinearWarmup(LRScheduler):
+    def __init__(self, optimizer, start_factor: float = 1 / 3, total_iters: int = 5):
+        if not 0 < start_factor <= 1 or total_iters < 1:
+            raise ValueError(f"LinearWarmup needs 0 < start_factor <= 1 and total_iters >= 1, "
+                             f"got start_factor={start_factor}, total_iters={total_iters}")
+        self.start_factor, self.total_iters = start_factor, total_iters
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr, epoch):
+        ### BEGIN SOLUTION
+        progress = min(epoch, self.total_iters) / self.total_iters
+        return base_lr * (self.start_factor + (1 - self.start_factor) * progress)
+        ### END SOLUTION
+
+
+# %% [markdown]
+# ## Given: confusion matrix and history plot
+#
+# Accuracy hides *which* classes are confused; the confusion matrix
+# `C[true, predicted]` shows it. The plot uses matplotlib's file-only
+# backend, so it works on a server with no screen.
+
+# %%
+#| export
+def confusion_matrix(predicted, targets, num_classes: int) -> np.ndarray:
+    """C[i, j] = how many examples of class i were predicted as class j."""
+    predicted, targets = np.asarray(predicted).reshape(-1), np.asarray(targets).reshape(-1)
+    if predicted.shape != targets.shape:
+        raise ValueError(f"confusion_matrix needs one prediction per target, got {predicted.shape} and {targets.shape}")
+    for name, values in (("predicted", predicted), ("targets", targets)):
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(f"confusion_matrix: {name} must be class indices in [0, {num_classes})")
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (targets, predicted), 1)
+    return matrix
+
+
+def plot_history(history, path, title: str = "training history") -> Path:
+    """Loss (and accuracy, when recorded) per epoch, saved as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    has_accuracy = bool(history.train_accuracy or history.val_accuracy)
+    fig, axes = plt.subplots(1, 2 if has_accuracy else 1, figsize=(10 if has_accuracy else 5, 3.5), squeeze=False)
+    epochs = range(1, history.epochs + 1)
+    axes[0, 0].plot(epochs, history.train_loss, label="train")
+    if history.val_loss:
+        axes[0, 0].plot(epochs, history.val_loss, label="validation")
+    axes[0, 0].set(xlabel="epoch", ylabel="loss", title=title)
+    axes[0, 0].legend()
+    if has_accuracy:
+        for name in ("train_accuracy", "val_accuracy"):
+            if getattr(history, name):
+                axes[0, 1].plot(epochs, getattr(history, name), label=name.split("_")[0])
+        axes[0, 1].set(xlabel="epoch", ylabel="accuracy")
+        axes[0, 1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# %% [markdown]
+# ## See it work: resume a run from a checkpoint
+
+# %%
+import tinytorch as tt
+from tinytorch.layers import Linear, ReLU, Sequential
+from tinytorch.losses import cross_entropy
+from tinytorch.adam import AdamW
+from tinytorch.training import fit
+
+tt.manual_seed(0)
+r = np.random.default_rng(0)
+X = r.standard_normal((600, 2)).astype(np.float32)
+y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)           # XOR of the signs: needs a hidden layer
+model = Sequential(Linear(2, 16), ReLU(), Linear(16, 2))
+optimizer = AdamW(model.parameters(), lr=0.02)
+history = fit(model, cross_entropy, optimizer, X, y, epochs=15, batch_size=32, val_fraction=0.2, progress=False)
+save_checkpoint("checkpoints/demo.npz", model, optimizer, epoch=15, metrics={"val_loss": history.val_loss[-1]})
+print(plot_history(history, "checkpoints/demo.png"), "val accuracy", round(history.val_accuracy[-1], 3))
+
+restored = Sequential(Linear(2, 16), ReLU(), Linear(16, 2))
+restored_opt = AdamW(restored.parameters(), lr=0.02)
+print(load_checkpoint("checkpoints/demo.npz", restored, restored_opt))
+
+# %% [markdown]
+# ## Tests
+
+# %% nbgrader={"grade": true, "grade_id": "test-production-checkpoint", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+"""A checkpoint round-trips model, optimizer and metadata; a model of another shape is refused unchanged."""
+import tempfile as _tempfile
+from tinytorch.layers import Linear, Sequential
+from tinytorch.optimizers import SGD
+
+folder = Path(_tempfile.mkdtemp())
+net = Sequential(Linear(3, 4), Linear(4, 2))
+opt = SGD(net.parameters(), lr=0.1, momentum=0.9)
+for p in net.parameters():
+    p.grad = np.ones_like(p.data)
+opt.step()
+save_checkpoint(folder / "ck.npz", net, opt, epoch=7, metrics={"val_loss": 0.5})
+twin = Sequential(Linear(3, 4), Linear(4, 2))
+twin_opt = SGD(twin.parameters(), lr=0.1, momentum=0.9)
+info = load_checkpoint(folder / "ck.npz", twin, twin_opt)
+assert info["epoch"] == 7 and info["metrics"] == {"val_loss": 0.5}
+assert all(np.array_equal(a, b) for a, b in zip(net.state_dict().values(), twin.state_dict().values()))
+assert len(twin_opt.state_dict()["state"]) == 4
+other = Sequential(Linear(3, 5), Linear(5, 2))
+before = other.state_dict()
+try:
+    load_checkpoint(folder / "ck.npz", other)
+    raise AssertionError("a checkpoint of another shape must be refused")
+except CheckpointError as error:
+    assert "0.weight" in str(error)
+assert all(np.array_equal(before[k], v) for k, v in other.state_dict().items())
+assert [p.name for p in folder.iterdir()] == ["ck.npz"], "no temporary files are left behind"
+
+# %% nbgrader={"grade": true, "grade_id": "test-production-early-stopping", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""Early stopping stops after `patience` epochs without improvement and remembers the best epoch."""
+stopper = EarlyStopping(patience=2)
+decisions = [stopper.step(v) for v in [1.0, 0.8, 0.85, 0.79, 0.9, 0.95]]
+assert decisions == [False, False, False, False, False, True]
+assert stopper.best == 0.79 and stopper.best_epoch == 4
+up = EarlyStopping(patience=1, mode="max")
+assert [up.step(v) for v in [0.5, 0.6, 0.6]] == [False, False, True]
+
+# %% nbgrader={"grade": true, "grade_id": "test-production-schedules", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""Schedules follow PyTorch's formulas."""
+from tinytorch.layers import Linear
+from tinytorch.optimizers import SGD
+
+def lrs(make, steps):
+    opt = SGD(Linear(2, 2).parameters(), lr=1.0)
+    sched = make(opt)
+    out = [sched.get_last_lr()[0]]
+    for _ in range(steps):
+        sched.step()
+        out.append(sched.get_last_lr()[0])
+    return out
+
+assert np.allclose(lrs(lambda o: StepLR(o, step_size=2, gamma=0.5), 5), [1, 1, 0.5, 0.5, 0.25, 0.25])
+assert np.allclose(lrs(lambda o: CosineAnnealingLR(o, T_max=4), 4), [1, 0.853553, 0.5, 0.146447, 0])
+assert np.allclose(lrs(lambda o: LinearWarmup(o, start_factor=0.25, total_iters=3), 4), [0.25, 0.5, 0.75, 1, 1])
+assert confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3).tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+
+# %% [markdown]
+# ## Memory and performance analysis
+#
+# A checkpoint holds the parameters plus the optimizer's buffers: with
+# AdamW, three times the model. Measure the file size and the time to save
+# and load for a model of 1.3 million parameters.
+
+# %%
+from tinytorch.profiler import Profile, measure, format_bytes
+
+big = Sequential(Linear(1024, 1024), ReLU(), Linear(1024, 256))
+big_opt = AdamW(big.parameters())
+for p in big.parameters():
+    p.grad = np.ones_like(p.data)
+big_opt.step()
+n = sum(p.size for p in big.parameters())
+saved = measure(save_checkpoint, "checkpoints/big.npz", big, big_opt, repeat=3)
+with Profile("load") as p:
+    load_checkpoint("checkpoints/big.npz", big, big_opt)
+print(f"{n} parameters = {format_bytes(4 * n)}; checkpoint file {format_bytes(Path('checkpoints/big.npz').stat().st_size)}")
+print(f"save {saved.seconds * 1e3:.1f} ms, load {p.seconds * 1e3:.1f} ms (peak {format_bytes(p.peak_bytes)})")
+
+# %% [markdown]
+# ## Comparison with PyTorch
+#
+# PyTorch's schedulers give the same learning rates. (Its `torch.save` uses
+# pickle; `torch.load(weights_only=True)` is its safe mode.)
+
+# %%
+try:
+    import torch
+except ImportError:
+    torch = None
+    print("PyTorch is not installed: skipping the comparison")
+
+if torch is not None:
+    param = torch.nn.Parameter(torch.zeros(1))
+    theirs = torch.optim.SGD([param], lr=1.0)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(theirs, T_max=10, eta_min=0.01)
+    torch_lrs = []
+    for _ in range(10):
+        torch_lrs.append(sched.get_last_lr()[0])
+        theirs.step()
+        sched.step()
+    ours_sched = CosineAnnealingLR(SGD(Linear(2, 2).parameters(), lr=1.0), T_max=10, eta_min=0.01)
+    ours = []
+    for _ in range(10):
+        ours.append(ours_sched.get_last_lr()[0])
+        ours_sched.step()
+    print("max difference from torch's cosine schedule:", max(abs(a - b) for a, b in zip(ours, torch_lrs)))
+
+# %% [markdown]
+# ## Systems questions
+
+# %% [markdown]
+# **Q1.** Why write a checkpoint to a temporary file and rename it, rather
+# than writing the target directly? What does a crash at the wrong moment
+# leave behind in each case?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-production-atomic", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# Writing in place truncates the old checkpoint first; a crash leaves a
+# partial file and no good checkpoint. The rename is atomic: a crash leaves
+# the old complete file (plus a stray temp file at worst).
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q2.** Why must loading a checkpoint not use pickle? Describe what a
+# malicious checkpoint could do otherwise.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-production-pickle", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# Unpickling calls constructors named in the file (__reduce__), so it can
+# run arbitrary code: delete files, steal credentials, open a shell. Plain
+# arrays plus JSON carry data only.
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q3.** The AdamW checkpoint above is about three times the size of the
+# parameters. Where does the factor come from, and what could you drop if
+# you only want to *use* the model, not resume training?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-production-size", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# exp_avg and exp_avg_sq are each the size of the parameters. For inference
+# only the model's state_dict is needed (one third).
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q4.** Why do transformers train with a warm-up at the start and a
+# decaying learning rate at the end?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-production-schedules", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# Early on Adam's second-moment estimates are poor and gradients large, so
+# full-size steps diverge; warm-up lets the statistics settle. Late in
+# training a smaller lr reduces the noise of SGD around the minimum.
+# === END MARK SCHEME ===
