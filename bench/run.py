@@ -88,6 +88,62 @@ def mlp_step():
     }
 
 
+@benchmark
+def mnist_cnn():
+    """The milestone CNN, Adam lr 1e-3, batch 64: seconds per epoch and test accuracy after 1 and 2 epochs."""
+    import torch
+    import tinytorch as tt
+    from course.milestones.mnist_cnn import MNIST_MEAN, MNIST_STD, evaluate, make_cnn, normalise
+    from tinytorch.adam import Adam
+    from tinytorch.data import MNIST, DataLoader
+    from tinytorch.losses import cross_entropy
+
+    torch.set_num_threads(os.cpu_count())
+    torch.manual_seed(0)
+    tt.manual_seed(0)
+    train_set, test_set = MNIST(train=True), MNIST(train=False)
+    ours = make_cnn()
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    our_opt, their_opt = Adam(ours.parameters(), lr=1e-3), torch.optim.Adam(theirs.parameters(), lr=1e-3)
+    x_test = torch.from_numpy((test_set.images - MNIST_MEAN) / MNIST_STD)
+    y_test = torch.from_numpy(test_set.labels)
+
+    def our_step(images, labels):
+        loss = cross_entropy(ours(normalise(images)), labels.data)
+        our_opt.zero_grad()
+        loss.backward()
+        our_opt.step()
+
+    def their_step(images, labels):
+        loss = torch.nn.functional.cross_entropy(theirs(torch.from_numpy((images.data - MNIST_MEAN) / MNIST_STD)),
+                                                 torch.from_numpy(labels.data))
+        their_opt.zero_grad()
+        loss.backward()
+        their_opt.step()
+
+    result = {"what": "MNIST CNN epoch, Adam lr 1e-3, batch 64 (60,000 images)"}
+    for epoch in (1, 2):
+        for name, step in (("tinytorch", our_step), ("torch", their_step)):
+            loader = DataLoader(train_set, batch_size=64, shuffle=True, seed=epoch)
+            start = time.perf_counter()
+            for images, labels in loader:
+                step(images, labels)
+            result[f"{name}_epoch{epoch}_s"] = time.perf_counter() - start
+            time.sleep(1)  # let the other framework's threads go idle
+        result[f"tinytorch_accuracy_epoch{epoch}"] = evaluate(ours, DataLoader(test_set, batch_size=1000))[1]
+        with torch.no_grad():
+            result[f"torch_accuracy_epoch{epoch}"] = float((theirs(x_test).argmax(1) == y_test).float().mean())
+    images, labels = next(iter(DataLoader(train_set, batch_size=64)))
+    result["tinytorch_peak_bytes_per_step"] = peak_bytes(lambda: our_step(images, labels))
+    result["tinytorch_s"] = (result["tinytorch_epoch1_s"] + result["tinytorch_epoch2_s"]) / 2
+    result["torch_s"] = (result["torch_epoch1_s"] + result["torch_epoch2_s"]) / 2
+    result["ratio"] = result["tinytorch_s"] / result["torch_s"]
+    return result
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,0 +1,126 @@
+"""Milestone 3: a small CNN, written with tinytorch, learns MNIST.
+
+    python -m course.milestones.mnist_cnn [--data DATASETS] [--epochs 2] [--batch-size 64] [--lr 1e-3]
+                                          [--seed 0] [--out results/milestones]
+
+Trains Conv2d(1,8,3,p=1)+ReLU+MaxPool2d(2) -> Conv2d(8,16,3,p=1)+ReLU+MaxPool2d(2) -> Flatten ->
+Linear(784,64)+ReLU -> Linear(64,10) with Adam on the 60,000 training images, reports test accuracy after
+every epoch, saves a checkpoint (model + optimizer, resumable) and a plot of the history. The datasets
+folder (holding mnist/) is --data, else $TINYTORCH_DATASETS. Exits 1 below --target accuracy (default 0.95).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+import tinytorch as tt
+from tinytorch.adam import Adam
+from tinytorch.data import MNIST, DataLoader, TensorDataset
+from tinytorch.layers import Linear, ReLU, Sequential
+from tinytorch.losses import cross_entropy
+from tinytorch.production import plot_history, save_checkpoint
+from tinytorch.spatial import Conv2d, Flatten, MaxPool2d
+from tinytorch.training import History
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels: inputs centred near 0 train faster
+
+
+def make_cnn() -> Sequential:
+    return Sequential(
+        Conv2d(1, 8, 3, padding=1), ReLU(), MaxPool2d(2),    # (B, 8, 14, 14)
+        Conv2d(8, 16, 3, padding=1), ReLU(), MaxPool2d(2),   # (B, 16, 7, 7)
+        Flatten(),                                            # (B, 784)
+        Linear(784, 64), ReLU(),
+        Linear(64, 10),                                       # (B, 10) class scores
+    )
+
+
+def normalise(images: tt.Tensor) -> tt.Tensor:
+    return tt.Tensor((images.data - MNIST_MEAN) / MNIST_STD)
+
+
+def evaluate(model, loader) -> tuple[float, float]:
+    """Mean loss and accuracy over a loader, without recording history."""
+    model.eval()
+    total_loss = correct = count = 0
+    with tt.no_grad():
+        for images, labels in loader:
+            logits = model(normalise(images))
+            total_loss += cross_entropy(logits, labels.data).item() * len(labels)
+            correct += int((logits.data.argmax(axis=1) == labels.data).sum())
+            count += len(labels)
+    model.train()
+    return total_loss / count, correct / count
+
+
+def train(data=None, epochs: int = 2, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
+          out: Path = Path("results/milestones"), progress: bool = True, limit: int | None = None) -> dict:
+    """Train the CNN; return {"test_accuracy": [...per epoch], "epoch_seconds": [...], "checkpoint", "plot"}."""
+    tt.manual_seed(seed)
+    train_set, test_set = MNIST(data, train=True), MNIST(data, train=False)
+    if limit:  # a smaller run for quick checks: the first `limit` training images
+        train_set = TensorDataset(train_set.images[:limit], train_set.labels[:limit])
+    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
+    test_loader = DataLoader(test_set, batch_size=1000)
+    model = make_cnn()
+    optimizer = Adam(model.parameters(), lr=lr)
+    history, test_accuracy, epoch_seconds = History(), [], []
+    out = Path(out)
+    for epoch in range(1, epochs + 1):
+        start, running = time.perf_counter(), []
+        bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=True)
+        for images, labels in bar:
+            loss = cross_entropy(model(normalise(images)), labels.data)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            running.append(loss.item())
+            if len(running) % 50 == 0:
+                bar.set_postfix(loss=f"{np.mean(running[-50:]):.3f}")
+        epoch_seconds.append(time.perf_counter() - start)
+        test_loss, accuracy = evaluate(model, test_loader)
+        history.train_loss.append(float(np.mean(running)))
+        history.val_loss.append(test_loss)
+        history.val_accuracy.append(accuracy)
+        test_accuracy.append(accuracy)
+        print(f"epoch {epoch}: train loss {history.train_loss[-1]:.4f}, test loss {test_loss:.4f}, "
+              f"test accuracy {accuracy:.4f} ({epoch_seconds[-1]:.1f} s)", flush=True)
+        checkpoint = save_checkpoint(out / "mnist_cnn.npz", model, optimizer, epoch=epoch,
+                                     metrics={"test_accuracy": accuracy, "test_loss": test_loss},
+                                     config={"batch_size": batch_size, "lr": lr, "seed": seed})
+    plot = plot_history(history, out / "mnist_cnn.png", title="MNIST CNN (validation = test set)")
+    return {"test_accuracy": test_accuracy, "epoch_seconds": epoch_seconds, "checkpoint": checkpoint, "plot": plot}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course.milestones.mnist_cnn", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="datasets folder holding mnist/ (default: $TINYTORCH_DATASETS)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("results/milestones"))
+    parser.add_argument("--target", type=float, default=0.95, help="fail below this final test accuracy")
+    args = parser.parse_args(argv)
+    try:
+        result = train(args.data, args.epochs, args.batch_size, args.lr, args.seed, args.out)
+    except (FileNotFoundError, ValueError) as error:  # no or damaged dataset: say so, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    final = result["test_accuracy"][-1]
+    print(f"test accuracy after {args.epochs} epoch(s): {final:.4f}; checkpoint {result['checkpoint']}, "
+          f"plot {result['plot']}")
+    if final < args.target:
+        print(f"below the target accuracy {args.target}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
