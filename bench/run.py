@@ -3,22 +3,31 @@
     python -m bench.run [NAME ...]      (default: every benchmark)
 
 Writes results/bench.json (merged by benchmark name) and results/bench.md.
+BENCH_THREADS (default 1) sets NumPy's BLAS threads and torch.set_num_threads alike:
+on a shared 2-core machine one thread each is both the fairest and the fastest
+setting for these small matrices (two OpenBLAS threads on contended cores spin).
 Timings interleave the two frameworks step by step so that noise from other
 processes on a shared machine hits both alike; the figure that matters is the
-ratio. PyTorch gets as many threads as NumPy's BLAS (all cores).
+ratio. PyTorch gets as many threads as NumPy's BLAS.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import statistics
-import time
-import tracemalloc
-from pathlib import Path
 
-import numpy as np
+# Thread counts must be fixed before NumPy (and its BLAS) is imported.
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = str(THREADS)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 # PyTorch's OpenMP threads otherwise spin after each call and take the cores from NumPy's BLAS,
 # which would make interleaved timings measure the interference rather than the code.
@@ -62,7 +71,7 @@ def mlp_step():
     import torch
     import tinytorch as tt
 
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(THREADS)
     tt.manual_seed(0)
     ours = tt.nn.Sequential(tt.nn.Linear(784, 64), tt.nn.ReLU(), tt.nn.Linear(64, 10))
     theirs = torch.nn.Sequential(torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
@@ -89,6 +98,51 @@ def mlp_step():
 
 
 @benchmark
+def cnn_step():
+    """One training step of the milestone CNN (Adam, batch 64), the two frameworks interleaved step by step."""
+    import torch
+    import tinytorch as tt
+    from course.milestones.mnist_cnn import make_cnn
+    from tinytorch.adam import Adam
+    from tinytorch.losses import cross_entropy
+
+    torch.set_num_threads(THREADS)
+    tt.manual_seed(0)
+    ours = make_cnn()
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    our_opt, their_opt = Adam(ours.parameters(), lr=1e-3), torch.optim.Adam(theirs.parameters(), lr=1e-3)
+    r = np.random.default_rng(0)
+    x = r.random((64, 1, 28, 28), dtype=np.float32)
+    y = r.integers(0, 10, 64)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def tinytorch_step():
+        loss = cross_entropy(ours(tt.Tensor(x)), y)
+        our_opt.zero_grad()
+        loss.backward()
+        our_opt.step()
+
+    def torch_step():
+        loss = torch.nn.functional.cross_entropy(theirs(tx), ty)
+        their_opt.zero_grad()
+        loss.backward()
+        their_opt.step()
+
+    median = interleaved({"tinytorch": tinytorch_step, "torch": torch_step}, repeat=100)
+    return {
+        "what": "MNIST CNN training step (fwd+bwd+Adam), batch 64, interleaved",
+        "tinytorch_ms": median["tinytorch"] * 1e3,
+        "torch_ms": median["torch"] * 1e3,
+        "ratio": median["tinytorch"] / median["torch"],
+        "tinytorch_peak_bytes": peak_bytes(tinytorch_step),
+    }
+
+
+@benchmark
 def mnist_cnn():
     """The milestone CNN, Adam lr 1e-3, batch 64: seconds per epoch and test accuracy after 1 and 2 epochs."""
     import torch
@@ -98,7 +152,7 @@ def mnist_cnn():
     from tinytorch.data import MNIST, DataLoader
     from tinytorch.losses import cross_entropy
 
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     tt.manual_seed(0)
     train_set, test_set = MNIST(train=True), MNIST(train=False)
@@ -157,7 +211,7 @@ def main(argv=None) -> int:
     results = json.loads(path.read_text()) if path.exists() else {}
     import torch
     machine = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-               "cores": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+               "cores": os.cpu_count(), "threads": THREADS, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     for name in args.names or BENCHMARKS:
         print(f"running {name} ...", flush=True)
         results[name] = {**BENCHMARKS[name](), "machine": machine}
