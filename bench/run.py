@@ -97,6 +97,14 @@ def mlp_step():
     }
 
 
+def torch_cnn(torch):
+    """The milestone CNN (course.milestones.mnist_cnn.make_cnn) in PyTorch, with the same parameter names."""
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+
+
 @benchmark
 def cnn_step():
     """One training step of the milestone CNN (Adam, batch 64), the two frameworks interleaved step by step."""
@@ -109,10 +117,7 @@ def cnn_step():
     torch.set_num_threads(THREADS)
     tt.manual_seed(0)
     ours = make_cnn()
-    theirs = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    theirs = torch_cnn(torch)
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     our_opt, their_opt = Adam(ours.parameters(), lr=1e-3), torch.optim.Adam(theirs.parameters(), lr=1e-3)
     r = np.random.default_rng(0)
@@ -157,10 +162,7 @@ def mnist_cnn():
     tt.manual_seed(0)
     train_set, test_set = MNIST(train=True), MNIST(train=False)
     ours = make_cnn()
-    theirs = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    theirs = torch_cnn(torch)
     our_opt, their_opt = Adam(ours.parameters(), lr=1e-3), torch.optim.Adam(theirs.parameters(), lr=1e-3)
     x_test = torch.from_numpy((test_set.images - MNIST_MEAN) / MNIST_STD)
     y_test = torch.from_numpy(test_set.labels)
