@@ -5,6 +5,7 @@
     model = tt.nn.Sequential(tt.nn.Linear(2, 8), tt.nn.ReLU(), tt.nn.Linear(8, 1))
 """
 from tinytorch.tensor import Tensor, arange, manual_seed, no_grad, ones, randn, tensor, zeros  # noqa: F401
-from tinytorch import activations, adam, autograd, data, losses, nn, optim, optimizers, production, spatial, training  # noqa: F401
+from tinytorch import (activations, adam, attention, autograd, data, generation, losses, nn, optim,  # noqa: F401
+                       optimizers, production, spatial, training, transformer)
 
 __version__ = "0.1.0"

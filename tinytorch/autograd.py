@@ -33,8 +33,9 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 @gradient_rule("add")
 def add_backward(out, grad):
-    a, b = out._parents
-    return unbroadcast(grad, a.shape), unbroadcast(grad, b.shape)
+    a, b = out._parents  # a constant operand (no requires_grad) gets None: no work for nobody
+    return (unbroadcast(grad, a.shape) if a.requires_grad else None,
+            unbroadcast(grad, b.shape) if b.requires_grad else None)
 
 
 @gradient_rule("exp")
@@ -45,7 +46,8 @@ def exp_backward(out, grad):
 @gradient_rule("mul")
 def mul_backward(out, grad):
     a, b = out._parents
-    return unbroadcast(grad * b.data, a.shape), unbroadcast(grad * a.data, b.shape)
+    return (unbroadcast(grad * b.data, a.shape) if a.requires_grad else None,
+            unbroadcast(grad * a.data, b.shape) if b.requires_grad else None)
 
 
 @gradient_rule("pow")
@@ -104,11 +106,20 @@ def permute_backward(out, grad):
     return (grad.transpose(np.argsort(out._ctx)),)  # the inverse permutation
 
 
+def _is_basic_index(index) -> bool:
+    """True for an index made only of ints, slices, None and Ellipsis (NumPy's basic indexing)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in parts)
+
+
 @gradient_rule("getitem")
 def getitem_backward(out, grad):
     (x,), index = out._parents, out._ctx
     full = np.zeros_like(x.data)
-    np.add.at(full, index, grad)  # add, not assign: an index array may pick the same element twice
+    if _is_basic_index(index):
+        full[index] = grad        # ints and slices pick each element at most once
+    else:
+        np.add.at(full, index, grad)  # add, not assign: an index array may pick the same element twice
     return (full,)
 
 

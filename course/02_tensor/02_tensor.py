@@ -303,6 +303,10 @@ class Tensor:
             return out.reshape(*out.shape[:-2], out.shape[-1]) if other.ndim > 1 else out.reshape(())
         if other.ndim == 1:
             return (self @ other.reshape(-1, 1)).reshape(*a[:-1])
+        # A stack of matrices times one matrix (a Linear layer on (B, T, C) inputs) is one tall
+        # matrix product: BLAS does one big call, and the weight's gradient needs no sum over B.
+        if self.ndim > 2 and other.ndim == 2:
+            return (self.reshape(-1, a[-1]) @ other).reshape(*a[:-1], b[-1])
         ### BEGIN SOLUTION
         try:
             out = np.matmul(self.data, other.data)

@@ -1,0 +1,610 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 14 — Transformers
+#
+# Module 13's attention mixes information *between* positions. A transformer
+# block alternates it with an MLP that works on each position alone, and
+# wraps both in the two tricks that make deep networks trainable:
+#
+# ```
+# x = x + Attention(LayerNorm(x))     # communicate
+# x = x + MLP(LayerNorm(x))           # compute
+# ```
+#
+# * **Residual connections** (`x + ...`): the gradient reaches early layers
+#   through the additions untouched, however deep the stack.
+# * **LayerNorm** rescales each position's vector to mean 0 and variance 1
+#   (then a learned scale and shift), keeping activations in a range where
+#   the next layer learns well. GPT-2 puts it *before* each sub-layer
+#   ("pre-LN"), which trains without a warm-up.
+# * **Multi-head attention** runs `H` attentions of `d = C/H` dimensions side
+#   by side, each free to look for something different, computed in one
+#   batched matrix product: heads are a tensor dimension, not a Python loop.
+#
+# A **GPT** is: token embeddings + position embeddings, `N` blocks, a final
+# LayerNorm, and a linear "LM head" that turns each position's vector into
+# one score per vocabulary entry, the prediction of the next token. Its
+# weight is the token embedding matrix itself (**weight tying**): the same
+# vectors read tokens in and write them out.
+#
+# Everything here is built from modules 02–13; the parameter names and shapes
+# are those of nanoGPT (minus its `transformer.` prefix), so weights can be
+# copied across from PyTorch to check every number.
+
+# %%
+#| default_exp transformer
+
+# %%
+#| export
+"""Embedding, LayerNorm, Dropout, multi-head attention, the transformer block and GPT (module 14)."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from tinytorch.activations import gelu
+from tinytorch.attention import causal_mask, scaled_dot_product_attention
+from tinytorch.layers import Linear, Module, Parameter
+from tinytorch.losses import cross_entropy
+from tinytorch.tensor import Tensor, no_grad, rng
+
+
+def _tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+# %% [markdown]
+# ## Embedding: a lookup table with a gradient
+#
+# `Embedding(num_embeddings, embedding_dim)` holds a `(num, dim)` weight; the
+# input is integer ids of any shape and the output has one row of the weight
+# per id. Indexing a Tensor with an integer array is already a primitive
+# (module 02's `getitem`), and its gradient rule *adds* into the rows that
+# were picked, so an id used twice gets both gradients.
+
+# %% nbgrader={"grade": false, "grade_id": "embedding", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class Embedding(Module):
+    """Rows of a (num_embeddings, embedding_dim) weight, looked up by integer ids; N(0, 1) init as PyTorch."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int):
+        if num_embeddings < 1 or embedding_dim < 1:
+            raise ValueError(f"Embedding needs positive sizes, got {num_embeddings} and {embedding_dim}")
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = Parameter(rng().standard_normal((num_embeddings, embedding_dim)).astype(np.float32))
+
+    def forward(self, ids) -> Tensor:
+        ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"Embedding needs integer ids, got dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
+            raise IndexError(f"Embedding ids must be in [0, {self.num_embeddings}), "
+                             f"got values from {ids.min()} to {ids.max()}")
+        ### BEGIN SOLUTION
+        return self.weight[ids]
+        ### END SOLUTION
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+# %% [markdown]
+# ## LayerNorm
+#
+# For each position (the last axis, `C` numbers):
+#
+# ```
+# y = (x - mean) / sqrt(var + eps) * weight + bias      var: the biased variance (divide by C)
+# ```
+#
+# Write it from Tensor operations; autograd gives the gradient.
+
+# %% nbgrader={"grade": false, "grade_id": "layer-norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def layer_norm(x, weight, bias, eps: float = 1e-5) -> Tensor:
+    """Normalise the last axis to mean 0, variance 1, then scale by `weight` and shift by `bias`."""
+    x = _tensor(x)
+    ### BEGIN SOLUTION
+    centred = x - x.mean(axis=-1, keepdims=True)
+    variance = (centred * centred).mean(axis=-1, keepdims=True)
+    return centred * (variance + eps) ** -0.5 * weight + bias
+    ### END SOLUTION
+
+
+# %%
+#| export
+class LayerNorm(Module):
+    """layer_norm over the last axis of size `normalized_shape`; weight 1, bias 0 at the start."""
+
+    def __init__(self, normalized_shape: int, eps: float = 1e-5):
+        self.normalized_shape, self.eps = normalized_shape, eps
+        self.weight = Parameter(np.ones(normalized_shape, dtype=np.float32))
+        self.bias = Parameter(np.zeros(normalized_shape, dtype=np.float32))
+
+    def forward(self, x) -> Tensor:
+        x = _tensor(x)
+        if x.ndim == 0 or x.shape[-1] != self.normalized_shape:
+            raise ValueError(f"LayerNorm({self.normalized_shape}) expects inputs (..., {self.normalized_shape}), "
+                             f"got {x.shape}")
+        return layer_norm(x, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}"
+
+
+# %% [markdown]
+# ## Dropout
+#
+# In training, zero each number with probability `p` and scale the survivors
+# by `1/(1-p)`, so the expected value is unchanged and evaluation needs no
+# rescaling. In `eval()` mode it does nothing. The mask comes from
+# `tinytorch.rng()`, so `manual_seed` makes it repeatable.
+
+# %% nbgrader={"grade": false, "grade_id": "dropout", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class Dropout(Module):
+    """Zero each element with probability p in training, scaling the rest by 1/(1-p); identity in eval."""
+
+    def __init__(self, p: float = 0.5):
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout probability must be in [0, 1), got p={p}")
+        self.p = p
+
+    def forward(self, x) -> Tensor:
+        x = _tensor(x)
+        if not self.training or self.p == 0:
+            return x
+        ### BEGIN SOLUTION
+        keep = rng().random(x.shape) >= self.p
+        return x * (keep / (1 - self.p)).astype(x.dtype)
+        ### END SOLUTION
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+# %% [markdown]
+# ## Multi-head causal self-attention
+#
+# One Linear layer `c_attn` makes queries, keys and values for every head at
+# once: `(B, T, C) -> (B, T, 3C)`. Reshape to `(B, T, 3, H, d)` and permute to
+# `(3, B, H, T, d)`: now `qkv[0]` is every head's queries, a batch of
+# `(T, d)` matrices, and module 13's attention handles all heads in one call.
+# Put the heads back side by side, `(B, H, T, d) -> (B, T, H, d) -> (B, T, C)`,
+# and mix them with a last Linear layer `c_proj`.
+
+# %% nbgrader={"grade": false, "grade_id": "multi-head-attention", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class MultiHeadAttention(Module):
+    """Causal self-attention with n_head heads of n_embd // n_head dimensions, computed as one batch."""
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, causal: bool = True):
+        if n_embd % n_head:
+            raise ValueError(f"n_embd={n_embd} must be a multiple of n_head={n_head}")
+        self.n_embd, self.n_head, self.causal = n_embd, n_head, causal
+        self.c_attn = Linear(n_embd, 3 * n_embd)
+        self.c_proj = Linear(n_embd, n_embd)
+        self.resid_dropout = Dropout(dropout)
+
+    def forward(self, x) -> Tensor:
+        x = _tensor(x)
+        if x.ndim != 3 or x.shape[-1] != self.n_embd:
+            raise ValueError(f"MultiHeadAttention expects (B, T, {self.n_embd}), got {x.shape}")
+        B, T, C = x.shape
+        mask = causal_mask(T) if self.causal else None
+        ### BEGIN SOLUTION
+        qkv = self.c_attn(x).reshape(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
+        heads = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask)      # (B, H, T, d)
+        y = heads.permute(0, 2, 1, 3).reshape(B, T, C)                           # heads side by side
+        return self.resid_dropout(self.c_proj(y))
+        ### END SOLUTION
+
+
+# %% [markdown]
+# ## The block
+#
+# The MLP widens each position to `4C`, applies GELU and narrows back. The
+# block is the two residual lines from the top of this notebook.
+
+# %% nbgrader={"grade": false, "grade_id": "block", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class MLP(Module):
+    """Linear(C, 4C) -> GELU -> Linear(4C, C) -> Dropout, applied to every position."""
+
+    def __init__(self, n_embd: int, dropout: float = 0.0):
+        self.c_fc = Linear(n_embd, 4 * n_embd)
+        self.c_proj = Linear(4 * n_embd, n_embd)
+        self.dropout = Dropout(dropout)
+
+    def forward(self, x) -> Tensor:
+        return self.dropout(self.c_proj(gelu(self.c_fc(x))))
+
+
+class TransformerBlock(Module):
+    """Pre-LayerNorm block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0):
+        self.ln_1 = LayerNorm(n_embd)
+        self.attn = MultiHeadAttention(n_embd, n_head, dropout)
+        self.ln_2 = LayerNorm(n_embd)
+        self.mlp = MLP(n_embd, dropout)
+
+    def forward(self, x) -> Tensor:
+        ### BEGIN SOLUTION
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+        ### END SOLUTION
+
+
+# %% [markdown]
+# ## GPT
+#
+# Given: the configuration, the initialisation (GPT-2's: normal with
+# std 0.02, and the two projections that feed the residual stream scaled by
+# `1/√(2 N)` so the stream's variance does not grow with depth) and the
+# loss. You write `forward`: embeddings, blocks, final LayerNorm, LM head.
+
+# %%
+#| export
+@dataclass
+class GPTConfig:
+    vocab_size: int = 65
+    block_size: int = 64      # the longest context the model sees
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"GPTConfig: n_embd={self.n_embd} must be a multiple of n_head={self.n_head}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# %% nbgrader={"grade": false, "grade_id": "gpt", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class GPT(Module):
+    """A decoder-only transformer language model (GPT-2 style, nanoGPT's names and shapes)."""
+
+    def __init__(self, config: GPTConfig):
+        self.config = config
+        C = config.n_embd
+        self.wte = Embedding(config.vocab_size, C)      # token embeddings
+        self.wpe = Embedding(config.block_size, C)      # learned position embeddings
+        self.drop = Dropout(config.dropout)
+        self.h = [TransformerBlock(C, config.n_head, config.dropout) for _ in range(config.n_layer)]
+        self.ln_f = LayerNorm(C)
+        self.lm_head = Linear(C, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight           # weight tying: one matrix, two uses
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                p.data[...] = rng().standard_normal(p.shape) * residual_std
+            elif p.ndim == 2:
+                p.data[...] = rng().standard_normal(p.shape) * 0.02
+            elif name.endswith("bias"):
+                p.data[...] = 0.0                       # LayerNorm weights stay 1
+
+    def num_parameters(self) -> int:
+        """Every parameter once (the tied LM head is the token embedding)."""
+        return sum(p.size for p in self.parameters())
+
+    def forward(self, idx, targets=None):
+        """Logits (B, T, vocab) for ids (B, T); with targets (B, T), also the mean cross-entropy loss."""
+        idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+        if idx.ndim != 2:
+            raise ValueError(f"GPT expects token ids of shape (B, T), got {idx.shape}")
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(f"sequence of length {T} is longer than block_size={self.config.block_size}: "
+                             "crop the context to the last block_size tokens")
+        ### BEGIN SOLUTION
+        x = self.drop(self.wte(idx) + self.wpe(np.arange(T)))
+        for block in self.h:
+            x = block(x)
+        logits = self.lm_head(self.ln_f(x))
+        ### END SOLUTION
+        if targets is None:
+            return logits, None
+        targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+        if targets.shape != (B, T):
+            raise ValueError(f"targets must have the ids' shape {(B, T)}, got {targets.shape}")
+        return logits, cross_entropy(logits.reshape(B * T, -1), targets.reshape(-1))
+
+    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None, seed=None):
+        """Sample `max_new_tokens` ids after `idx` (module 15 writes the sampler)."""
+        from tinytorch.generation import generate  # module 15; imported here so module 14 stands alone
+        return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
+
+
+# %% [markdown]
+# ## Gradient clipping
+#
+# One bad batch can produce a gradient a thousand times the usual size, and
+# one such step can wreck a transformer. Clipping by the **global norm**
+# rescales *all* gradients together when their combined length exceeds
+# `max_norm`, keeping the direction. It returns the norm before clipping
+# (worth logging: spikes show trouble early), as `torch.nn.utils.clip_grad_norm_`.
+
+# %%
+#| export
+def clip_grad_norm_(parameters, max_norm: float) -> float:
+    """Scale every gradient by min(1, max_norm / total_norm) in place; return the total L2 norm."""
+    if not max_norm > 0:
+        raise ValueError(f"max_norm must be positive, got {max_norm}")
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    scale = max_norm / (total + 1e-6)
+    if scale < 1:
+        for g in grads:
+            g *= scale
+    return total
+
+
+# %% [markdown]
+# ## See it work
+#
+# The reference configuration of the milestone: how many parameters, and
+# what loss does an untrained model give? Every one of 65 characters is about
+# equally likely, so the loss should be near `ln 65 ≈ 4.17`.
+
+# %%
+from tinytorch.tensor import manual_seed
+
+manual_seed(0)
+config = GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)
+model = GPT(config)
+ids, targets = rng().integers(0, 65, (2, 64)), rng().integers(0, 65, (2, 64))
+logits, loss = model(ids, targets)
+print(f"{model.num_parameters():,} parameters; logits {logits.shape}; initial loss {loss.item():.3f} "
+      f"(ln 65 = {math.log(65):.3f})")
+
+# %% [markdown]
+# ## Tests
+
+# %% nbgrader={"grade": true, "grade_id": "test-embedding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""Embedding returns one weight row per id, and an id used twice receives both gradients."""
+emb = Embedding(5, 3)
+out = emb(np.array([[4, 1, 4]]))
+assert out.shape == (1, 3, 3) and np.array_equal(out.data[0, 0], emb.weight.data[4])
+(out * Tensor(np.arange(9, dtype=np.float32).reshape(1, 3, 3))).sum().backward()
+assert np.allclose(emb.weight.grad[4], [0 + 6, 1 + 7, 2 + 8]) and np.allclose(emb.weight.grad[1], [3, 4, 5])
+assert np.all(emb.weight.grad[[0, 2, 3]] == 0)
+
+# %% nbgrader={"grade": true, "grade_id": "test-layer-norm", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""layer_norm gives each row mean 0 and variance 1 before scale and shift; gradients match finite differences."""
+from tinytorch.autograd import gradcheck
+r = np.random.default_rng(0)
+x = Tensor(r.standard_normal((2, 3, 6)) * 5 + 3, requires_grad=True, dtype=np.float64)
+w = Tensor(r.standard_normal(6), requires_grad=True, dtype=np.float64)
+b = Tensor(r.standard_normal(6), requires_grad=True, dtype=np.float64)
+plain = layer_norm(x, np.ones(6), np.zeros(6)).data
+assert np.allclose(plain.mean(-1), 0, atol=1e-9) and np.allclose(plain.var(-1), 1, atol=1e-4)
+gradcheck(lambda x, w, b: layer_norm(x, w, b), [x, w, b])
+
+# %% nbgrader={"grade": true, "grade_id": "test-dropout", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""Dropout keeps about 1-p of the values, scaled by 1/(1-p), in training, and is the identity in eval."""
+drop = Dropout(0.25)
+x = Tensor(np.ones((200, 100), dtype=np.float32))
+y = drop(x).data
+assert set(np.unique(y)) <= {0.0, np.float32(1 / 0.75)}
+assert abs((y == 0).mean() - 0.25) < 0.02 and abs(y.mean() - 1) < 0.03
+assert drop.eval()(x) is x
+
+# %% nbgrader={"grade": true, "grade_id": "test-attention-heads", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""Multi-head attention keeps the shape and is causal: later tokens never change earlier outputs."""
+from tinytorch.tensor import manual_seed
+manual_seed(1)
+mha = MultiHeadAttention(16, 4)
+x = np.random.default_rng(1).standard_normal((2, 7, 16)).astype(np.float32)
+y = mha(Tensor(x)).data
+x[:, 4:] += 10.0
+y2 = mha(Tensor(x)).data
+assert y.shape == (2, 7, 16)
+assert np.allclose(y[:, :4], y2[:, :4], atol=1e-5) and not np.allclose(y[:, 4:], y2[:, 4:])
+
+# %% nbgrader={"grade": true, "grade_id": "test-gpt", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""GPT gives (B, T, vocab) logits, a loss near ln(vocab) at initialisation, ties its LM head, and learns."""
+from tinytorch.tensor import manual_seed
+from tinytorch.adam import AdamW
+manual_seed(2)
+small = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16))
+ids = np.random.default_rng(2).integers(0, 11, (3, 8))
+logits, loss = small(ids, ids)
+assert logits.shape == (3, 8, 11) and abs(loss.item() - math.log(11)) < 0.2
+assert small.lm_head.weight is small.wte.weight
+assert small.num_parameters() == sum(p.size for p in small.parameters()) < sum(a.size for a in small.state_dict().values())
+opt = AdamW(small.parameters(), lr=1e-2)
+for _ in range(30):    # memorise one batch: predict each id from itself
+    opt.zero_grad()
+    loss = small(ids, ids)[1]
+    loss.backward()
+    opt.step()
+assert loss.item() < 0.5, loss.item()
+
+# %% nbgrader={"grade": true, "grade_id": "test-clip", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""clip_grad_norm_ returns the global norm and rescales all gradients to max_norm only when above it."""
+a, b = Tensor([0.0, 0.0], requires_grad=True), Tensor([0.0], requires_grad=True)
+a.grad, b.grad = np.array([3.0, 0.0]), np.array([4.0])
+assert np.isclose(clip_grad_norm_([a, b], 1.0), 5.0)
+assert np.allclose(a.grad, [0.6, 0.0], atol=1e-6) and np.allclose(b.grad, [0.8], atol=1e-6)
+assert np.isclose(clip_grad_norm_([a, b], 10.0), 1.0, atol=1e-5) and np.allclose(b.grad, [0.8], atol=1e-6)
+
+# %% [markdown]
+# ## Memory and performance analysis
+#
+# Where do a GPT's parameters live? Each block has `12 C²` weights (attention
+# `4 C²`, MLP `8 C²`). And where does a training step's memory go? The
+# activations autograd keeps grow with `B·T·C·N` (plus `B·H·T²·N` for the
+# attention scores), independent of the parameter count.
+
+# %%
+from tinytorch.profiler import Profile, format_bytes, measure
+
+C, N = config.n_embd, config.n_layer
+print(f"blocks: {N} x 12 C^2 = {N * 12 * C * C:,}; embeddings: {(config.vocab_size + config.block_size) * C:,}; "
+      f"counted: {model.num_parameters():,}")
+opt = AdamW(model.parameters(), lr=1e-3)
+
+
+def train_step(ids):
+    opt.zero_grad()
+    loss = model(ids, ids)[1]
+    loss.backward()
+    opt.step()
+
+
+for B in (4, 12):
+    ids = rng().integers(0, 65, (B, 64))
+    train_step(ids)                       # allocate the optimizer's buffers first
+    with Profile(f"B={B}") as p:
+        train_step(ids)
+    print(f"batch {B:2d} x 64 tokens: peak {format_bytes(p.peak_bytes)} per step; "
+          f"{measure(train_step, ids, repeat=3).seconds * 1e3:.0f} ms per step")
+
+# %% [markdown]
+# ## Comparison with PyTorch
+#
+# A nanoGPT-style model in PyTorch with the same names (plus nanoGPT's
+# `transformer.` prefix) and shapes: copy our weights across and compare the
+# logits, the loss and every gradient.
+
+# %%
+try:
+    import torch
+except ImportError:
+    torch = None
+    print("PyTorch is not installed: skipping the comparison")
+
+if torch is not None:
+    F = torch.nn.functional
+
+    class TorchBlock(torch.nn.Module):
+        def __init__(self, C, H):
+            super().__init__()
+            self.H = H
+            self.ln_1, self.ln_2 = torch.nn.LayerNorm(C), torch.nn.LayerNorm(C)
+            self.attn = torch.nn.Module()
+            self.attn.c_attn, self.attn.c_proj = torch.nn.Linear(C, 3 * C), torch.nn.Linear(C, C)
+            self.mlp = torch.nn.Module()
+            self.mlp.c_fc, self.mlp.c_proj = torch.nn.Linear(C, 4 * C), torch.nn.Linear(4 * C, C)
+
+        def forward(self, x):
+            B, T, C = x.shape
+            q, k, v = self.attn.c_attn(self.ln_1(x)).view(B, T, 3, self.H, C // self.H).permute(2, 0, 3, 1, 4)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C)
+            x = x + self.attn.c_proj(y)
+            return x + self.mlp.c_proj(F.gelu(self.mlp.c_fc(self.ln_2(x)), approximate="tanh"))
+
+    class TorchGPT(torch.nn.Module):
+        def __init__(self, cfg):
+            super().__init__()
+            self.transformer = torch.nn.ModuleDict(dict(
+                wte=torch.nn.Embedding(cfg.vocab_size, cfg.n_embd), wpe=torch.nn.Embedding(cfg.block_size, cfg.n_embd),
+                h=torch.nn.ModuleList([TorchBlock(cfg.n_embd, cfg.n_head) for _ in range(cfg.n_layer)]),
+                ln_f=torch.nn.LayerNorm(cfg.n_embd)))
+            self.lm_head = torch.nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+            self.lm_head.weight = self.transformer.wte.weight
+
+        def forward(self, idx):
+            t = self.transformer
+            x = t.wte(idx) + t.wpe(torch.arange(idx.shape[1]))
+            for block in t.h:
+                x = block(x)
+            return self.lm_head(t.ln_f(x))
+
+    theirs = TorchGPT(config).double()
+    ours = {name: p for name, p in model.named_parameters()}
+    with torch.no_grad():
+        for name, p in theirs.named_parameters():
+            p.copy_(torch.from_numpy(ours[name.removeprefix("transformer.")].data.astype(np.float64)))
+    for p in ours.values():
+        p.data = p.data.astype(np.float64)
+    ids = rng().integers(0, 65, (2, 64))
+    model.zero_grad()
+    logits, loss = model(ids, ids)
+    loss.backward()
+    ref_logits = theirs(torch.from_numpy(ids))
+    ref_loss = F.cross_entropy(ref_logits.reshape(-1, 65), torch.from_numpy(ids).reshape(-1))
+    ref_loss.backward()
+    print("max logit difference:", np.abs(logits.data - ref_logits.detach().numpy()).max())
+    print("loss:", loss.item(), "vs", ref_loss.item())
+    worst = max(np.abs(ours[n.removeprefix("transformer.")].grad - p.grad.numpy()).max() for n, p in theirs.named_parameters())
+    print("max gradient difference over every parameter:", worst)
+
+# %% [markdown]
+# ## Systems questions
+
+# %% [markdown]
+# **Q1.** Count the parameters of one transformer block with `C = 768` (GPT-2
+# small), biases aside. How much memory do they, their gradients and AdamW's
+# state take in float32 for 12 blocks?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-transformer-params", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# 12·C² = 12·768² ≈ 7.08 M per block (c_attn 3C², c_proj C², c_fc 4C², mlp c_proj 4C²);
+# 12 blocks ≈ 85 M. Params + grads + 2 Adam buffers = 4 × 4 bytes × 85 M ≈ 1.36 GB.
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q2.** What does weight tying save in our milestone model, and in GPT-2
+# with a 50,257-token vocabulary and `C = 768`? Why is it reasonable to use
+# the same matrix for input and output?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-transformer-tying", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# V·C numbers: 65·128 = 8,320 here (about 1%); 50,257·768 ≈ 38.6 M in GPT-2
+# (about 30% of 124 M). Both matrices map between token identity and the same
+# C-dimensional space: similar tokens should have similar input vectors and
+# similar output scores, so sharing is a useful prior and halves their gradient noise.
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q3.** Training memory: for batch `B`, context `T`, width `C`, `N` blocks
+# and `H` heads, which activations does autograd keep, and how do they scale?
+# Which grows fastest if you double the context?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-transformer-activations", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# Per block: several B·T·C arrays (LayerNorm outputs, q/k/v, residuals),
+# B·T·4C for the MLP hidden layer and its GELU pieces, and B·H·T² for the
+# attention scores/weights. Total ~ N·B·T·(c1·C + c2·H·T). Doubling T doubles
+# the linear terms and quadruples the attention term, which dominates at long
+# contexts. Activation checkpointing or FlashAttention reduce it.
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q4.** Why pre-LayerNorm (`x + f(LN(x))`) rather than the original
+# post-LayerNorm (`LN(x + f(x))`) for deep stacks? What does gradient
+# clipping protect against that LayerNorm does not?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-transformer-preln", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# Pre-LN leaves an identity path from output to input through the residual
+# additions, so gradients reach early layers unchanged and training is stable
+# without long learning-rate warm-up; post-LN normalises the residual stream
+# itself and its gradients shrink/grow with depth. LayerNorm controls
+# activations, not gradients: a rare batch can still give a huge gradient,
+# and clipping bounds the size of that one update.
+# === END MARK SCHEME ===

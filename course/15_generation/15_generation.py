@@ -1,0 +1,408 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 15 — Generation
+#
+# Module 14's GPT turns a sequence of token ids into, at every position, a
+# score for each possible next token. This module closes the loop:
+#
+# 1. a **tokenizer** turns text into ids and back. Ours works on characters:
+#    the vocabulary is every distinct character of the training text (65 for
+#    Tiny Shakespeare). Real models use sub-word tokenizers (BPE) with tens of
+#    thousands of entries; the idea is the same.
+# 2. **training batches** for a language model are windows of the text: the
+#    input is `block_size` ids, the target is the same window shifted by one.
+# 3. **autoregressive sampling**: feed the context, take the scores of the
+#    *last* position, turn them into probabilities, draw one token, append
+#    it, repeat. Two knobs shape the draw:
+#    * **temperature** divides the scores before the softmax: below 1 the
+#      distribution sharpens (safer, more repetitive text), above 1 it
+#      flattens (more surprising, more mistakes); 0 means always the most
+#      likely token (greedy).
+#    * **top-k** keeps only the `k` most likely tokens, so a long tail of
+#      unlikely characters can never be drawn.
+#
+# The model only knows `block_size` positions, so the context is cropped to
+# its last `block_size` ids before each step.
+
+# %%
+#| default_exp generation
+
+# %%
+#| export
+"""Character tokenizer, language-model batches and autoregressive sampling (module 15)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tinytorch.tensor import no_grad
+
+TOKENIZER_FORMAT = "tinytorch-char-tokenizer-1"
+
+
+# %% [markdown]
+# ## The character tokenizer
+#
+# The vocabulary is the sorted set of characters, so the same text always
+# gives the same ids. A character the tokenizer has never seen has no id:
+# say which one and where, rather than silently dropping it.
+
+# %% nbgrader={"grade": false, "grade_id": "tokenizer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+class CharTokenizer:
+    """Maps each distinct character of a corpus to an id (sorted order) and back."""
+
+    def __init__(self, text: str):
+        if not isinstance(text, str) or not text:
+            raise ValueError("CharTokenizer needs a non-empty string to build its vocabulary from")
+        self.chars = sorted(set(text))
+        self.stoi = {ch: i for i, ch in enumerate(self.chars)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        """The ids of `text`'s characters, as an int64 array."""
+        ### BEGIN SOLUTION
+        try:
+            return np.array([self.stoi[ch] for ch in text], dtype=np.int64)
+        except KeyError:
+            position = next(i for i, ch in enumerate(text) if ch not in self.stoi)
+            raise ValueError(f"character {text[position]!r} at position {position} is not in the vocabulary "
+                             f"of {self.vocab_size} characters") from None
+        ### END SOLUTION
+
+    def decode(self, ids) -> str:
+        """The text of a sequence of ids."""
+        ids = np.asarray(ids).reshape(-1)
+        if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"ids must be integers in [0, {self.vocab_size}), got {ids[:5].tolist()}...")
+        ### BEGIN SOLUTION
+        return "".join(self.chars[i] for i in ids)
+        ### END SOLUTION
+
+    def save(self, path) -> Path:
+        """Write the vocabulary as JSON, atomically (a crash leaves the old file or the new one)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"format": TOKENIZER_FORMAT, "chars": "".join(self.chars)}, f)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path) -> "CharTokenizer":
+        path = Path(path)
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no tokenizer file at {path}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path} is not a tokenizer file (not JSON: {error})") from None
+        if not isinstance(saved, dict) or saved.get("format") != TOKENIZER_FORMAT or not saved.get("chars"):
+            raise ValueError(f"{path} is not a {TOKENIZER_FORMAT} file")
+        return cls(saved["chars"])
+
+    def __repr__(self) -> str:
+        return f"CharTokenizer(vocab_size={self.vocab_size})"
+
+
+# %% [markdown]
+# ## Batches for a language model
+#
+# Pick `batch_size` random starting points; each input is `block_size` ids
+# and its target the same window one step later. Every position is a
+# training example: predict id `t+1` from ids `0..t`.
+
+# %% nbgrader={"grade": false, "grade_id": "get-batch", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def get_batch(data: np.ndarray, block_size: int, batch_size: int, generator: np.random.Generator):
+    """(x, y), each (batch_size, block_size) int64: random windows of `data` and the windows one id later."""
+    data = np.asarray(data)
+    if data.ndim != 1 or len(data) <= block_size:
+        raise ValueError(f"get_batch needs a 1-D array longer than block_size={block_size}, got shape {data.shape}")
+    ### BEGIN SOLUTION
+    starts = generator.integers(0, len(data) - block_size, batch_size)
+    windows = starts[:, None] + np.arange(block_size)   # (batch, block) indices, no Python loop
+    return data[windows].astype(np.int64), data[windows + 1].astype(np.int64)
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ## Sampling one token
+#
+# From scores (logits) of shape `(B, V)`: divide by the temperature, keep the
+# top `k` scores (set the others to `-inf`), softmax, and draw one id per row
+# with the generator. Temperature 0 is the limit of sharpening: the argmax.
+
+# %% nbgrader={"grade": false, "grade_id": "sample-next", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def sample_next(logits: np.ndarray, temperature: float, top_k, generator: np.random.Generator) -> np.ndarray:
+    """One id per row of `logits` (B, V), drawn with the given temperature and top-k."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 = always the most likely token), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be a positive number of tokens (or None for all), got {top_k}")
+    if temperature == 0:
+        return logits.argmax(axis=-1)
+    ### BEGIN SOLUTION
+    scores = logits / temperature
+    if top_k is not None and top_k < scores.shape[-1]:
+        kth = np.partition(scores, -top_k, axis=-1)[:, -top_k, None]   # the k-th largest score of each row
+        scores = np.where(scores < kth, -np.inf, scores)
+    probs = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    probs /= probs.sum(axis=-1, keepdims=True)
+    return np.array([generator.choice(len(p), p=p) for p in probs])
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ## The generation loop
+#
+# Crop to the last `block_size` ids, run the model, sample from the last
+# position's scores, append, repeat. Sampling needs no gradients (`no_grad`:
+# no history kept) and no dropout (`eval()`); put the model back in the mode
+# it was in afterwards.
+
+# %% nbgrader={"grade": false, "grade_id": "generate", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None, seed=None) -> np.ndarray:
+    """Append `max_new_tokens` sampled ids to `idx` (B, T); returns (B, T + max_new_tokens) int64."""
+    idx = np.asarray(idx.data if hasattr(idx, "data") and not isinstance(idx, np.ndarray) else idx)
+    if idx.ndim != 2 or idx.dtype.kind not in "iu" or idx.shape[1] < 1:
+        raise ValueError(f"generate needs integer ids of shape (B, T) with T >= 1, got {idx.shape} {idx.dtype} "
+                         "(for one sequence use ids[None])")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    generator = np.random.default_rng(seed)
+    block_size = model.config.block_size
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            ### BEGIN SOLUTION
+            for _ in range(max_new_tokens):
+                logits, _ = model(idx[:, -block_size:])
+                next_ids = sample_next(logits.data[:, -1, :], temperature, top_k, generator)
+                idx = np.concatenate([idx, next_ids[:, None]], axis=1)
+            ### END SOLUTION
+    finally:
+        model.train(was_training)
+    return idx.astype(np.int64)
+
+
+# %% [markdown]
+# ## See it work
+#
+# A tiny GPT learns a repeating pattern in a few dozen steps, then continues
+# it. With temperature 0 it follows the pattern exactly.
+
+# %%
+from tinytorch.adam import AdamW
+from tinytorch.tensor import manual_seed
+from tinytorch.transformer import GPT, GPTConfig
+
+manual_seed(0)
+pattern = "hello world! " * 40
+tok = CharTokenizer(pattern)
+data = tok.encode(pattern)
+tiny = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=32))
+opt = AdamW(tiny.parameters(), lr=1e-2)
+batches = np.random.default_rng(0)
+for step in range(80):
+    x, y = get_batch(data, 16, 8, batches)
+    opt.zero_grad()
+    loss = tiny(x, y)[1]
+    loss.backward()
+    opt.step()
+print(f"loss after 80 steps: {loss.item():.3f}")
+print(repr(tok.decode(generate(tiny, tok.encode("hel")[None], 30, temperature=0)[0])))
+
+# %% [markdown]
+# ## Tests
+
+# %% nbgrader={"grade": true, "grade_id": "test-tokenizer", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""The tokenizer sorts its vocabulary, round-trips text, and names an unknown character and its position."""
+tok = CharTokenizer("banana bread")
+assert tok.chars == [" ", "a", "b", "d", "e", "n", "r"] and tok.vocab_size == 7
+ids = tok.encode("bread")
+assert ids.dtype == np.int64 and ids.tolist() == [2, 6, 4, 1, 3]
+assert tok.decode(ids) == "bread" and tok.decode(tok.encode("")) == ""
+try:
+    tok.encode("bandana!")
+    raise AssertionError("an unknown character must raise ValueError")
+except ValueError as error:
+    assert "'!'" in str(error) and "position 7" in str(error), error
+
+# %% nbgrader={"grade": true, "grade_id": "test-batches", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""get_batch returns windows of the data and the same windows shifted by one."""
+data = np.arange(100)
+x, y = get_batch(data, 8, 5, np.random.default_rng(0))
+assert x.shape == y.shape == (5, 8) and x.dtype == np.int64
+assert np.array_equal(y, x + 1) and np.all(np.diff(x, axis=1) == 1) and x.min() >= 0 and y.max() <= 99
+
+# %% nbgrader={"grade": true, "grade_id": "test-sampling", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""Temperature 0 and top-k 1 are greedy; top-k never draws outside the k best; low temperature sharpens."""
+g = np.random.default_rng(0)
+logits = np.log(np.array([[0.1, 0.2, 0.3, 0.4]] * 2000))
+assert sample_next(logits, 0, None, g).tolist() == [3] * 2000
+assert set(sample_next(logits, 1.0, 1, g)) == {3}
+assert set(sample_next(logits, 1.0, 2, g)) == {2, 3}
+plain = np.bincount(sample_next(logits, 1.0, None, g), minlength=4) / 2000
+assert np.allclose(plain, [0.1, 0.2, 0.3, 0.4], atol=0.04), plain
+cold = np.bincount(sample_next(logits, 0.25, None, g), minlength=4) / 2000
+assert cold[3] > 0.7, cold
+
+# %% nbgrader={"grade": true, "grade_id": "test-generate", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""generate appends the right number of ids, crops long contexts, repeats with a seed, and restores the mode."""
+from tinytorch.tensor import manual_seed
+from tinytorch.transformer import GPT, GPTConfig
+manual_seed(3)
+model = GPT(GPTConfig(vocab_size=7, block_size=4, n_layer=1, n_head=1, n_embd=8))
+start = np.array([[1, 2, 3, 4, 5, 6]])          # longer than block_size: must be cropped
+out = generate(model, start, 10, seed=42)
+assert out.shape == (1, 16) and np.array_equal(out[:, :6], start) and out.max() < 7
+assert np.array_equal(out, generate(model, start, 10, seed=42)) and model.training
+assert np.array_equal(generate(model, start, 0), start)
+
+# %% [markdown]
+# ## Memory and performance analysis: a KV cache?
+#
+# Each generation step runs the model on the whole (cropped) context, though
+# only the last position's output is used. A **KV cache** keeps the keys and
+# values of earlier positions so that each step only processes the new
+# token: with context length `t`, the step costs `O(1)` token-passes through
+# the Linear layers instead of `O(t)`.
+#
+# Measure what we would save: the time of one step as the context grows.
+
+# %%
+from tinytorch.profiler import measure
+
+manual_seed(0)
+gpt = GPT(GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)).eval()
+for T in (1, 8, 32, 64):
+    ids = np.zeros((1, T), dtype=np.int64)
+    with no_grad():
+        seconds = measure(lambda: gpt(ids), repeat=5).seconds
+    print(f"context {T:3d}: {seconds * 1e3:6.2f} ms per generated token")
+with no_grad():
+    total = measure(lambda: generate(gpt, np.zeros((1, 1), dtype=np.int64), 500, seed=0), repeat=1).seconds
+print(f"500 tokens: {total:.2f} s")
+
+# %% [markdown]
+# What the numbers say, and why tinytorch has no KV cache:
+#
+# * The step with a context of 1 is the floor a cache cannot go below (about
+#   a hundred small operations, each with Python and NumPy call overhead).
+#   The difference between the last and the first line is the most a cache
+#   could save per token here: a few milliseconds, on 500 characters that
+#   take a few seconds in all.
+# * Our model uses **learned absolute positions** and a context cropped to
+#   `block_size`. Once the text is longer than 64 characters, every step
+#   shifts the window: each kept token now sits at a different position, its
+#   position embedding changes, so every cached key and value is wrong.
+#   A cache only helps for the first `block_size` tokens, unless the model
+#   uses relative positions (RoPE, ALiBi) and a rolling cache.
+# * For long contexts and big models, where the per-token arithmetic
+#   dominates, a KV cache is essential: it turns generating `n` tokens from
+#   `O(n²)` token-passes into `O(n)`, at the price of storing
+#   `2 · layers · T · C` numbers per sequence.
+
+# %% [markdown]
+# ## Comparison with PyTorch
+#
+# Sampling with a seed cannot be compared draw for draw (different random
+# generators), but the distribution can: our temperature/top-k probabilities
+# against `torch.softmax(torch.topk(...))`.
+
+# %%
+try:
+    import torch
+except ImportError:
+    torch = None
+    print("PyTorch is not installed: skipping the comparison")
+
+if torch is not None:
+    logits = np.random.default_rng(0).standard_normal((1, 65)) * 3
+    theirs = torch.from_numpy(logits) / 0.8
+    v, _ = torch.topk(theirs, 5)
+    theirs[theirs < v[:, [-1]]] = -float("inf")
+    expected = torch.softmax(theirs, dim=-1).numpy()[0]
+    draws = sample_next(np.repeat(logits, 20000, axis=0), 0.8, 5, np.random.default_rng(1))
+    observed = np.bincount(draws, minlength=65) / len(draws)
+    print("largest difference between sampled frequencies and torch's probabilities:",
+          np.abs(observed - expected).max())
+
+# %% [markdown]
+# ## Systems questions
+
+# %% [markdown]
+# **Q1.** Generating `n` tokens without a cache and a context that keeps
+# growing (no cropping): how does the total work grow with `n`? With a KV
+# cache? What does the cache cost in memory for GPT-2 small (12 layers,
+# C = 768) at 1,024 tokens, float32?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-generation-kv", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# Without a cache step t processes t tokens: total ~ n²/2 token-passes (O(n²)),
+# plus attention O(n³) overall. With a cache each step processes one token:
+# O(n) passes (attention over the cache is O(t) per step, O(n²) total).
+# Cache: 2 (K and V) × 12 × 1024 × 768 × 4 bytes ≈ 75 MB per sequence.
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q2.** Why does cropping the context to the last `block_size` tokens make a
+# KV cache invalid for a model with learned absolute position embeddings?
+# Which position scheme avoids this?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-generation-positions", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# After cropping, each kept token moves one position left, so its input
+# (token + position embedding) and hence its keys/values at every layer
+# change; cached values are stale. Relative schemes (RoPE, ALiBi) encode
+# positions as offsets between query and key, so a rolling cache stays valid.
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q3.** A character model has 65 outputs; GPT-2 has 50,257. Where does the
+# time of one sampling step go in each case (model vs softmax and sampling),
+# and what does top-k cost?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-generation-vocab", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# With 65 outputs sampling is negligible; the model's layers (and Python
+# overhead) dominate. With 50k the LM head (C × V matmul, 38.6 M MACs per
+# token) becomes a large share, and softmax/sort over 50k entries is
+# noticeable. Top-k by partition is O(V), not a full O(V log V) sort.
+# === END MARK SCHEME ===
+
+# %% [markdown]
+# **Q4.** What do temperature and top-k trade off? Why does temperature 0
+# (greedy) often produce loops such as "the the the"?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q-generation-temperature", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# === BEGIN MARK SCHEME ===
+# Lower temperature / smaller k: more likely, safer, more repetitive text;
+# higher: more diverse, more errors. Greedy decoding is deterministic: once a
+# context recurs, the same choices recur, and short high-probability cycles
+# become self-reinforcing.
+# === END MARK SCHEME ===
