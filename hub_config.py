@@ -1,0 +1,489 @@
+"""JupyterHub configuration of TinyTorch Classroom.
+
+Layered like The Littlest JupyterHub's: a few fixed settings, each with its
+reason; then ONE course config file that the deploy renders (YAML or JSON,
+``$TINYTORCH_COURSE_CONFIG``, default ``/etc/tinytorch/course.yml``), deep-merged
+over ``DEFAULTS``, validated against ``SCHEMA`` (unknown keys are errors), and
+applied by small ``update_<area>(c, cfg)`` functions that only set values.
+Nothing here is hard-coded twice: image names, ports, paths, limits, roster and
+secrets' locations all come from that file.
+
+Tests load this file as a module and call ``apply(Config(), cfg)`` without
+starting a hub; JupyterHub exec's it with ``get_config`` defined, which runs the
+bottom block.
+
+The nbgrader exchange and student identities. nbgrader names a submission after
+``getpwuid(getuid())`` and protects the exchange with Unix permissions, so every
+student runs under a uid of their own: ``StudentUids`` hands out one per hub user
+(persisted, never reused), the spawner passes NB_USER/NB_UID to the student
+image, whose entry point creates that passwd entry and drops root. The hub
+container gets the same passwd entries, so ``nbgrader collect`` (check_owner)
+can tell who really owns a submission.
+"""
+from __future__ import annotations
+
+import copy
+import fcntl
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+CONFIG_PATH_ENV = "TINYTORCH_COURSE_CONFIG"
+DEFAULT_CONFIG_PATH = "/etc/tinytorch/course.yml"
+
+# Hub, nbgrader and Unix user names: lower case, a letter first. The same rule
+# is applied to sign-ups (Authenticator.username_pattern) and to the roster.
+USERNAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+COURSE_ID_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+
+DEFAULTS: dict = {
+    "course_id": "tinytorch",
+    "course_title": "TinyTorch",
+    "hub": {
+        "public_url": "https://localhost",      # what users type; its origin may frame the formgrader
+        "bind_url": "https://0.0.0.0:8443",     # where the proxy listens inside the hub container
+        "connect_host": "tinytorch-hub",        # the hub's name on the students' network
+        "api_port": 8081,                       # the hub API students' servers talk to
+        "data_dir": "/srv/jupyterhub",          # database, uid table (root only)
+        "tls_cert": "/etc/tinytorch/tls/hub.crt",
+        "tls_key": "/etc/tinytorch/tls/hub.key",
+        "cookie_secret_file": "/etc/tinytorch/secrets/cookie_secret",
+        "proxy_token_file": "/etc/tinytorch/secrets/proxy_token",
+        "api_token_file": "/etc/tinytorch/secrets/api_token",
+        "concurrent_spawn_limit": 64,
+        "active_server_limit": 0,               # 0: no limit
+    },
+    "authenticator": {
+        "class": "native",                      # native | oauth | lti13
+        "open_signup": False,                   # native: False = an admin approves each sign-up
+        "minimum_password_length": 10,
+        "options": {},                          # set on the authenticator class as they are
+    },
+    "spawner": {
+        "image": "tinytorch/student:latest",
+        "network": "tinytorch-students",
+        "mem_limit": "2G",
+        "cpu_limit": 1.0,
+        "pids_limit": 512,
+        "home_volume": "tinytorch-home-{username}",
+        "home_dir": "/home/student",
+        "start_timeout": 180,
+        "http_timeout": 120,
+        "first_uid": 20000,                     # students' uids start here, one each, never reused
+        "gid": 100,
+        "exchange_host_path": "/srv/tinytorch/exchange",
+    },
+    "culler": {
+        "enabled": True,
+        "timeout": 3600,                        # seconds idle before a server is stopped
+        "every": 600,
+        "max_age": 0,                           # 0: servers may run as long as they are used
+        "concurrency": 10,
+    },
+    "nbgrader": {
+        "exchange_root": "/srv/nbgrader/exchange",  # inside the hub and students' containers
+        "course_root": "/srv/nbgrader/course",       # inside the hub container
+        "grader_uid": 1999,
+        "formgrader_port": 9999,
+    },
+    "roster": {
+        "admins": ["admin"],
+        "tas": [],
+        "students": [],
+    },
+}
+
+_NAME = {"type": "string", "pattern": USERNAME_PATTERN}
+_NAMES = {"type": "array", "items": _NAME, "uniqueItems": True}
+_PATH = {"type": "string", "pattern": "^/"}
+_PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+_SIZE = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?[KMGT]?$"}
+
+
+def _object(properties: dict, required: bool = True) -> dict:
+    return {"type": "object", "additionalProperties": False, "properties": properties,
+            "required": list(properties) if required else []}
+
+
+SCHEMA: dict = _object({
+    "course_id": {"type": "string", "pattern": COURSE_ID_PATTERN},
+    "course_title": {"type": "string", "minLength": 1},
+    "hub": _object({
+        "public_url": {"type": "string", "pattern": "^https?://[^/]+"},
+        "bind_url": {"type": "string", "pattern": "^https?://[^/]+:[0-9]+$"},
+        "connect_host": {"type": "string", "minLength": 1},
+        "api_port": _PORT,
+        "data_dir": _PATH,
+        "tls_cert": {"anyOf": [_PATH, {"type": "null"}]},
+        "tls_key": {"anyOf": [_PATH, {"type": "null"}]},
+        "cookie_secret_file": _PATH,
+        "proxy_token_file": _PATH,
+        "api_token_file": _PATH,
+        "concurrent_spawn_limit": {"type": "integer", "minimum": 1},
+        "active_server_limit": {"type": "integer", "minimum": 0},
+    }),
+    "authenticator": _object({
+        "class": {"enum": ["native", "oauth", "lti13"]},
+        "open_signup": {"type": "boolean"},
+        "minimum_password_length": {"type": "integer", "minimum": 8},
+        "options": {"type": "object"},
+    }),
+    "spawner": _object({
+        "image": {"type": "string", "pattern": r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)?$"},
+        "network": {"type": "string", "minLength": 1},
+        "mem_limit": _SIZE,
+        "cpu_limit": {"type": "number", "exclusiveMinimum": 0},
+        "pids_limit": {"type": "integer", "minimum": 64},
+        "home_volume": {"type": "string", "pattern": r"\{username\}"},
+        "home_dir": _PATH,
+        "start_timeout": {"type": "integer", "minimum": 10},
+        "http_timeout": {"type": "integer", "minimum": 10},
+        "first_uid": {"type": "integer", "minimum": 10000, "maximum": 2000000000},
+        "gid": {"type": "integer", "minimum": 1},
+        "exchange_host_path": _PATH,
+    }),
+    "culler": _object({
+        "enabled": {"type": "boolean"},
+        "timeout": {"type": "integer", "minimum": 60},
+        "every": {"type": "integer", "minimum": 10},
+        "max_age": {"type": "integer", "minimum": 0},
+        "concurrency": {"type": "integer", "minimum": 1},
+    }),
+    "nbgrader": _object({
+        "exchange_root": _PATH,
+        "course_root": _PATH,
+        "grader_uid": {"type": "integer", "minimum": 1000, "maximum": 9999},
+        "formgrader_port": _PORT,
+    }),
+    "roster": _object({"admins": _NAMES, "tas": _NAMES, "students": _NAMES}),
+})
+
+AUTHENTICATORS = {
+    "native": "nativeauthenticator.NativeAuthenticator",
+    "oauth": "oauthenticator.generic.GenericOAuthenticator",
+    "lti13": "ltiauthenticator.lti13.authenticator.LTI13Authenticator",
+}
+
+
+class CourseConfigError(ValueError):
+    """The course config file is missing, unreadable or invalid; the message says where."""
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """``override`` over ``base``, recursively for dicts; neither is modified."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "options":
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def validate(cfg: dict, source: str = "course config") -> dict:
+    """Check ``cfg`` (already merged over DEFAULTS); raise CourseConfigError naming every bad key."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    problems = []
+    for error in sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path)):
+        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        problems.append(f"{where}: {error.message}")
+    if not problems:
+        roster = cfg["roster"]
+        both = sorted(set(roster["students"]) & set(roster["tas"]))
+        if both:
+            problems.append(f"roster: {', '.join(both)} listed as both student and TA; pick one")
+        if not roster["admins"]:
+            problems.append("roster.admins: at least one admin is needed to approve sign-ups")
+        if cfg["hub"]["tls_cert"] and not cfg["hub"]["bind_url"].startswith("https://"):
+            problems.append("hub.bind_url: must be https:// when hub.tls_cert is set")
+        if bool(cfg["hub"]["tls_cert"]) != bool(cfg["hub"]["tls_key"]):
+            problems.append("hub.tls_cert and hub.tls_key: set both or neither")
+    if problems:
+        raise CourseConfigError(f"{source} is invalid:\n  " + "\n  ".join(problems))
+    return cfg
+
+
+def load_course_config(path: str | os.PathLike) -> dict:
+    """Read the course config (YAML or JSON), merge it over DEFAULTS and validate it."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise CourseConfigError(f"course config {path} not found (set ${CONFIG_PATH_ENV} or run the deploy)") from None
+    except yaml.YAMLError as error:
+        raise CourseConfigError(f"course config {path} is not valid YAML/JSON: {error}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise CourseConfigError(f"course config {path} must hold a mapping, not {type(raw).__name__}")
+    return validate(deep_merge(DEFAULTS, raw), source=f"course config {path}")
+
+
+def grader_user(cfg: dict) -> str:
+    """The Unix user that owns the course directory and runs the formgrader service."""
+    return f"grader-{cfg['course_id']}"
+
+
+# --------------------------------------------------------------------------- identities
+
+class StudentUids:
+    """One Unix uid per hub user, kept in a JSON file; a uid is never given to anyone else."""
+
+    def __init__(self, path: str | os.PathLike, first_uid: int):
+        self.path = Path(path)
+        self.first_uid = first_uid
+
+    def read(self) -> dict[str, int]:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def uid_for(self, username: str) -> int:
+        if not re.match(USERNAME_PATTERN, username):
+            raise ValueError(f"user name {username!r} does not match {USERNAME_PATTERN}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            uids = self.read()
+            if username not in uids:
+                uids[username] = max([self.first_uid - 1, *uids.values()]) + 1
+                tmp = self.path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(uids, indent=1, sort_keys=True))
+                os.chmod(tmp, 0o600)
+                os.replace(tmp, self.path)
+            return uids[username]
+
+
+def passwd_line(name: str, uid: int, gid: int, home: str) -> str:
+    return f"{name}:x:{uid}:{gid}::{home}:/usr/sbin/nologin\n"
+
+
+def ensure_passwd_entries(entries: dict[str, int], gid: int, home: str, passwd: str = "/etc/passwd") -> None:
+    """Add ``name -> uid`` entries to a passwd file, replacing stale lines for those names or uids."""
+    path = Path(passwd)
+    with open(path.with_name(".passwd.tinytorch.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lines = path.read_text().splitlines(keepends=True)
+        wanted = {name: uid for name, uid in entries.items()}
+        kept = []
+        for line in lines:
+            fields = line.split(":")
+            if len(fields) > 2 and (fields[0] in wanted or fields[2] in {str(u) for u in wanted.values()}):
+                if line == passwd_line(fields[0], int(fields[2]), gid, home) and wanted.get(fields[0]) == int(fields[2]):
+                    kept.append(line)
+                    wanted.pop(fields[0])
+                continue
+            kept.append(line)
+        if len(kept) == len(lines) and not wanted:
+            return
+        kept += [passwd_line(name, uid, gid, home) for name, uid in wanted.items()]
+        path.write_text("".join(kept))
+
+
+def prepare_hub_container(cfg: dict) -> None:
+    """Inside the hub container (as root): the grader user and every student's passwd entry."""
+    grader = grader_user(cfg)
+    home = cfg["nbgrader"]["course_root"]
+    ensure_passwd_entries({grader: cfg["nbgrader"]["grader_uid"]}, cfg["spawner"]["gid"], home)
+    uids = StudentUids(Path(cfg["hub"]["data_dir"]) / "student-uids.json", cfg["spawner"]["first_uid"])
+    ensure_passwd_entries(uids.read(), cfg["spawner"]["gid"], cfg["spawner"]["home_dir"])
+
+
+def make_pre_spawn_hook(cfg: dict, in_container: bool):
+    uids = StudentUids(Path(cfg["hub"]["data_dir"]) / "student-uids.json", cfg["spawner"]["first_uid"])
+
+    def pre_spawn_hook(spawner) -> None:
+        """Give the student's container its own uid (see the module docstring)."""
+        name = spawner.user.name
+        uid = uids.uid_for(name)
+        spawner.environment["NB_USER"] = name
+        spawner.environment["NB_UID"] = str(uid)
+        if in_container:
+            ensure_passwd_entries({name: uid}, cfg["spawner"]["gid"], cfg["spawner"]["home_dir"])
+
+    return pre_spawn_hook
+
+
+# --------------------------------------------------------------------------- update_<area>
+
+def update_network_and_tls(c, cfg: dict) -> None:
+    hub = cfg["hub"]
+    c.JupyterHub.bind_url = hub["bind_url"]
+    # The hub API listens on every address of the hub container: the students'
+    # servers reach it by the container's name on their network.
+    c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{hub['api_port']}"
+    c.JupyterHub.hub_connect_url = f"http://{hub['connect_host']}:{hub['api_port']}"
+    if hub["tls_cert"]:
+        c.JupyterHub.ssl_cert = hub["tls_cert"]
+        c.JupyterHub.ssl_key = hub["tls_key"]
+    c.JupyterHub.db_url = f"sqlite:///{hub['data_dir']}/jupyterhub.sqlite"
+    c.JupyterHub.pid_file = f"{hub['data_dir']}/jupyterhub.pid"
+    c.JupyterHub.cookie_secret_file = hub["cookie_secret_file"]
+    c.JupyterHub.concurrent_spawn_limit = hub["concurrent_spawn_limit"]
+    c.JupyterHub.active_server_limit = hub["active_server_limit"]
+    # Secure cookies need https; behind plain http (tests without TLS) they would never be sent.
+    c.JupyterHub.cookie_options = {"secure": hub["bind_url"].startswith("https://"), "samesite": "Lax"}
+
+
+def update_secrets(c, cfg: dict) -> None:
+    """Secrets are files the deploy generates on the host; read them, never store them here."""
+    hub = cfg["hub"]
+    c.ConfigurableHTTPProxy.auth_token = _read_secret(hub["proxy_token_file"])
+
+
+def _read_secret(path: str) -> str:
+    try:
+        value = Path(path).read_text().strip()
+    except FileNotFoundError:
+        raise CourseConfigError(f"secret file {path} is missing: the deploy generates it (run the deploy)") from None
+    if len(value) < 32:
+        raise CourseConfigError(f"secret file {path} holds fewer than 32 characters: regenerate it")
+    return value
+
+
+def update_auth(c, cfg: dict) -> None:
+    auth = cfg["authenticator"]
+    roster = cfg["roster"]
+    c.JupyterHub.authenticator_class = AUTHENTICATORS[auth["class"]]
+    c.Authenticator.username_pattern = USERNAME_PATTERN
+    c.Authenticator.admin_users = set(roster["admins"])
+    everyone = set(roster["admins"]) | set(roster["tas"]) | set(roster["students"])
+    if roster["tas"] or roster["students"]:
+        c.Authenticator.allowed_users = everyone
+    else:
+        # No roster yet: anyone may ask for an account; with NativeAuthenticator an
+        # admin still approves each one (open_signup false).
+        c.Authenticator.allow_all = True
+    if auth["class"] == "native":
+        c.NativeAuthenticator.open_signup = auth["open_signup"]
+        c.NativeAuthenticator.minimum_password_length = auth["minimum_password_length"]
+        c.NativeAuthenticator.check_common_password = True
+    section = AUTHENTICATORS[auth["class"]].rsplit(".", 1)[1]
+    for key, value in auth["options"].items():
+        setattr(c[section], key, value)
+
+
+def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
+    sp = cfg["spawner"]
+    nbg = cfg["nbgrader"]
+    c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
+    c.DockerSpawner.image = sp["image"]
+    c.DockerSpawner.allowed_images = [sp["image"]]  # users cannot pick another image
+    c.DockerSpawner.network_name = sp["network"]
+    c.DockerSpawner.use_internal_ip = True
+    c.DockerSpawner.remove = True                   # the container goes, the home volume stays
+    c.DockerSpawner.pull_policy = "never"           # images are built by the deploy, not pulled
+    c.DockerSpawner.notebook_dir = sp["home_dir"]
+    c.DockerSpawner.volumes = {
+        sp["home_volume"]: sp["home_dir"],
+        sp["exchange_host_path"]: {"bind": nbg["exchange_root"], "mode": "rw"},
+    }
+    c.DockerSpawner.mem_limit = sp["mem_limit"]
+    c.DockerSpawner.cpu_limit = sp["cpu_limit"]
+    # The container starts as root only so that start-student.sh can create the
+    # student's passwd entry and chown a new home volume; it then drops to the
+    # student's uid with no capabilities and no-new-privileges.
+    c.DockerSpawner.extra_create_kwargs = {"user": "root"}
+    c.DockerSpawner.extra_host_config = {
+        "cap_drop": ["ALL"],
+        "cap_add": ["CHOWN", "SETUID", "SETGID", "FOWNER", "DAC_OVERRIDE"],
+        "security_opt": ["no-new-privileges"],
+        "pids_limit": sp["pids_limit"],
+    }
+    c.DockerSpawner.environment = {"NBGRADER_EXCHANGE_ROOT": nbg["exchange_root"], "NB_GID": str(sp["gid"]),
+                                   "HOME": sp["home_dir"]}
+    c.Spawner.default_url = "/lab"
+    c.Spawner.start_timeout = sp["start_timeout"]
+    c.Spawner.http_timeout = sp["http_timeout"]
+    # The assignment list asks the hub which nbgrader-<course> groups the student is in.
+    c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server",
+                                     "read:users:groups!user", "read:users:name!user"]
+    c.Spawner.pre_spawn_hook = make_pre_spawn_hook(cfg, in_container)
+
+
+def update_groups_and_roles(c, cfg: dict) -> None:
+    course = cfg["course_id"]
+    roster = cfg["roster"]
+    c.JupyterHub.load_groups = {
+        f"formgrade-{course}": {"users": sorted(roster["tas"])},
+        f"nbgrader-{course}": {"users": sorted(roster["students"])},
+    }
+    c.JupyterHub.load_roles = [
+        {"name": f"formgrade-{course}", "groups": [f"formgrade-{course}"],
+         "scopes": [f"access:services!service={course}", "list:services", f"read:services!service={course}"]},
+        {"name": f"nbgrader-{course}", "groups": [f"nbgrader-{course}"],
+         "scopes": ["list:services", f"read:services!service={course}"]},
+        {"name": f"{course}-formgrader-service", "services": [course],
+         "scopes": ["list:users", "read:users", f"groups!group=nbgrader-{course}", "read:groups"]},
+        {"name": "idle-culler", "services": ["idle-culler"],
+         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]},
+        # The deploy's own token (tests, roster sync, health checks).
+        {"name": "tinytorch-deploy", "services": ["tinytorch-deploy"],
+         "scopes": ["admin:users", "admin:servers", "access:servers", "list:users", "read:users",
+                    "admin:groups", "list:services", "read:services", "tokens"]},
+    ]
+
+
+def update_services(c, cfg: dict) -> None:
+    course = cfg["course_id"]
+    nbg = cfg["nbgrader"]
+    origin = re.match(r"^https?://[^/]+", cfg["hub"]["public_url"]).group(0)
+    services = [
+        {
+            # The formgrader: a JupyterLab for TAs at /services/<course>/, run as the
+            # course's grader user in the course directory (nbgrader's multi-grader setup).
+            "name": course,
+            "url": f"http://127.0.0.1:{nbg['formgrader_port']}",
+            "command": ["jupyterhub-singleuser", f"--port={nbg['formgrader_port']}", "--ip=127.0.0.1"],
+            "user": grader_user(cfg),
+            "cwd": nbg["course_root"],
+            "environment": {
+                "JUPYTERHUB_DEFAULT_URL": "/lab",
+                "HOME": nbg["course_root"],
+                "NBGRADER_EXCHANGE_ROOT": nbg["exchange_root"],
+                # JupyterLab shows the formgrader in an iframe: the hub image's
+                # jupyter_server_config.py sends this as CSP frame-ancestors.
+                "TINYTORCH_FRAME_ANCESTORS": f"'self' {origin}",
+            },
+            "oauth_no_confirm": True,
+        },
+        {"name": "tinytorch-deploy", "api_token": _read_secret(cfg["hub"]["api_token_file"])},
+    ]
+    culler = cfg["culler"]
+    if culler["enabled"]:
+        services.append({
+            "name": "idle-culler",
+            "command": [sys.executable, "-m", "jupyterhub_idle_culler",
+                        f"--timeout={culler['timeout']}", f"--cull-every={culler['every']}",
+                        f"--max-age={culler['max_age']}", f"--concurrency={culler['concurrency']}"],
+        })
+    c.JupyterHub.services = services
+
+
+def apply(c, cfg: dict, in_container: bool = False) -> None:
+    """Set everything on a traitlets Config ``c`` from a validated course config."""
+    update_network_and_tls(c, cfg)
+    update_secrets(c, cfg)
+    update_auth(c, cfg)
+    update_spawner(c, cfg, in_container)
+    update_groups_and_roles(c, cfg)
+    update_services(c, cfg)
+
+
+if "get_config" in globals():  # loaded by JupyterHub
+    c = get_config()  # noqa: F821
+    _cfg = load_course_config(os.environ.get(CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH))
+    _in_container = os.environ.get("TINYTORCH_HUB_CONTAINER") == "1" and os.geteuid() == 0
+    if _in_container:
+        prepare_hub_container(_cfg)
+    apply(c, _cfg, _in_container)
+    # The escape hatch: extra settings an admin drops in, applied last.
+    for _extra in sorted(Path("/etc/tinytorch/hub_config.d").glob("*.py")):
+        exec(compile(_extra.read_text(), str(_extra), "exec"))  # noqa: S102

@@ -1,0 +1,228 @@
+"""hub_config.py applied to a fresh traitlets Config, without starting a hub.
+
+The course config is what the deploy renders; these tests check that each of
+its values lands where JupyterHub, DockerSpawner, the culler and nbgrader read
+it, that bad files fail with a message naming the key, and that students get
+uids of their own.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.deploy
+
+
+@pytest.fixture(scope="module")
+def hub_config():
+    spec = importlib.util.spec_from_file_location("hub_config", ROOT / "hub_config.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def secrets(tmp_path) -> dict:
+    paths = {}
+    for name in ("cookie_secret", "proxy_token", "api_token"):
+        path = tmp_path / name
+        path.write_text(f"{name}-" + "0123456789abcdef" * 4)
+        paths[name] = str(path)
+    return paths
+
+
+@pytest.fixture
+def write_config(tmp_path, secrets):
+    """Write a course config the way the deploy does, with these secret files and overrides."""
+    def write(overrides: dict | None = None, fmt: str = "yaml") -> Path:
+        data = {"hub": {"cookie_secret_file": secrets["cookie_secret"],
+                        "proxy_token_file": secrets["proxy_token"],
+                        "api_token_file": secrets["api_token"],
+                        "data_dir": str(tmp_path / "hubdata")}}
+        for key, value in (overrides or {}).items():
+            if isinstance(value, dict):
+                data.setdefault(key, {}).update(value)
+            else:
+                data[key] = value
+        path = tmp_path / f"course.{fmt}"
+        path.write_text(yaml.safe_dump(data) if fmt == "yaml" else json.dumps(data))
+        return path
+    return write
+
+
+def configured(hub_config, path) -> Config:
+    c = Config()
+    hub_config.apply(c, hub_config.load_course_config(path))
+    return c
+
+
+def test_defaults_set_spawner_limits_volumes_and_tls(hub_config, write_config):
+    c = configured(hub_config, write_config({"spawner": {"image": "tinytorch/student:abc123",
+                                                         "mem_limit": "1G", "cpu_limit": 0.5}}))
+    assert c.JupyterHub.spawner_class == "dockerspawner.DockerSpawner"
+    assert c.DockerSpawner.image == "tinytorch/student:abc123"
+    assert c.DockerSpawner.allowed_images == ["tinytorch/student:abc123"]
+    assert (c.DockerSpawner.mem_limit, c.DockerSpawner.cpu_limit) == ("1G", 0.5)
+    assert c.DockerSpawner.volumes["tinytorch-home-{username}"] == "/home/student"
+    assert c.DockerSpawner.volumes["/srv/tinytorch/exchange"] == {"bind": "/srv/nbgrader/exchange", "mode": "rw"}
+    assert c.DockerSpawner.network_name == "tinytorch-students"
+    assert c.DockerSpawner.extra_host_config["cap_drop"] == ["ALL"]
+    assert "no-new-privileges" in c.DockerSpawner.extra_host_config["security_opt"]
+    assert c.JupyterHub.ssl_cert == "/etc/tinytorch/tls/hub.crt"
+    assert c.JupyterHub.bind_url.startswith("https://")
+    assert c.JupyterHub.hub_connect_url == "http://tinytorch-hub:8081"
+    assert c.JupyterHub.cookie_options["secure"] is True
+
+
+def test_secrets_come_from_the_files_the_deploy_generates(hub_config, write_config, secrets):
+    c = configured(hub_config, write_config())
+    assert c.ConfigurableHTTPProxy.auth_token == Path(secrets["proxy_token"]).read_text()
+    assert c.JupyterHub.cookie_secret_file == secrets["cookie_secret"]
+    deploy = next(s for s in c.JupyterHub.services if s["name"] == "tinytorch-deploy")
+    assert deploy["api_token"] == Path(secrets["api_token"]).read_text()
+
+
+def test_missing_or_short_secret_is_a_clear_error(hub_config, write_config, secrets):
+    Path(secrets["proxy_token"]).unlink()
+    with pytest.raises(hub_config.CourseConfigError, match="proxy_token.*missing.*run the deploy"):
+        configured(hub_config, write_config())
+    Path(secrets["proxy_token"]).write_text("short")
+    with pytest.raises(hub_config.CourseConfigError, match="fewer than 32"):
+        configured(hub_config, write_config())
+
+
+def test_groups_roles_and_services_follow_the_course_id(hub_config, write_config):
+    c = configured(hub_config, write_config({"course_id": "ml101",
+                                             "roster": {"admins": ["root1"], "tas": ["tina"],
+                                                        "students": ["alice", "bob"]}}))
+    assert c.JupyterHub.load_groups == {"formgrade-ml101": {"users": ["tina"]},
+                                        "nbgrader-ml101": {"users": ["alice", "bob"]}}
+    roles = {role["name"]: role for role in c.JupyterHub.load_roles}
+    assert "access:services!service=ml101" in roles["formgrade-ml101"]["scopes"]
+    assert roles["formgrade-ml101"]["groups"] == ["formgrade-ml101"]
+    assert roles["nbgrader-ml101"]["groups"] == ["nbgrader-ml101"]
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    formgrader = services["ml101"]
+    assert formgrader["user"] == "grader-ml101"
+    assert formgrader["cwd"] == "/srv/nbgrader/course"
+    assert "https://localhost" in formgrader["environment"]["TINYTORCH_FRAME_ANCESTORS"]
+    assert c.Authenticator.admin_users == {"root1"}
+    assert c.Authenticator.allowed_users == {"root1", "tina", "alice", "bob"}
+
+
+def test_culler_is_a_hub_service_with_the_configured_timeout(hub_config, write_config):
+    c = configured(hub_config, write_config({"culler": {"timeout": 900, "every": 60}}))
+    culler = next(s for s in c.JupyterHub.services if s["name"] == "idle-culler")
+    assert "--timeout=900" in culler["command"] and "--cull-every=60" in culler["command"]
+    assert culler["command"][1:3] == ["-m", "jupyterhub_idle_culler"]
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "idle-culler")
+    assert "delete:servers" in role["scopes"]
+    c = configured(hub_config, write_config({"culler": {"enabled": False}}))
+    assert "idle-culler" not in {s["name"] for s in c.JupyterHub.services}
+
+
+def test_native_authenticator_needs_admin_approval_by_default(hub_config, write_config):
+    c = configured(hub_config, write_config())
+    assert c.JupyterHub.authenticator_class == "nativeauthenticator.NativeAuthenticator"
+    assert c.NativeAuthenticator.open_signup is False
+    assert c.Authenticator.allow_all is True  # no roster yet: anyone may ask, an admin approves
+    assert c.Authenticator.username_pattern == hub_config.USERNAME_PATTERN
+
+
+def test_oauth_is_pluggable_by_config(hub_config, write_config):
+    c = configured(hub_config, write_config({"authenticator": {"class": "oauth", "options": {
+        "client_id": "abc", "oauth_callback_url": "https://hub.example/hub/oauth_callback"}}}))
+    assert c.JupyterHub.authenticator_class == "oauthenticator.generic.GenericOAuthenticator"
+    assert c.GenericOAuthenticator.client_id == "abc"
+
+
+def test_json_config_is_read_too(hub_config, write_config):
+    c = configured(hub_config, write_config({"course_id": "jsoncourse"}, fmt="json"))
+    assert "formgrade-jsoncourse" in c.JupyterHub.load_groups
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"spawner": {"memory": "1G"}}, r"spawner: Additional properties are not allowed \('memory'"),
+    ({"spawner": {"mem_limit": "lots"}}, r"spawner.mem_limit: 'lots' does not match"),
+    ({"course_id": "ML 101"}, r"course_id: 'ML 101' does not match"),
+    ({"roster": {"students": ["Alice Smith"]}}, r"roster.students.0: 'Alice Smith' does not match"),
+    ({"roster": {"students": ["ann"], "tas": ["ann"]}}, r"ann listed as both student and TA"),
+    ({"roster": {"admins": []}}, r"at least one admin"),
+    ({"hub": {"tls_key": None}}, r"tls_cert and hub.tls_key: set both or neither"),
+    ({"culler": {"timeout": "1h"}}, r"culler.timeout: '1h' is not of type 'integer'"),
+    ({"authenticator": {"class": "pam"}}, r"authenticator.class: 'pam' is not one of"),
+])
+def test_bad_values_name_the_key(hub_config, write_config, overrides, message):
+    with pytest.raises(hub_config.CourseConfigError, match=message):
+        hub_config.load_course_config(write_config(overrides))
+
+
+def test_unreadable_config_files(hub_config, tmp_path):
+    with pytest.raises(hub_config.CourseConfigError, match="not found"):
+        hub_config.load_course_config(tmp_path / "nope.yml")
+    (tmp_path / "bad.yml").write_text("course_id: [unclosed")
+    with pytest.raises(hub_config.CourseConfigError, match="not valid YAML"):
+        hub_config.load_course_config(tmp_path / "bad.yml")
+    (tmp_path / "list.yml").write_text("- a\n- b\n")
+    with pytest.raises(hub_config.CourseConfigError, match="must hold a mapping"):
+        hub_config.load_course_config(tmp_path / "list.yml")
+
+
+def test_student_uids_are_distinct_persistent_and_never_reused(hub_config, tmp_path):
+    table = tmp_path / "uids.json"
+    uids = hub_config.StudentUids(table, first_uid=20000)
+    assert uids.uid_for("alice") == 20000
+    assert uids.uid_for("bob") == 20001
+    assert uids.uid_for("alice") == 20000
+    # A user removed from the table by hand does not free the highest uid for reuse.
+    again = hub_config.StudentUids(table, first_uid=20000)
+    assert again.uid_for("carol") == 20002
+    assert oct(table.stat().st_mode & 0o777) == "0o600"
+    with pytest.raises(ValueError, match="does not match"):
+        uids.uid_for("../etc")
+
+
+def test_passwd_entries_are_added_once_and_stale_ones_replaced(hub_config, tmp_path):
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\nold:x:20001:100::/home/student:/bin/sh\n")
+    hub_config.ensure_passwd_entries({"alice": 20000, "bob": 20001}, 100, "/home/student", str(passwd))
+    lines = passwd.read_text().splitlines()
+    assert lines[0].startswith("root:")
+    assert "alice:x:20000:100::/home/student:/usr/sbin/nologin" in lines
+    assert "bob:x:20001:100::/home/student:/usr/sbin/nologin" in lines
+    assert not any(line.startswith("old:") for line in lines)
+    before = passwd.stat().st_mtime_ns
+    hub_config.ensure_passwd_entries({"alice": 20000}, 100, "/home/student", str(passwd))
+    assert passwd.stat().st_mtime_ns == before
+
+
+def test_pre_spawn_hook_gives_each_student_their_own_uid(hub_config, write_config):
+    c = configured(hub_config, write_config())
+    hook = c.Spawner.pre_spawn_hook
+    spawned = {}
+    for name in ("alice", "bob", "alice"):
+        spawner = types.SimpleNamespace(user=types.SimpleNamespace(name=name), environment={})
+        hook(spawner)
+        spawned[name] = spawner.environment
+    assert spawned["alice"]["NB_USER"] == "alice" and spawned["bob"]["NB_USER"] == "bob"
+    assert spawned["alice"]["NB_UID"] != spawned["bob"]["NB_UID"]
+    assert int(spawned["alice"]["NB_UID"]) >= 20000
+
+
+def test_jupyterhub_style_load_runs_the_file_end_to_end(write_config, monkeypatch):
+    """The way JupyterHub reads it: exec'd by traitlets' PyFileConfigLoader with get_config defined."""
+    monkeypatch.setenv("TINYTORCH_COURSE_CONFIG", str(write_config({"course_id": "viaenv"})))
+    monkeypatch.delenv("TINYTORCH_HUB_CONTAINER", raising=False)
+    c = PyFileConfigLoader("hub_config.py", path=str(ROOT)).load_config()
+    assert "nbgrader-viaenv" in c.JupyterHub.load_groups
+    assert c.JupyterHub.spawner_class == "dockerspawner.DockerSpawner"
+    assert os.environ["TINYTORCH_COURSE_CONFIG"].endswith("course.yaml")
