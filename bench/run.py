@@ -97,19 +97,12 @@ def mlp_step():
     }
 
 
-def torch_cnn(torch):
-    """The milestone CNN (course.milestones.mnist_cnn.make_cnn) in PyTorch, with the same parameter names."""
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
-
-
 @benchmark
 def cnn_step():
     """One training step of the milestone CNN (Adam, batch 64), the two frameworks interleaved step by step."""
     import torch
     import tinytorch as tt
+    from bench.twins import torch_cnn
     from course.milestones.mnist_cnn import make_cnn
     from tinytorch.adam import Adam
     from tinytorch.losses import cross_entropy
@@ -152,6 +145,7 @@ def mnist_cnn():
     """The milestone CNN, Adam lr 1e-3, batch 64: seconds per epoch and test accuracy after 1 and 2 epochs."""
     import torch
     import tinytorch as tt
+    from bench.twins import torch_cnn
     from course.milestones.mnist_cnn import MNIST_MEAN, MNIST_STD, evaluate, make_cnn, normalise
     from tinytorch.adam import Adam
     from tinytorch.data import MNIST, DataLoader
@@ -198,6 +192,53 @@ def mnist_cnn():
     result["torch_s"] = (result["torch_epoch1_s"] + result["torch_epoch2_s"]) / 2
     result["ratio"] = result["tinytorch_s"] / result["torch_s"]
     return result
+
+
+@benchmark
+def gpt_step():
+    """One TinyGPT training step (milestone 4's model and optimizer, batch 12 x 64), interleaved with PyTorch."""
+    import torch
+    import tinytorch as tt
+    from bench.twins import load_into_torch, torch_gpt
+    from course.milestones.tinygpt import TrainConfig, make_optimizer
+    from tinytorch.transformer import GPT, clip_grad_norm_
+
+    torch.set_num_threads(THREADS)
+    cfg = TrainConfig()
+    tt.manual_seed(0)
+    ours = GPT(cfg.model_config(65))
+    theirs = torch_gpt(torch, ours.config)
+    load_into_torch(torch, theirs, ours)
+    our_opt = make_optimizer(ours, cfg)
+    their_opt = torch.optim.AdamW([{"params": [p for p in theirs.parameters() if p.dim() >= 2], "weight_decay": 0.1},
+                                   {"params": [p for p in theirs.parameters() if p.dim() < 2], "weight_decay": 0.0}],
+                                  lr=cfg.learning_rate, betas=cfg.betas)
+    r = np.random.default_rng(0)
+    x, y = r.integers(0, 65, (cfg.batch_size, cfg.block_size)), r.integers(0, 65, (cfg.batch_size, cfg.block_size))
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def tinytorch_step():
+        _, loss = ours(x, y)
+        our_opt.zero_grad()
+        loss.backward()
+        clip_grad_norm_(ours.parameters(), cfg.grad_clip)
+        our_opt.step()
+
+    def torch_step():
+        _, loss = theirs(tx, ty)
+        their_opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(theirs.parameters(), cfg.grad_clip)
+        their_opt.step()
+
+    median = interleaved({"tinytorch": tinytorch_step, "torch": torch_step}, repeat=60)
+    return {
+        "what": "TinyGPT training step (4 layers, 4 heads, 128 dims; fwd+bwd+clip+AdamW), batch 12 x 64, interleaved",
+        "tinytorch_ms": median["tinytorch"] * 1e3,
+        "torch_ms": median["torch"] * 1e3,
+        "ratio": median["tinytorch"] / median["torch"],
+        "tinytorch_peak_bytes": peak_bytes(tinytorch_step),
+    }
 
 
 def main(argv=None) -> int:

@@ -34,7 +34,8 @@ def tanh(x) -> Tensor:
 def gelu(x) -> Tensor:
     """Gaussian Error Linear Unit, tanh approximation (PyTorch's GELU(approximate="tanh"))."""
     x = _tensor(x)
-    return 0.5 * x * (1 + (GELU_C * (x + 0.044715 * x ** 3)).tanh())
+    cube = x * x * x  # not x ** 3: the C library's pow is ~300x slower on negative numbers
+    return 0.5 * x * (1 + (GELU_C * (x + 0.044715 * cube)).tanh())
 
 
 def softmax(x, axis: int = -1) -> Tensor:

@@ -93,7 +93,8 @@ def gelu(x) -> Tensor:
     """Gaussian Error Linear Unit, tanh approximation (PyTorch's GELU(approximate="tanh"))."""
     x = _tensor(x)
     ### BEGIN SOLUTION
-    return 0.5 * x * (1 + (GELU_C * (x + 0.044715 * x ** 3)).tanh())
+    cube = x * x * x  # not x ** 3: the C library's pow is ~300x slower on negative numbers
+    return 0.5 * x * (1 + (GELU_C * (x + 0.044715 * cube)).tanh())
     ### END SOLUTION
 
 
