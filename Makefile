@@ -1,7 +1,7 @@
 # Developer shortcuts. The README's two commands are the supported entry points.
 PY ?= .venv/bin/python
 
-.PHONY: test test-fast build check bench xor mnist
+.PHONY: test test-fast build check bench xor mnist tinygpt
 test:            ## every test (what CI runs)
 	bash tests/run.sh
 test-fast:       ## skip the slow tests while iterating
@@ -16,3 +16,5 @@ xor:             ## milestones 1 and 2
 	$(PY) -m course.milestones.xor
 mnist:           ## milestone 3: the MNIST CNN (datasets from $$TINYTORCH_DATASETS or ../shared/datasets)
 	TINYTORCH_DATASETS=$${TINYTORCH_DATASETS:-../shared/datasets} $(PY) -m course.milestones.mnist_cnn
+tinygpt:         ## milestone 4: TinyGPT on Tiny Shakespeare (datasets as for mnist)
+	TINYTORCH_DATASETS=$${TINYTORCH_DATASETS:-../shared/datasets} $(PY) -m course.milestones.tinygpt
