@@ -147,7 +147,8 @@ def attention_weights(q, k, mask=None) -> Tensor:
     if q.ndim < 2 or k.ndim < 2 or q.shape[-1] != k.shape[-1]:
         raise ValueError(f"queries and keys need shapes (..., T, d) with the same d, got {q.shape} and {k.shape}")
     ### BEGIN SOLUTION
-    scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+    # Scale q (T × d numbers) rather than the scores (T × T): same result, one T × T array fewer to keep.
+    scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
     return masked_softmax(scores, mask)
     ### END SOLUTION
 
