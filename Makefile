@@ -1,7 +1,7 @@
 # Developer shortcuts. The README's two commands are the supported entry points.
 PY ?= .venv/bin/python
 
-.PHONY: test test-fast build check bench xor mnist tinygpt
+.PHONY: test test-fast build check course bench xor mnist tinygpt
 test:            ## every test (what CI runs)
 	bash tests/run.sh
 test-fast:       ## skip the slow tests while iterating
@@ -10,6 +10,8 @@ build:           ## regenerate tinytorch/ from course/
 	$(PY) -m course.build export
 check:           ## fail if tinytorch/ drifted from course/
 	$(PY) -m course.build check
+course:          ## the nbgrader course: make course DIR=/path/to/course [CONFIG=course.yml]
+	$(PY) -m course.build nbgrader $(DIR) $(if $(CONFIG),--config $(CONFIG))
 bench:           ## speed/memory benchmarks vs PyTorch -> results/bench.json and results/bench.md
 	$(PY) -m bench.run
 xor:             ## milestones 1 and 2

@@ -12,20 +12,33 @@ cells) are the visible tests: each becomes a ``test_<grade_id>`` function in
     python -m course.build check           exit 1 if committed files drifted
     python -m course.build notebooks DIR   write each module as a notebook, solutions in
     python -m course.build skeleton DIR    write the student package: every solution region
-                                           replaced by NotImplementedError naming its module
+                                           replaced by NotImplementedError naming its module,
+                                           plus the overlay hook that finds the student's exports
+    python -m course.build nbgrader DIR [--config course.yml]
+                                           write the nbgrader course directory (nbgrader_config.py,
+                                           source/<NN_name>/), then `nbgrader generate_assignment`
+                                           makes release/; see course/README.md
+    python -m course.build leaks PATH...   exit 1 if any file under PATH holds solution text, a mark
+                                           scheme or a hidden test (run it on whatever students get)
 """
 from __future__ import annotations
 
 import argparse
+import ast
+import hashlib
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import jupytext
 import nbformat
+
+from course import config as course_config
 
 COURSE = Path(__file__).resolve().parent
 ROOT = COURSE.parent
@@ -74,8 +87,9 @@ def course_modules() -> list[Module]:
 
 def read_notebook(module: Module) -> nbformat.NotebookNode:
     nb = jupytext.read(module.path)
-    for cell in nb.cells:  # jupytext bookkeeping that nbgrader and readers do not need
-        cell.metadata.pop("lines_to_next_cell", None)
+    for index, cell in enumerate(nb.cells):
+        cell.metadata.pop("lines_to_next_cell", None)  # jupytext bookkeeping that nbgrader and readers do not need
+        cell.id = f"{module.slug}-{index:03d}"  # nbformat draws random ids; the build must be deterministic
     nb.metadata.pop("jupytext", None)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     return nb
@@ -238,8 +252,34 @@ def write_notebooks(out_dir: Path) -> list[Path]:
     return paths
 
 
+OVERLAY_HOOK = """
+# The student's own modules come first (added by `python -m course.build skeleton`): a notebook's
+# export cell (tinytorch.export) writes its code to $TINYTORCH_OVERLAY (default ~/.tinytorch/overlay),
+# and `import tinytorch.<name>` finds it there before the stub in this package.
+# Same rule as tinytorch.export.overlay_path(), written out: importing tinytorch.export here would
+# make `python -m tinytorch.export` run a module that is already imported.
+import os as _os  # noqa: E402
+
+__path__.insert(0, _os.path.expanduser(_os.environ.get("TINYTORCH_OVERLAY") or "~/.tinytorch/overlay"))  # noqa: F821
+del _os
+
+"""
+
+
+def with_overlay_hook(init_source: str) -> str:
+    """The skeleton's ``__init__.py``: the reference one with the overlay hook right after its docstring."""
+    tree = ast.parse(init_source)
+    first = tree.body[0] if tree.body else None
+    has_docstring = isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) \
+        and isinstance(first.value.value, str)
+    lines = init_source.splitlines(keepends=True)
+    cut = first.end_lineno if has_docstring else 0
+    return "".join(lines[:cut]) + OVERLAY_HOOK + "".join(lines[cut:])
+
+
 def write_skeleton(out_dir: Path) -> Path:
-    """The tinytorch package students get: hand-written files as they are, generated ones stubbed."""
+    """The tinytorch package students get: hand-written files as they are, generated ones stubbed,
+    and an ``__init__`` that looks in the student's overlay first."""
     package = out_dir / "tinytorch"
     if package.exists():
         shutil.rmtree(package)
@@ -247,8 +287,180 @@ def write_skeleton(out_dir: Path) -> Path:
     for source in sorted(PACKAGE.rglob("*.py")):
         target = package / source.relative_to(PACKAGE)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(generated.get(source, source.read_text()))
+        text = generated.get(source, source.read_text())
+        if source == PACKAGE / "__init__.py":
+            text = with_overlay_hook(text)
+        target.write_text(text)
     return package
+
+
+# ---------------------------------------------------------------------------------------------
+# The nbgrader course directory
+# ---------------------------------------------------------------------------------------------
+
+MANIFEST = ".course-build.json"  # what the build last wrote, to tell a hand edit from an old build
+
+EXPORT_PROSE = """## Export your code to your tinytorch
+
+Save the notebook (Ctrl+S), then run the next cell. It copies this notebook's
+`#| export` cells into your own `tinytorch` (the module 01 notebook explains
+how): later modules, the milestones and `python -m tinytorch.check {number}`
+then use your code. Export again whenever you change it."""
+
+EXPORT_CODE = """from tinytorch.export import export_notebook
+
+export_notebook("{slug}.ipynb")"""
+
+
+def nbgrader_notebook(module: Module) -> nbformat.NotebookNode:
+    """The module's nbgrader source notebook: the course notebook plus the cells that export it."""
+    nb = read_notebook(module)
+    prose = nbformat.v4.new_markdown_cell(EXPORT_PROSE.format(number=module.number))
+    code = nbformat.v4.new_code_cell(EXPORT_CODE.format(slug=module.slug))
+    prose.id, code.id = f"{module.slug}-export-prose", f"{module.slug}-export"
+    nb.cells += [prose, code]
+    return nb
+
+
+def nbgrader_sources(root: Path, config: course_config.CourseConfig, source: str) -> dict[Path, str]:
+    """Every file the build writes into the course directory, path -> text."""
+    files = {root / "nbgrader_config.py": course_config.nbgrader_config(config, root, source)}
+    for module in course_modules():
+        files[root / "source" / module.slug / f"{module.slug}.ipynb"] = nbformat.writes(nbgrader_notebook(module)) + "\n"
+    return files
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def nbgrader_env() -> dict[str, str]:
+    """nbgrader runs `alembic` from PATH: put this interpreter's scripts first."""
+    scripts = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
+
+
+def run_nbgrader(args: list[str], root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=nbgrader_env(),
+                          capture_output=True, text=True)
+
+
+def write_nbgrader_course(root: Path, config: course_config.CourseConfig, source: str = "the defaults",
+                          force: bool = False) -> list[Path]:
+    """Write source/ and nbgrader_config.py, then generate release/ and the gradebook; return what changed.
+
+    A file the build wrote before and someone edited since is not overwritten (CourseError) unless
+    ``force``: the course's one source is course/, so the edit belongs there.
+    """
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    files = nbgrader_sources(root, config, source)
+    manifest_path = root / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    edited = []
+    for path, text in files.items():
+        rel = path.relative_to(root).as_posix()
+        if path.exists() and not force:
+            on_disk = _digest(path.read_text())
+            if on_disk != _digest(text) and on_disk != manifest.get(rel):
+                edited.append(rel)
+    if edited:
+        raise CourseError(f"{root}: {', '.join(edited)} changed since the last build (or were not written by it); "
+                          "put the change in course/ and rebuild, or pass --force to overwrite")
+    changed = []
+    for path, text in files.items():
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            changed.append(path)
+    manifest_path.write_text(json.dumps({p.relative_to(root).as_posix(): _digest(t) for p, t in files.items()},
+                                        indent=1, sort_keys=True) + "\n")
+    result = run_nbgrader(["generate_assignment", "*", "--force"], root)
+    if result.returncode != 0 or "[GenerateAssignmentApp | ERROR]" in result.stderr:
+        raise CourseError(f"nbgrader generate_assignment failed in {root}:\n{result.stderr[-3000:]}")
+    if config.students:
+        from nbgrader.api import Gradebook  # imported here: the rest of the build does not need nbgrader
+        with Gradebook(config.gradebook_url(root), config.course_id) as gradebook:
+            for student in config.students:
+                gradebook.update_or_create_student(student)
+    return changed
+
+
+# ---------------------------------------------------------------------------------------------
+# Leak check: nothing students get may hold solution text, a mark scheme or a hidden test
+# ---------------------------------------------------------------------------------------------
+
+HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+MARK_SCHEME = ("=== BEGIN MARK SCHEME ===", "=== END MARK SCHEME ===")
+SCANNED = {".py", ".ipynb", ".md", ".txt", ".json", ".cfg", ".toml", ".yml", ".yaml", ".html", ".csv"}
+
+
+def mark_scheme_lines(text: str) -> list[str]:
+    found, inside = [], False
+    for line in text.splitlines():
+        marker = line.strip()
+        if marker in MARK_SCHEME:
+            inside = marker == MARK_SCHEME[0]
+        elif inside and marker:
+            found.append(marker)
+    return found
+
+
+def secret_lines() -> dict[str, str]:
+    """Distinctive lines students must never get -> where they come from.
+
+    Solution lines and mark-scheme lines of every module, and the lines of autograder/ (hidden
+    tests), minus any line that also appears in what students legitimately get (given code, prose,
+    visible tests, the hand-written tinytorch files), so that finding one is always a leak.
+    """
+    given, secret = set(), {}
+    for module in course_modules():
+        for cell in read_notebook(module).cells:
+            inside = set(solution_lines(cell.source) if cell.cell_type == "code" else mark_scheme_lines(cell.source))
+            secret.update({line: module.slug for line in inside if len(line) > 12})
+            given.update(line.strip() for line in cell.source.splitlines() if line.strip() not in inside)
+    for path in PACKAGE.rglob("*.py"):
+        if not path.read_text().startswith(GENERATED_MARK):
+            given.update(line.strip() for line in path.read_text().splitlines())
+    for path in sorted((ROOT / "autograder").rglob("*.py")):
+        where = path.relative_to(ROOT).as_posix()
+        secret.update({line.strip(): where for line in path.read_text().splitlines() if len(line.strip()) > 20})
+    return {line: where for line, where in secret.items() if line not in given}
+
+
+def _text_lines(path: Path) -> list[str]:
+    text = path.read_text(errors="replace")
+    if path.suffix == ".ipynb":
+        try:
+            nb = json.loads(text)
+            parts = []
+            for cell in nb.get("cells", []):
+                parts.append("".join(cell.get("source", "")))
+                for output in cell.get("outputs", []):
+                    parts.append("".join(output.get("text", "")))
+                    parts += ["".join(v) if isinstance(v, list) else str(v) for v in output.get("data", {}).values()]
+            text = "\n".join(parts)
+        except (ValueError, AttributeError):
+            pass  # not JSON: scan it as text
+    return text.splitlines()
+
+
+def find_leaks(*paths: Path) -> list[str]:
+    """Every secret line, hidden-test marker or mark-scheme marker in the text files under ``paths``."""
+    secrets = secret_lines()
+    leaks = []
+    for top in paths:
+        files = [top] if Path(top).is_file() else sorted(p for p in Path(top).rglob("*") if p.is_file())
+        for path in files:
+            if path.suffix not in SCANNED:
+                continue
+            for number, line in enumerate(_text_lines(path), 1):
+                stripped = line.strip()
+                if stripped in secrets:
+                    leaks.append(f"{path}:{number}: solution text from {secrets[stripped]}: {stripped!r}")
+                elif any(marker in stripped for marker in HIDDEN_MARKERS + MARK_SCHEME + (BEGIN_SOLUTION,)):
+                    leaks.append(f"{path}:{number}: {stripped!r}")
+    return leaks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,6 +473,15 @@ def main(argv: list[str] | None = None) -> int:
     notebooks.add_argument("out_dir", type=Path)
     skeleton = sub.add_parser("skeleton", help="write the student tinytorch package (solutions stubbed)")
     skeleton.add_argument("out_dir", type=Path)
+    course = sub.add_parser("nbgrader", help="write the nbgrader course directory and generate release/")
+    course.add_argument("out_dir", type=Path, nargs="?",
+                        help="the course directory (default: nbgrader.course_root from the config)")
+    course.add_argument("--config", type=Path,
+                        help="the course config the hub reads (YAML or JSON; course/README.md lists the keys "
+                             "used here); without it: course id 'tinytorch', exchange /srv/nbgrader/exchange")
+    course.add_argument("--force", action="store_true", help="overwrite files edited since the last build")
+    leaks = sub.add_parser("leaks", help="fail if files students get hold solutions, mark schemes or hidden tests")
+    leaks.add_argument("paths", type=Path, nargs="+")
     args = parser.parse_args(argv)
     try:
         if args.command == "export":
@@ -275,10 +496,34 @@ def main(argv: list[str] | None = None) -> int:
             print("tinytorch/ matches course/")
         elif args.command == "skeleton":
             print(f"wrote {write_skeleton(args.out_dir)}")
+        elif args.command == "nbgrader":
+            cfg = course_config.load(args.config)
+            if args.out_dir is None and args.config is None:
+                print("name the course directory (python -m course.build nbgrader DIR) or give the course "
+                      "config whose nbgrader.course_root it is (--config FILE)", file=sys.stderr)
+                return 2
+            root = args.out_dir or Path(cfg.course_root)
+            source = str(args.config) if args.config else "the defaults"
+            changed = write_nbgrader_course(root, cfg, source, force=args.force)
+            for path in changed:
+                print(f"wrote {path}")
+            print(f"{Path(root).resolve()}: {len(course_modules())} assignments in source/ and release/, "
+                  f"course id {cfg.course_id!r}, exchange {cfg.exchange_root}")
+        elif args.command == "leaks":
+            missing = [str(p) for p in args.paths if not p.exists()]
+            if missing:
+                print(f"no such file or folder: {', '.join(missing)}", file=sys.stderr)
+                return 2
+            found = find_leaks(*args.paths)
+            for leak in found:
+                print(f"leak: {leak}", file=sys.stderr)
+            if found:
+                return 1
+            print(f"no solution text, mark scheme or hidden test in {' '.join(map(str, args.paths))}")
         else:
             for path in write_notebooks(args.out_dir):
                 print(f"wrote {path}")
-    except CourseError as error:
+    except (CourseError, course_config.ConfigError) as error:
         print(f"course error: {error}", file=sys.stderr)
         return 2
     return 0

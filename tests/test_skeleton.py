@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import nbformat
 import pytest
 
 from course import build
@@ -21,37 +22,27 @@ def run_with(skeleton, code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=skeleton.parent)
 
 
-def distinctive_solution_lines() -> dict[str, str]:
-    """Solution lines (by module) that appear nowhere in given code, so finding one means a leak."""
-    given, solutions = set(), {}
-    for module in build.course_modules():
-        for cell in build.read_notebook(module).cells:
-            if cell.cell_type != "code":
-                continue
-            inside = set(build.solution_lines(cell.source))
-            solutions.update({line: module.slug for line in inside if len(line) > 12})
-            given.update(line.strip() for line in cell.source.splitlines() if line.strip() not in inside)
-    return {line: slug for line, slug in solutions.items() if line not in given}
-
-
-def find_leaks(package) -> list[str]:
-    lines = distinctive_solution_lines()
-    assert len(lines) > 30, "the leak check must have something to look for"
-    leaks = []
-    for path in package.rglob("*.py"):
-        text = {line.strip() for line in path.read_text().splitlines()}
-        leaks += [f"{path.name}: {line!r} (from {slug})" for line, slug in lines.items() if line in text]
-    return leaks
+def test_the_leak_check_has_something_to_look_for():
+    assert len(build.secret_lines()) > 30
 
 
 def test_skeleton_contains_no_solution_line(skeleton):
-    leaks = find_leaks(skeleton)
+    leaks = build.find_leaks(skeleton)
     assert not leaks, "solution text in the student package:\n" + "\n".join(leaks)
 
 
 def test_leak_check_finds_the_solutions_in_the_reference_package():
     """The same search over the reference tinytorch (which has the solutions) must find them."""
-    assert len(find_leaks(build.PACKAGE)) > 30
+    assert len(build.find_leaks(build.PACKAGE)) > 30
+
+
+def test_leaks_command_fails_on_solutions_and_passes_on_the_skeleton(skeleton):
+    clean = subprocess.run([sys.executable, "-m", "course.build", "leaks", str(skeleton)],
+                           capture_output=True, text=True, cwd=build.ROOT)
+    assert clean.returncode == 0, clean.stderr
+    leaky = subprocess.run([sys.executable, "-m", "course.build", "leaks", str(build.PACKAGE / "tensor.py")],
+                           capture_output=True, text=True, cwd=build.ROOT)
+    assert leaky.returncode == 1 and "solution text from 02_tensor" in leaky.stderr
 
 
 def test_skeleton_imports_and_stubs_name_their_module(skeleton):
@@ -68,3 +59,87 @@ def test_check_runner_on_the_skeleton_reports_failures_not_crashes(skeleton):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAIL" in result.stdout and "implement in module 02_tensor" in result.stdout
     assert " passed, " in result.stdout
+
+
+# ---- the student's overlay: exported notebook code becomes the tinytorch later modules import ----
+
+@pytest.fixture
+def student(skeleton, tmp_path):
+    """A student's environment: the skeleton importable, an empty overlay, a home, notebooks folder."""
+    env = {**os.environ, "PYTHONPATH": str(skeleton.parent), "PYTHONSAFEPATH": "1",
+           "TINYTORCH_OVERLAY": str(tmp_path / "overlay"), "HOME": str(tmp_path)}
+    env.pop("NBGRADER_EXECUTION", None)
+    return env, tmp_path
+
+
+def finished_notebook(slug: str, folder) -> str:
+    """A student's notebook for module ``slug`` with every exercise done (the solutions)."""
+    (module,) = [m for m in build.course_modules() if m.slug == slug]
+    path = folder / f"{slug}.ipynb"
+    nbformat.write(build.nbgrader_notebook(module), path)
+    return path.name
+
+
+def run_student(env, folder, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=folder)
+
+
+def test_exported_modules_replace_their_stubs_and_only_theirs(student):
+    env, home = student
+    for slug in ("01_setup", "02_tensor"):
+        result = run_student(env, home, "-m", "tinytorch.export", finished_notebook(slug, home))
+        assert result.returncode == 0, result.stderr
+        assert f"-> {home / 'overlay'}" in result.stdout
+    used = run_student(env, home, "-c", "import sys, tinytorch\n"
+                                        "print(sys.modules['tinytorch.tensor'].__file__)\n"
+                                        "print((tinytorch.Tensor([1.0, 2.0]) * 2).data)\n"
+                                        "tinytorch.activations.relu(tinytorch.Tensor([1.0]))\n")
+    assert str(home / "overlay" / "tensor.py") in used.stdout, "module 03 must import the student's Tensor"
+    assert "[2. 4.]" in used.stdout
+    assert "NotImplementedError: implement in module 03_activations" in used.stderr, "unexported modules stay stubs"
+    check = run_student(env, home, "-m", "tinytorch.check", "01", "02")
+    assert check.returncode == 0 and "15/15 points" in check.stdout, check.stdout + check.stderr
+
+
+def test_a_broken_export_is_refused_and_the_previous_one_kept(student):
+    env, home = student
+    name = finished_notebook("02_tensor", home)
+    assert run_student(env, home, "-m", "tinytorch.export", name).returncode == 0
+    exported = (home / "overlay" / "tensor.py").read_text()
+    nb = nbformat.read(home / name, as_version=4)
+    first_export = next(c for c in nb.cells if build.is_export_cell(c))
+    for broken, message in (("\ndef oops(:\n", "syntax error"),
+                            ("\nfrom tinytorch.nowhere import thing\n", "No module named 'tinytorch.nowhere'")):
+        original = first_export.source
+        first_export.source += broken
+        nbformat.write(nb, home / name)
+        result = run_student(env, home, "-m", "tinytorch.export", name)
+        first_export.source = original
+        assert result.returncode == 1 and message in result.stderr and "previous export was kept" in result.stderr
+        assert (home / "overlay" / "tensor.py").read_text() == exported
+
+
+def test_export_refuses_a_notebook_that_is_not_a_module(student):
+    env, home = student
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")]), home / "scratch.ipynb")
+    result = run_student(env, home, "-m", "tinytorch.export", "scratch.ipynb", "missing.ipynb")
+    assert result.returncode == 1
+    assert "scratch.ipynb has no '#| default_exp <name>' cell" in result.stderr
+    assert "missing.ipynb does not exist" in result.stderr
+    assert not (home / "overlay").exists() or not list((home / "overlay").glob("*.py"))
+
+
+def test_export_does_nothing_while_nbgrader_grades(student):
+    env, home = student
+    name = finished_notebook("02_tensor", home)
+    result = run_student({**env, "NBGRADER_EXECUTION": "autograde"}, home, "-m", "tinytorch.export", name)
+    assert result.returncode == 0 and "skipped while nbgrader" in result.stdout
+    assert not (home / "overlay" / "tensor.py").exists()
+
+
+def test_the_overlay_defaults_to_the_students_home(student):
+    env, home = student
+    env = {k: v for k, v in env.items() if k != "TINYTORCH_OVERLAY"}
+    result = run_student(env, home, "-c", "import tinytorch, tinytorch.export\n"
+                                          "print(tinytorch.__path__[0])\nprint(tinytorch.export.overlay_path())")
+    assert result.stdout.split() == [str(home / ".tinytorch" / "overlay")] * 2, result.stderr

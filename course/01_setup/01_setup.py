@@ -21,15 +21,48 @@
 #
 # ## How the course works
 #
-# * Each module is one notebook. Cells marked `#| export` are your framework:
-#   together they make up the `tinytorch` package that later modules
-#   `import` (module 02's cells become `tinytorch/tensor.py`, and so on).
-# * Code you write goes where a cell says `YOUR CODE HERE`. The cells after it
-#   are tests: run them, and run `python -m tinytorch.check 02` (with the
-#   module's number) in a terminal to run the same tests on your exported
-#   code, with a readable report.
-# * Before you submit, use *Validate* in the assignment list: it runs every
-#   test in the notebook.
+# * Each module is one notebook and one assignment (`01_setup`, `02_tensor`,
+#   ...). Fetch it in the *Assignments* tab; it lands in a folder named after
+#   the assignment, next to your other work.
+# * Code you write goes where a cell says `YOUR CODE HERE`: replace the
+#   `raise NotImplementedError()` below it. The locked cells after it are the
+#   tests: run them as you go.
+# * Cells marked `#| export` are your framework: together they make up the
+#   `tinytorch` package that later modules `import` (module 02's cells become
+#   `tinytorch/tensor.py`, module 03's `tinytorch/activations.py`, and so on).
+#
+# ## Your own tinytorch
+#
+# The `tinytorch` installed on the hub is a *skeleton*: everything you will
+# write raises `NotImplementedError("implement in module 02_tensor")` (naming
+# the module) until you export your own code. The **last cell of every
+# notebook exports it**: save the notebook (Ctrl+S), then run that cell. It
+# copies the notebook's `#| export` cells, as last saved, into one file of
+# your *overlay*, `~/.tinytorch/overlay/` (module 02 writes `tensor.py`), and
+# `import tinytorch` looks there before the skeleton. So once you have
+# finished and exported module 02, module 03's `from tinytorch.tensor import
+# Tensor` gives you **your** Tensor; modules you have not exported stay stubs.
+#
+# * Export again whenever you change your code, then restart the kernel of any
+#   other open notebook (*Kernel → Restart*) so it imports the new version.
+#   From a terminal: `python -m tinytorch.export 02_tensor.ipynb`.
+# * An export that does not compile or import is refused, and your previous
+#   export is kept; the message shows the error and its line. To go back to
+#   the stub, delete the file it names (`rm ~/.tinytorch/overlay/tensor.py`).
+# * Your overlay is yours alone: grading runs the notebook you submit and never
+#   exports anything.
+#
+# ## Before you submit
+#
+# 1. *Kernel → Restart and Run All*: every test cell passes.
+# 2. *Validate* in the Assignments tab runs the notebook top to bottom the way
+#    the grader will.
+# 3. In a terminal, `python -m tinytorch.check 02` (the module's number) runs
+#    the module's tests on your **exported** code and names each failing test,
+#    its error and its line: what later modules will build on.
+#
+# Then *Submit*. You may submit again; the last submission before the
+# deadline is graded.
 
 # %%
 #| default_exp profiler

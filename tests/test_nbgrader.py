@@ -1,0 +1,367 @@
+"""The nbgrader course, with real nbgrader: built from course/, released, fetched, submitted,
+collected, autograded and fed back; bad submissions reported while the batch goes on."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbclient
+import nbformat
+import pytest
+import yaml
+
+from course import build, config, grade
+from tinytorch import export
+
+MODULES = build.course_modules()
+COURSE_ID = "tt101"
+
+# Grade cells that test only code the release gives (argument checks, a given constructor), so an
+# untouched release passes them. The course's promise is that an untouched release scores 0: these
+# are reported to the module author; the test fails when this list is no longer exact.
+TESTS_OF_GIVEN_CODE = {
+    "02_tensor": {"test-tensor-creation"},
+    "06_losses": {"test-losses-cross-entropy-errors"},
+    "14_transformers": {"test-clip"},
+}
+
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*not in session")  # nbgrader 0.9.6 + SQLAlchemy 2 noise
+
+
+def identity(home: Path) -> dict[str, str]:
+    """The environment of one person: their own home, so their own nbgrader cache (which
+    fetch_feedback reads) and Jupyter settings, never the machine's."""
+    home.mkdir(parents=True, exist_ok=True)
+    return {**build.nbgrader_env(), "HOME": str(home), "JUPYTER_DATA_DIR": str(home / ".local/share/jupyter"),
+            "JUPYTER_CONFIG_DIR": str(home / ".jupyter")}
+
+
+def nbgrader(*args: str, cwd: Path, home: Path | None = None) -> subprocess.CompletedProcess:
+    """A real `nbgrader` command, as a TA or a student types it (in their home, or the TA's)."""
+    env = identity(home or cwd.parent / "homes" / "tina")
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """A course site: the config file the hub would read, an exchange, the course directory built from it."""
+    top = tmp_path_factory.mktemp("site")
+    exchange = top / "exchange"
+    exchange.mkdir()
+    exchange.chmod(0o777)  # nbgrader's documented mode for the exchange root
+    (top / "course.yml").write_text(yaml.safe_dump({
+        "course_id": COURSE_ID,
+        "nbgrader": {"course_root": "course", "exchange_root": "exchange", "grader_uid": 1999},
+        "roster": {"students": ["alice", "bob"], "tas": ["tina"], "admins": ["admin"]},
+        "hub": {"public_url": "https://localhost"},  # the hub's keys: the course tooling ignores them
+    }))
+    result = subprocess.run([sys.executable, "-m", "course.build", "nbgrader", "--config", str(top / "course.yml")],
+                            cwd=build.ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return top
+
+
+@pytest.fixture(scope="module")
+def course(site) -> Path:
+    return site / "course"
+
+
+# ---- the course config ------------------------------------------------------------------------
+
+def test_config_reads_the_course_keys_of_the_hub_file(tmp_path):
+    path = tmp_path / "course.yml"
+    path.write_text("course_id: ml101\nnbgrader: {course_root: here, exchange_root: /srv/x}\n"
+                    "roster: {students: [ann, bo], tas: [tia], admins: [root1]}\nspawner: {mem_limit: 2G}\n")
+    cfg = config.load(path)
+    assert cfg == config.CourseConfig("ml101", str(tmp_path / "here"), "/srv/x", ("ann", "bo"), ("tia",))
+    assert config.load(None) == config.CourseConfig("tinytorch", "/srv/nbgrader/course", "/srv/nbgrader/exchange")
+    text = config.nbgrader_config(cfg, tmp_path / "here", "course.yml")
+    assert "c.CourseDirectory.course_id = 'ml101'" in text and "c.Exchange.root = '/srv/x'" in text
+    assert f"c.CourseDirectory.db_url = 'sqlite:///{tmp_path / 'here' / 'gradebook.db'}'" in text
+
+
+@pytest.mark.parametrize("text, message", [
+    ("course_id: Intro ML\n", "course_id must be lower-case"),
+    ("roster: {students: alice}\n", "roster.students must be a list of usernames"),
+    ("roster: {students: [alice, alice]}\n", "roster.students lists alice more than once"),
+    ("roster: {students: [alice], tas: [alice]}\n", "alice listed in both roster.students and roster.tas"),
+    ("nbgrader: [1]\n", "'nbgrader' must be a mapping"),
+    ("nbgrader: {exchange_root: 3}\n", "nbgrader.exchange_root must be a path"),
+    ("course_id: [unclosed\n", "is not valid YAML or JSON"),
+    ("- a list\n", "the file must hold a mapping"),
+])
+def test_config_errors_name_the_bad_key(tmp_path, text, message):
+    path = tmp_path / "course.yml"
+    path.write_text(text)
+    with pytest.raises(config.ConfigError, match=None) as error:
+        config.load(path)
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_build_command_reports_config_errors_and_a_missing_directory(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "course.build", "nbgrader", *args], cwd=build.ROOT,
+                              capture_output=True, text=True)
+    missing = run("--config", str(tmp_path / "nope.yml"))
+    assert missing.returncode == 2 and "nope.yml does not exist" in missing.stderr
+    nowhere = run()
+    assert nowhere.returncode == 2 and "name the course directory" in nowhere.stderr
+
+
+# ---- the course directory ---------------------------------------------------------------------
+
+def test_one_assignment_per_module_in_source_release_and_gradebook(course):
+    from nbgrader.api import Gradebook
+
+    slugs = [m.slug for m in MODULES]
+    assert len(slugs) == 15
+    for slug in slugs:
+        assert (course / "source" / slug / f"{slug}.ipynb").is_file()
+        assert [p.name for p in (course / "release" / slug).iterdir()] == [f"{slug}.ipynb"]
+    settings = (course / "nbgrader_config.py").read_text()
+    assert f"c.CourseDirectory.course_id = '{COURSE_ID}'" in settings
+    assert f"c.Exchange.root = '{course.parent / 'exchange'}'" in settings
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
+        assert sorted(a.name for a in gradebook.assignments) == slugs
+        assert sorted(s.id for s in gradebook.students) == ["alice", "bob"]
+        assert gradebook.find_assignment("02_tensor").max_code_score == 15
+
+
+def test_release_stubs_the_solutions_and_keeps_tests_and_the_export_cell(course):
+    for module in MODULES:
+        source = nbformat.read(course / "source" / module.slug / f"{module.slug}.ipynb", as_version=4)
+        release = nbformat.read(course / "release" / module.slug / f"{module.slug}.ipynb", as_version=4)
+        by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in release.cells if "nbgrader" in c.metadata}
+        for cell in source.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution") and cell.cell_type == "code":
+                stub = by_id[meta["grade_id"]].source
+                assert stub.count("# YOUR CODE HERE") == cell.source.count(build.BEGIN_SOLUTION) > 0
+                assert stub.count("raise NotImplementedError()") >= cell.source.count(build.BEGIN_SOLUTION)
+            elif meta.get("solution"):
+                assert by_id[meta["grade_id"]].source == "YOUR ANSWER HERE"
+            elif meta.get("grade"):
+                assert by_id[meta["grade_id"]].source == cell.source, "visible tests reach students unchanged"
+        assert release.cells[-1].source == f'from tinytorch.export import export_notebook\n\n' \
+                                           f'export_notebook("{module.slug}.ipynb")'
+
+
+def test_release_holds_no_solution_mark_scheme_or_hidden_test(course):
+    leaks = build.find_leaks(course / "release")
+    assert not leaks, "the release leaks:\n" + "\n".join(leaks[:20])
+    assert len(build.find_leaks(course / "source")) > 30, "the same check finds the solutions in source/"
+
+
+@pytest.mark.slow
+def test_course_build_is_deterministic_and_protects_hand_edits(site, course, tmp_path):
+    """Building again changes nothing; a second course directory gets the same notebooks."""
+    snapshot = {p: p.read_bytes() for p in course.rglob("*.ipynb")}
+    cfg = config.load(site / "course.yml")
+    assert build.write_nbgrader_course(course, cfg, str(site / "course.yml")) == []
+    assert {p: p.read_bytes() for p in course.rglob("*.ipynb")} == snapshot
+    other = tmp_path / "again"
+    build.write_nbgrader_course(other, cfg, str(site / "course.yml"))
+    for path, data in snapshot.items():
+        assert (other / path.relative_to(course)).read_bytes() == data, path
+
+    edited = other / "source" / "03_activations" / "03_activations.ipynb"
+    edited.write_text(edited.read_text().replace("ReLU", "ReLu"))
+    with pytest.raises(build.CourseError, match="source/03_activations/03_activations.ipynb changed since the last"):
+        build.write_nbgrader_course(other, cfg, str(site / "course.yml"))
+    assert "ReLu" in edited.read_text(), "the edit is kept until the TA decides"
+
+
+# ---- what students run --------------------------------------------------------------------------
+
+def first_solution_cell(nb) -> int:
+    return min(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution")
+               and c.cell_type == "code")
+
+
+@pytest.fixture(scope="module")
+def skeleton(tmp_path_factory) -> Path:
+    return build.write_skeleton(tmp_path_factory.mktemp("image"))
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.slug)
+def test_released_notebook_runs_until_the_first_stub(module, course, skeleton, tmp_path, monkeypatch, datasets):
+    """In the student image (the skeleton, plus modules < N exported by a student who finished them),
+    the release runs without error up to the first call of an exercise left undone."""
+    overlay = tmp_path / "overlay"
+    for earlier in MODULES[: MODULES.index(module)]:
+        export.export_notebook(course / "source" / earlier.slug / f"{earlier.slug}.ipynb", overlay, check=False)
+    for name, value in {"PYTHONPATH": str(skeleton.parent), "PYTHONSAFEPATH": "1",
+                        "TINYTORCH_OVERLAY": str(overlay), "TINYTORCH_DATASETS": str(datasets)}.items():
+        monkeypatch.setenv(name, value)
+    nb = nbformat.read(course / "release" / module.slug / f"{module.slug}.ipynb", as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    failure = None
+    with client.setup_kernel():
+        client.execute_cell(nbformat.v4.new_code_cell(
+            "import sys, tinytorch; print(tinytorch.__file__)"), 0)
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            try:
+                client.execute_cell(cell, index)
+            except nbclient.exceptions.CellExecutionError as error:
+                failure = (index, error.ename, error.evalue)
+                break
+    assert failure is not None, "an untouched release must fail somewhere: its exercises are stubs"
+    index, ename, evalue = failure
+    assert index >= first_solution_cell(nb), f"setup cell {index} failed before any exercise: {ename}: {evalue}"
+    assert ename == "NotImplementedError" and "implement in module" not in evalue, \
+        f"cell {index} failed with {ename}: {evalue} (expected the notebook's own stub)"
+
+
+# ---- grading ------------------------------------------------------------------------------------
+
+def student_submits(site: Path, student: str, slug: str, work=None) -> Path:
+    """A student fetches the assignment from the exchange, works on it (``work(folder)``), submits."""
+    home = site / "homes" / student
+    home.mkdir(parents=True, exist_ok=True)
+    exchange = [f"--course={COURSE_ID}", f"--Exchange.root={site / 'exchange'}"]
+    fetched = nbgrader("fetch_assignment", slug, *exchange, cwd=home, home=home)
+    assert fetched.returncode == 0 and (home / slug / f"{slug}.ipynb").is_file(), fetched.stderr
+    if work:
+        work(home / slug)
+    submitted = nbgrader("submit", slug, *exchange, f"--student={student}", cwd=home, home=home)
+    assert submitted.returncode == 0, submitted.stderr
+    return home
+
+
+def solve(course: Path, slug: str):
+    """The student's work: every solution cell filled in (with the reference)."""
+    def work(folder: Path) -> None:
+        reference = nbformat.read(course / "source" / slug / f"{slug}.ipynb", as_version=4)
+        answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in reference.cells
+                   if c.metadata.get("nbgrader", {}).get("solution")}
+        path = folder / f"{slug}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id in answers:
+                cell.source = answers[grade_id]
+        nbformat.write(nb, path)
+    return work
+
+
+def delete_grade_cell(grade_id: str):
+    def work(folder: Path) -> None:
+        (path,) = folder.glob("*.ipynb")
+        nb = json.loads(path.read_text())
+        nb["cells"] = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") != grade_id]
+        path.write_text(json.dumps(nb))
+    return work
+
+
+def rename_notebook(folder: Path) -> None:
+    (path,) = folder.glob("*.ipynb")
+    path.rename(folder / "Copy1.ipynb")
+
+
+def empty(folder: Path) -> None:
+    for path in folder.iterdir():
+        path.unlink()
+
+
+@pytest.mark.slow
+def test_round_trip_two_students_one_ta_and_bad_submissions(site, course):
+    """release -> fetch -> submit -> collect -> autograde -> feedback -> fetch_feedback, with real nbgrader.
+    Alice solves 01_setup, Bob submits it untouched; carol, dave and erin submit broken work in the same batch."""
+    slug = "01_setup"
+    released = nbgrader("release_assignment", slug, cwd=course)  # the TA
+    assert released.returncode == 0, released.stderr
+    assert (site / "exchange" / COURSE_ID / "outbound" / slug / f"{slug}.ipynb").is_file()
+
+    alice = student_submits(site, "alice", slug, solve(course, slug))
+    student_submits(site, "bob", slug)
+    student_submits(site, "carol", slug, delete_grade_cell("test-setup-predictions"))
+    student_submits(site, "dave", slug, rename_notebook)
+    student_submits(site, "erin", slug, empty)
+    wrong = nbgrader("submit", "01_setp", f"--course={COURSE_ID}", f"--Exchange.root={site / 'exchange'}",
+                     "--student=fred", cwd=alice, home=alice)
+    assert wrong.returncode != 0 and "Assignment not found" in wrong.stderr
+
+    ta = subprocess.run([sys.executable, "-m", "course.grade", slug, "--course", str(course), "--release-feedback"],
+                        cwd=build.ROOT, env=identity(site / "homes" / "tina"), capture_output=True, text=True,
+                        timeout=900)
+    report = ta.stdout
+    assert ta.returncode == 1, "some submissions could not be graded: the TA's command says so\n" + report + ta.stderr
+    assert "5 submission(s) collected" in report
+    lines = {line.split()[0]: line for line in report.splitlines() if line.startswith("  ")}
+    assert lines["alice"].split()[1:3] == ["graded", "4/4"], report
+    assert lines["bob"].split()[1:3] == ["graded", "0/4"], report
+    assert "graded" in lines["carol"] and "test-setup-predictions were deleted: they score 0" in lines["carol"]
+    assert "skipped" in lines["dave"] and "01_setup.ipynb is missing; the submission has Copy1.ipynb" in lines["dave"]
+    assert "skipped" in lines["erin"] and "empty submission" in lines["erin"]
+
+    for student in ("alice", "bob", "carol"):
+        for step in ("submitted", "autograded", "feedback"):
+            name = f"{slug}.html" if step == "feedback" else f"{slug}.ipynb"
+            assert (course / step / student / slug / name).is_file(), (step, student)
+    assert not (course / "autograded" / "dave").exists() and not (course / "autograded" / "erin").exists()
+
+    exported = nbgrader("export", cwd=course)
+    assert exported.returncode == 0, exported.stderr
+    rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader((course / "grades.csv").open())}
+    # 4 points of visible tests + 6 of written answers a TA grades by hand
+    assert rows[(slug, "alice")]["raw_score"] == "4.0" and rows[(slug, "alice")]["max_score"] == "10.0"
+    assert rows[(slug, "bob")]["raw_score"] == "0.0" and rows[(slug, "carol")]["raw_score"] == "0.0"
+    assert (slug, "dave") not in rows or rows[(slug, "dave")]["timestamp"] == ""
+
+    fetched = nbgrader("fetch_feedback", slug, f"--course={COURSE_ID}", f"--Exchange.root={site / 'exchange'}",
+                       "--student=alice", cwd=alice, home=alice)
+    assert fetched.returncode == 0, fetched.stderr
+    (feedback,) = (alice / slug / "feedback").glob(f"*/{slug}.html")  # hers alone
+    assert 'test-setup-predictions">Test cell</a> (Score: 2.0 / 2.0)' in feedback.read_text()
+
+
+def test_grading_an_unknown_assignment_names_the_known_ones(course):
+    result = subprocess.run([sys.executable, "-m", "course.grade", "01_setp", "--course", str(course)],
+                            cwd=build.ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "no assignment '01_setp'" in result.stderr and "01_setup, 02_tensor" in result.stderr
+    outside = subprocess.run([sys.executable, "-m", "course.grade", "01_setup", "--course", str(course.parent)],
+                             cwd=build.ROOT, capture_output=True, text=True)
+    assert outside.returncode == 2 and "is not a course directory" in outside.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.slug)
+def test_reference_scores_full_marks_and_untouched_release_zero(module, course, datasets, monkeypatch):
+    """nbgrader autograde: the reference solution earns every visible point and runs without an error;
+    the release as students receive it earns nothing."""
+    monkeypatch.setenv("TINYTORCH_DATASETS", str(datasets))
+    slug = module.slug
+    for student, step in (("reference", "source"), ("untouched", "release")):
+        folder = course / "submitted" / student / slug
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(course / step / slug / f"{slug}.ipynb", folder)
+    outcomes = {o.student: o for o in grade.Course(course).autograde(slug, ["reference", "untouched"])}
+    reference, untouched = outcomes["reference"], outcomes["untouched"]
+    assert reference.status == "graded" and not reference.messages, reference
+    assert reference.score == reference.max_score > 0, reference
+    graded = nbformat.read(course / "autograded" / "reference" / slug / f"{slug}.ipynb", as_version=4)
+    errors = [(i, o.ename, o.evalue) for i, c in enumerate(graded.cells) if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, f"the reference notebook raised under autograde: {errors}"
+
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
+        submission = gradebook.find_submission(slug, "untouched")
+        earned = {g.name for nb in submission.notebooks for g in nb.grades if g.auto_score}
+    assert earned == TESTS_OF_GIVEN_CODE.get(slug, set()), \
+        f"an untouched {slug} release earns points on {sorted(earned)}; update TESTS_OF_GIVEN_CODE only if " \
+        "those tests really check given code"

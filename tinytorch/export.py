@@ -1,0 +1,157 @@
+"""Export your notebook's code into *your* tinytorch: ``python -m tinytorch.export 02_tensor.ipynb``.
+
+The ``tinytorch`` in the student image is the skeleton: every function you
+write raises ``NotImplementedError("implement in module NN_name")``.  Exporting a
+notebook copies its ``#| export`` cells, in order, into one file of your
+*overlay*, ``$TINYTORCH_OVERLAY/<target>.py`` (default ``~/.tinytorch/overlay``),
+where ``<target>`` comes from the notebook's ``#| default_exp <target>`` line.
+The skeleton's ``tinytorch/__init__.py`` puts the overlay first on the
+package's search path, so from then on ``import tinytorch`` (in a new kernel,
+a later module's notebook, ``python -m tinytorch.check NN``, the milestones)
+uses your module instead of its stub.  Modules you have not exported stay stubs.
+
+The export refuses, and keeps your previous export, when the new code does not
+compile or does not import; it reads the notebook as last *saved*.  To go back
+to the stub, delete the file it names.  Under nbgrader (Validate, autograde)
+the export does nothing: grading never writes into anyone's tinytorch.
+
+This file uses only the standard library, and never imports the rest of
+tinytorch, so it works even when an exported module is broken.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+EXPORT = "#| export"
+DEFAULT_EXP = "#| default_exp "
+HEADER = ("# Exported by `tinytorch.export` from {notebook}: your own code.\n"
+          "# Edit the notebook and export again; delete this file to go back to the stub.\n")
+
+
+class ExportError(Exception):
+    """The notebook cannot be exported; the message says why and what to do."""
+
+
+def overlay_path() -> Path:
+    """Where exported modules go: ``$TINYTORCH_OVERLAY``, else ``~/.tinytorch/overlay``."""
+    return Path(os.environ.get("TINYTORCH_OVERLAY") or "~/.tinytorch/overlay").expanduser()
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def notebook_code(notebook: Path) -> tuple[str, str]:
+    """(target, code): the notebook's export cells joined in order, and where they go."""
+    try:
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+        cells = nb["cells"]
+    except FileNotFoundError:
+        raise ExportError(f"{notebook} does not exist (give the notebook's file name, e.g. 02_tensor.ipynb)") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise ExportError(f"{notebook} is not a readable notebook ({error})") from None
+    target, bodies = None, []
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        source = _source(cell)
+        for line in source.splitlines():
+            if line.startswith(DEFAULT_EXP) and target is None:
+                target = line[len(DEFAULT_EXP):].strip()
+        first, _, rest = source.partition("\n")
+        if first.strip() == EXPORT:
+            bodies.append(rest.strip("\n"))
+    if not target or not target.isidentifier():
+        raise ExportError(f"{notebook} has no '{DEFAULT_EXP}<name>' cell: it is not a course module notebook")
+    if not bodies:
+        raise ExportError(f"{notebook} has no cell starting with '{EXPORT}': nothing to export")
+    return target, "\n\n\n".join(bodies) + "\n"
+
+
+CHECK = """
+import importlib.util, os, sys
+import tinytorch  # the skeleton imports every module, the overlay's first
+overlay = os.environ["TINYTORCH_OVERLAY"]
+if overlay not in list(tinytorch.__path__):  # a tinytorch without the overlay hook (the reference)
+    tinytorch.__path__.insert(0, overlay)
+spec = importlib.util.spec_from_file_location("tinytorch.{target}", os.path.join(overlay, "{target}.py"))
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
+spec.loader.exec_module(module)
+"""
+
+
+def _check_imports(overlay: Path, target: str) -> None:
+    """Import tinytorch with this overlay, and the new module itself, in a fresh interpreter."""
+    env = {**os.environ, "TINYTORCH_OVERLAY": str(overlay)}
+    code = CHECK.format(target=target)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        raise ExportError("your code does not import, so the previous export was kept:\n  "
+                          + "\n  ".join(lines[-6:]))
+
+
+def export_notebook(notebook: str | Path, overlay: Path | None = None, check: bool = True) -> Path | None:
+    """Write the notebook's export cells to ``<overlay>/<target>.py``; return that path.
+
+    Returns None (and writes nothing) while nbgrader executes the notebook.
+    """
+    if os.environ.get("NBGRADER_EXECUTION"):
+        print("tinytorch.export: skipped while nbgrader runs the notebook (grading never exports)")
+        return None
+    notebook = Path(notebook)
+    overlay = Path(overlay) if overlay is not None else overlay_path()
+    target, code = notebook_code(notebook)
+    text = HEADER.format(notebook=notebook.name) + "\n" + code
+    try:
+        compile(text, f"{target}.py (from {notebook.name})", "exec")
+    except SyntaxError as error:
+        raise ExportError(f"{notebook.name}: your code has a syntax error, so the previous export was kept: "
+                          f"{error.msg} in the exported code at line {error.lineno}: {(error.text or '').strip()}") from None
+    overlay.mkdir(parents=True, exist_ok=True)
+    if check:
+        with tempfile.TemporaryDirectory(prefix="tinytorch-export-") as staging:
+            for existing in overlay.glob("*.py"):
+                shutil.copy2(existing, staging)
+            Path(staging, f"{target}.py").write_text(text, encoding="utf-8")
+            _check_imports(Path(staging), target)
+    destination = overlay / f"{target}.py"
+    partial = overlay / f".{target}.py.partial"
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, destination)  # atomic: a reader sees the old file or the new one
+    for stale in (overlay / "__pycache__").glob(f"{target}.*.pyc"):
+        stale.unlink()  # a same-second, same-size rewrite would otherwise reuse old bytecode
+    importlib.invalidate_caches()  # the overlay folder may be new to this process
+    print(f"exported {notebook.name} -> {destination}\n"
+          f"  new kernels and `python -m tinytorch.check` now import your tinytorch.{target}")
+    return destination
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tinytorch.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="+", type=Path, help="module notebooks, e.g. 02_tensor.ipynb")
+    parser.add_argument("--no-check", action="store_true", help="skip the import check (faster; riskier)")
+    args = parser.parse_args(argv)
+    status = 0
+    for notebook in args.notebooks:
+        try:
+            export_notebook(notebook, check=not args.no_check)
+        except ExportError as error:
+            print(f"export failed: {error}", file=sys.stderr)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
