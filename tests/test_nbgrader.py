@@ -180,6 +180,19 @@ def test_course_build_is_deterministic_and_protects_hand_edits(site, course, tmp
 
 # ---- what students run --------------------------------------------------------------------------
 
+def test_student_image_context_holds_the_skeleton_and_no_secret(tmp_path):
+    """What docker/build.sh puts in the student image: the skeleton with the overlay hook, no solution,
+    mark scheme, reference module or hidden test."""
+    context = tmp_path / "student"
+    result = subprocess.run(["bash", str(build.ROOT / "docker" / "build.sh"), "context", "student", str(context)],
+                            env={**os.environ, "PYTHON": sys.executable}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "TINYTORCH_OVERLAY" in (context / "tinytorch" / "__init__.py").read_text()
+    assert (context / "tinytorch" / "export.py").is_file()
+    leaks = build.find_leaks(context)
+    assert not leaks, "the student image would leak:\n" + "\n".join(leaks[:20])
+
+
 def first_solution_cell(nb) -> int:
     return min(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution")
                and c.cell_type == "code")
@@ -226,7 +239,10 @@ def test_released_notebook_runs_until_the_first_stub(module, course, skeleton, t
 
 # ---- grading ------------------------------------------------------------------------------------
 
-def student_submits(site: Path, student: str, slug: str, work=None) -> Path:
+validations: dict[str, str] = {}
+
+
+def student_submits(site: Path, student: str, slug: str, work=None, validate: bool = False) -> Path:
     """A student fetches the assignment from the exchange, works on it (``work(folder)``), submits."""
     home = site / "homes" / student
     home.mkdir(parents=True, exist_ok=True)
@@ -235,6 +251,9 @@ def student_submits(site: Path, student: str, slug: str, work=None) -> Path:
     assert fetched.returncode == 0 and (home / slug / f"{slug}.ipynb").is_file(), fetched.stderr
     if work:
         work(home / slug)
+    if validate:
+        validated = nbgrader("validate", f"{slug}/{slug}.ipynb", cwd=home, home=home)  # the Validate button
+        validations[student] = validated.stdout + validated.stderr
     submitted = nbgrader("submit", slug, *exchange, f"--student={student}", cwd=home, home=home)
     assert submitted.returncode == 0, submitted.stderr
     return home
@@ -284,11 +303,13 @@ def test_round_trip_two_students_one_ta_and_bad_submissions(site, course):
     assert released.returncode == 0, released.stderr
     assert (site / "exchange" / COURSE_ID / "outbound" / slug / f"{slug}.ipynb").is_file()
 
-    alice = student_submits(site, "alice", slug, solve(course, slug))
-    student_submits(site, "bob", slug)
+    alice = student_submits(site, "alice", slug, solve(course, slug), validate=True)
+    student_submits(site, "bob", slug, validate=True)
     student_submits(site, "carol", slug, delete_grade_cell("test-setup-predictions"))
     student_submits(site, "dave", slug, rename_notebook)
     student_submits(site, "erin", slug, empty)
+    assert "Success! Your notebook passes all the tests." in validations["alice"], validations["alice"]
+    assert "VALIDATION FAILED ON" in validations["bob"] and "NotImplementedError" in validations["bob"]
     wrong = nbgrader("submit", "01_setp", f"--course={COURSE_ID}", f"--Exchange.root={site / 'exchange'}",
                      "--student=fred", cwd=alice, home=alice)
     assert wrong.returncode != 0 and "Assignment not found" in wrong.stderr
