@@ -15,6 +15,14 @@ fi
 echo "== installing the project and test dependencies into $VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]' 'torch==2.13.0'
 
+# Docker (grader and deploy tests start containers): no systemd here, so start the daemon by hand.
+if ! docker info >/dev/null 2>&1; then
+    command -v dockerd >/dev/null || { apt-get update -qq && apt-get install -y -qq docker.io debootstrap; }
+    echo "== starting dockerd (log: /var/log/dockerd.log)"
+    (dockerd >/var/log/dockerd.log 2>&1 &)
+    for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+fi
+
 export TINYTORCH_DATASETS="${TINYTORCH_DATASETS:-$(cd .. && pwd)/shared/datasets}"
 echo "== datasets: $TINYTORCH_DATASETS"
 status=0

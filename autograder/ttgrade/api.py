@@ -1,0 +1,147 @@
+"""The helpers hidden tests call (see ttgrade/__init__.py); they run in the grader process."""
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import numpy as np
+
+from . import sandbox
+
+PROBE_MARK = "__ttgrade_probe__"
+
+
+class StudentError(AssertionError):
+    """The student's side failed: raised, timed out, crashed, or returned something unusable."""
+
+
+def probe(fn):
+    """Mark a function whose source is shipped to the student's process (see ttgrade/__init__.py)."""
+    setattr(fn, PROBE_MARK, True)
+    return fn
+
+
+def reference():
+    """The reference tinytorch (imported from memory in this process; never written to disk here)."""
+    import tinytorch
+    return tinytorch
+
+
+def note(text: str) -> None:
+    """A line for the feedback of the test that is running (shown whether it passes or fails)."""
+    sandbox.CONTEXT.note(text)
+
+
+def dataset(name: str):
+    """A dataset the grader received with the hidden tests (see ttgrade.parent.DATASETS)."""
+    return sandbox.CONTEXT.dataset(name)
+
+
+def peak_bytes(fn) -> int:
+    """The tracemalloc peak while ``fn()`` runs, here (the reference's side)."""
+    gc.collect()
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    fn()
+    peak = tracemalloc.get_traced_memory()[1] - before
+    if not was_tracing:
+        tracemalloc.stop()
+    return max(peak, 0)
+
+
+def run_student(fn, *args, timeout: float | None = None, memory_mb: int | None = None):
+    """Run probe ``fn(tt, *args)`` on the submission's tinytorch; return (value, seconds)."""
+    outcome = sandbox.CONTEXT.run(fn, args, timeout=timeout, memory_mb=memory_mb)
+    if outcome.status != "ok":
+        raise StudentError(outcome.message)
+    return outcome.value, outcome.seconds
+
+
+def same(fn, *args, rtol: float = 1e-5, atol: float = 1e-6, timeout: float | None = None):
+    """``fn(tt, *args)`` on the submission equals ``fn(reference, *args)``: structure, shapes, dtypes, values."""
+    got, _ = run_student(fn, *args, timeout=timeout)
+    want = fn(reference(), *args)
+    compare(got, want, "result", rtol, atol)
+    return got
+
+
+def within_budget(fn, *args, budget: int, what: str, timeout: float | None = None) -> int:
+    """``fn(tt, *args)`` returns a tracemalloc peak (``peak_bytes``); it must stay within ``budget`` bytes."""
+    outcome = sandbox.CONTEXT.run(fn, args, timeout=timeout)
+    reference_peak = fn(reference(), *args)
+    if outcome.status != "ok":
+        note(f"{what}: budget {mb(budget)}; not measured")
+        raise StudentError(outcome.message)
+    if outcome.tampering:
+        note(f"{what}: budget {mb(budget)}; not measured: {'; '.join(sorted(set(outcome.tampering)))}")
+        raise StudentError("the memory measurement was tampered with: " + "; ".join(sorted(set(outcome.tampering))))
+    peak = outcome.value
+    if not isinstance(peak, (int, float, np.integer, np.floating)):
+        raise StudentError("the memory probe did not return a number")
+    note(f"{what}: peak {mb(peak)}, budget {mb(budget)} (reference {mb(reference_peak)})")
+    if peak > budget:
+        raise StudentError(f"{what} allocated {mb(peak)} at its peak, over the budget of {mb(budget)} "
+                           f"(the reference needs {mb(reference_peak)})")
+    return int(peak)
+
+
+def mb(n) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+# -- comparing results ------------------------------------------------------------------------------
+
+def compare(got, want, path: str, rtol: float, atol: float) -> None:
+    """Raise StudentError naming the first place where ``got`` differs from ``want``."""
+    if isinstance(want, np.ndarray) or isinstance(want, np.generic):
+        want = np.asarray(want)
+        if isinstance(got, (int, float)) and not isinstance(got, bool):
+            got = np.asarray(got)
+        if not isinstance(got, np.ndarray):
+            raise StudentError(f"{path}: expected an array, got {type(got).__name__}")
+        if got.shape != want.shape:
+            raise StudentError(f"{path}: shape {got.shape}, expected {want.shape}")
+        if got.dtype != want.dtype:
+            raise StudentError(f"{path}: dtype {got.dtype}, expected {want.dtype}")
+        if want.dtype.kind == "f":
+            ok = np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
+        else:
+            ok = got == want
+        if not np.all(ok):
+            bad = np.argwhere(~np.asarray(ok))
+            first = tuple(int(i) for i in bad[0]) if want.ndim else ()
+            message = (f"{path}: {len(bad)} of {max(want.size, 1)} values differ; first at index {first}: "
+                       f"got {got[first]!r}, expected {want[first]!r}")
+            raise StudentError(message)
+        return
+    if isinstance(want, float):
+        if not isinstance(got, (int, float)) or isinstance(got, bool):
+            raise StudentError(f"{path}: expected a number, got {type(got).__name__}")
+        if not (np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)):
+            raise StudentError(f"{path}: got {got!r}, expected {want!r}")
+        return
+    if isinstance(want, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(want):
+            raise StudentError(f"{path}: expected {len(want)} items, got {describe(got)}")
+        for index, (g, w) in enumerate(zip(got, want)):
+            compare(g, w, f"{path}[{index}]", rtol, atol)
+        return
+    if isinstance(want, dict):
+        if not isinstance(got, dict) or list(got) != list(want):
+            raise StudentError(f"{path}: expected {sorted(want)}, got {describe(got)}")
+        for key in want:
+            compare(got[key], want[key], key if path == "result" else f"{path} / {key}", rtol, atol)
+        return
+    if type(got) is not type(want) or got != want:
+        raise StudentError(f"{path}: got {got!r}, expected {want!r}")
+
+
+def describe(value) -> str:
+    if isinstance(value, dict):
+        return f"keys {sorted(value)}"
+    if isinstance(value, (tuple, list)):
+        return f"{len(value)} items"
+    return type(value).__name__

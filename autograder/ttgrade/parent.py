@@ -1,0 +1,284 @@
+"""The grader process: the grading container's first and trusted process (pid 1).
+
+    python -I -m ttgrade.parent  < bundle.json  > result line
+
+The host (autograder.sandbox) starts one hardened container per submission and writes one JSON
+*bundle* to its stdin: the hidden test files of the assignment, the reference and skeleton tinytorch
+sources, limits and any datasets.  Nothing secret is ever on the container's disk: the bundle is read
+into memory before any student code runs, and this process makes itself non-dumpable so that the
+student's processes (same uid) cannot read its memory or its file descriptors through /proc.
+
+The submission's notebooks are mounted read-only at /submission.  This process builds the student's
+tinytorch packages in /tmp, runs each hidden test file with Otter (exception-format test files,
+``otter.test_files``), each probe in a fresh ``ttgrade.child`` process, and writes ONE line to its
+stdout, which only it holds: ``RESULT_PREFIX + nonce + " " + json``.  Scores come only from there.
+"""
+from __future__ import annotations
+
+import base64
+import ctypes
+import dataclasses
+import functools
+import gzip
+import importlib.abc
+import importlib.util
+import json
+import linecache
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+import types
+
+RESULT_PREFIX = "TTGRADE-RESULT "
+SUBMISSION = "/submission"
+PR_SET_DUMPABLE = 4
+MAX_BUNDLE = 512 * 2**20
+
+
+def harden_self() -> None:
+    """Non-dumpable: /proc/1/{mem,fd,environ} become unreadable and ptrace impossible for the same uid."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT", "SIGALRM", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)  # as pid 1, an ignored signal from inside is dropped
+
+
+class MemoryPackage(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serve ``tinytorch`` from sources held in memory (the reference never touches this container's disk)."""
+
+    def __init__(self, files: dict[str, str]):
+        self.files = files  # "tinytorch/tensor.py" -> source
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tinytorch" and not fullname.startswith("tinytorch."):
+            return None
+        rel = fullname.replace(".", "/")
+        if f"{rel}/__init__.py" in self.files:
+            return importlib.util.spec_from_loader(fullname, self, origin=f"<reference>/{rel}/__init__.py", is_package=True)
+        if f"{rel}.py" in self.files:
+            return importlib.util.spec_from_loader(fullname, self, origin=f"<reference>/{rel}.py")
+        return None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        rel = module.__spec__.origin[len("<reference>/"):]
+        code = compile(self.files[rel], module.__spec__.origin, "exec")
+        exec(code, module.__dict__)
+
+
+def write_package(folder: str, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = os.path.join(folder, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def load_export_module(source: str) -> types.ModuleType:
+    """tinytorch/export.py (standard library only), the same extractor students export with."""
+    module = types.ModuleType("ttgrade_export")
+    exec(compile(source, "<reference>/tinytorch/export.py", "exec"), module.__dict__)
+    return module
+
+
+def student_module(export, slug: str, target: str) -> tuple[str | None, str]:
+    """(source, problem): module ``slug``'s file as the student's notebook exports it, or why not."""
+    notebook = os.path.join(SUBMISSION, f"{slug}.ipynb")
+    if not os.path.isfile(notebook):
+        return None, f"no notebook {slug}.ipynb was submitted"
+    try:
+        found, code = export.notebook_code(export.Path(notebook))
+    except export.ExportError as error:
+        return None, f"{slug}.ipynb: {error}"
+    except Exception as error:  # noqa: BLE001 - a malformed notebook is the submission's problem
+        return None, f"{slug}.ipynb could not be read ({type(error).__name__})"
+    if found != target:
+        return None, f"{slug}.ipynb exports to tinytorch/{found}.py, but module {slug} is tinytorch/{target}.py"
+    return export.HEADER.format(notebook=f"{slug}.ipynb") + "\n" + code, ""
+
+
+def build_stack(bundle: dict, export, kind: str, folder: str) -> str:
+    """Write the student's tinytorch for ``kind`` ("module" or "own") into ``folder``; return the problems."""
+    reference, skeleton = bundle["reference"], bundle["skeleton"]
+    files = {rel: text for rel, text in reference.items() if rel not in skeleton}  # hand-written files
+    number = bundle["assignment"][:2]
+    problems = []
+    for module in bundle["modules"]:
+        rel = f"tinytorch/{module['target']}.py"
+        if module["slug"][:2] > number or (kind == "module" and module["slug"][:2] < number):
+            files[rel] = skeleton[rel] if module["slug"][:2] > number else reference[rel]
+            continue
+        source, problem = student_module(export, module["slug"], module["target"])
+        files[rel] = source if source is not None else skeleton[rel]
+        if problem:
+            problems.append(problem)
+    write_package(folder, files)
+    if kind == "own" and problems:
+        return "this test uses your own code for every module up to this one, and " + "; ".join(problems)
+    return "; ".join(problems)
+
+
+def probe_sources(source: str) -> str:
+    """The @probe functions of a test file, without their decorators, as one source text."""
+    import ast
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    chunks = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and any(
+                (isinstance(d, ast.Name) and d.id == "probe") or (isinstance(d, ast.Attribute) and d.attr == "probe")
+                for d in node.decorator_list):
+            chunks.append("\n".join(lines[node.lineno - 1:node.end_lineno]))
+    return "\n\n\n".join(chunks) + "\n"
+
+
+def declared(source: str, name: str, default):
+    """A module-level ``name = <literal>`` of a test file, without running it."""
+    import ast
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    return default
+
+
+def load_datasets(raw: dict) -> dict:
+    """The datasets the bundle carries (trusted: they come from the host), as arrays and text."""
+    out = {}
+    files = {name: base64.b64decode(data) for name, data in raw.items()}
+    if any(name.startswith("mnist/") for name in files):
+        import numpy as np
+
+        def idx(name):
+            data = gzip.decompress(files[f"mnist/{name}"])
+            dims = data[3]
+            shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims))
+            return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+        out["mnist"] = {"train_images": idx("train-images-idx3-ubyte.gz"), "train_labels": idx("train-labels-idx1-ubyte.gz"),
+                        "test_images": idx("t10k-images-idx3-ubyte.gz"), "test_labels": idx("t10k-labels-idx1-ubyte.gz")}
+    if "tinyshakespeare/input.txt" in files:
+        out["tinyshakespeare"] = files["tinyshakespeare/input.txt"].decode("utf-8")
+    return out
+
+
+def run_tests(bundle: dict) -> dict:
+    from otter.test_files import ExceptionTestFile, GradingResults
+    import otter
+
+    from . import sandbox
+
+    class HiddenTestFile(ExceptionTestFile):
+        """Otter's exception-based test file whose failure messages never quote the test's code."""
+
+        @classmethod
+        def from_string(cls, s, path="<string>"):
+            """As Otter's, but a test case without a name is named after its function, not numbered."""
+            test_file = super().from_string(s, path=path)
+            test_file.test_cases = [dataclasses.replace(tc, name=tc.body.test_func.__name__)
+                                    if tc.name.startswith(f"{test_file.name} - ") else tc
+                                    for tc in test_file.test_cases]
+            return test_file
+
+        def _generate_error_message(self, excp, context=0):
+            text = str(excp) if isinstance(excp, AssertionError) and str(excp) else f"{type(excp).__name__}: {excp}"
+            return text[:2000]
+
+    work = "/tmp/ttgrade"
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, "student-home"))
+    context = sandbox.Context(bundle["limits"], os.path.join(work, "student-home"))
+    sandbox.CONTEXT = context
+    context.datasets = load_datasets(bundle.get("datasets", {}))
+    sys.meta_path.insert(0, MemoryPackage(bundle["reference"]))
+    export = load_export_module(bundle["reference"]["tinytorch/export.py"])
+    stacks = {}
+    test_files, kinds = [], {}
+    for filename, source in sorted(bundle["tests"].items()):
+        stack = declared(source, "stack", "module")
+        if stack not in stacks:
+            folder = os.path.join(work, f"stack-{stack}")
+            stacks[stack] = (folder, build_stack(bundle, export, stack, folder))
+        path = f"hidden/{bundle['assignment']}/{filename}"
+        linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+        context.files[path] = sandbox.FileContext(stacks[stack][0], probe_sources(source), stacks[stack][1])
+        test_file = HiddenTestFile.from_string(source, path=path)
+        kinds[test_file.name] = declared(source, "kind", "correctness")
+        for case in test_file.test_cases:
+            wrap_case(case, context)
+        test_files.append(test_file)
+    for test_file in test_files:
+        test_file.run({})
+    results = GradingResults(test_files)
+    tests = []
+    for test_file in test_files:
+        for result in test_file.test_case_results:
+            case = result.test_case
+            doc = (case.body.test_func.__doc__ or "").strip().split("\n")[0]
+            tests.append({"file": test_file.name, "kind": kinds[test_file.name], "name": case.name, "checks": doc,
+                          "points": case.points, "passed": bool(result.passed),
+                          "score": case.points if result.passed else 0,
+                          "message": "" if result.passed else result.message.split("\n", 1)[-1],
+                          "notes": context.notes.get(case.name, [])})
+    problems = sorted({p for _, p in stacks.values() if p})
+    return {"assignment": bundle["assignment"], "otter_version": otter.__version__,
+            "score": results.total, "possible": results.possible, "tests": tests, "problems": problems,
+            "otter": results_as_ottr(test_files)}
+
+
+def wrap_case(case, context) -> None:
+    """Record which test case is running, so notes land in its feedback."""
+    original = case.body.test_func
+
+    @functools.wraps(original)
+    def run(**kwargs):
+        context.current = case.name
+        try:
+            original(**kwargs)
+        finally:
+            context.current = None
+    case.body.test_func = run
+
+
+def results_as_ottr(test_files) -> dict:
+    """Otter's language-neutral results format (what ``GradingResults.from_ottr_json`` reads), without test code."""
+    return {"test_file_results": [
+        {"filename": tf.path, "points": None, "test_case_results": [
+            {"test_case": {"name": r.test_case.name, "code": "", "hidden": True, "points": r.test_case.points,
+                           "success_message": None, "failure_message": None},
+             "error": "" if r.passed else r.message.split("\n", 1)[-1], "passed": bool(r.passed)}
+            for r in tf.test_case_results]}
+        for tf in test_files]}
+
+
+def main() -> int:
+    started = time.monotonic()
+    harden_self()
+    raw = sys.stdin.buffer.read(MAX_BUNDLE + 1)
+    os.close(0)
+    out = os.fdopen(os.dup(1), "w")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # nothing else this process (Otter, NumPy) prints can mix with the result line
+    try:
+        if len(raw) > MAX_BUNDLE:
+            raise ValueError("the bundle is too large")
+        bundle = json.loads(raw)
+        nonce = bundle["nonce"]
+        result = run_tests(bundle)
+        result["status"] = "graded"
+    except Exception as error:  # noqa: BLE001 - reported to the host as a grading error, never a score
+        nonce = locals().get("nonce", "")
+        result = {"status": "error", "message": f"{type(error).__name__}: {error}",
+                  "traceback": traceback.format_exc()[-4000:]}
+    result["seconds"] = round(time.monotonic() - started, 3)
+    out.write(RESULT_PREFIX + nonce + " " + json.dumps(result) + "\n")
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Run one probe in a fresh student process, with limits; the grader process's side of ttgrade.child."""
+from __future__ import annotations
+
+import os
+import pickle
+import resource
+import selectors
+import signal
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from . import wire
+
+MAX_RESPONSE = 256 * 2**20   # bytes a probe may send back
+GRACE = 2.0                  # seconds a probe's process gets to exit after answering
+
+
+@dataclass
+class Outcome:
+    status: str                  # "ok", or what went wrong: "import", "error", "timeout", "crash", "exit", "bad"
+    message: str = ""
+    value: object = None
+    seconds: float = 0.0
+    tampering: list = field(default_factory=list)
+
+
+@dataclass
+class FileContext:
+    stack: str                   # the package folder the student's process imports tinytorch from
+    probes: str                  # the source of the file's @probe functions
+    stack_problem: str = ""      # why the stack is not the student's code (no notebook, no export...)
+
+
+class Context:
+    """The state of one grading run in the grader process: limits, stacks, notes of the running test."""
+
+    def __init__(self, limits: dict, workdir: str):
+        self.limits = limits
+        self.workdir = workdir
+        self.files: dict[str, FileContext] = {}
+        self.datasets: dict = {}
+        self.current: str | None = None
+        self.notes: dict[str, list[str]] = {}
+
+    # -- notes and datasets -------------------------------------------------------------------------
+    def note(self, text: str) -> None:
+        self.notes.setdefault(self.current or "", []).append(text)
+
+    def dataset(self, name: str):
+        if name not in self.datasets:
+            raise RuntimeError(f"the grader was not given the dataset {name!r} (declare it: datasets = [{name!r}])")
+        return self.datasets[name]
+
+    # -- running a probe ----------------------------------------------------------------------------
+    def run(self, fn, args: tuple, timeout: float | None = None, memory_mb: int | None = None) -> Outcome:
+        filename = fn.__code__.co_filename
+        context = self.files.get(filename)
+        if context is None or not getattr(fn, "__ttgrade_probe__", False):
+            raise RuntimeError(f"{fn.__name__} is not a @probe of a hidden test file")
+        timeout = float(timeout or self.limits["probe_timeout"])
+        memory_mb = int(memory_mb or self.limits["probe_memory_mb"])
+        request = {"stack": context.stack, "probes": context.probes, "probe": fn.__name__, "args": args}
+        outcome = run_child(request, timeout, memory_mb, self.workdir)
+        if outcome.status == "import" and context.stack_problem:
+            outcome.message = f"{context.stack_problem}; {outcome.message}"
+        elif outcome.status != "ok" and context.stack_problem:
+            outcome.message = f"{outcome.message} ({context.stack_problem})"
+        return outcome
+
+
+CONTEXT: Context  # set by ttgrade.parent
+
+
+def _limit_child(memory_mb: int, file_mb: int):
+    def apply() -> None:  # runs in the child between fork and exec: only async-signal-safe-ish calls
+        address_space = (memory_mb + 512) * 2**20  # virtual: NumPy and the interpreter map more than they use
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_mb * 2**20, file_mb * 2**20))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        try:  # the kernel's OOM killer then picks the student's process, never the grader
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write("1000")
+        except OSError:
+            pass
+    return apply
+
+
+def kill_everything_else(child: subprocess.Popen) -> None:
+    """Kill the probe's process and everything it started (forks, daemons), then reap them."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    child.wait()
+    if os.getpid() == 1:  # the container's init: every other process in the container is the submission's
+        for _ in range(100):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                while os.waitpid(-1, os.WNOHANG) != (0, 0):
+                    pass
+            except ChildProcessError:
+                break
+            time.sleep(0.01)
+
+
+def run_child(request: dict, timeout: float, memory_mb: int, workdir: str) -> Outcome:
+    read_fd, write_fd = os.pipe()
+    env = {"PATH": "/opt/venv/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    started = time.monotonic()
+    child = subprocess.Popen([sys.executable, "-I", "-m", "ttgrade.child", str(write_fd)], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_fd,),
+                             cwd=workdir, env=env, start_new_session=True,
+                             preexec_fn=_limit_child(memory_mb, file_mb=64))
+    os.close(write_fd)
+    try:
+        child.stdin.write(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+        child.stdin.close()
+    except BrokenPipeError:
+        pass
+    data, complete, timed_out = bytearray(), False, False
+    selector = selectors.DefaultSelector()
+    selector.register(read_fd, selectors.EVENT_READ)
+    deadline = started + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            break
+        if not selector.select(min(remaining, 0.5)):
+            if child.poll() is not None and not selector.select(0):
+                break  # exited without closing every copy of the pipe (a forked child holds it)
+            continue
+        chunk = os.read(read_fd, 1 << 20)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) >= 8:
+            size = struct.unpack(">Q", data[:8])[0]
+            if size > MAX_RESPONSE:
+                break
+            if len(data) >= 8 + size:
+                complete = True
+                break
+    seconds = time.monotonic() - started
+    selector.close()
+    os.close(read_fd)
+    if complete:
+        try:
+            child.wait(GRACE)
+        except subprocess.TimeoutExpired:
+            pass
+    kill_everything_else(child)
+    code = child.returncode
+    if timed_out:
+        return Outcome("timeout", f"did not finish within the time limit of {timeout:g} s (an endless loop?)", seconds=seconds)
+    if not complete:
+        if len(data) >= 8 and struct.unpack(">Q", data[:8])[0] > MAX_RESPONSE:
+            return Outcome("bad", f"sent back more than {MAX_RESPONSE // 2**20} MB", seconds=seconds)
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            why = {"SIGKILL": f" (most likely out of memory: the limit is {memory_mb} MB)",
+                   "SIGXFSZ": " (it wrote a file larger than 64 MB)"}.get(name, "")
+            return Outcome("crash", f"the process running your code was killed by {name}{why}", seconds=seconds)
+        return Outcome("exit", f"your code ended the process (exit status {code}) before the test finished "
+                               "(sys.exit / os._exit / a crash)", seconds=seconds)
+    try:
+        envelope = wire.decode(bytes(data[8:8 + struct.unpack(">Q", data[:8])[0]]))
+    except wire.WireError as error:
+        return Outcome("bad", f"the result sent back is unusable: {error}", seconds=seconds)
+    if not isinstance(envelope, dict) or envelope.get("status") not in ("ok", "error", "import"):
+        return Outcome("bad", "the result sent back is unusable", seconds=seconds)
+    status = envelope["status"]
+    if status == "import":
+        return Outcome("import", f"your tinytorch does not import: {envelope.get('message', '')}", seconds=seconds)
+    if status == "error":
+        return Outcome("error", f"your code raised {envelope.get('message', '')}", seconds=seconds)
+    tampering = envelope.get("tampering")
+    return Outcome("ok", value=envelope.get("value"), seconds=seconds,
+                   tampering=[str(t) for t in tampering] if isinstance(tampering, list) else ["unreadable report"])

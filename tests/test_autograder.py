@@ -1,0 +1,244 @@
+"""The autograder: hidden tests run by Otter in hardened containers (autograder/, docker/grader/).
+
+Real containers of the real grader image, real nbgrader: the reference scores full marks on every
+module's hidden tests and an untouched release 0; the containers really have the limits they claim;
+hidden tests never reach what students get; the TA command collects an LMS zip, grades, resumes,
+and writes Otter's CSV, the Canvas CSV, the nbgrader gradebook and the feedback.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import hidden, records, sandbox
+from autograder.ttgrade import wire
+from course import build
+from course import config as course_config
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = {m.slug: m for m in build.course_modules()}
+FAST = sandbox.Limits(probe_timeout=60)
+
+
+# ---- fixtures and helpers (also used by test_autograder_hostile.py) ------------------------------
+
+@pytest.fixture(scope="session")
+def grader_image() -> str:
+    """The grader image, built by docker/build.sh (content-tagged: a no-op when nothing changed)."""
+    done = subprocess.run(["bash", str(ROOT / "docker" / "build.sh"), "build", "grader"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, f"building the grader image failed (is dockerd running?):\n{done.stderr[-3000:]}"
+    return re.search(r"^grader=(\S+)$", done.stdout, re.M).group(1)
+
+
+def with_hidden_cell(nb, module):
+    """What the course build does for a module with hidden tests: the hidden-tests task cell at the end."""
+    if module.slug in hidden.assignments():
+        nb.cells.append(nbformat.from_dict(records.task_cell(module.slug)))
+    return nb
+
+
+@pytest.fixture(scope="session")
+def course_dir(tmp_path_factory) -> Path:
+    """An nbgrader course built by the course build, each notebook with its hidden-tests cell."""
+    root = tmp_path_factory.mktemp("course") / "course"
+    original = build.nbgrader_notebook
+    build.nbgrader_notebook = lambda module: with_hidden_cell(original(module), module)
+    try:
+        (root.parent / "exchange").mkdir(mode=0o777)
+        cfg = course_config.CourseConfig(course_id="tt101", course_root=str(root),
+                                         exchange_root=str(root.parent / "exchange"), students=("alice", "bob"))
+        build.write_nbgrader_course(root, cfg)
+    finally:
+        build.nbgrader_notebook = original
+    return root
+
+
+def reference_notebook(slug: str) -> nbformat.NotebookNode:
+    return build.nbgrader_notebook(MODULES[slug])
+
+
+def with_payload(nb: nbformat.NotebookNode, payload: str) -> nbformat.NotebookNode:
+    """The notebook with one more export cell after its last one (the student's extra code)."""
+    last = max(i for i, c in enumerate(nb.cells) if build.is_export_cell(c))
+    nb.cells.insert(last + 1, nbformat.v4.new_code_cell("#| export\n" + payload))
+    return nb
+
+
+def write_notebooks(folder: Path, notebooks: dict[str, nbformat.NotebookNode]) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for slug, nb in notebooks.items():
+        paths[slug] = folder / f"{slug}.ipynb"
+        nbformat.write(nb, paths[slug])
+    return paths
+
+
+def earlier(slug: str) -> list[str]:
+    return [s for s in MODULES if s <= slug] if hidden.uses_own_stack(slug) else [slug]
+
+
+def grade_all(jobs: list[sandbox.Job], workers: int = 2) -> list[dict]:
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(sandbox.grade_in_container, jobs))
+
+
+def failures(result: dict) -> str:
+    if result.get("status") != "graded":
+        return result.get("message", "") + result.get("traceback", "")
+    return "\n".join(f"  {t['name']}: {t['message']}" for t in result["tests"] if not t["passed"])
+
+
+# ---- what never reaches students -----------------------------------------------------------------
+
+def hidden_names() -> list[str]:
+    """Text only the hidden tests hold: their test functions' definitions and their files' names."""
+    names = []
+    for slug in hidden.assignments():
+        for source in hidden.test_files(slug).values():
+            names += re.findall(r"^(def test_\w+)\(", source, re.M)
+            names += re.findall(r"^name = \"([^\"]+)\"$", source, re.M)
+    return names
+
+
+def test_hidden_tests_are_not_in_the_student_image_context_nor_the_release(course_dir, tmp_path):
+    context = tmp_path / "student"
+    done = subprocess.run(["bash", str(ROOT / "docker" / "build.sh"), "context", "student", str(context)],
+                          cwd=ROOT, capture_output=True, text=True, env={**__import__("os").environ, "PYTHON": sys.executable})
+    assert done.returncode == 0, done.stderr
+    leaks = build.find_leaks(context, course_dir / "release")
+    assert leaks == [], "\n".join(leaks[:20])
+    names = hidden_names()
+    assert names, "no hidden test found"
+    for top in (context, course_dir / "release"):
+        for path in top.rglob("*"):
+            if path.is_file() and path.suffix in (".py", ".ipynb", ".txt", ".json"):
+                text = path.read_text(errors="replace")
+                found = [n for n in names if n in text]
+                assert not found, f"{path} names hidden tests {found[:3]}"
+
+
+@pytest.mark.slow
+def test_the_grader_image_holds_no_hidden_test(grader_image):
+    """The hidden tests travel in the grading container's stdin, never in the image."""
+    patterns = "\n".join(hidden_names())
+    done = subprocess.run(["docker", "run", "--rm", "-i", "--network", "none", grader_image, "bash", "-c",
+                           "cat > /tmp/patterns && grep -rlF -f /tmp/patterns / --include='*.py' --include='*.json' "
+                           "--exclude-dir=proc --exclude-dir=sys --exclude-dir=tmp 2>/dev/null || true"],
+                          input=patterns, capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "", f"hidden tests found in the grader image: {done.stdout[:500]}"
+
+
+def test_every_module_with_hidden_tests_has_points_and_a_task_cell():
+    assert hidden.assignments(), "no hidden tests at all"
+    for slug in hidden.assignments():
+        assert slug in MODULES, f"autograder/hidden/{slug} is not a course module"
+        assert hidden.points(slug) > 0
+        cell = records.task_cell(slug)
+        assert cell["metadata"]["nbgrader"]["points"] == hidden.points(slug)
+
+
+# ---- the wire format and the container flags ----------------------------------------------------
+
+def test_the_wire_format_carries_arrays_and_refuses_anything_else():
+    import numpy as np
+    value = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "n": 3, "x": 0.5, "t": (1, "s", None),
+             "z": np.float32(2.5), "scalar": np.asarray(1.0)}
+    back = wire.decode(wire.encode(value))
+    assert back["a"].dtype == np.float32 and back["a"].shape == (2, 3) and back["scalar"].shape == ()
+    assert back["t"] == (1, "s", None) and back["x"] == 0.5
+    with pytest.raises(wire.WireError):
+        wire.encode(object())
+    with pytest.raises(wire.WireError):
+        wire.encode(np.array([object()]))
+    import base64
+    import io
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"evil": 1}], dtype=object), allow_pickle=True)  # a pickle inside .npy
+    with pytest.raises(wire.WireError):
+        wire.decode(json.dumps({"__nd__": base64.b64encode(buffer.getvalue()).decode()}).encode())
+
+
+def test_every_hardening_flag_is_on_the_docker_command(tmp_path):
+    command = " ".join(sandbox.docker_command("n", "img", tmp_path, sandbox.Limits(memory_mb=700, pids=64, cpus=0.5)))
+    for flag in ["--network none", "--memory 700m", "--memory-swap 700m", "--pids-limit 64", "--cpus 0.5",
+                 "--read-only", "--tmpfs /tmp:", "--user 1000:100", "--cap-drop ALL",
+                 "--security-opt no-new-privileges", f"source={tmp_path},target=/submission,readonly"]:
+        assert flag in command
+    assert command.count("type=bind") == 1 and " -v " not in command, "only the submission may be mounted"
+
+
+PROBE_ENVIRONMENT = r"""
+import json, os, socket, resource
+facts = {"uid": os.getuid()}
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+facts["cap_eff"] = status["CapEff"].strip(); facts["no_new_privs"] = status["NoNewPrivs"].strip()
+for path in ["/", "/submission", "/opt/venv"]:
+    try:
+        open(os.path.join(path, "w.txt"), "w").write("x"); facts["writable " + path] = True
+    except OSError:
+        facts["writable " + path] = False
+facts["interfaces"] = sorted(os.listdir("/sys/class/net"))
+try:
+    socket.create_connection(("172.17.0.1", 9), timeout=2); facts["network"] = True
+except OSError:
+    facts["network"] = False
+facts["reference_visible"] = os.listdir("/opt/tinytorch-reference")
+mem = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+facts["memory_limit"] = int(open(mem).read()) if os.path.exists(mem) else int(open("/sys/fs/cgroup/memory.max").read())
+pids = "/sys/fs/cgroup/pids/pids.max" if os.path.exists("/sys/fs/cgroup/pids/pids.max") else "/sys/fs/cgroup/pids.max"
+facts["pids_max"] = open(pids).read().strip()
+facts["submission"] = sorted(os.listdir("/submission"))
+print(json.dumps(facts))
+"""
+
+
+@pytest.mark.slow
+def test_a_grading_container_really_has_its_limits(grader_image, tmp_path):
+    (tmp_path / "02_tensor.ipynb").write_text("{}")
+    tmp_path.chmod(0o755)
+    command = sandbox.docker_command("ttgrade-limits-check", grader_image, tmp_path,
+                                     sandbox.Limits(memory_mb=600, pids=50))
+    command = command[:command.index(grader_image) + 1] + ["python", "-c", PROBE_ENVIRONMENT]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(done.stdout)
+    assert facts["uid"] == 1000 and facts["cap_eff"] == "0000000000000000" and facts["no_new_privs"] == "1"
+    assert not facts["writable /"] and not facts["writable /submission"] and not facts["writable /opt/venv"]
+    assert facts["interfaces"] == ["lo"] and facts["network"] is False
+    assert facts["reference_visible"] == [], "the image's reference copy must be masked while grading"
+    assert facts["memory_limit"] == 600 * 2**20 and facts["pids_max"] == "50"
+    assert facts["submission"] == ["02_tensor.ipynb"]
+
+
+# ---- reference = full marks, untouched release = 0 ----------------------------------------------
+
+@pytest.mark.slow
+def test_reference_scores_full_marks_and_untouched_release_zero_on_every_module(grader_image, course_dir, tmp_path):
+    jobs, labels = [], []
+    for slug in hidden.assignments():
+        reference = write_notebooks(tmp_path / "reference" / slug, {s: reference_notebook(s) for s in earlier(slug)})
+        release = {s: course_dir / "release" / s / f"{s}.ipynb" for s in earlier(slug)}
+        jobs += [sandbox.Job(slug, reference, image=grader_image, limits=FAST),
+                 sandbox.Job(slug, release, image=grader_image, limits=FAST)]
+        labels += [f"{slug} reference", f"{slug} release"]
+    results = grade_all(jobs)
+    problems = []
+    for label, result in zip(labels, results):
+        if result.get("status") != "graded":
+            problems.append(f"{label}: not graded: {failures(result)}")
+        elif label.endswith("reference") and result["score"] != result["possible"]:
+            problems.append(f"{label}: {result['score']}/{result['possible']}\n{failures(result)}")
+        elif label.endswith("release") and result["score"] != 0:
+            passed = [t["name"] for t in result["tests"] if t["passed"]]
+            problems.append(f"{label}: {result['score']} hidden points for an untouched release ({passed})")
+    assert not problems, "\n".join(problems)
