@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         if not outcomes:
             print(f"{args.assignment}: no submissions to grade in {course.root / 'submitted'}")
             return 0
-        width = max(len(o.student) for o in outcomes)
+        width = max(len("student"), *(len(o.student) for o in outcomes))
         print(f"  {'student':<{width}}  {'status':<7}  {'visible tests':>13}  (written answers: grade them in formgrader)")
         for o in outcomes:
             score = f"{o.score:g}/{o.max_score:g}" if o.score is not None else "-"

@@ -348,6 +348,30 @@ def test_round_trip_two_students_one_ta_and_bad_submissions(site, course):
     assert 'test-setup-predictions">Test cell</a> (Score: 2.0 / 2.0)' in feedback.read_text()
 
 
+def test_submission_checks_name_the_problem(course):
+    """Before nbgrader runs, each broken submission gets a message that says what is wrong and what to do."""
+    graded = grade.Course(course)
+    slug, folder = "03_activations", course / "submitted"
+
+    def submission(student: str, files: dict[str, str]) -> tuple[bool, list[str]]:
+        (folder / student / slug).mkdir(parents=True)
+        for name, text in files.items():
+            (folder / student / slug / name).write_text(text)
+        return graded.check_submission(slug, student)
+
+    release = (course / "release" / slug / f"{slug}.ipynb").read_text()
+    other = (course / "release" / "04_layers" / "04_layers.ipynb").read_text()
+    assert graded.check_submission(slug, "nobody") == (False, [f"no submission collected (expected "
+                                                              f"{folder / 'nobody' / slug})"])
+    ok, problems = submission("zoe", {f"{slug}.ipynb": "{not json"})
+    assert not ok and problems[0].startswith(f"{slug}.ipynb is not a readable notebook")
+    ok, problems = submission("yan", {f"{slug}.ipynb": other})
+    assert ok and "none of the assignment's test cells (another assignment's notebook?)" in problems[0]
+    ok, problems = submission("xia", {"notes.txt": "hello"})
+    assert not ok and "empty submission: no notebook" in problems[0]
+    assert submission("wes", {f"{slug}.ipynb": release}) == (True, [])
+
+
 def test_grading_an_unknown_assignment_names_the_known_ones(course):
     result = subprocess.run([sys.executable, "-m", "course.grade", "01_setp", "--course", str(course)],
                             cwd=build.ROOT, capture_output=True, text=True)
