@@ -230,11 +230,53 @@ def test_released_notebook_runs_until_the_first_stub(module, course, skeleton, t
             except nbclient.exceptions.CellExecutionError as error:
                 failure = (index, error.ename, error.evalue)
                 break
+        loaded = client.execute_cell(nbformat.v4.new_code_cell(
+            "import sys\nfor name, m in sorted(sys.modules.items()):\n"
+            "    if name.startswith('tinytorch.'): print(name, getattr(m, '__file__', None))"), 0)
+    files = dict(line.split() for line in "".join(o.get("text", "") for o in loaded.outputs).splitlines())
+    for earlier in MODULES[: MODULES.index(module)]:
+        name = f"tinytorch.{build.export_target(build.read_notebook(earlier), earlier)}"
+        assert name not in files or files[name].startswith(str(overlay)), f"{name} came from {files[name]}"
     assert failure is not None, "an untouched release must fail somewhere: its exercises are stubs"
     index, ename, evalue = failure
     assert index >= first_solution_cell(nb), f"setup cell {index} failed before any exercise: {ename}: {evalue}"
     assert ename == "NotImplementedError" and "implement in module" not in evalue, \
         f"cell {index} failed with {ename}: {evalue} (expected the notebook's own stub)"
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_a_student_who_finished_module_02_gets_their_tensor_in_module_03(course, skeleton, tmp_path, monkeypatch):
+    """The student's path end to end: module 02 solved and run to its last cell (the export), then
+    module 03's notebook, in a new kernel, imports that student's Tensor."""
+    home = tmp_path / "home"
+    for slug in ("02_tensor", "03_activations"):
+        (home / slug).mkdir(parents=True)
+    shutil.copy(course / "source" / "02_tensor" / "02_tensor.ipynb", home / "02_tensor")  # all exercises done
+    shutil.copy(course / "release" / "03_activations" / "03_activations.ipynb", home / "03_activations")
+    for name, value in {"PYTHONPATH": str(skeleton.parent), "PYTHONSAFEPATH": "1", "HOME": str(home)}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TINYTORCH_OVERLAY", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+
+    solved = nbformat.read(home / "02_tensor" / "02_tensor.ipynb", as_version=4)
+    nbclient.NotebookClient(solved, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(home / "02_tensor")}}).execute()
+    assert "-> " + str(home / ".tinytorch" / "overlay" / "tensor.py") in solved.cells[-1].outputs[0]["text"]
+
+    nb = nbformat.read(home / "03_activations" / "03_activations.ipynb", as_version=4)
+    first_code = next(i for i, c in enumerate(nb.cells) if build.is_export_cell(c))
+    probe = nbformat.v4.new_code_cell("import sys\nprint(Tensor.__module__, sys.modules[Tensor.__module__].__file__)\n"
+                                      "print((Tensor([1.0, -2.0]) * 3).data)")
+    nb.cells.insert(first_code + 1, probe)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(home / "03_activations")}})
+    with client.setup_kernel():
+        for index in range(first_code + 2):
+            if nb.cells[index].cell_type == "code":
+                client.execute_cell(nb.cells[index], index)
+    printed = probe.outputs[0]["text"]
+    assert f"tinytorch.tensor {home / '.tinytorch' / 'overlay' / 'tensor.py'}" in printed and "[ 3. -6.]" in printed
 
 
 # ---- grading ------------------------------------------------------------------------------------
