@@ -364,10 +364,21 @@ def write_nbgrader_course(root: Path, config: course_config.CourseConfig, source
             on_disk = _digest(path.read_text())
             if on_disk != _digest(text) and on_disk != manifest.get(rel):
                 edited.append(rel)
+    # Files an earlier build wrote that this one does not (a module renamed or removed in course/).
+    stale = [root / rel for rel in sorted(set(manifest) - {p.relative_to(root).as_posix() for p in files})
+             if (root / rel).exists()]
+    edited += [p.relative_to(root).as_posix() for p in stale
+               if not force and _digest(p.read_text()) != manifest[p.relative_to(root).as_posix()]]
     if edited:
         raise CourseError(f"{root}: {', '.join(edited)} changed since the last build (or were not written by it); "
                           "put the change in course/ and rebuild, or pass --force to overwrite")
     changed = []
+    for path in stale:  # generated and unedited: nothing is lost; its release goes with it
+        path.unlink()
+        changed.append(path)
+        if path.parent.parent == root / "source" and not any(path.parent.iterdir()):
+            path.parent.rmdir()
+            shutil.rmtree(root / "release" / path.parent.name, ignore_errors=True)
     for path, text in files.items():
         if not path.exists() or path.read_text() != text:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -506,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             source = str(args.config) if args.config else "the defaults"
             changed = write_nbgrader_course(root, cfg, source, force=args.force)
             for path in changed:
-                print(f"wrote {path}")
+                print(f"{'wrote' if path.exists() else 'removed'} {path}")
             print(f"{Path(root).resolve()}: {len(course_modules())} assignments in source/ and release/, "
                   f"course id {cfg.course_id!r}, exchange {cfg.exchange_root}")
         elif args.command == "leaks":

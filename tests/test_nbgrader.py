@@ -160,7 +160,7 @@ def test_release_holds_no_solution_mark_scheme_or_hidden_test(course):
 
 
 @pytest.mark.slow
-def test_course_build_is_deterministic_and_protects_hand_edits(site, course, tmp_path):
+def test_course_build_is_deterministic_and_protects_hand_edits(site, course, tmp_path, monkeypatch):
     """Building again changes nothing; a second course directory gets the same notebooks."""
     snapshot = {p: p.read_bytes() for p in course.rglob("*.ipynb")}
     cfg = config.load(site / "course.yml")
@@ -176,6 +176,13 @@ def test_course_build_is_deterministic_and_protects_hand_edits(site, course, tmp
     with pytest.raises(build.CourseError, match="source/03_activations/03_activations.ipynb changed since the last"):
         build.write_nbgrader_course(other, cfg, str(site / "course.yml"))
     assert "ReLu" in edited.read_text(), "the edit is kept until the TA decides"
+
+    # --force overwrites the edit; a module gone from course/ leaves source/ and release/ with it
+    monkeypatch.setattr(build, "course_modules", lambda: MODULES[:-1])
+    changed = build.write_nbgrader_course(other, cfg, str(site / "course.yml"), force=True)
+    gone = other / "source" / MODULES[-1].slug / f"{MODULES[-1].slug}.ipynb"
+    assert edited in changed and gone in changed and "ReLu" not in edited.read_text()
+    assert not gone.parent.exists() and not (other / "release" / MODULES[-1].slug).exists()
 
 
 # ---- what students run --------------------------------------------------------------------------
