@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,24 +57,27 @@ def student_notebooks(root: Path, assignment: str, student: str) -> dict[str, Pa
     return notebooks
 
 
-def zip_collect(course, assignment: str, zips: list[Path], regexp: str) -> None:
-    """``nbgrader zip_collect``: LMS downloads -> submitted/<student>/<assignment>/."""
+def zip_collect(course, assignment: str, zips: list[Path], regexp: str) -> list[str]:
+    """``nbgrader zip_collect``: LMS downloads -> submitted/<student>/<assignment>/; return the problems."""
     from course.build import nbgrader_env
+    missing = [str(z) for z in zips if not Path(z).is_file()]
+    if missing:
+        raise PipelineError(f"{', '.join(missing)}: no such zip file")
     archive = course.root / "downloaded" / assignment / "archive"
     archive.mkdir(parents=True, exist_ok=True)
     for z in zips:
-        if not Path(z).is_file():
-            raise PipelineError(f"{z}: no such zip file")
         shutil.copy2(z, archive / Path(z).name)
     done = subprocess.run([sys.executable, "-m", "nbgrader", "zip_collect", assignment, "--force",
-                           f"--FileNameCollector.named_regexp={regexp}"],
+                           f"--FileNameCollectorPlugin.named_regexp={regexp}"],
                           cwd=course.root, env=nbgrader_env(), capture_output=True, text=True)
     if done.returncode != 0:
-        raise PipelineError(f"nbgrader zip_collect {assignment} failed: {done.stderr.strip().splitlines()[-1:]}")
-    skipped = [line for line in done.stderr.splitlines() if "did not match" in line]
-    if skipped:
-        raise PipelineError(f"nbgrader zip_collect could not tell whose {len(skipped)} file(s) are; the file "
-                            f"names must match --zip-regexp ({regexp}): {skipped[0]}")
+        raise PipelineError(f"nbgrader zip_collect {assignment} failed: {done.stderr.strip()[-500:]}")
+    skipped = [line.split("provided: ", 1)[-1] for line in done.stderr.splitlines() if "Skipped submission" in line]
+    counts = re.search(r"(\d+) files collected, (\d+) files skipped", done.stderr)
+    if counts and int(counts.group(1)) == 0:
+        raise PipelineError(f"nbgrader zip_collect found no submission in {', '.join(map(str, zips))}: the file names "
+                            f"must match --zip-regexp ({regexp})" + (f"; e.g. {Path(skipped[0]).name}" if skipped else ""))
+    return [f"zip_collect skipped {Path(s).name}: its name does not match --zip-regexp" for s in skipped]
 
 
 def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (), zip_regexp: str = CANVAS_REGEXP,
@@ -93,7 +97,7 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (
     root, summary = course.root, Summary(assignment)
     # 1. collect
     if zips:
-        zip_collect(course, assignment, list(zips), zip_regexp)
+        summary.problems += zip_collect(course, assignment, list(zips), zip_regexp)
     elif collect:
         try:
             course.collect(assignment)

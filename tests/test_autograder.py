@@ -242,3 +242,85 @@ def test_reference_scores_full_marks_and_untouched_release_zero_on_every_module(
             passed = [t["name"] for t in result["tests"] if t["passed"]]
             problems.append(f"{label}: {result['score']} hidden points for an untouched release ({passed})")
     assert not problems, "\n".join(problems)
+
+
+# ---- the TA command ------------------------------------------------------------------------------
+
+def canvas_zip(path: Path, submissions: dict[str, Path], slug: str) -> Path:
+    """A Canvas "Download submissions" zip: <lastfirst>_<user id>_<submission id>_<file name>."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for number, (student, notebook) in enumerate(sorted(submissions.items())):
+            archive.write(notebook, f"{student}_{1000 + number}_{5000 + number}_{slug}-1.ipynb")
+    return path
+
+
+def autograder(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=1800)
+
+
+@pytest.mark.slow
+def test_ta_grades_an_lms_zip_resumes_and_exports_every_gradebook(grader_image, course_dir, tmp_path):
+    slug = "02_tensor"
+    alice = write_notebooks(tmp_path / "alice", {slug: reference_notebook(slug)})[slug]
+    bob = write_notebooks(tmp_path / "bob", {slug: with_payload(
+        reference_notebook(slug), "def _wrong_mul(self, other):\n    return _make(self.data * 2, 'mul', (self, other))"
+                                  "\n\n\nTensor.__mul__ = _wrong_mul\n")})[slug]
+    archive = canvas_zip(tmp_path / "submissions.zip", {"alice": alice, "bob": bob}, slug)
+
+    first = autograder("grade", slug, "--zip", str(archive), "--image", grader_image, "--no-progress", cwd=course_dir)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "grading 2 submission(s)" in first.stdout
+    results = records.read_results(course_dir, slug)
+    assert set(results) == {"alice", "bob"}
+    assert results["alice"]["score"] == results["alice"]["possible"] == hidden.points(slug)
+    assert 0 < results["bob"]["score"] < results["alice"]["score"]
+
+    # Otter's final_grades.csv: the points row, then one row per submission
+    rows = list(csv.DictReader((course_dir / "autograder" / slug / "final_grades.csv").open()))
+    assert rows[0]["file"] == "points-per-question"
+    by_file = {r["file"]: r for r in rows[1:]}
+    assert float(by_file["alice"]["total_points_earned"]) == results["alice"]["score"]
+    assert float(by_file["bob"]["total_points_earned"]) == results["bob"]["score"]
+
+    # the nbgrader gradebook holds the hidden score in the notebook's hidden-tests cell, next to the visible tests
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", "tt101") as gradebook:
+        grade = gradebook.find_grade(records.HIDDEN_CELL, slug, slug, "bob")
+        assert grade.score == results["bob"]["score"] and not grade.needs_manual_grade
+        submission = gradebook.find_submission(slug, "alice")
+        visible = submission.code_score
+        assert visible > 0 and submission.score == visible + results["alice"]["score"]
+
+    # the Canvas gradebook: Student, ID, SIS User ID, Section, one column per assignment
+    canvas = list(csv.reader((course_dir / "autograder" / "canvas_gradebook.csv").open()))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "Section", slug]
+    assert canvas[1][0] == "Points Possible"
+    alice_row = next(r for r in canvas if r[2] == "alice")
+    assert float(alice_row[4]) == visible + results["alice"]["score"]
+
+    # feedback: the failed hidden tests with their messages and the memory budgets, never the test code
+    page = (course_dir / "feedback" / "bob" / slug / f"{slug}.html").read_text()
+    assert "Hidden tests" in page and "memory" in page and "budget" in page and "differ" in page
+    for source in hidden.test_files(slug).values():
+        for line in source.splitlines():
+            if line.strip().startswith(("def ", "same(", "within_budget(", "return ")):
+                assert line.strip() not in page, f"feedback shows test code: {line.strip()}"
+
+    # a second run resumes: nothing to grade; --force grades everyone again
+    again = autograder("grade", slug, "--no-collect", "--image", grader_image, "--no-progress", cwd=course_dir)
+    assert again.returncode == 0, again.stderr
+    assert "grading" not in again.stdout and records.read_results(course_dir, slug)["bob"]["graded_at"] == results["bob"]["graded_at"]
+    forced = autograder("grade", slug, "--no-collect", "--force", "--student", "bob", "--image", grader_image,
+                        "--no-progress", cwd=course_dir)
+    assert forced.returncode == 0 and "grading 1 submission(s)" in forced.stdout, forced.stdout + forced.stderr
+    assert records.read_results(course_dir, slug)["bob"]["score"] == results["bob"]["score"]
+
+
+def test_ta_command_errors_are_clear(course_dir, tmp_path):
+    unknown = autograder("grade", "99_nothing", "--no-collect", cwd=course_dir)
+    assert unknown.returncode == 2 and "no assignment '99_nothing'" in unknown.stderr
+    not_a_course = autograder("grade", "02_tensor", cwd=tmp_path)
+    assert not_a_course.returncode == 2 and "not a course directory" in not_a_course.stderr
+    missing_zip = autograder("grade", "02_tensor", "--zip", str(tmp_path / "nope.zip"), cwd=course_dir)
+    assert missing_zip.returncode == 2 and "nope.zip: no such zip file" in missing_zip.stderr
