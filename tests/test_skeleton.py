@@ -58,6 +58,7 @@ def test_check_runner_on_the_skeleton_reports_failures_not_crashes(skeleton):
     result = run_with(skeleton, "import sys\nfrom tinytorch import check\nsys.exit(check.main(['02', '05']))")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAIL" in result.stdout and "implement in module 02_tensor" in result.stdout
+    assert "tensor.py (the skeleton's stubs: export your notebook first)" in result.stdout
     assert " passed, " in result.stdout
 
 
@@ -99,6 +100,7 @@ def test_exported_modules_replace_their_stubs_and_only_theirs(student):
     assert "NotImplementedError: implement in module 03_activations" in used.stderr, "unexported modules stay stubs"
     check = run_student(env, home, "-m", "tinytorch.check", "01", "02")
     assert check.returncode == 0 and "15/15 points" in check.stdout, check.stdout + check.stderr
+    assert f"code under test: {home / 'overlay' / 'tensor.py'}\n" in check.stdout
 
 
 def test_a_broken_export_is_refused_and_the_previous_one_kept(student):

@@ -8,17 +8,30 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 import time
 import traceback
 from pathlib import Path
 
 CHECKS = Path(__file__).resolve().parent / "checks"
+STUB_MARK = 'raise NotImplementedError("implement in module '  # what the skeleton's stubs raise
 
 
 def available_modules() -> dict[str, str]:
     """Module number ("02") -> test-module name ("test_02_tensor")."""
     return {p.stem[5:7]: p.stem for p in sorted(CHECKS.glob("test_[0-9][0-9]_*.py"))}
+
+
+def code_under_test(tests) -> str:
+    """Which file the tests import their names from: the student's export, or the skeleton's stubs."""
+    found = re.search(r"^from (tinytorch\.\w+) import \*", Path(tests.__file__).read_text(), re.MULTILINE)
+    module = sys.modules.get(found.group(1)) if found else None
+    if module is None or not getattr(module, "__file__", None):
+        return "(unknown)"
+    if STUB_MARK in Path(module.__file__).read_text():
+        return f"{module.__file__} (the skeleton's stubs: export your notebook first)"
+    return module.__file__
 
 
 def run_module(stem: str, out=sys.stdout) -> tuple[int, int, float, float]:
@@ -31,6 +44,7 @@ def run_module(stem: str, out=sys.stdout) -> tuple[int, int, float, float]:
     passed = failed = 0
     earned = possible = 0.0
     print(f"module {tests.MODULE}", file=out)
+    print(f"  code under test: {code_under_test(tests)}", file=out)
     for name, points in tests.POINTS.items():
         possible += points
         start = time.perf_counter()
