@@ -87,6 +87,20 @@ def test_config_reads_the_course_keys_of_the_hub_file(tmp_path):
     assert f"c.CourseDirectory.db_url = 'sqlite:///{tmp_path / 'here' / 'gradebook.db'}'" in text
 
 
+def test_course_tooling_and_hub_read_the_same_defaults_and_file():
+    """hub_config.py owns the course config's schema; the course build reads the same keys with the same
+    defaults, and accepts a file the hub accepts."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hub_config", build.ROOT / "hub_config.py")
+    hub = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hub)
+    assert config.parse(hub.DEFAULTS) == config.CourseConfig()
+    full = hub.deep_merge(hub.DEFAULTS, {"course_id": "ml101", "roster": {"students": ["ann"], "tas": ["tia"]}})
+    hub.validate(full)
+    assert config.parse(full) == config.CourseConfig("ml101", students=("ann",), tas=("tia",))
+
+
 @pytest.mark.parametrize("text, message", [
     ("course_id: Intro ML\n", "course_id must be lower-case"),
     ("roster: {students: alice}\n", "roster.students must be a list of usernames"),
