@@ -64,6 +64,7 @@ DEFAULTS: dict = {
     "spawner": {
         "image": "tinytorch/student:latest",
         "network": "tinytorch-students",
+        "container_prefix": "tinytorch-student",  # containers are named <prefix>-<username>
         "mem_limit": "2G",
         "cpu_limit": 1.0,
         "pids_limit": 512,
@@ -133,6 +134,7 @@ SCHEMA: dict = _object({
     "spawner": _object({
         "image": {"type": "string", "pattern": r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)?$"},
         "network": {"type": "string", "minLength": 1},
+        "container_prefix": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_.-]*$"},
         "mem_limit": _SIZE,
         "cpu_limit": {"type": "number", "exclusiveMinimum": 0},
         "pids_limit": {"type": "integer", "minimum": 64},
@@ -378,6 +380,8 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     c.DockerSpawner.allowed_images = [sp["image"]]  # users cannot pick another image
     c.DockerSpawner.network_name = sp["network"]
     c.DockerSpawner.use_internal_ip = True
+    c.DockerSpawner.prefix = sp["container_prefix"]
+    c.DockerSpawner.name_template = "{prefix}-{username}"
     c.DockerSpawner.remove = True                   # the container goes, the home volume stays
     c.DockerSpawner.pull_policy = "never"           # images are built by the deploy, not pulled
     c.DockerSpawner.notebook_dir = sp["home_dir"]

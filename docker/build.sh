@@ -3,9 +3,13 @@
 #
 #   docker/build.sh context NAME DIR   write NAME's build context into DIR (emptied first)
 #   docker/build.sh tag DIR            print the content tag of a context (sha256 of its files, 12 hex)
+#   docker/build.sh prepare OUT NAME...  write each NAME's context into OUT/NAME and OUT/NAME.tar,
+#                                      and print NAME=TAG
+#                                      (what the deploy's images role builds from)
 #   docker/build.sh build NAME...      base image if missing, then each NAME as tinytorch/NAME:<tag>
 #                                      (skipped when that tag exists); prints NAME=IMAGE per image
-# NAME is student, hub or grader. Environment:
+# NAME is student, hub or grader (or, for prepare/context only, course: the course/ sources
+# without caches, from which the deploy builds the nbgrader course directory). Environment:
 #   PYTHON          a Python with jupytext + nbformat, for the student skeleton (default: python3)
 #   BASE_IMAGE      the base to build FROM (default tinytorch/base:bookworm, made by docker/base/build-base.sh)
 #   INSTALL_TORCH   student image: no (default) | wheels (torch wheel from TORCH_WHEEL_DIR) | index
@@ -31,8 +35,13 @@ copy_tree() {  # copy_tree SRC DEST: regular files only, no caches
 
 make_context() {
     local name=$1 dir=$2
-    [ -d "$REPO/docker/$name" ] || die "no image named '$name' (expected docker/$name/)"
     rm -rf "$dir" && mkdir -p "$dir"
+    if [ "$name" = course ]; then  # not an image: the course sources the deploy builds the nbgrader course from
+        copy_tree "$REPO/course" "$dir/course"
+        find "$dir" -type d -exec chmod 0755 {} +
+        return
+    fi
+    [ -d "$REPO/docker/$name" ] || die "no image named '$name' (expected docker/$name/)"
     copy_tree "$REPO/docker/$name" "$dir"
     case "$name" in
         student)
@@ -80,10 +89,18 @@ build_one() {
 cmd=${1:-}; shift || true
 case "$cmd" in
     context) [ $# = 2 ] || die "usage: build.sh context NAME DIR"; make_context "$1" "$2" ;;
+    prepare)
+        [ $# -ge 2 ] || die "usage: build.sh prepare OUT NAME..."
+        out=$1; shift
+        for name in "$@"; do
+            make_context "$name" "$out/$name"
+            tar -C "$out/$name" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$out/$name.tar" .
+            echo "$name=$(context_tag "$out/$name")"
+        done ;;
     tag)     [ $# = 1 ] || die "usage: build.sh tag DIR"; context_tag "$1" ;;
     build)
         [ $# -ge 1 ] || die "usage: build.sh build student|hub|grader..."
         "$REPO/docker/base/build-base.sh" "$BASE_IMAGE" >&2
         for name in "$@"; do build_one "$name"; done ;;
-    *) die "usage: build.sh context NAME DIR | tag DIR | build NAME..." ;;
+    *) die "usage: build.sh context NAME DIR | prepare OUT NAME... | tag DIR | build NAME..." ;;
 esac
