@@ -470,6 +470,8 @@ def test_reference_scores_full_marks_and_untouched_release_zero(module, course, 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
         submission = gradebook.find_submission(slug, "untouched")
         earned = {g.name for nb in submission.notebooks for g in nb.grades if g.auto_score}
+        given_points = sum(g.max_score for nb in submission.notebooks for g in nb.grades if g.name in earned)
     assert earned == TESTS_OF_GIVEN_CODE.get(slug, set()), \
         f"an untouched {slug} release earns points on {sorted(earned)}; update TESTS_OF_GIVEN_CODE only if " \
         "those tests really check given code"
+    assert untouched.status == "graded" and untouched.score == given_points < untouched.max_score, untouched
