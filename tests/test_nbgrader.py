@@ -396,6 +396,11 @@ def test_round_trip_two_students_one_ta_and_bad_submissions(site, course):
             assert (course / step / student / slug / name).is_file(), (step, student)
     assert not (course / "autograded" / "dave").exists() and not (course / "autograded" / "erin").exists()
 
+    # feedback shows a student their own notebook and the visible tests: never a mark scheme or hidden test
+    assert build.find_leaks(course / "feedback" / "bob") == []
+    assert any("solution text from 01_setup" in leak for leak in build.find_leaks(course / "feedback" / "alice")), \
+        "the same check sees alice's own (reference) answers in her feedback"
+
     exported = nbgrader("export", cwd=course)
     assert exported.returncode == 0, exported.stderr
     rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader((course / "grades.csv").open())}
