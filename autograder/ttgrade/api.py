@@ -1,7 +1,11 @@
 """The helpers hidden tests call (see ttgrade/__init__.py); they run in the grader process."""
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+import shutil
+import tempfile
 import tracemalloc
 
 import numpy as np
@@ -25,6 +29,25 @@ def reference():
     """The reference tinytorch (imported from memory in this process; never written to disk here)."""
     import tinytorch
     return tinytorch
+
+
+@contextlib.contextmanager
+def fresh_directory():
+    """Run the reference's side of a probe in a new, empty working directory (probes may write files)."""
+    previous = os.getcwd()
+    folder = tempfile.mkdtemp(prefix="reference-", dir=sandbox.CONTEXT.workdir if hasattr(sandbox, "CONTEXT") else None)
+    os.chdir(folder)
+    try:
+        yield folder
+    finally:
+        os.chdir(previous)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_reference(fn, *args):
+    """``fn(reference, *args)`` here, after the student's processes are gone, in a fresh directory."""
+    with fresh_directory():
+        return fn(reference(), *args)
 
 
 def note(text: str) -> None:
@@ -63,7 +86,7 @@ def run_student(fn, *args, timeout: float | None = None, memory_mb: int | None =
 def same(fn, *args, rtol: float = 1e-5, atol: float = 1e-6, timeout: float | None = None):
     """``fn(tt, *args)`` on the submission equals ``fn(reference, *args)``: structure, shapes, dtypes, values."""
     got, _ = run_student(fn, *args, timeout=timeout)
-    want = fn(reference(), *args)
+    want = run_reference(fn, *args)
     compare(got, want, "result", rtol, atol)
     return got
 
@@ -71,7 +94,7 @@ def same(fn, *args, rtol: float = 1e-5, atol: float = 1e-6, timeout: float | Non
 def within_budget(fn, *args, budget: int, what: str, timeout: float | None = None) -> int:
     """``fn(tt, *args)`` returns a tracemalloc peak (``peak_bytes``); it must stay within ``budget`` bytes."""
     outcome = sandbox.CONTEXT.run(fn, args, timeout=timeout)
-    reference_peak = fn(reference(), *args)
+    reference_peak = run_reference(fn, *args)
     if outcome.status != "ok":
         note(f"{what}: budget {mb(budget)}; not measured")
         raise StudentError(outcome.message)

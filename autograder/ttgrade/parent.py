@@ -190,8 +190,8 @@ def run_tests(bundle: dict) -> dict:
 
     work = "/tmp/ttgrade"
     shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(os.path.join(work, "student-home"))
-    context = sandbox.Context(bundle["limits"], os.path.join(work, "student-home"))
+    os.makedirs(os.path.join(work, "scratch"))
+    context = sandbox.Context(bundle["limits"], os.path.join(work, "scratch"))
     sandbox.CONTEXT = context
     context.datasets = load_datasets(bundle.get("datasets", {}))
     sys.meta_path.insert(0, MemoryPackage(bundle["reference"]))

@@ -5,10 +5,12 @@ import os
 import pickle
 import resource
 import selectors
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -63,7 +65,10 @@ class Context:
         timeout = float(timeout or self.limits["probe_timeout"])
         memory_mb = int(memory_mb or self.limits["probe_memory_mb"])
         request = {"stack": context.stack, "probes": context.probes, "probe": fn.__name__, "args": args}
-        outcome = run_child(request, timeout, memory_mb, self.workdir)
+        home = tempfile.mkdtemp(prefix="student-", dir=self.workdir)  # a fresh, empty directory per probe
+        os.chmod(home, 0o755)
+        outcome = run_child(request, timeout, memory_mb, home)
+        shutil.rmtree(home, ignore_errors=True)
         if outcome.status == "import" and context.stack_problem:
             outcome.message = f"{context.stack_problem}; {outcome.message}"
         elif outcome.status != "ok" and context.stack_problem:

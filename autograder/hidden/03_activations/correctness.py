@@ -1,0 +1,38 @@
+"""Module 03 (activations), hidden correctness: extreme inputs (stability), other axes, 3-d inputs."""
+import numpy as np
+from otter.test_files import test_case
+
+from ttgrade import probe, same
+
+name = "03_activations correctness"
+kind = "correctness"
+
+EXTREME = np.array([[-1000.0, -88.0, -20.0, -1e-7, 0.0, 1e-7, 20.0, 88.0, 1000.0]], dtype=np.float32)
+CUBE = np.random.default_rng(31).normal(scale=3.0, size=(2, 3, 4)).astype(np.float32)
+
+
+@probe
+def pointwise(tt, x):
+    from tinytorch.activations import gelu, relu, sigmoid
+    t = tt.Tensor(x)
+    return {"relu": relu(t).data, "sigmoid": sigmoid(t).data, "gelu": gelu(t).data}
+
+
+@probe
+def softmaxes(tt, x, cube):
+    from tinytorch.activations import softmax
+    return {"softmax of huge logits": softmax(tt.Tensor(x)).data,
+            "softmax over axis 0": softmax(tt.Tensor(cube), axis=0).data,
+            "softmax over axis 1 of a 3-d input": softmax(tt.Tensor(cube), axis=1).data}
+
+
+@test_case(points=2)
+def test_pointwise_activations_on_extreme_values():
+    """relu, sigmoid and gelu from -1000 to 1000: finite, no overflow warnings turned into nan."""
+    same(pointwise, EXTREME, atol=1e-6)
+
+
+@test_case(points=2)
+def test_softmax_is_stable_and_respects_axis():
+    """softmax of logits near 1000 (no nan), and over axes 0 and 1 of a 3-d tensor."""
+    same(softmaxes, EXTREME, CUBE)

@@ -1,0 +1,70 @@
+"""Module 08 (training), hidden correctness: splits and mini-batches with odd sizes, accuracy for
+binary and multi-class outputs, evaluate, and a short deterministic fit."""
+import numpy as np
+from otter.test_files import test_case
+
+from ttgrade import probe, same
+
+name = "08_training correctness"
+kind = "correctness"
+
+R = np.random.default_rng(81)
+X = R.normal(size=(23, 3)).astype(np.float32)
+Y_CLASS = R.integers(0, 3, size=23)
+Y_REG = R.normal(size=(23, 1)).astype(np.float32)
+
+
+@probe
+def splits(tt, x, y):
+    from tinytorch.training import iterate_minibatches, train_val_split
+    xt, yt, xv, yv = train_val_split(x, y, val_fraction=0.3, seed=5)
+    batches = list(iterate_minibatches(x, y, batch_size=5, shuffle=True, seed=3))
+    ordered = list(iterate_minibatches(x, y, batch_size=10, shuffle=False))
+    return {"train/val split": (xt, yt, xv, yv), "batch sizes": [len(b[1]) for b in batches],
+            "shuffled batches": [b[1] for b in batches], "unshuffled batches": [b[0] for b in ordered]}
+
+
+@probe
+def accuracies(tt, y):
+    from tinytorch.training import accuracy
+    logits = np.eye(3, dtype=np.float32)[y] * 2 + np.eye(3, dtype=np.float32)[(y + 1) % 3] * (np.arange(len(y)) % 2)[:, None] * 3
+    probs = np.linspace(0, 1, 7, dtype=np.float32)[:, None]
+    labels = np.array([0, 0, 1, 1, 0, 1, 1], dtype=np.float32)[:, None]
+    return {"multi-class": float(accuracy(tt.Tensor(logits), y)), "binary, threshold 0.5": float(accuracy(probs, labels)),
+            "binary, threshold 0.7": float(accuracy(probs, labels, threshold=0.7))}
+
+
+@probe
+def short_fit(tt, x, y_class, y_reg):
+    from tinytorch.layers import Linear, ReLU, Sequential
+    from tinytorch.losses import CrossEntropyLoss, MSELoss
+    from tinytorch.optimizers import SGD
+    from tinytorch.training import evaluate, fit
+    tt.manual_seed(8)
+    model = Sequential(Linear(3, 8), ReLU(), Linear(8, 3))
+    history = fit(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1, momentum=0.5), x, y_class, epochs=3,
+                  batch_size=4, val_fraction=0.25, seed=2, progress=False)
+    tt.manual_seed(9)
+    regressor = Linear(3, 1)
+    loss, acc = evaluate(regressor, MSELoss(), x, y_reg, batch_size=7)
+    return {"train loss per epoch": history.train_loss, "val loss per epoch": history.val_loss,
+            "train accuracy": history.train_accuracy, "val accuracy": history.val_accuracy,
+            "evaluate (regression)": (float(loss), acc)}
+
+
+@test_case(points=2)
+def test_split_and_minibatches():
+    """train_val_split with a seed; 23 examples in batches of 5 and 10: the last batch is short, shuffling is seeded."""
+    same(splits, X, Y_CLASS)
+
+
+@test_case(points=1)
+def test_accuracy_binary_and_multiclass():
+    """accuracy of class logits, and of probabilities at two thresholds."""
+    same(accuracies, Y_CLASS)
+
+
+@test_case(points=2)
+def test_fit_and_evaluate():
+    """Three seeded epochs of fit with a validation split, and evaluate on a regression."""
+    same(short_fit, X, Y_CLASS, Y_REG, rtol=1e-4)
