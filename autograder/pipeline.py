@@ -94,6 +94,10 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (
     if assignment not in hidden.assignments():
         raise PipelineError(f"no hidden tests for {assignment} in {hidden.HIDDEN}; the modules with hidden tests "
                             f"are: {', '.join(hidden.assignments())}")
+    try:
+        sandbox.preflight(image)
+    except sandbox.SandboxError as error:
+        raise PipelineError(str(error)) from None
     root, summary = course.root, Summary(assignment)
     # 1. collect
     if zips:
@@ -139,9 +143,10 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (
         from tqdm import tqdm
         bar = tqdm(total=len(jobs_todo), unit="submission", desc=assignment, file=sys.stderr)
     work_root = root / "autograder" / ".work"
-    with ThreadPoolExecutor(workers) as pool:
-        futures = {pool.submit(sandbox.grade_in_container, job, work_root): (student, digest)
-                   for student, digest, job in jobs_todo}
+    pool = ThreadPoolExecutor(workers)
+    futures = {pool.submit(sandbox.grade_in_container, job, work_root): (student, digest)
+               for student, digest, job in jobs_todo}
+    try:
         for future in as_completed(futures):
             student, digest = futures[future]
             try:
@@ -156,6 +161,14 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (
                 summary.errors[student] = result.get("message", "unknown error")
             if bar is not None:
                 bar.update(1)
+    except KeyboardInterrupt:
+        for future in futures:
+            future.cancel()
+        sandbox.kill_running()  # the containers' grader processes ignore the terminal's Ctrl-C
+        pool.shutdown(wait=True)
+        raise PipelineError(f"interrupted: {len(summary.graded)} result(s) of this run are kept in {out_dir}; "
+                            "run the same command again to grade the rest") from None
+    pool.shutdown(wait=True)
     if bar is not None:
         bar.close()
     shutil.rmtree(work_root, ignore_errors=True)
@@ -176,7 +189,12 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (
             if not_ready:
                 summary.problems.append(f"feedback not released to {', '.join(not_ready)}: nbgrader has not "
                                         "autograded their submission (run without --no-visible)")
-            for student in ready:
+            from_lms = [s for s in ready if not (root / "feedback" / s / assignment / "submission_secret.txt").is_file()]
+            if from_lms:
+                summary.problems.append(f"feedback of {', '.join(from_lms)} not released: not submitted through the "
+                                        f"exchange (an LMS zip?); hand back {root / 'feedback'}/<student>/{assignment}/ "
+                                        "through the LMS")
+            for student in [s for s in ready if s not in from_lms]:
                 result = course.api.release_feedback(assignment, student)
                 if not result["success"]:
                     summary.problems.append(f"{student}: nbgrader release_feedback failed")

@@ -52,6 +52,31 @@ class Job:
     image: str = DEFAULT_IMAGE
 
 
+RUNNING: set[str] = set()  # names of the grading containers running now (killed if the TA interrupts)
+
+
+class SandboxError(Exception):
+    """Docker or the grader image is not usable; the message says what to do."""
+
+
+def preflight(image: str) -> None:
+    """Fail early, with what to do, when dockerd is not running or the grader image is missing."""
+    try:
+        info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise SandboxError("the docker command is missing: apt-get install -y docker.io") from None
+    if info.returncode != 0:
+        raise SandboxError("the Docker daemon does not answer: start it (`dockerd &` where there is no systemd)")
+    found = subprocess.run(["docker", "image", "inspect", image], capture_output=True, text=True, timeout=60)
+    if found.returncode != 0:
+        raise SandboxError(f"the grader image {image} does not exist here: build it with `bash docker/build.sh build grader`")
+
+
+def kill_running() -> None:
+    for name in list(RUNNING):
+        subprocess.run(["docker", "kill", name], capture_output=True, timeout=60)
+
+
 def docker_command(name: str, image: str, staging: Path, limits: Limits) -> list[str]:
     """The ``docker run`` of one grading container: every hardening flag is here, in one place."""
     return [
@@ -94,6 +119,7 @@ def grade_in_container(job: Job, work_root: Path | None = None) -> dict:
     staging = stage(job, root)
     name = f"ttgrade-{job.assignment}-{nonce[:12]}"
     started = time.monotonic()
+    RUNNING.add(name)
     try:
         try:
             done = subprocess.run(docker_command(name, job.image, staging, job.limits), input=bundle,
@@ -103,6 +129,7 @@ def grade_in_container(job: Job, work_root: Path | None = None) -> dict:
             return {"status": "error", "message": f"the grading container did not finish within "
                                                   f"{job.limits.wall_seconds:g} s and was killed"}
     finally:
+        RUNNING.discard(name)
         os.chmod(staging, 0o755)
         shutil.rmtree(staging, ignore_errors=True)
     seconds = time.monotonic() - started

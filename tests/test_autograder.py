@@ -317,6 +317,66 @@ def test_ta_grades_an_lms_zip_resumes_and_exports_every_gradebook(grader_image, 
     assert records.read_results(course_dir, slug)["bob"]["score"] == results["bob"]["score"]
 
 
+def nbgrader_as(home: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A real nbgrader command run by one person (their own HOME, so their own nbgrader cache)."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**build.nbgrader_env(), "HOME": str(home), "JUPYTER_DATA_DIR": str(home / ".jupyter-data")}
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.slow
+def test_ta_collects_from_the_exchange_and_releases_feedback_with_the_hidden_tests(grader_image, course_dir, tmp_path):
+    slug = "01_setup"
+    exchange = [f"--course=tt101", f"--Exchange.root={course_dir.parent / 'exchange'}"]
+    released = nbgrader_as(tmp_path / "tina", "release_assignment", slug, "--force", cwd=course_dir)
+    assert released.returncode == 0, released.stderr
+    home = tmp_path / "gina"
+    fetched = nbgrader_as(home, "fetch_assignment", slug, *exchange, cwd=home)
+    assert fetched.returncode == 0, fetched.stderr
+    nbformat.write(reference_notebook(slug), home / slug / f"{slug}.ipynb")  # she solves it
+    submitted = nbgrader_as(home, "submit", slug, *exchange, "--student=gina", cwd=home)
+    assert submitted.returncode == 0, submitted.stderr
+
+    graded = autograder("grade", slug, "--image", grader_image, "--no-progress", "--release-feedback", cwd=course_dir)
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    result = records.read_results(course_dir, slug)["gina"]
+    assert result["score"] == result["possible"]
+    fetched_feedback = nbgrader_as(home, "fetch_feedback", slug, *exchange, "--student=gina", cwd=home)
+    assert fetched_feedback.returncode == 0, fetched_feedback.stderr
+    pages = list((home / slug / "feedback").rglob("*.html"))
+    assert pages and "Hidden tests" in pages[0].read_text(), "the student's feedback lacks the hidden tests"
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_keeps_its_results_and_the_next_one_resumes(grader_image, course_dir, tmp_path):
+    import signal
+    import time
+    slug = "03_activations"
+    notebooks = {name: write_notebooks(tmp_path / name, {slug: reference_notebook(slug)})[slug]
+                 for name in ("carol", "dave", "erin", "frank")}
+    archive = canvas_zip(tmp_path / "zip.zip", notebooks, slug)
+    command = [sys.executable, "-m", "autograder", "grade", slug, "--zip", str(archive), "--image", grader_image,
+               "--jobs", "1", "--no-progress", "--no-visible"]
+    process = subprocess.Popen(command, cwd=course_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    folder = records.results_dir(course_dir, slug)
+    deadline = time.monotonic() + 300
+    while not list(folder.glob("*.json")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)  # the TA presses Ctrl-C
+    out, err = process.communicate(timeout=300)
+    kept = records.read_results(course_dir, slug)
+    assert process.returncode == 2 and "interrupted" in err, out + err
+    assert 1 <= len(kept) < 4 and all(r["status"] == "graded" for r in kept.values())
+    leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "name=ttgrade-"], capture_output=True, text=True).stdout
+    assert leftovers.strip() == "", "the interrupted run left containers behind"
+    again = autograder("grade", slug, "--no-collect", "--no-visible", "--image", grader_image, "--no-progress", cwd=course_dir)
+    assert again.returncode == 0, again.stderr
+    assert f"grading {4 - len(kept)} submission(s)" in again.stdout
+    assert f"({len(kept)} already graded, unchanged)" in again.stdout
+    assert set(records.read_results(course_dir, slug)) == set(notebooks)
+
+
 def test_ta_command_errors_are_clear(course_dir, tmp_path):
     unknown = autograder("grade", "99_nothing", "--no-collect", cwd=course_dir)
     assert unknown.returncode == 2 and "no assignment '99_nothing'" in unknown.stderr
