@@ -24,11 +24,7 @@ COURSE_ID = "tt101"
 # Grade cells that test only code the release gives (argument checks, a given constructor), so an
 # untouched release passes them. The course's promise is that an untouched release scores 0: these
 # are reported to the module author; the test fails when this list is no longer exact.
-TESTS_OF_GIVEN_CODE = {
-    "02_tensor": {"test-tensor-creation"},
-    "06_losses": {"test-losses-cross-entropy-errors"},
-    "14_transformers": {"test-clip"},
-}
+TESTS_OF_GIVEN_CODE: dict[str, set] = {}
 
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*not in session")  # nbgrader 0.9.6 + SQLAlchemy 2 noise

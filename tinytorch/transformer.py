@@ -234,7 +234,7 @@ def clip_grad_norm_(parameters, max_norm: float) -> float:
         raise ValueError(f"max_norm must be positive, got {max_norm}")
     grads = [p.grad for p in parameters if p.grad is not None]
     total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
-    scale = max_norm / (total + 1e-6)
+    scale = max_norm / (total + 1e-6)     # the 1e-6, as in PyTorch: no division by zero for zero gradients
     if scale < 1:
         for g in grads:
             g *= scale

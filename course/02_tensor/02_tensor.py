@@ -433,9 +433,10 @@ print(grid)
 # `python -m tinytorch.check 02` runs the same tests on your exported code.
 
 # %% nbgrader={"grade": true, "grade_id": "test-tensor-creation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""Tensors keep shape and dtype; Python floats become float32; bad data is refused."""
+"""Tensors keep shape and dtype, also through arithmetic with Python numbers; Python floats become float32; bad data is refused."""
 t = Tensor([[1.0, 2.0], [3.0, 4.0]])
 assert t.shape == (2, 2) and t.dtype == np.float32
+assert (t + 0.5).dtype == (t * 2).dtype == np.float32 and (t + 0.5).data.tolist() == [[1.5, 2.5], [3.5, 4.5]]
 assert Tensor(np.zeros(3, dtype=np.float64)).dtype == np.float64
 assert Tensor(3.5).item() == 3.5
 assert np.array(t).tolist() == [[1.0, 2.0], [3.0, 4.0]]

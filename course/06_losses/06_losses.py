@@ -280,8 +280,9 @@ assert np.allclose(logits.grad, (p - onehot) / 4)
 assert np.isclose(CrossEntropyLoss()(Tensor(z), y).item(), loss.item())
 
 # %% nbgrader={"grade": true, "grade_id": "test-losses-cross-entropy-errors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""Bad targets are refused with a message that names the problem."""
+"""Good targets give the loss; bad targets are refused with a message that names the problem."""
 logits = Tensor(np.zeros((2, 3), dtype=np.float32))
+assert np.isclose(cross_entropy(logits, np.array([0, 2])).item(), np.log(3))   # uniform scores: ln(3 classes)
 cases = [(np.array([0, 1, 2]), "3 targets"), (np.array([0.0, 1.0]), "integer"),
          (np.array([0, 3]), "[0, 3)"), (np.array([[0], [1]]), "(2, 1)")]
 for bad, phrase in cases:

@@ -392,19 +392,21 @@ class GPT(Module):
 # `max_norm`, keeping the direction. It returns the norm before clipping
 # (worth logging: spikes show trouble early), as `torch.nn.utils.clip_grad_norm_`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "clip-grad-norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 def clip_grad_norm_(parameters, max_norm: float) -> float:
     """Scale every gradient by min(1, max_norm / total_norm) in place; return the total L2 norm."""
     if not max_norm > 0:
         raise ValueError(f"max_norm must be positive, got {max_norm}")
     grads = [p.grad for p in parameters if p.grad is not None]
+    ### BEGIN SOLUTION
     total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
-    scale = max_norm / (total + 1e-6)
+    scale = max_norm / (total + 1e-6)     # the 1e-6, as in PyTorch: no division by zero for zero gradients
     if scale < 1:
         for g in grads:
             g *= scale
     return total
+    ### END SOLUTION
 
 
 # %% [markdown]

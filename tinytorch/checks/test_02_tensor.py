@@ -17,9 +17,10 @@ POINTS = {
 
 
 def test_tensor_creation():
-    """Tensors keep shape and dtype; Python floats become float32; bad data is refused."""
+    """Tensors keep shape and dtype, also through arithmetic with Python numbers; Python floats become float32; bad data is refused."""
     t = Tensor([[1.0, 2.0], [3.0, 4.0]])
     assert t.shape == (2, 2) and t.dtype == np.float32
+    assert (t + 0.5).dtype == (t * 2).dtype == np.float32 and (t + 0.5).data.tolist() == [[1.5, 2.5], [3.5, 4.5]]
     assert Tensor(np.zeros(3, dtype=np.float64)).dtype == np.float64
     assert Tensor(3.5).item() == 3.5
     assert np.array(t).tolist() == [[1.0, 2.0], [3.0, 4.0]]
