@@ -1,7 +1,7 @@
 # Developer shortcuts. The README's two commands are the supported entry points.
 PY ?= .venv/bin/python
 
-.PHONY: test test-fast build check course bench xor mnist tinygpt
+.PHONY: test test-fast build check course bench bench-grading xor mnist tinygpt
 test:            ## every test (what CI runs)
 	bash tests/run.sh
 test-fast:       ## skip the slow tests while iterating
@@ -14,6 +14,8 @@ course:          ## the nbgrader course: make course DIR=/path/to/course [CONFIG
 	$(PY) -m course.build nbgrader $(DIR) $(if $(CONFIG),--config $(CONFIG))
 bench:           ## speed/memory benchmarks vs PyTorch -> results/bench.json and results/bench.md
 	$(PY) -m bench.run
+bench-grading:   ## grading throughput: 100 submissions in hardened containers -> results/grading.json and .md
+	$(PY) -m bench.grading
 xor:             ## milestones 1 and 2
 	$(PY) -m course.milestones.xor
 mnist:           ## milestone 3: the MNIST CNN (datasets from $$TINYTORCH_DATASETS or ../shared/datasets)

@@ -127,6 +127,11 @@ CORPUS = {  # name -> (payload, twin) ; twin None = RAISE
     "reads hidden tests from disk": (hostile_add(f"if _leaked():\n    {CORRECT}\nraise RuntimeError('nothing found')", SEARCH_DISK), None),
     "writes outside its directory": (hostile_add(f"if _wrote_outside():\n    {CORRECT}\nraise RuntimeError('read-only')", WRITE_OUTSIDE), None),
     "fake results file": (FAKE_RESULTS + RAISE, None),
+    "fills /tmp and edits its package": (hostile_add(
+        "import glob, os\nfor path in glob.glob('/tmp/ttgrade/stack-*/tinytorch/*.py'):\n"
+        "    open(path, 'a').write('\\nraise SystemExit(3)\\n')\n"
+        "for i in range(100):\n    try:\n        open(f'/tmp/junk{i}', 'wb').write(b'x' * 60 * 2**20)\n"
+        "    except OSError:\n        break\nraise RuntimeError('disk full')"), None),
     "monkeypatches numpy, tracemalloc, helpers": (MONKEYPATCH + HUNGRY_WRONG, HUNGRY_WRONG),
     "prints 100 MB": ("import sys as _sys\n_sys.stdout.write('x' * 100 * 2**20)\n_sys.stdout.flush()\n", ""),
 }

@@ -33,6 +33,11 @@ import traceback
 import types
 
 RESULT_PREFIX = "TTGRADE-RESULT "
+
+
+def sandbox_write(folder: str, files: dict[str, str]) -> None:
+    from .sandbox import write_files
+    write_files(folder, files)
 SUBMISSION = "/submission"
 PR_SET_DUMPABLE = 4
 MAX_BUNDLE = 512 * 2**20
@@ -72,14 +77,6 @@ class MemoryPackage(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         exec(code, module.__dict__)
 
 
-def write_package(folder: str, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = os.path.join(folder, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-
-
 def load_export_module(source: str) -> types.ModuleType:
     """tinytorch/export.py (standard library only), the same extractor students export with."""
     module = types.ModuleType("ttgrade_export")
@@ -103,7 +100,7 @@ def student_module(export, slug: str, target: str) -> tuple[str | None, str]:
     return export.HEADER.format(notebook=f"{slug}.ipynb") + "\n" + code, ""
 
 
-def build_stack(bundle: dict, export, kind: str, folder: str) -> str:
+def build_stack(bundle: dict, export, kind: str, folder: str, context) -> str:
     """Write the student's tinytorch for ``kind`` ("module" or "own") into ``folder``; return the problems."""
     reference, skeleton = bundle["reference"], bundle["skeleton"]
     files = {rel: text for rel, text in reference.items() if rel not in skeleton}  # hand-written files
@@ -118,7 +115,8 @@ def build_stack(bundle: dict, export, kind: str, folder: str) -> str:
         files[rel] = source if source is not None else skeleton[rel]
         if problem:
             problems.append(problem)
-    write_package(folder, files)
+    context.stacks[folder] = files
+    sandbox_write(folder, files)
     if kind == "own" and problems:
         return "this test uses your own code for every module up to this one, and " + "; ".join(problems)
     return "; ".join(problems)
@@ -192,6 +190,7 @@ def run_tests(bundle: dict) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(os.path.join(work, "scratch"))
     context = sandbox.Context(bundle["limits"], os.path.join(work, "scratch"))
+    context.keep = {work}
     sandbox.CONTEXT = context
     context.datasets = load_datasets(bundle.get("datasets", {}))
     sys.meta_path.insert(0, MemoryPackage(bundle["reference"]))
@@ -202,14 +201,14 @@ def run_tests(bundle: dict) -> dict:
         stack = declared(source, "stack", "module")
         if stack not in stacks:
             folder = os.path.join(work, f"stack-{stack}")
-            stacks[stack] = (folder, build_stack(bundle, export, stack, folder))
+            stacks[stack] = (folder, build_stack(bundle, export, stack, folder, context))
         path = f"hidden/{bundle['assignment']}/{filename}"
         linecache.cache[path] = (len(source), None, source.splitlines(True), path)
         context.files[path] = sandbox.FileContext(stacks[stack][0], probe_sources(source), stacks[stack][1])
         test_file = HiddenTestFile.from_string(source, path=path)
         kinds[test_file.name] = declared(source, "kind", "correctness")
         for case in test_file.test_cases:
-            wrap_case(case, context)
+            wrap_case(case, f"{test_file.name}/{case.name}", context)
         test_files.append(test_file)
     for test_file in test_files:
         test_file.run({})
@@ -223,20 +222,20 @@ def run_tests(bundle: dict) -> dict:
                           "points": case.points, "passed": bool(result.passed),
                           "score": case.points if result.passed else 0,
                           "message": "" if result.passed else result.message.split("\n", 1)[-1],
-                          "notes": context.notes.get(case.name, [])})
+                          "notes": context.notes.get(f"{test_file.name}/{case.name}", [])})
     problems = sorted({p for _, p in stacks.values() if p})
     return {"assignment": bundle["assignment"], "otter_version": otter.__version__,
             "score": results.total, "possible": results.possible, "tests": tests, "problems": problems,
             "otter": results_as_ottr(test_files)}
 
 
-def wrap_case(case, context) -> None:
+def wrap_case(case, key: str, context) -> None:
     """Record which test case is running, so notes land in its feedback."""
     original = case.body.test_func
 
     @functools.wraps(original)
     def run(**kwargs):
-        context.current = case.name
+        context.current = key
         try:
             original(**kwargs)
         finally:

@@ -46,6 +46,21 @@ class Context:
         self.datasets: dict = {}
         self.current: str | None = None
         self.notes: dict[str, list[str]] = {}
+        self.stacks: dict[str, dict[str, str]] = {}  # folder -> the package files written there
+        self.keep: set[str] = set()                  # what in /tmp belongs to the grader
+
+    def restore(self) -> None:
+        """After a probe: remove whatever the student's processes left in /tmp and rewrite every stack as built."""
+        for top in [TMP] + sorted(self.keep):
+            for entry in os.listdir(top) if os.path.isdir(top) else []:
+                path = os.path.join(top, entry)
+                if path not in self.keep and path not in self.stacks and path != self.workdir:
+                    remove(path)
+        for entry in os.listdir(self.workdir):
+            remove(os.path.join(self.workdir, entry))
+        for folder, files in self.stacks.items():
+            remove(folder)
+            write_files(folder, files)
 
     # -- notes and datasets -------------------------------------------------------------------------
     def note(self, text: str) -> None:
@@ -67,8 +82,11 @@ class Context:
         request = {"stack": context.stack, "probes": context.probes, "probe": fn.__name__, "args": args}
         home = tempfile.mkdtemp(prefix="student-", dir=self.workdir)  # a fresh, empty directory per probe
         os.chmod(home, 0o755)
-        outcome = run_child(request, timeout, memory_mb, home)
-        shutil.rmtree(home, ignore_errors=True)
+        try:
+            outcome = run_child(request, timeout, memory_mb, home)
+        finally:
+            remove(home)
+            self.restore()
         if outcome.status == "import" and context.stack_problem:
             outcome.message = f"{context.stack_problem}; {outcome.message}"
         elif outcome.status != "ok" and context.stack_problem:
@@ -77,6 +95,36 @@ class Context:
 
 
 CONTEXT: Context  # set by ttgrade.parent
+TMP = "/tmp"
+
+
+def remove(path: str) -> None:
+    """Delete a file, link or folder the student's code may have made read-only (same uid: chmod works)."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return
+    for top, dirs, _ in os.walk(path):
+        for name in dirs:
+            try:
+                os.chmod(os.path.join(top, name), 0o755)
+            except OSError:
+                pass
+    try:
+        os.chmod(path, 0o755)
+    except OSError:
+        pass
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write_files(folder: str, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = os.path.join(folder, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
 
 
 def _limit_child(memory_mb: int, file_mb: int):

@@ -1,0 +1,119 @@
+"""Grading throughput: N submissions of one module graded in hardened containers, as `autograder grade` runs them.
+
+    python -m bench.grading [--module 02_tensor] [--submissions 100] [--jobs CORES] [--image tinytorch/grader:latest]
+
+Writes results/grading.json and results/grading.md: total minutes, submissions per minute, and the
+per-container overhead, measured two ways:
+  * overhead per submission = the container's wall time (docker run, start to exit, bundle sent on
+    stdin) minus the time the grader process inside reports for loading and running the tests;
+  * an empty container with the same hardening flags (`python -c pass`), started and removed.
+Goal (autograder issue): 100 submissions of one module on 2 cores in <= 15 minutes, <= 3 s overhead each.
+The submissions are the module's reference notebook (and the earlier modules' for a milestone module),
+half of them with a broken export so that failing tests are exercised too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+GOAL_MINUTES, GOAL_OVERHEAD = 15.0, 3.0
+
+
+def submissions(module: str, count: int, folder: Path) -> list[dict]:
+    import nbformat
+
+    from autograder import hidden
+    from course import build
+
+    modules = {m.slug: m for m in build.course_modules()}
+    if module not in modules:
+        raise SystemExit(f"no module {module}; the modules are {', '.join(modules)}")
+    slugs = [s for s in modules if s <= module] if hidden.uses_own_stack(module) else [module]
+    variants = {}
+    for variant in ("reference", "broken"):
+        paths = {}
+        for slug in slugs:
+            nb = build.nbgrader_notebook(modules[slug])
+            if variant == "broken" and slug == module:  # a syntax error in the export: every test fails
+                nb.cells.append(nbformat.v4.new_code_cell("#| export\ndef broken(:\n    pass\n"))
+            paths[slug] = folder / variant / f"{slug}.ipynb"
+            paths[slug].parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, paths[slug])
+        variants[variant] = paths
+    return [variants["reference" if i % 2 == 0 else "broken"] for i in range(count)]
+
+
+def empty_container_seconds(image: str, repeat: int = 5) -> list[float]:
+    from autograder import sandbox
+    seconds = []
+    with tempfile.TemporaryDirectory() as staging:
+        os.chmod(staging, 0o755)
+        for i in range(repeat):
+            command = sandbox.docker_command(f"ttgrade-bench-empty-{os.getpid()}-{i}", image, Path(staging), sandbox.Limits())
+            command = command[:command.index(image) + 1] + ["python", "-c", "pass"]
+            started = time.monotonic()
+            subprocess.run(command, capture_output=True, check=True)
+            seconds.append(time.monotonic() - started)
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    from autograder import sandbox
+
+    parser = argparse.ArgumentParser(prog="python -m bench.grading", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--module", default="02_tensor")
+    parser.add_argument("--submissions", type=int, default=100)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count())
+    parser.add_argument("--image", default=sandbox.DEFAULT_IMAGE)
+    parser.add_argument("--out", type=Path, default=RESULTS / "grading.json")
+    args = parser.parse_args(argv)
+    sandbox.preflight(args.image)
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs = [sandbox.Job(args.module, notebooks, label=str(i), image=args.image)
+                for i, notebooks in enumerate(submissions(args.module, args.submissions, Path(tmp)))]
+        empty = empty_container_seconds(args.image)
+        started = time.monotonic()
+        with ThreadPoolExecutor(args.jobs) as pool:
+            results = list(pool.map(sandbox.grade_in_container, jobs))
+        total = time.monotonic() - started
+    graded = [r for r in results if r.get("status") == "graded"]
+    overhead = [r["container_seconds"] - r["seconds"] for r in graded]
+    figures = {
+        "module": args.module, "submissions": args.submissions, "jobs": args.jobs, "cores": os.cpu_count(),
+        "graded": len(graded), "errors": [r.get("message") for r in results if r.get("status") != "graded"][:5],
+        "total_minutes": round(total / 60, 2), "submissions_per_minute": round(args.submissions / (total / 60), 1),
+        "container_seconds_median": round(statistics.median(r["container_seconds"] for r in graded), 2),
+        "grader_seconds_median": round(statistics.median(r["seconds"] for r in graded), 2),
+        "overhead_seconds_median": round(statistics.median(overhead), 2),
+        "overhead_seconds_p95": round(sorted(overhead)[int(0.95 * (len(overhead) - 1))], 2),
+        "empty_container_seconds_median": round(statistics.median(empty), 2),
+        "scores": sorted({r["score"] for r in graded}),
+        "goal": f"<= {GOAL_MINUTES:g} min for 100 on 2 cores, <= {GOAL_OVERHEAD:g} s overhead per submission",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    figures["meets_goal"] = (figures["total_minutes"] * 100 / args.submissions <= GOAL_MINUTES
+                             and figures["overhead_seconds_p95"] <= GOAL_OVERHEAD and len(graded) == args.submissions)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=1) + "\n")
+    lines = ["# Grading throughput", "", f"`python -m bench.grading --module {args.module} --submissions {args.submissions}` "
+             f"({figures['machine']}, {args.jobs} containers at a time, {figures['when']})", "",
+             "| figure | value |", "|---|---|"]
+    lines += [f"| {key.replace('_', ' ')} | {value} |" for key, value in figures.items() if key not in ("machine", "when")]
+    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0 if figures["meets_goal"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
