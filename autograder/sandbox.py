@@ -133,11 +133,12 @@ def grade_in_container(job: Job, work_root: Path | None = None) -> dict:
         os.chmod(staging, 0o755)
         shutil.rmtree(staging, ignore_errors=True)
     seconds = time.monotonic() - started
-    for line in done.stdout.decode("utf-8", "replace").splitlines():
-        if line.startswith(RESULT_PREFIX + nonce + " "):
-            result = json.loads(line[len(RESULT_PREFIX) + len(nonce) + 1:])
-            result["container_seconds"] = round(seconds, 3)
-            return result
+    lines = done.stdout.decode("utf-8", "replace").splitlines()
+    last = lines[-1] if lines else ""  # the grader process's last words: it writes nothing after its result
+    if done.returncode == 0 and last.startswith(RESULT_PREFIX + nonce + " "):
+        result = json.loads(last[len(RESULT_PREFIX) + len(nonce) + 1:])
+        result["container_seconds"] = round(seconds, 3)
+        return result
     error = done.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
     return {"status": "error", "container_seconds": round(seconds, 3),
             "message": f"the grading container exited with status {done.returncode} without a result"

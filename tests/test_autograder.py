@@ -384,3 +384,22 @@ def test_ta_command_errors_are_clear(course_dir, tmp_path):
     assert not_a_course.returncode == 2 and "not a course directory" in not_a_course.stderr
     missing_zip = autograder("grade", "02_tensor", "--zip", str(tmp_path / "nope.zip"), cwd=course_dir)
     assert missing_zip.returncode == 2 and "nope.zip: no such zip file" in missing_zip.stderr
+
+
+def test_a_milestone_job_takes_the_students_earlier_submissions(tmp_path):
+    """Module 08 has a milestone on the student's own code: its job carries their notebooks of 01-08."""
+    from autograder import pipeline
+    root = tmp_path / "course"
+    for slug in MODULES:
+        (root / "source" / slug).mkdir(parents=True)
+    for slug in ["02_tensor", "05_autograd", "08_training", "09_spatial"]:
+        folder = root / "submitted" / "zoe" / slug
+        folder.mkdir(parents=True)
+        (folder / f"{slug}.ipynb").write_text("{}")
+    assert hidden.uses_own_stack("08_training") and not hidden.uses_own_stack("02_tensor")
+    assert sorted(pipeline.student_notebooks(root, "08_training", "zoe")) == ["02_tensor", "05_autograd", "08_training"]
+    assert sorted(pipeline.student_notebooks(root, "02_tensor", "zoe")) == ["02_tensor"]
+    digest = pipeline.submission_digest(pipeline.student_notebooks(root, "08_training", "zoe"))
+    (root / "submitted" / "zoe" / "05_autograd" / "05_autograd.ipynb").write_text('{"changed": 1}')
+    assert pipeline.submission_digest(pipeline.student_notebooks(root, "08_training", "zoe")) != digest, \
+        "a changed earlier notebook must trigger a re-grade of the milestone"
