@@ -1,0 +1,28 @@
+#!/bin/sh
+# Write one archive of a TinyTorch Classroom: backup.sh ROOT NAME OUT_DIR IMAGE KEEP
+# Prints the archive's path. SQLite files are copied with the online backup API,
+# the rest with tar; each students' home volume is tarred by a throw-away container.
+set -eu
+ROOT=$1 NAME=$2 OUT=$3 IMAGE=$4 KEEP=$5
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+stage=$(mktemp -d "$OUT/.staging-$stamp.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+
+tar -C "$ROOT" --exclude=./build --exclude='*.sqlite' --exclude=gradebook.db -cf "$stage/files.tar" .
+mkdir "$stage/sqlite"
+for db in hub/jupyterhub.sqlite course/gradebook.db; do
+    if [ -f "$ROOT/$db" ]; then
+        python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
+            "$ROOT/$db" "$stage/sqlite/$(echo "$db" | tr / _)"
+    fi
+done
+mkdir "$stage/volumes"
+for volume in $(docker volume ls -q --filter "name=^$NAME-home-"); do
+    docker run --rm --network none -v "$volume:/v:ro" -v "$stage/volumes:/out" "$IMAGE" \
+        tar -C /v -cf "/out/$volume.tar" .
+done
+archive="$OUT/$NAME-$stamp.tar.gz"
+tar -C "$stage" -czf "$archive.part" . && mv "$archive.part" "$archive"
+chmod 0600 "$archive"
+ls -1t "$OUT"/"$NAME"-*.tar.gz | tail -n +"$((KEEP + 1))" | xargs -r rm -f
+echo "$archive"

@@ -1,0 +1,316 @@
+"""The README's first command, for real: deploy the classroom on this host with Ansible.
+
+One deployment per module (its own names, port and network, on loopback, so it
+cannot collide with a real one), then: the second run changes nothing, --check
+changes nothing, HTTPS answers with the generated certificate, and through the
+hub's REST API a student's server starts, runs tinytorch in its own container
+under its own uid, and stops; students cannot reach each other or submit as each
+other; a second host (a container running sshd) is provisioned as a grader node
+by the same playbook. Finally the teardown playbook removes it all.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy"))
+from hubclient import HubClient, HubError  # noqa: E402
+
+pytestmark = [pytest.mark.deploy, pytest.mark.slow]
+
+NAME = "ttci"                       # container, network and volume names start with this
+STATE = Path("/var/tmp/tinytorch-ci")
+SRV = STATE / "srv"                 # tinytorch_root of the test deployment
+PORT = 18943
+URL = f"https://127.0.0.1:{PORT}"
+COURSE = "tinytorch"
+VARS = {
+    "tinytorch_name": NAME,
+    "tinytorch_root": str(SRV),
+    "hub_bind_address": "127.0.0.1",
+    "hub_https_port": PORT,
+    "hub_subnet": "172.30.242.0/24",
+    "hub_gateway": "172.30.242.1",
+    "hub_ip": "172.30.242.2",
+    "hub_ip_range": "172.30.242.128/25",
+    "hub_student_mem_limit": "1G",
+    "hub_student_cpu_limit": 1.0,
+    "course_roster_csv": str(STATE / "roster.csv"),
+}
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+SNAPSHOT = STATE / "repo"           # the repository as the module started (see snapshot())
+
+
+def snapshot() -> Path:
+    """Copy the work tree (tracked and new files, not ignored ones) and deploy from the copy.
+
+    Others edit the shared checkout while these tests run; deploying from a copy
+    keeps "the second run changes nothing" about the deploy, not about their edits.
+    On CI (a clean clone) the copy equals the clone.
+    """
+    if SNAPSHOT.exists():
+        subprocess.run(["rm", "-rf", str(SNAPSHOT)], check=True)
+    SNAPSHOT.mkdir(parents=True)
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                           capture_output=True, check=True).stdout
+    subprocess.run(["tar", "--null", "-T", "-", "-cf", "-"], cwd=ROOT, input=files, check=True,
+                   stdout=open(STATE / "repo.tar", "wb"))
+    subprocess.run(["tar", "-xf", str(STATE / "repo.tar"), "-C", str(SNAPSHOT)], check=True)
+    (SNAPSHOT / "deploy" / ".venv").symlink_to(ROOT / "deploy" / ".venv")  # Ansible, installed once
+    return SNAPSHOT
+
+
+def playbook(*args: str, vars_file: Path | None = None, env: dict | None = None,
+             timeout: int = 3600) -> tuple[subprocess.CompletedProcess, dict, float]:
+    """Run deploy/deploy.sh; return the result, the recap per host and the seconds it took."""
+    repo = SNAPSHOT if SNAPSHOT.exists() else ROOT
+    command = ["bash", str(repo / "deploy" / "deploy.sh"), "-e", f"@{vars_file or STATE / 'vars.json'}", *args]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, **(env or {})})
+    seconds = time.perf_counter() - started
+    recap = {m[0]: {"ok": int(m[1]), "changed": int(m[2]), "unreachable": int(m[3]), "failed": int(m[4])}
+             for m in RECAP.findall(result.stdout)}
+    return result, recap, seconds
+
+
+def explain(result: subprocess.CompletedProcess) -> str:
+    return f"exit {result.returncode}\n--- stdout (end)\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-2000:]}"
+
+
+def changed_tasks(stdout: str) -> list[str]:
+    """Names of the tasks that reported a change (for a readable idempotence failure)."""
+    found, task = [], None
+    for line in stdout.splitlines():
+        if line.startswith("TASK ["):
+            task = line.split("[", 1)[1].rsplit("]", 1)[0]
+        elif line.startswith("changed:") and task:
+            found.append(task)
+    return found
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=300)
+
+
+def in_container(container: str, user: str, script: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(["docker", "exec", "-u", user, "-w", "/home/student" if user != "root" else "/",
+                             container, "sh", "-c", script], capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"in {container} as {user}: {script}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def teardown() -> None:
+    result, _, _ = playbook("-e", "teardown_remove_data=true", env={"PLAYBOOK": "teardown.yml"})
+    assert result.returncode == 0, explain(result)
+
+
+@pytest.fixture(scope="module")
+def deployment():
+    STATE.mkdir(parents=True, exist_ok=True)
+    (STATE / "roster.csv").write_text("username,role,name\nalice,student,Alice A\nbob,student,Bob B\n"
+                                      "tina,ta,Tina T\n")
+    (STATE / "vars.json").write_text(json.dumps(VARS))
+    snapshot()
+    teardown()  # a clean slate, whatever an interrupted run left
+    first, recap, seconds = playbook()
+    assert first.returncode == 0, explain(first)
+    print(f"\nfirst deploy: {seconds:.0f} s, {recap}")
+    yield {"first": first, "recap": recap, "seconds": seconds}
+    teardown()
+    assert not docker("ps", "-aq", "--filter", f"name={NAME}-").stdout.strip(), "teardown left containers"
+    assert not SRV.exists(), "teardown left the data folder"
+    subprocess.run(["rm", "-rf", str(SNAPSHOT), str(STATE / "repo.tar")], check=True)
+
+
+@pytest.fixture(scope="module")
+def hub(deployment) -> HubClient:
+    token = (SRV / "secrets" / "api_token").read_text().strip()
+    return HubClient(URL, token, ca=str(SRV / "tls" / "hub.crt"))
+
+
+def test_bad_inventory_or_variable_stops_before_anything_changes(tmp_path):
+    root = tmp_path / "never-created"
+    roster = tmp_path / "roster.csv"
+    roster.write_text("username,role\nalice,student\nBob Smith,student\ncarol,teacher\nalice,ta\n")
+    bad = {**VARS, "tinytorch_root": str(root), "tinytorch_course_id": "Intro ML", "hub_https_port": "https",
+           "hub_student_mem_limit": "lots", "course_roster_csv": str(roster)}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    result, recap, _ = playbook(vars_file=tmp_path / "bad.json", timeout=600)
+    assert result.returncode != 0
+    out = result.stdout
+    assert "The deploy cannot start:" in out, explain(result)
+    for expected in ["tinytorch_course_id: Intro ML", "hub_https_port: https", "hub_student_mem_limit: lots",
+                     "line 3: username 'Bob Smith'", "line 4: role 'teacher'", "line 5: alice already listed on line 2"]:
+        assert expected in out, f"{expected!r} missing from the message\n{explain(result)}"
+    assert recap["localhost"]["changed"] == 0
+    assert not root.exists()
+
+
+def test_first_deploy_answers_https_with_its_certificate(deployment):
+    assert deployment["recap"]["localhost"]["failed"] == 0
+    assert "TinyTorch Classroom is up at https://" in deployment["first"].stdout
+    cert = SRV / "tls" / "hub.crt"
+    response = requests.get(f"{URL}/hub/health", verify=str(cert), timeout=10)
+    assert response.status_code == 200
+    with pytest.raises(requests.exceptions.SSLError):  # self-signed: untrusted without the cert
+        requests.get(f"{URL}/hub/health", verify=True, timeout=10)
+    login = requests.get(f"{URL}/hub/login", verify=str(cert), timeout=10)
+    assert login.status_code == 200 and "Sign up" in login.text  # NativeAuthenticator's page
+    for secret in ("cookie_secret", "proxy_token", "api_token", "admin_password"):
+        path = SRV / "secrets" / secret
+        assert oct(path.stat().st_mode & 0o777) == "0o600" and len(path.read_text().strip()) == 64
+
+
+def test_second_run_changes_nothing(deployment):
+    result, recap, seconds = playbook()
+    print(f"\nsecond (no-op) deploy: {seconds:.0f} s")
+    assert result.returncode == 0, explain(result)
+    assert recap["localhost"]["changed"] == 0, f"changed: {changed_tasks(result.stdout)}"
+
+
+def test_check_mode_reports_no_change_and_changes_nothing(deployment):
+    config = (SRV / "config" / "course.yml").read_text()
+    result, recap, _ = playbook("--check", "-e", "hub_culler_timeout=1800")
+    assert result.returncode == 0, explain(result)
+    assert "hub : Ensure the course config is rendered." in changed_tasks(result.stdout)  # it would change
+    assert (SRV / "config" / "course.yml").read_text() == config  # --check wrote nothing
+    result, recap, _ = playbook("--check")
+    assert result.returncode == 0, explain(result)
+    assert recap["localhost"]["changed"] == 0, f"changed: {changed_tasks(result.stdout)}"
+
+
+def test_student_server_runs_tinytorch_in_its_own_container(hub):
+    hub.create_user("alice")
+    seconds = hub.start_server("alice")
+    print(f"\nalice's server ready in {seconds:.1f} s")
+    out = hub.run_code("alice", "import os, tinytorch\nfrom tinytorch.tensor import Tensor\n"
+                                "print(os.getuid(), os.environ['USER'], os.path.dirname(tinytorch.__file__))")
+    uid, user, where = out.split()
+    assert int(uid) >= 20000 and user == "alice"
+    assert where == "/opt/venv/lib/python3.11/site-packages/tinytorch"
+    container = f"{NAME}-student-alice"
+    info = json.loads(docker("inspect", container).stdout)[0]
+    assert info["HostConfig"]["Memory"] == 1024 ** 3
+    host = info["HostConfig"]
+    assert (host["NanoCpus"] or host["CpuQuota"] / host["CpuPeriod"] * 10 ** 9) == 10 ** 9  # one core
+    assert info["HostConfig"]["CapDrop"] == ["ALL"]
+    assert f"{NAME}-home-alice" in {m.get("Name") for m in info["Mounts"]}
+    # The skeleton holds stubs, not solutions.
+    with pytest.raises(HubError, match="NotImplementedError"):
+        hub.run_code("alice", "from tinytorch.activations import relu\nrelu([1.0, -1.0])")
+    hub.stop_server("alice")
+    assert docker("ps", "-aq", "--filter", f"name=^/{container}$").stdout.strip() == ""
+    assert docker("volume", "inspect", f"{NAME}-home-alice", check=False).returncode == 0  # work is kept
+
+
+def test_students_cannot_reach_each_other_or_the_hub_internals(hub):
+    for name in ("alice", "bob"):
+        hub.create_user(name)
+        hub.start_server(name)
+    # A service on the host, listening on every address: reachable from an ordinary container.
+    listener = socket.create_server(("0.0.0.0", 18951))
+    control = docker("run", "--rm", "tinytorch/base:bookworm", "python3", "-c",
+                     "import socket; socket.create_connection(('172.17.0.1', 18951), timeout=3); print('reached')",
+                     check=False)
+    assert "reached" in control.stdout, control.stderr
+    bob_ip = json.loads(docker("inspect", f"{NAME}-student-bob").stdout)[0][
+        "NetworkSettings"]["Networks"][f"{NAME}-students"]["IPAddress"]
+    probe = ("import socket, sys\n"
+             "def can(host, port):\n"
+             "    s = socket.socket(); s.settimeout(3)\n"
+             "    try: s.connect((host, port)); return True\n"
+             "    except OSError: return False\n"
+             f"print(can('{bob_ip}', 8888), can('{NAME}-hub', 8081), can('{NAME}-hub', 8001), "
+             f"can('{NAME}-hub', 9999), can('{VARS['hub_gateway']}', 18951))\n")
+    try:
+        out = hub.run_code("alice", probe).split()
+    finally:
+        listener.close()
+    assert out == ["False", "True", "False", "False", "False"], \
+        "reach: bob's server, hub API, proxy API, formgrader, host: " + " ".join(out)
+
+
+def test_two_students_cannot_submit_as_each_other(hub):
+    for name in ("alice", "bob"):
+        hub.create_user(name)
+        hub.start_server(name)
+    grader = f"grader-{COURSE}"
+    hub_container = f"{NAME}-hub"
+    release = subprocess.run(["docker", "exec", "-u", grader, "-w", "/srv/nbgrader/course", hub_container,
+                              "nbgrader", "release_assignment", "01_setup", "--force"],
+                             capture_output=True, text=True, timeout=300)
+    assert release.returncode == 0, release.stderr
+    alice, bob = f"{NAME}-student-alice", f"{NAME}-student-bob"
+    in_container(alice, "alice", f"nbgrader fetch_assignment 01_setup --course {COURSE} && "
+                                 "echo 'alice was here' > 01_setup/alice.txt && "
+                                 f"nbgrader submit 01_setup --course {COURSE}")
+    inbound = f"/srv/nbgrader/exchange/{COURSE}/inbound"
+    listing = in_container(bob, "bob", f"ls {inbound}", check=False)
+    assert listing.returncode != 0 and "Permission denied" in listing.stderr
+    forged = f"{inbound}/alice+01_setup+2099-01-01 00:00:00.000000 UTC+forged"
+    in_container(bob, "bob", f"mkdir '{forged}' && echo forged > '{forged}/forged.txt' && "
+                             f"echo '2099-01-01 00:00:00.000000 UTC' > '{forged}/timestamp.txt'")
+    collect = subprocess.run(["docker", "exec", "-u", grader, "-w", "/srv/nbgrader/course", hub_container,
+                              "nbgrader", "collect", "01_setup", "--update"],
+                             capture_output=True, text=True, timeout=300)
+    assert collect.returncode == 0, collect.stderr
+    assert "claims to come from alice but is owned by bob" in collect.stderr
+    submitted = SRV / "course" / "submitted"
+    assert (submitted / "alice" / "01_setup" / "alice.txt").read_text() == "alice was here\n"
+    assert not (submitted / "alice" / "01_setup" / "forged.txt").exists()
+    assert not (submitted / "bob").exists()
+
+
+def test_a_second_host_becomes_a_grader_node_over_ssh(deployment, tmp_path):
+    """A container running sshd (its own file system, the host's Docker socket) in [graders]."""
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    node_image = "tinytorch/test-sshd-node:1"
+    if docker("image", "inspect", node_image, check=False).returncode != 0:
+        build = subprocess.run(["docker", "build", "-q", "-t", node_image, "-"], input=(
+            "FROM tinytorch/base:bookworm\n"
+            "RUN apt-get update && apt-get install -y --no-install-recommends openssh-server "
+            "&& rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd /root/.ssh\n"
+            'CMD ["/usr/sbin/sshd", "-D", "-e"]\n'), capture_output=True, text=True, timeout=900)
+        assert build.returncode == 0, build.stderr
+    node = f"{NAME}-grader-node"
+    docker("rm", "-f", node, check=False)
+    docker("run", "-d", "--name", node, "-p", "127.0.0.1:18922:22",
+           "-v", "/var/run/docker.sock:/var/run/docker.sock",
+           "-v", f"{key}.pub:/root/.ssh/authorized_keys:ro", node_image)
+    try:
+        inventory = tmp_path / "inventory.ini"
+        inventory.write_text(
+            "[hub]\nlocalhost ansible_connection=local\n\n"
+            "[graders]\n"
+            f"gradernode ansible_host=127.0.0.1 ansible_port=18922 ansible_user=root "
+            f"ansible_ssh_private_key_file={key} "
+            "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n\n"
+            "[classroom:children]\nhub\ngraders\n\n"
+            "[classroom:vars]\nansible_python_interpreter=/usr/bin/python3\n")
+        result, recap, seconds = playbook(env={"INVENTORY": str(inventory)})
+        print(f"\nhub + grader node deploy: {seconds:.0f} s, {recap}")
+        assert result.returncode == 0, explain(result)
+        assert recap["gradernode"]["failed"] == 0 and recap["gradernode"]["unreachable"] == 0
+        assert "grader : Check that the grader image runs Otter" in result.stdout
+        # The node's own file system got the grader's work folder.
+        assert docker("exec", node, "test", "-d", f"{SRV}/grader").returncode == 0
+        again, recap, _ = playbook(env={"INVENTORY": str(inventory)})
+        assert again.returncode == 0, explain(again)
+        assert recap["gradernode"]["changed"] == 0, f"changed: {changed_tasks(again.stdout)}"
+    finally:
+        docker("rm", "-f", node, check=False)
