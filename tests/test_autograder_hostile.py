@@ -119,6 +119,15 @@ try:
 except Exception:
     pass
 """
+DEEP_TAMPER = r"""
+import sys as _sys
+_grader = _sys.modules.get("__main__")  # the student's process runs ttgrade.child as __main__
+if _grader is not None and hasattr(_grader, "peak_bytes"):
+    import os as _os
+    # says "measuring starts now" as the real one does, runs the operation, reports nothing
+    _grader.peak_bytes = lambda fn: (_os.write(_grader.RESPONSE_FD, bytes(8)), fn(), 0)[2]
+    _grader.tracemalloc_tampering = lambda: []
+"""
 HUNGRY_WRONG = hostile_add("_ballast = np.ones(16 * 2**20)\nreturn _make(np.zeros_like(self.data), 'add', (self, self._lift(other)))")
 
 
@@ -150,6 +159,7 @@ CORPUS = {  # name -> (payload, twin) ; twin None = RAISE
         "for i in range(100):\n    try:\n        open(f'/tmp/junk{i}', 'wb').write(b'x' * 60 * 2**20)\n"
         "    except OSError:\n        break\nraise RuntimeError('disk full')"), None),
     "monkeypatches numpy, tracemalloc, helpers": (MONKEYPATCH + HUNGRY_WRONG, HUNGRY_WRONG),
+    "rewires the memory measurement in its process": (DEEP_TAMPER + HUNGRY_WRONG, "hungry, measured"),
     "prints 100 MB": ("import sys as _sys\n_sys.stdout.write('x' * 100 * 2**20)\n_sys.stdout.flush()\n", ""),
 }
 HONEST = {
@@ -223,7 +233,7 @@ def test_hostile_submissions_get_what_they_deserve_and_honest_ones_their_solo_sc
     twin_memory = sum(t["score"] for t in results["twin: hungry wrong add"]["tests"] if t["kind"] == "memory")
     for name, (payload, twin) in corpus.items():
         deserved = {None: scores["twin: raise"], HUNGRY_WRONG: scores["twin: hungry wrong add"] - twin_memory,
-                    "": solo["reference"]["score"]}[twin]
+                    "hungry, measured": scores["twin: hungry wrong add"], "": solo["reference"]["score"]}[twin]
         if scores[f"hostile: {name}"] != deserved:
             problems.append(f"{name}: scored {scores[f'hostile: {name}']}, deserves {deserved}\n"
                             f"{failures(results[f'hostile: {name}'])}")
@@ -236,6 +246,8 @@ def test_hostile_submissions_get_what_they_deserve_and_honest_ones_their_solo_sc
     assert "time limit of 3 s" in messages
     memory_messages = " ".join(t["message"] for t in results["hostile: monkeypatches numpy, tracemalloc, helpers"]["tests"])
     assert "tampered" in memory_messages, memory_messages
+    deep = " ".join(t["message"] for t in results["hostile: rewires the memory measurement in its process"]["tests"])
+    assert "tracemalloc did not report" in deep, deep
     assert accepted == [], f"a grading container reached the host: {accepted}"
     leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "name=ttgrade-"], capture_output=True, text=True).stdout
     assert leftovers.strip() == "", "grading containers were left behind"

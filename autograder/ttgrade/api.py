@@ -91,9 +91,19 @@ def same(fn, *args, rtol: float = 1e-5, atol: float = 1e-6, timeout: float | Non
     return got
 
 
+RSS_SLACK = 16 * 2**20  # resident-memory noise between two runs of the same probe (allocator, sampling)
+
+
 def within_budget(fn, *args, budget: int, what: str, timeout: float | None = None) -> int:
-    """``fn(tt, *args)`` returns a tracemalloc peak (``peak_bytes``); it must stay within ``budget`` bytes."""
-    outcome = sandbox.CONTEXT.run(fn, args, timeout=timeout)
+    """``fn(tt, *args)`` returns a tracemalloc peak (``peak_bytes``); it must stay within ``budget`` bytes.
+
+    Two measurements: the tracemalloc peak the probe takes inside the student's process, and, from
+    outside (which no submission can tamper with), how much that process's resident memory grew while
+    the operation ran (sampled every 2 ms), compared with the same probe run on the reference in a
+    process of its own.
+    """
+    outcome = sandbox.CONTEXT.run(fn, args, timeout=timeout, sample=True)
+    baseline = sandbox.CONTEXT.run(fn, args, timeout=timeout, sample=True, reference=True)
     reference_peak = run_reference(fn, *args)
     if outcome.status != "ok":
         note(f"{what}: budget {mb(budget)}; not measured")
@@ -104,10 +114,17 @@ def within_budget(fn, *args, budget: int, what: str, timeout: float | None = Non
     peak = outcome.value
     if not isinstance(peak, (int, float, np.integer, np.floating)):
         raise StudentError("the memory probe did not return a number")
+    if not outcome.marked:
+        note(f"{what}: budget {mb(budget)}; not measured")
+        raise StudentError("the memory measurement never started in the process running your code (tampered with?)")
+    extra = outcome.rss_growth - baseline.rss_growth if baseline.status == "ok" else 0
     note(f"{what}: peak {mb(peak)}, budget {mb(budget)} (reference {mb(reference_peak)})")
     if peak > budget:
         raise StudentError(f"{what} allocated {mb(peak)} at its peak, over the budget of {mb(budget)} "
                            f"(the reference needs {mb(reference_peak)})")
+    if extra > budget + RSS_SLACK:
+        raise StudentError(f"{what}: the process running your code held {mb(extra)} more memory than the reference's, "
+                           f"beyond the budget of {mb(budget)}, which tracemalloc did not report (was it tampered with?)")
     return int(peak)
 
 

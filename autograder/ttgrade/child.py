@@ -32,6 +32,7 @@ _ORIGINALS = {name: getattr(tracemalloc, name) for name in
 _GC_COLLECT = gc.collect
 _WRITE, _EXIT = os.write, os._exit
 TAMPERING: list[str] = []
+RESPONSE_FD = -1  # set in main()
 
 
 def tracemalloc_tampering() -> list[str]:
@@ -46,6 +47,7 @@ def tracemalloc_tampering() -> list[str]:
 def peak_bytes(fn) -> int:
     """The tracemalloc peak (bytes above what was allocated before) while ``fn()`` runs."""
     _GC_COLLECT()
+    _WRITE(RESPONSE_FD, struct.pack(">Q", 0))  # tells the grader, which samples this process's memory, "now"
     was_tracing = _IS_TRACING()
     if not was_tracing:
         _START()
@@ -91,7 +93,8 @@ def send(fd: int, envelope: dict) -> None:
 
 
 def main() -> None:
-    fd = int(sys.argv[1])
+    global RESPONSE_FD
+    fd = RESPONSE_FD = int(sys.argv[1])
     request = pickle.load(sys.stdin.buffer)  # from the grader process: trusted
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)

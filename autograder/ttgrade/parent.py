@@ -193,6 +193,7 @@ def run_tests(bundle: dict) -> dict:
     context.keep = {work}
     sandbox.CONTEXT = context
     context.datasets = load_datasets(bundle.get("datasets", {}))
+    context.reference_files = {rel: text for rel, text in bundle["reference"].items()}
     sys.meta_path.insert(0, MemoryPackage(bundle["reference"]))
     export = load_export_module(bundle["reference"]["tinytorch/export.py"])
     stacks = {}

@@ -27,6 +27,8 @@ class Outcome:
     value: object = None
     seconds: float = 0.0
     tampering: list = field(default_factory=list)
+    rss_growth: int = 0          # bytes: how much the probe's processes grew (resident, sampled from outside)
+    marked: bool = False         #   ... after the measured operation began (peak_bytes says when)
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Context:
         self.notes: dict[str, list[str]] = {}
         self.stacks: dict[str, dict[str, str]] = {}  # folder -> the package files written there
         self.keep: set[str] = set()                  # what in /tmp belongs to the grader
+        self.reference_files: dict[str, str] = {}    # the reference tinytorch, for reference=True runs
 
     def restore(self) -> None:
         """After a probe: remove whatever the student's processes left in /tmp and rewrite every stack as built."""
@@ -72,21 +75,28 @@ class Context:
         return self.datasets[name]
 
     # -- running a probe ----------------------------------------------------------------------------
-    def run(self, fn, args: tuple, timeout: float | None = None, memory_mb: int | None = None) -> Outcome:
+    def run(self, fn, args: tuple, timeout: float | None = None, memory_mb: int | None = None,
+            sample: bool = False, reference: bool = False) -> Outcome:
+        """Run probe ``fn`` in a fresh process on the student's tinytorch (or, ``reference=True``, on a
+        reference tinytorch written to /tmp only while no student process exists, and deleted after)."""
         filename = fn.__code__.co_filename
         context = self.files.get(filename)
         if context is None or not getattr(fn, "__ttgrade_probe__", False):
             raise RuntimeError(f"{fn.__name__} is not a @probe of a hidden test file")
         timeout = float(timeout or self.limits["probe_timeout"])
         memory_mb = int(memory_mb or self.limits["probe_memory_mb"])
-        request = {"stack": context.stack, "probes": context.probes, "probe": fn.__name__, "args": args}
+        stack = context.stack
+        if reference:
+            stack = os.path.join(self.workdir, "reference-stack")
+            write_files(stack, self.reference_files)
+        request = {"stack": stack, "probes": context.probes, "probe": fn.__name__, "args": args}
         home = tempfile.mkdtemp(prefix="student-", dir=self.workdir)  # a fresh, empty directory per probe
         os.chmod(home, 0o755)
         try:
-            outcome = run_child(request, timeout, memory_mb, home)
+            outcome = run_child(request, timeout, memory_mb, home, sample)
         finally:
             remove(home)
-            self.restore()
+            self.restore()  # also deletes the reference stack
         if outcome.status == "import" and context.stack_problem:
             outcome.message = f"{context.stack_problem}; {outcome.message}"
         elif outcome.status != "ok" and context.stack_problem:
@@ -162,7 +172,23 @@ def kill_everything_else(child: subprocess.Popen) -> None:
             time.sleep(0.01)
 
 
-def run_child(request: dict, timeout: float, memory_mb: int, workdir: str) -> Outcome:
+def resident_bytes(child_pid: int) -> int:
+    """Resident memory of the probe's processes: in the container (we are pid 1) every process but us."""
+    pids = [p for p in os.listdir("/proc") if p.isdigit() and p != "1"] if os.getpid() == 1 else [str(child_pid)]
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def run_child(request: dict, timeout: float, memory_mb: int, workdir: str, sample: bool = False) -> Outcome:
     read_fd, write_fd = os.pipe()
     env = {"PATH": "/opt/venv/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
@@ -178,6 +204,7 @@ def run_child(request: dict, timeout: float, memory_mb: int, workdir: str) -> Ou
     except BrokenPipeError:
         pass
     data, complete, timed_out = bytearray(), False, False
+    marked_at, rss_growth = None, 0  # resident bytes when the measured operation began; its growth since
     selector = selectors.DefaultSelector()
     selector.register(read_fd, selectors.EVENT_READ)
     deadline = started + timeout
@@ -186,7 +213,9 @@ def run_child(request: dict, timeout: float, memory_mb: int, workdir: str) -> Ou
         if remaining <= 0:
             timed_out = True
             break
-        if not selector.select(min(remaining, 0.5)):
+        if sample and marked_at is not None:
+            rss_growth = max(rss_growth, resident_bytes(child.pid) - marked_at)
+        if not selector.select(min(remaining, 0.002 if sample else 0.5)):
             if child.poll() is not None and not selector.select(0):
                 break  # exited without closing every copy of the pipe (a forked child holds it)
             continue
@@ -194,6 +223,10 @@ def run_child(request: dict, timeout: float, memory_mb: int, workdir: str) -> Ou
         if not chunk:
             break
         data += chunk
+        while len(data) >= 8 and struct.unpack(">Q", data[:8])[0] == 0:  # an empty frame: "measuring starts now"
+            del data[:8]
+            if sample and marked_at is None:
+                marked_at = resident_bytes(child.pid)
         if len(data) >= 8:
             size = struct.unpack(">Q", data[:8])[0]
             if size > MAX_RESPONSE:
@@ -235,5 +268,5 @@ def run_child(request: dict, timeout: float, memory_mb: int, workdir: str) -> Ou
     if status == "error":
         return Outcome("error", f"your code raised {envelope.get('message', '')}", seconds=seconds)
     tampering = envelope.get("tampering")
-    return Outcome("ok", value=envelope.get("value"), seconds=seconds,
+    return Outcome("ok", value=envelope.get("value"), seconds=seconds, rss_growth=rss_growth, marked=marked_at is not None,
                    tampering=[str(t) for t in tampering] if isinstance(tampering, list) else ["unreadable report"])
