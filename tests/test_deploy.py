@@ -275,6 +275,39 @@ def test_two_students_cannot_submit_as_each_other(hub):
     assert not (submitted / "bob").exists()
 
 
+def test_backup_then_restore_brings_back_database_gradebook_and_home(hub):
+    hub.create_user("alice")
+    hub.start_server("alice")
+    hub.run_code("alice", "open('/home/student/keep.txt', 'w').write('kept')")
+    hub.stop_server("alice")
+    backup, _, _ = playbook(env={"PLAYBOOK": "backup.yml"})
+    assert backup.returncode == 0, explain(backup)
+    archive = re.search(r"Backup written: (\S+\.tar\.gz)", backup.stdout).group(1)
+    assert oct(Path(archive).stat().st_mode & 0o777) == "0o600"
+    # After the backup: a new user, a deleted file, a damaged gradebook.
+    hub.create_user("dave")
+    docker("run", "--rm", "-v", f"{NAME}-home-alice:/v", "tinytorch/base:bookworm", "rm", "/v/keep.txt")
+    gradebook = SRV / "course" / "gradebook.db"
+    gradebook.write_bytes(b"")
+    restore, _, _ = playbook("-e", f"restore_archive={archive}", env={"PLAYBOOK": "restore.yml"})
+    assert restore.returncode == 0, explain(restore)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{URL}/hub/health", verify=str(SRV / "tls" / "hub.crt"), timeout=5).ok:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    assert hub.user("dave") is None  # the hub database is the backup's
+    assert gradebook.stat().st_size > 0
+    hub.start_server("alice")
+    assert hub.run_code("alice", "print(open('/home/student/keep.txt').read())").strip() == "kept"
+    hub.stop_server("alice")
+    missing, _, _ = playbook("-e", "restore_archive=/nonexistent.tar.gz", env={"PLAYBOOK": "restore.yml"})
+    assert missing.returncode != 0 and "restore_archive must name an archive" in missing.stdout
+
+
 def test_a_second_host_becomes_a_grader_node_over_ssh(deployment, tmp_path):
     """A container running sshd (its own file system, the host's Docker socket) in [graders]."""
     key = tmp_path / "id_ed25519"
