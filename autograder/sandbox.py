@@ -9,8 +9,6 @@ whose output goes to /dev/null.  No host folder is writable from inside the cont
 """
 from __future__ import annotations
 
-import base64
-import functools
 import json
 import os
 import secrets

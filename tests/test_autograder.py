@@ -328,7 +328,7 @@ def nbgrader_as(home: Path, *args: str, cwd: Path) -> subprocess.CompletedProces
 @pytest.mark.slow
 def test_ta_collects_from_the_exchange_and_releases_feedback_with_the_hidden_tests(grader_image, course_dir, tmp_path):
     slug = "01_setup"
-    exchange = [f"--course=tt101", f"--Exchange.root={course_dir.parent / 'exchange'}"]
+    exchange = ["--course=tt101", f"--Exchange.root={course_dir.parent / 'exchange'}"]
     released = nbgrader_as(tmp_path / "tina", "release_assignment", slug, "--force", cwd=course_dir)
     assert released.returncode == 0, released.stderr
     home = tmp_path / "gina"

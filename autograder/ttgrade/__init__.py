@@ -20,5 +20,8 @@ Failure messages are what students see: say what was checked and what differed, 
 """
 from __future__ import annotations
 
-from .api import (StudentError, dataset, note, peak_bytes, probe, reference, run_reference,  # noqa: F401
-                         run_student, same, within_budget)
+from .api import (StudentError, dataset, note, peak_bytes, probe, reference, run_reference, run_student, same,
+                  within_budget)
+
+__all__ = ["StudentError", "dataset", "note", "peak_bytes", "probe", "reference", "run_reference", "run_student",
+           "same", "within_budget"]

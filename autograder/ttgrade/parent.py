@@ -32,12 +32,9 @@ import time
 import traceback
 import types
 
+from . import sandbox
+
 RESULT_PREFIX = "TTGRADE-RESULT "
-
-
-def sandbox_write(folder: str, files: dict[str, str]) -> None:
-    from .sandbox import write_files
-    write_files(folder, files)
 SUBMISSION = "/submission"
 PR_SET_DUMPABLE = 4
 MAX_BUNDLE = 512 * 2**20
@@ -116,7 +113,7 @@ def build_stack(bundle: dict, export, kind: str, folder: str, context) -> str:
         if problem:
             problems.append(problem)
     context.stacks[folder] = files
-    sandbox_write(folder, files)
+    sandbox.write_files(folder, files)
     if kind == "own" and problems:
         return "this test uses your own code for every module up to this one, and " + "; ".join(problems)
     return "; ".join(problems)
@@ -165,10 +162,8 @@ def load_datasets(raw: dict) -> dict:
 
 
 def run_tests(bundle: dict) -> dict:
-    from otter.test_files import ExceptionTestFile, GradingResults
     import otter
-
-    from . import sandbox
+    from otter.test_files import ExceptionTestFile, GradingResults
 
     class HiddenTestFile(ExceptionTestFile):
         """Otter's exception-based test file whose failure messages never quote the test's code."""
