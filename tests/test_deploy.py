@@ -170,6 +170,13 @@ def test_first_deploy_answers_https_with_its_certificate(deployment):
         requests.get(f"{URL}/hub/health", verify=True, timeout=10)
     login = requests.get(f"{URL}/hub/login", verify=str(cert), timeout=10)
     assert login.status_code == 200 and "Sign up" in login.text  # NativeAuthenticator's page
+    # The formgrader service (JupyterLab for TAs) lets the hub's page frame it.
+    csp = docker("exec", f"{NAME}-hub", "python", "-c",
+                 "import urllib.request as u, urllib.error as e\n"
+                 "try: h = u.urlopen('http://127.0.0.1:9999/services/tinytorch/api/status').headers\n"
+                 "except e.HTTPError as error: h = error.headers\n"
+                 "print(h['Content-Security-Policy'])").stdout
+    assert f"frame-ancestors 'self' https://localhost:{PORT}" in csp
     for secret in ("cookie_secret", "proxy_token", "api_token", "admin_password"):
         path = SRV / "secrets" / secret
         assert oct(path.stat().st_mode & 0o777) == "0o600" and len(path.read_text().strip()) == 64
@@ -223,8 +230,10 @@ def test_students_cannot_reach_each_other_or_the_hub_internals(hub):
         hub.start_server(name)
     # A service on the host, listening on every address: reachable from an ordinary container.
     listener = socket.create_server(("0.0.0.0", 18951))
+    docker0 = subprocess.run(["ip", "-4", "-o", "addr", "show", "docker0"], capture_output=True, text=True)
+    host_ip = re.search(r"inet (\S+)/", docker0.stdout).group(1) if docker0.returncode == 0 else "172.17.0.1"
     control = docker("run", "--rm", "tinytorch/base:bookworm", "python3", "-c",
-                     "import socket; socket.create_connection(('172.17.0.1', 18951), timeout=3); print('reached')",
+                     f"import socket; socket.create_connection(('{host_ip}', 18951), timeout=3); print('reached')",
                      check=False)
     assert "reached" in control.stdout, control.stderr
     bob_ip = json.loads(docker("inspect", f"{NAME}-student-bob").stdout)[0][
