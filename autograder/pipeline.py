@@ -134,7 +134,9 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (
             continue
         jobs_todo.append((student, digest, sandbox.Job(assignment, notebooks, label=student,
                                                         limits=limits or sandbox.Limits(), image=image)))
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(jobs_todo) or 1))
+    memory_mb = (limits or sandbox.Limits()).memory_mb
+    fits = max(1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (memory_mb * 2**20) - 1)
+    workers = max(1, min(jobs or min(os.cpu_count() or 1, fits), len(jobs_todo) or 1))  # cores, and what RAM holds
     if jobs_todo:
         log(f"{assignment}: grading {len(jobs_todo)} submission(s) in hardened containers, {workers} at a time"
             + (f" ({len(summary.resumed)} already graded, unchanged)" if summary.resumed else ""))
