@@ -224,6 +224,32 @@ def test_student_server_runs_tinytorch_in_its_own_container(hub):
     assert docker("volume", "inspect", f"{NAME}-home-alice", check=False).returncode == 0  # work is kept
 
 
+def test_student_image_holds_the_skeleton_and_no_solutions(deployment, tmp_path):
+    image = next(line.split(":", 1)[1].strip().strip('"') for line in
+                 (SRV / "config" / "course.yml").read_text().splitlines() if line.strip().startswith("image:"))
+    container = docker("create", image).stdout.strip()
+    try:
+        docker("cp", f"{container}:/opt/venv/lib/python3.11/site-packages/tinytorch", str(tmp_path / "tinytorch"))
+    finally:
+        docker("rm", container)
+    leaks = subprocess.run([sys.executable, "-m", "course.build", "leaks", str(tmp_path / "tinytorch")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert leaks.returncode == 0, leaks.stdout + leaks.stderr
+    assert "NotImplementedError" in (tmp_path / "tinytorch" / "tensor.py").read_text()
+    listed = docker("run", "--rm", image, "jupyter", "server", "extension", "list")
+    extensions = listed.stdout + listed.stderr
+    assert re.search(r"nbgrader.server_extensions.assignment_list\s+\S*enabled", extensions)
+    assert re.search(r"nbgrader.server_extensions.validate_assignment\s+\S*enabled", extensions)
+    assert re.search(r"nbgrader.server_extensions.formgrader\s+\S*disabled", extensions)
+    user = docker("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip()
+    assert user and not user.startswith("0") and user != "root"
+    nothing_else = docker("run", "--rm", image, "sh", "-c", "ls /opt; python -c 'import autograder' 2>&1; "
+                          "python -c 'import course' 2>&1; id -u", check=False).stdout.split("\n")
+    assert nothing_else[0] == "venv", nothing_else  # no reference tinytorch, no course sources
+    assert sum("ModuleNotFoundError" in line for line in nothing_else) == 2, nothing_else
+    assert nothing_else[-2] == "1000"
+
+
 def test_students_cannot_reach_each_other_or_the_hub_internals(hub):
     for name in ("alice", "bob"):
         hub.create_user(name)
