@@ -73,7 +73,7 @@ def final_grades_csv(results: dict[str, dict], path: Path) -> Path:
 def task_cell(assignment: str) -> dict:
     """The markdown task cell that carries the hidden-test score in a module's notebook (nbformat dict).
 
-    The course build appends it to each source notebook whose module has hidden tests; formgrader then
+    The course build adds it to each source notebook whose module has hidden tests; formgrader then
     shows the hidden score next to the visible and manual grades, and `nbgrader export` includes it.
     """
     points = hidden.points(assignment)

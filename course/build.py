@@ -314,11 +314,17 @@ export_notebook("{slug}.ipynb")"""
 
 
 def nbgrader_notebook(module: Module) -> nbformat.NotebookNode:
-    """The module's nbgrader source notebook: the course notebook plus the cells that export it."""
+    """The module's nbgrader source notebook: the course notebook, then, when the module has hidden
+    tests, the task cell that holds their score in the gradebook (formgrader shows it next to the
+    visible and manual grades; `autograder grade` fills it in), then the cells that export it."""
+    from autograder import hidden, records  # plain files (no Docker); imported here to keep the build's imports lean
+
     nb = read_notebook(module)
     prose = nbformat.v4.new_markdown_cell(EXPORT_PROSE.format(number=module.number))
     code = nbformat.v4.new_code_cell(EXPORT_CODE.format(slug=module.slug))
     prose.id, code.id = f"{module.slug}-export-prose", f"{module.slug}-export"
+    if module.slug in hidden.assignments():  # before the export cells: "run the last cell to export" stays true
+        nb.cells.append(nbformat.from_dict(records.task_cell(module.slug)))
     nb.cells += [prose, code]
     return nb
 

@@ -40,26 +40,14 @@ def grader_image() -> str:
     return re.search(r"^grader=(\S+)$", done.stdout, re.M).group(1)
 
 
-def with_hidden_cell(nb, module):
-    """What the course build does for a module with hidden tests: the hidden-tests task cell at the end."""
-    if module.slug in hidden.assignments():
-        nb.cells.append(nbformat.from_dict(records.task_cell(module.slug)))
-    return nb
-
-
 @pytest.fixture(scope="session")
 def course_dir(tmp_path_factory) -> Path:
-    """An nbgrader course built by the course build, each notebook with its hidden-tests cell."""
+    """An nbgrader course built by the course build (each notebook with its hidden-tests cell)."""
     root = tmp_path_factory.mktemp("course") / "course"
-    original = build.nbgrader_notebook
-    build.nbgrader_notebook = lambda module: with_hidden_cell(original(module), module)
-    try:
-        (root.parent / "exchange").mkdir(mode=0o777)
-        cfg = course_config.CourseConfig(course_id="tt101", course_root=str(root),
-                                         exchange_root=str(root.parent / "exchange"), students=("alice", "bob"))
-        build.write_nbgrader_course(root, cfg)
-    finally:
-        build.nbgrader_notebook = original
+    (root.parent / "exchange").mkdir(mode=0o777)
+    cfg = course_config.CourseConfig(course_id="tt101", course_root=str(root),
+                                     exchange_root=str(root.parent / "exchange"), students=("alice", "bob"))
+    build.write_nbgrader_course(root, cfg)
     return root
 
 
@@ -138,13 +126,22 @@ def test_the_grader_image_holds_no_hidden_test(grader_image):
     assert done.stdout.strip() == "", f"hidden tests found in the grader image: {done.stdout[:500]}"
 
 
-def test_every_module_with_hidden_tests_has_points_and_a_task_cell():
+def test_every_module_with_hidden_tests_has_points_and_a_task_cell(course_dir):
+    """The course build appends the hidden tests' task cell to the source notebook; nbgrader keeps it in the
+    release and the gradebook, so formgrader shows the hidden score beside the visible and manual grades."""
+    from nbgrader.api import Gradebook
     assert hidden.assignments(), "no hidden tests at all"
-    for slug in hidden.assignments():
-        assert slug in MODULES, f"autograder/hidden/{slug} is not a course module"
-        assert hidden.points(slug) > 0
-        cell = records.task_cell(slug)
-        assert cell["metadata"]["nbgrader"]["points"] == hidden.points(slug)
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", "tt101") as gradebook:
+        for slug in hidden.assignments():
+            assert slug in MODULES, f"autograder/hidden/{slug} is not a course module"
+            assert hidden.points(slug) > 0
+            for step in ("source", "release"):
+                nb = nbformat.read(course_dir / step / slug / f"{slug}.ipynb", as_version=4)
+                cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == records.HIDDEN_CELL]
+                assert len(cells) == 1 and cells[0].metadata["nbgrader"]["task"], (step, slug)
+                assert cells[0].metadata["nbgrader"]["points"] == hidden.points(slug)
+            (notebook,) = gradebook.find_assignment(slug).notebooks
+            assert [c.max_score for c in notebook.task_cells if c.name == records.HIDDEN_CELL] == [hidden.points(slug)]
 
 
 # ---- the wire format and the container flags ----------------------------------------------------

@@ -15,6 +15,7 @@ import nbformat
 import pytest
 import yaml
 
+from autograder import hidden, records
 from course import build, config, grade
 from tinytorch import export
 
@@ -141,7 +142,12 @@ def test_one_assignment_per_module_in_source_release_and_gradebook(course):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
         assert sorted(a.name for a in gradebook.assignments) == slugs
         assert sorted(s.id for s in gradebook.students) == ["alice", "bob"]
-        assert gradebook.find_assignment("02_tensor").max_code_score == 15
+        tensor = gradebook.find_assignment("02_tensor")
+        assert tensor.max_code_score == 15
+        # the hidden tests' task cell counts toward the assignment's total, next to visible and written points
+        (notebook,) = tensor.notebooks
+        assert [c.max_score for c in notebook.task_cells if c.name == records.HIDDEN_CELL] == [hidden.points("02_tensor")]
+        assert tensor.max_score == tensor.max_code_score + tensor.max_written_score + hidden.points("02_tensor")
 
 
 def test_release_stubs_the_solutions_and_keeps_tests_and_the_export_cell(course):
@@ -161,6 +167,10 @@ def test_release_stubs_the_solutions_and_keeps_tests_and_the_export_cell(course)
                 assert by_id[meta["grade_id"]].source == cell.source, "visible tests reach students unchanged"
         assert release.cells[-1].source == f'from tinytorch.export import export_notebook\n\n' \
                                            f'export_notebook("{module.slug}.ipynb")'
+        if module.slug in hidden.assignments():  # the hidden tests' task cell, before the export's prose and code
+            task = release.cells[-3]
+            assert task.cell_type == "markdown" and task.metadata["nbgrader"]["grade_id"] == records.HIDDEN_CELL
+            assert task.metadata["nbgrader"]["points"] == hidden.points(module.slug)
 
 
 def test_release_holds_no_solution_mark_scheme_or_hidden_test(course):
@@ -401,7 +411,8 @@ def test_round_trip_two_students_one_ta_and_bad_submissions(site, course):
     assert exported.returncode == 0, exported.stderr
     rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader((course / "grades.csv").open())}
     # 4 points of visible tests + 6 of written answers a TA grades by hand
-    assert rows[(slug, "alice")]["raw_score"] == "4.0" and rows[(slug, "alice")]["max_score"] == "10.0"
+    assert rows[(slug, "alice")]["raw_score"] == "4.0"
+    assert float(rows[(slug, "alice")]["max_score"]) == 10 + hidden.points(slug), "visible, written and hidden points"
     assert rows[(slug, "bob")]["raw_score"] == "0.0" and rows[(slug, "carol")]["raw_score"] == "0.0"
     assert (slug, "dave") not in rows or rows[(slug, "dave")]["timestamp"] == ""
 
