@@ -8,7 +8,7 @@
 #                                      (what the deploy's images role builds from)
 #   docker/build.sh build NAME...      base image if missing, then each NAME as tinytorch/NAME:<tag>
 #                                      (skipped when that tag exists); prints NAME=IMAGE per image
-# NAME is student, hub or grader (or, for prepare/context only, course: the course/ sources
+# NAME is student, hub or grader (or, for prepare/context only, course: course/ and autograder/
 # without caches, from which the deploy builds the nbgrader course directory). Environment:
 #   PYTHON          a Python with jupytext + nbformat, for the student skeleton (default: python3)
 #   BASE_IMAGE      the base to build FROM (default tinytorch/base:bookworm, made by docker/base/build-base.sh)
@@ -36,8 +36,10 @@ copy_tree() {  # copy_tree SRC DEST: regular files only, no caches
 make_context() {
     local name=$1 dir=$2
     rm -rf "$dir" && mkdir -p "$dir"
-    if [ "$name" = course ]; then  # not an image: the course sources the deploy builds the nbgrader course from
+    if [ "$name" = course ]; then  # not an image: what the deploy builds the nbgrader course from
         copy_tree "$REPO/course" "$dir/course"
+        # the build puts the hidden tests into the TAs' source notebooks (release/ drops them)
+        if [ -d "$REPO/autograder" ]; then copy_tree "$REPO/autograder" "$dir/autograder"; fi
         find "$dir" -type d -exec chmod 0755 {} +
         return
     fi

@@ -382,3 +382,26 @@ def test_a_second_host_becomes_a_grader_node_over_ssh(deployment, tmp_path):
         assert recap["gradernode"]["changed"] == 0, f"changed: {changed_tasks(again.stdout)}"
     finally:
         docker("rm", "-f", node, check=False)
+
+
+def test_a_provided_certificate_replaces_the_self_signed_one(deployment, tmp_path):
+    """Runs last: it leaves the hub on the provided certificate."""
+    key, cert = tmp_path / "provided.key", tmp_path / "provided.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=classroom.test",
+                    "-addext", "subjectAltName=DNS:classroom.test,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    result, recap, _ = playbook("-e", f"tls_cert_file={cert}", "-e", f"tls_key_file={key}")
+    assert result.returncode == 0, explain(result)
+    assert (SRV / "tls" / "hub.crt").read_text() == cert.read_text()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{URL}/hub/health", verify=str(cert), timeout=5).ok:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    assert requests.get(f"{URL}/hub/health", verify=str(cert), timeout=5).ok  # the hub serves it
+    only_one, _, _ = playbook("-e", f"tls_cert_file={cert}")
+    assert only_one.returncode != 0 and "give both" in only_one.stdout
