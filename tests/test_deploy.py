@@ -133,7 +133,7 @@ def deployment():
     teardown()
     assert not docker("ps", "-aq", "--filter", f"name={NAME}-").stdout.strip(), "teardown left containers"
     assert not SRV.exists(), "teardown left the data folder"
-    subprocess.run(["rm", "-rf", str(SNAPSHOT), str(STATE / "repo.tar")], check=True)
+    subprocess.run(["rm", "-rf", str(STATE)], check=True)  # the snapshot, and backups holding secrets
 
 
 @pytest.fixture(scope="module")
