@@ -7,13 +7,17 @@
     autograder list                                        the modules with hidden tests and their points
 
 Run it in the nbgrader course directory (or name it with --course). It collects (nbgrader collect,
-or zip_collect for --zip), autogrades the visible tests with nbgrader, runs each submission's hidden
-tests in its own hardened container (see autograder/README.md), several at once, with a progress
-bar, and writes: autograder/<assignment>/<student>.json (atomically; a re-run skips submissions
-graded before and unchanged), autograder/<assignment>/final_grades.csv (Otter's),
-autograder/canvas_gradebook.csv (Canvas import), the hidden-tests cell of the nbgrader gradebook,
-and each student's feedback page (the hidden tests, messages and memory budgets, never test code).
-Exit status: 0 all graded, 1 some submission could not be graded (re-run to retry), 2 nothing graded.
+or zip_collect for --zip), runs each submission's visible tests (the notebook's test cells) and
+hidden tests in its own hardened container (see autograder/README.md), several at once, with a
+progress bar; student code never runs on this host. Then nbgrader's autograde, which here executes
+nothing, records the visible results in the gradebook and the autograded notebook (formgrader, where
+the written answers are graded by hand), and it writes: autograder/<assignment>/<student>.json
+(atomically; a re-run skips submissions graded before and unchanged),
+autograder/<assignment>/final_grades.csv (Otter's, hidden tests), autograder/canvas_gradebook.csv
+(Canvas import), the hidden-tests cell of the nbgrader gradebook, and each student's feedback page
+(failed visible tests with their messages; hidden tests, messages and memory budgets, never test code).
+Exit status: 0 all graded, 1 some submission could not be graded (re-run to retry) or was skipped
+(empty, notebook renamed: the line says what to do), 2 nothing graded.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    grade = sub.add_parser("grade", help="grade an assignment's hidden tests and export the gradebooks")
+    grade = sub.add_parser("grade", help="grade an assignment (visible and hidden tests, in containers) and export the gradebooks")
     grade.add_argument("assignment", help="e.g. 02_tensor")
     grade.add_argument("--course", type=Path, default=Path.cwd(), help="the nbgrader course directory (default: here)")
     grade.add_argument("--zip", type=Path, action="append", default=[], help="an LMS download to zip_collect (repeatable)")
@@ -36,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
                        help="how file names in the zip name the student (nbgrader FileNameCollector.named_regexp; "
                             "default: Canvas's <lastfirst>_<id>_<id>_<file>)")
     grade.add_argument("--no-collect", action="store_true", help="grade what is in submitted/ already")
-    grade.add_argument("--no-visible", action="store_true", help="skip nbgrader's autograde of the visible tests")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
     grade.add_argument("--force", action="store_true", help="grade again submissions graded before")
     grade.add_argument("--jobs", type=int, help="containers at once (default: the number of cores)")
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = pipeline.grade_assignment(
             args.course, args.assignment, zips=args.zip, zip_regexp=args.zip_regexp, collect=not args.no_collect,
-            visible=not args.no_visible, students=args.student, force=args.force, jobs=args.jobs, image=args.image,
+            students=args.student, force=args.force, jobs=args.jobs, image=args.image,
             feedback=not args.no_feedback, release_feedback=args.release_feedback, progress=not args.no_progress)
     except pipeline.PipelineError as error:
         print(f"autograder: {error}", file=sys.stderr)
@@ -63,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     pipeline.report(summary, Path(args.course).resolve())
     for student, message in sorted(summary.errors.items()):
         print(f"autograder: {student} could not be graded: {message} (run the command again to retry)", file=sys.stderr)
-    return 1 if summary.errors else 0
+    for student, message in sorted(summary.skipped.items()):
+        print(f"autograder: {student} skipped: {message}", file=sys.stderr)
+    return 1 if summary.errors or summary.skipped else 0
 
 
 if __name__ == "__main__":

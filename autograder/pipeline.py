@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
+
 from autograder import hidden, records, sandbox
 
 # Canvas names each file of a "Download submissions" zip <lastfirst>_[late_]<user id>_<submission id>_<file name>,
@@ -31,6 +33,9 @@ class Summary:
     graded: list[str] = field(default_factory=list)     # graded in this run
     resumed: list[str] = field(default_factory=list)    # already graded, submission unchanged: skipped
     errors: dict[str, str] = field(default_factory=dict)  # could not be graded (re-run to retry)
+    skipped: dict[str, str] = field(default_factory=dict)  # not gradable as submitted (empty, renamed): why
+    notes: dict[str, list[str]] = field(default_factory=dict)  # what the TA should know about one student
+    visible: dict[str, tuple[float, float]] = field(default_factory=dict)  # the gradebook's visible-test scores
     problems: list[str] = field(default_factory=list)   # everything else the TA should know
     outputs: list[Path] = field(default_factory=list)
 
@@ -80,8 +85,35 @@ def zip_collect(course, assignment: str, zips: list[Path], regexp: str) -> list[
     return [f"zip_collect skipped {Path(s).name}: its name does not match --zip-regexp" for s in skipped]
 
 
+def check_visible_tests(course, assignment: str) -> None:
+    """The visible tests the grading container runs (``tinytorch/checks``, built from course/) must be the grade
+    cells of the course directory's notebook, whose grades nbgrader records: same cells, same code, same points."""
+    from course import build
+    visible = hidden.visible_tests(assignment)
+    folder = course.root / "source" / assignment
+    module = build.Module(assignment[:2], assignment[3:], build.COURSE / assignment / f"{assignment}.py")
+    try:
+        notebooks = [nbformat.read(path, as_version=4) for path in sorted(folder.glob("*.ipynb"))]
+        same = visible is not None and len(notebooks) == 1 and build.visible_tests(
+            notebooks[0], module, build.export_target(notebooks[0], module)) == \
+            (build.CHECKS / f"test_{assignment}.py").read_text()
+    except (OSError, ValueError, build.CourseError):
+        same = False
+    if not same:
+        raise PipelineError(f"the test cells of {folder} are not the visible tests the grader runs "
+                            f"(tinytorch/checks/test_{assignment}.py, built from course/): the course directory was "
+                            "built from another version of course/; rebuild it (python -m course.build nbgrader)")
+
+
+def visible_results(result: dict) -> dict | str:
+    """What nbgrader's autograde writes into the test cells: per test, passed and message; or why there is none."""
+    if result.get("status") != "graded":
+        return result.get("message") or "the grading container failed"
+    return {t["name"]: {"passed": t["passed"], "message": t["message"]} for t in result.get("visible", [])}
+
+
 def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (), zip_regexp: str = CANVAS_REGEXP,
-                     collect: bool = True, visible: bool = True, students: list[str] | None = None,
+                     collect: bool = True, students: list[str] | None = None,
                      force: bool = False, jobs: int | None = None, image: str = sandbox.DEFAULT_IMAGE,
                      limits: sandbox.Limits | None = None, feedback: bool = True, release_feedback: bool = False,
                      progress: bool = True, log=print) -> Summary:
@@ -94,6 +126,7 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (
     if assignment not in hidden.assignments():
         raise PipelineError(f"no hidden tests for {assignment} in {hidden.HIDDEN}; the modules with hidden tests "
                             f"are: {', '.join(hidden.assignments())}")
+    check_visible_tests(course, assignment)
     try:
         sandbox.preflight(image)
     except sandbox.SandboxError as error:
@@ -104,9 +137,10 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (
         summary.problems += zip_collect(course, assignment, list(zips), zip_regexp)
     elif collect:
         try:
-            course.collect(assignment)
+            collected = course.collect(assignment)
         except GradeError as error:
             raise PipelineError(str(error)) from None
+        log(f"{assignment}: {len(collected)} submission(s) collected from the exchange")
     everyone = course.submitted_students(assignment)
     if students:
         unknown = [s for s in students if s not in everyone]
@@ -116,20 +150,21 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (
     if not todo_students:
         log(f"{assignment}: no submissions in {root / 'submitted'}")
         return summary
-    # 2. nbgrader's autograde of the visible tests (creates the gradebook's submission rows)
-    if visible:
-        pending = [s for s in todo_students if force or not (root / "autograded" / s / assignment).is_dir()]
-        for outcome in course.autograde(assignment, pending) if pending else []:
-            summary.problems += [f"{outcome.student}: {m}" for m in outcome.messages]
-    # 3. hidden tests, one hardened container per submission, resumable
+    # 2. submissions nbgrader cannot grade (empty, notebook renamed) are reported and skipped
+    for student in todo_students:
+        gradable, problems = course.check_submission(assignment, student)
+        if not gradable:
+            summary.skipped[student] = "; ".join(problems)
+    # 3. visible and hidden tests, one hardened container per submission, resumable
     out_dir = records.results_dir(root, assignment)
     stored = records.read_results(root, assignment)
     jobs_todo = []
-    for student in todo_students:
+    for student in [s for s in todo_students if s not in summary.skipped]:
         notebooks = student_notebooks(root, assignment, student)
         digest = submission_digest(notebooks)
         previous = stored.get(student)
-        if not force and previous and previous.get("status") == "graded" and previous.get("digest") == digest:
+        if (not force and previous and previous.get("status") == "graded" and previous.get("digest") == digest
+                and previous.get("visible") is not None):
             summary.resumed.append(student)
             continue
         jobs_todo.append((student, digest, sandbox.Job(assignment, notebooks, label=student,
@@ -174,8 +209,21 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (
     if bar is not None:
         bar.close()
     shutil.rmtree(work_root, ignore_errors=True)
-    # 4. gradebooks and feedback
-    results = {s: r for s, r in records.read_results(root, assignment).items() if s in everyone}
+    # 4. nbgrader's autograde, executing nothing: the gradebook rows, the container's visible results in the
+    #    test cells of the autograded notebook (formgrader, feedback); the hidden score in its task cell
+    results = {s: r for s, r in records.read_results(root, assignment).items()  # a skipped submission's old
+               if s in everyone and s not in summary.skipped}                     # result is not its grade
+    autograde = [s for s in todo_students if s in results
+                 and (s not in summary.resumed or not (root / "autograded" / s / assignment).is_dir())]
+    try:
+        outcomes = course.autograde(assignment, {s: visible_results(results[s]) for s in autograde})
+    except GradeError as error:
+        raise PipelineError(str(error)) from None
+    for outcome in outcomes:
+        summary.notes[outcome.student] = [m for m in outcome.messages if not m.startswith("not graded: ")]
+        if outcome.status != "graded":
+            summary.errors.setdefault(outcome.student, "; ".join(outcome.messages))
+    summary.visible = {s: v for s, v in course.scores(assignment).items() if s in todo_students}
     graded = {s: r for s, r in results.items() if r.get("status") == "graded"}
     summary.problems += records.record_in_gradebook(course, assignment, {s: r["score"] for s, r in graded.items()})
     summary.outputs.append(records.final_grades_csv(results, out_dir / "final_grades.csv"))
@@ -190,7 +238,7 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (
             not_ready = sorted(set(graded) - set(ready))
             if not_ready:
                 summary.problems.append(f"feedback not released to {', '.join(not_ready)}: nbgrader has not "
-                                        "autograded their submission (run without --no-visible)")
+                                        "autograded their submission")
             from_lms = [s for s in ready if not (root / "feedback" / s / assignment / "submission_secret.txt").is_file()]
             if from_lms:
                 summary.problems.append(f"feedback of {', '.join(from_lms)} not released: not submitted through the "
@@ -204,16 +252,26 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (
 
 
 def report(summary: Summary, course_root: Path, log=print) -> None:
+    """One line per student: status, visible tests (the gradebook's score), hidden tests, what to know."""
     results = records.read_results(course_root, summary.assignment)
-    width = max([len(s) for s in results] + [7])
-    log(f"  {'student':<{width}}  hidden tests")
-    for student, result in sorted(results.items()):
-        if result.get("status") == "graded":
-            failed = sum(1 for t in result["tests"] if not t["passed"])
-            log(f"  {student:<{width}}  {result['score']:g}/{result['possible']:g}"
-                + (f"  ({failed} failed)" if failed else ""))
+    students = sorted(set(results) | set(summary.skipped) | set(summary.visible))
+    width = max([len(s) for s in students] + [7])
+    log(f"  {'student':<{width}}  {'status':<7}  {'visible':>7}  {'hidden':>7}  (written answers: grade them in formgrader)")
+    for student in students:
+        result = results.get(student, {})
+        notes = list(summary.notes.get(student, []))
+        visible = "%g/%g" % summary.visible[student] if student in summary.visible else "-"
+        if student in summary.skipped:
+            status, hidden_score, notes = "skipped", "-", [summary.skipped[student]] + notes
+        elif result.get("status") == "graded":
+            status, hidden_score = "graded", f"{result['score']:g}/{result['possible']:g}"
+            failed = [sum(1 for t in result.get(k, []) if not t["passed"]) for k in ("visible", "tests")]
+            if any(failed):
+                notes.insert(0, f"failed: {failed[0]} visible, {failed[1]} hidden test(s)")
         else:
-            log(f"  {student:<{width}}  ERROR: {result.get('message', '')}")
+            status, hidden_score = "ERROR", "-"
+            notes.insert(0, summary.errors.get(student) or result.get("message", "not graded"))
+        log(f"  {student:<{width}}  {status:<7}  {visible:>7}  {hidden_score:>7}  {'; '.join(notes)}".rstrip())
     for problem in summary.problems:
         log(f"note: {problem}")
     for path in summary.outputs:

@@ -329,9 +329,19 @@ def nbgrader_notebook(module: Module) -> nbformat.NotebookNode:
     return nb
 
 
+NO_EXECUTION = """
+# Student code never runs on the course server: `autograder grade` runs every notebook's tests in
+# hardened containers and writes their results into the autograded notebooks. So nbgrader itself
+# executes nothing here, and records no autograde score it did not get from there: formgrader's
+# Autograde button and `nbgrader autograde` leave the test cells "needs grading" (run `autograder grade`).
+c.Execute.enabled = False
+c.SaveAutoGrades.enabled = False
+"""
+
+
 def nbgrader_sources(root: Path, config: course_config.CourseConfig, source: str) -> dict[Path, str]:
     """Every file the build writes into the course directory, path -> text."""
-    files = {root / "nbgrader_config.py": course_config.nbgrader_config(config, root, source)}
+    files = {root / "nbgrader_config.py": course_config.nbgrader_config(config, root, source) + NO_EXECUTION}
     for module in course_modules():
         files[root / "source" / module.slug / f"{module.slug}.ipynb"] = nbformat.writes(nbgrader_notebook(module)) + "\n"
     return files

@@ -1,24 +1,21 @@
-"""Collect and autograde an assignment with nbgrader, one submission at a time: ``python -m course.grade 02_tensor``.
+"""nbgrader's side of grading, which never runs student code: ``Course(root)`` and ``python -m course.grade``.
 
-    python -m course.grade ASSIGNMENT [--course DIR] [--student ID ...]
-                           [--no-collect] [--feedback] [--release-feedback]
+Student code runs only inside the hardened grading containers of ``autograder grade`` (see
+autograder/README.md): they run each notebook's visible tests (its grade cells) and the hidden tests.
+This module is the nbgrader layer the autograder builds on:
 
-Run it in the course directory (the one ``python -m course.build nbgrader``
-wrote) or name it with ``--course``.  It runs nbgrader's own steps:
+1. ``collect``: the exchange's submissions of an assignment into ``submitted/<student>/ASSIGNMENT/``;
+2. ``check_submission``: an empty submission or one whose notebook was renamed is reported and
+   skipped (nbgrader's own message is misleading there); deleted grade cells are reported (they score 0);
+3. ``autograde``: nbgrader's autograde of each submission on its own, WITHOUT executing it (nbgrader's
+   ``Execute`` preprocessor is replaced by ``GraderResults``, which writes the grading container's
+   result of each visible test into its grade cell: an error output for a failed test, so nbgrader
+   scores it 0 and formgrader and the feedback show the message). It makes the gradebook rows and
+   the autograded notebook formgrader needs for the written answers. A submission without a
+   container result scores 0 on every test, never nbgrader's full marks for a cell without output;
+4. ``feedback``: ``generate_feedback`` (HTML in ``feedback/``) and ``release_feedback``.
 
-1. ``collect``: the exchange's submissions of ASSIGNMENT into ``submitted/<student>/ASSIGNMENT/``;
-2. a check of each submission: an empty submission or one whose notebook was
-   renamed is reported and skipped (nbgrader's own message is misleading there);
-   deleted grade cells are reported, and those cells score 0;
-3. ``autograde`` of each submission on its own, so one bad submission never stops the batch;
-4. with ``--feedback``, ``generate_feedback`` (HTML in ``feedback/``), and with
-   ``--release-feedback`` also ``release_feedback`` to the exchange.
-
-It prints one line per student and the gradebook's visible-test score, and exits
-1 when any submission was skipped or failed (every other one is still graded).
-
-The same steps are importable for the autograder (``Course(root).collect(...)``,
-``.check_submission(...)``, ``.autograde(...)``, ``.feedback(...)``, ``.scores(...)``).
+``python -m course.grade ASSIGNMENT ...`` is kept for TAs used to it: it runs ``autograder grade``.
 """
 from __future__ import annotations
 
@@ -30,7 +27,11 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course.build import nbgrader_env
+import nbformat
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Dict, Unicode
+
+from course.build import nbgrader_env, test_name
 
 # nbgrader 0.9.6 with SQLAlchemy 2 warns on every autograde about objects "not in session"; harmless.
 warnings.filterwarnings("ignore", message=".*not in session.*")
@@ -154,15 +155,24 @@ class Course:
                 problems.append(f"{name}: test cell(s) {', '.join(deleted)} were deleted: they score 0")
         return True, problems
 
-    def autograde(self, assignment: str, students: list[str] | None = None) -> list[Outcome]:
-        """Check and ``nbgrader autograde`` each submission on its own; a failure never stops the rest."""
+    def autograde(self, assignment: str, results: dict[str, dict | str]) -> list[Outcome]:
+        """Check and ``nbgrader autograde`` each student's submission on its own, executing nothing.
+
+        ``results[student]`` is what the grading container returned for their visible tests: test function
+        name (``test_<grade_id>``, as in ``tinytorch/checks``) -> ``{"passed": bool, "message": str}``; or a
+        string saying why the container could not grade the submission (every test then scores 0).
+        A failure never stops the rest of the batch.
+        """
         self.require_assignment(assignment)
         outcomes = []
-        for student in students if students is not None else self.submitted_students(assignment):
+        for student, visible in results.items():
             gradable, problems = self.check_submission(assignment, student)
             if not gradable:
                 outcomes.append(Outcome(student, assignment, "skipped", messages=problems))
                 continue
+            if isinstance(visible, str):
+                problems.append(f"not graded: {visible}; its visible tests score 0 until it is")
+            self.api.config.merge(no_execution(visible))
             result = self.api.autograde(assignment, student, force=True, create=True)
             if not result["success"]:
                 outcomes.append(Outcome(student, assignment, "failed",
@@ -194,6 +204,59 @@ class Course:
                     for sub in gradebook.assignment_submissions(assignment)}
 
 
+class GraderResults(NbGraderPreprocessor):
+    """In nbgrader's autograde, in place of ``Execute``: each visible test cell gets, as its output, the
+    result the grading container sent for it. A passed test prints that it passed; a failed test,
+    or one without a result, gets an error output with the message, which nbgrader scores 0 (a code
+    grade cell without an error scores full marks, so "no result" must never mean "no output")."""
+
+    results = Dict(help="test function name -> {'passed': bool, 'message': str}, from the grading container").tag(config=True)
+    not_graded = Unicode("", help="why the grading container has no result for this submission").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            result = self.results.get(test_name(meta.get("grade_id", "")))
+            if self.not_graded:
+                cell.outputs = [_error_output("NotGraded", f"the grading container could not run the tests: "
+                                                           f"{self.not_graded}")]
+            elif not isinstance(result, dict):
+                cell.outputs = [_error_output("NotGraded", "the grading container sent no result for this test")]
+            elif result.get("passed") is True:
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                       text="passed (run on your exported code by the autograder)\n")]
+            else:
+                message = str(result.get("message") or "failed")
+                ename, _, evalue = message.partition(": ")  # "AssertionError: ...", else the whole message
+                cell.outputs = [_error_output(ename, evalue) if ename.isidentifier() and evalue
+                                else _error_output("TestFailed", message)]
+            cell.execution_count = None
+        return cell, resources
+
+
+def _error_output(ename: str, evalue: str):
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def no_execution(visible: dict | str):
+    """The nbgrader settings of one autograde: nothing executed, the container's results instead."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+    from traitlets.config import Config
+
+    default = list(Autograde.class_traits()["autograde_preprocessors"].default())
+    if Execute not in default:  # another nbgrader: check what replaces execution before trusting it
+        raise GradeError(f"nbgrader's autograde steps changed ({[p.__name__ for p in default]}): "
+                         "course/grade.py must be checked against this nbgrader version")
+    config = Config()
+    config.Autograde.autograde_preprocessors = [GraderResults if p is Execute else p for p in default]
+    config.Execute.enabled = False          # belt and braces: should a site config list it again
+    config.SaveAutoGrades.enabled = True    # the course's nbgrader_config.py turns it off for everyone else
+    config.GraderResults.results = visible if isinstance(visible, dict) else {}
+    config.GraderResults.not_graded = visible if isinstance(visible, str) else ""
+    return config
+
+
 def _last_error(result: dict) -> str:
     """The most useful line of nbgrader's captured log."""
     lines = [line for line in (result.get("log", "") + "\n" + (result.get("error") or "")).splitlines() if line.strip()]
@@ -202,39 +265,29 @@ def _last_error(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course.grade", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    """``python -m course.grade``: the same as ``autograder grade`` (student code runs only in its containers)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m course.grade", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Grade an assignment: runs `autograder grade` (see autograder/README.md), which runs the "
+                    "visible and hidden tests of every submission in hardened containers. Student code never "
+                    "runs on this host.")
     parser.add_argument("assignment", help="e.g. 02_tensor")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="the course directory (default: here)")
-    parser.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    parser.add_argument("--student", action="append", default=[], help="grade only this student (repeatable)")
     parser.add_argument("--no-collect", action="store_true", help="grade what is in submitted/ already")
     parser.add_argument("--feedback", action="store_true", help="also write HTML feedback to feedback/")
     parser.add_argument("--release-feedback", action="store_true", help="write and release feedback to the exchange")
+    parser.add_argument("--image", help="the grader image (default: autograder grade's)")
     args = parser.parse_args(argv)
-    try:
-        course = Course(args.course)
-        course.require_assignment(args.assignment)
-        if not args.no_collect:
-            collected = course.collect(args.assignment)
-            print(f"{args.assignment}: {len(collected)} submission(s) collected from the exchange")
-        outcomes = course.autograde(args.assignment, args.student)
-        if not outcomes:
-            print(f"{args.assignment}: no submissions to grade in {course.root / 'submitted'}")
-            return 0
-        width = max(len("student"), *(len(o.student) for o in outcomes))
-        print(f"  {'student':<{width}}  {'status':<7}  {'visible tests':>13}  (written answers: grade them in formgrader)")
-        for o in outcomes:
-            score = f"{o.score:g}/{o.max_score:g}" if o.score is not None else "-"
-            print(f"  {o.student:<{width}}  {o.status:<7}  {score:>13}  {'; '.join(o.messages)}".rstrip())
-        graded = [o.student for o in outcomes if o.status == "graded"]
-        if (args.feedback or args.release_feedback) and graded:
-            course.feedback(args.assignment, graded, release=args.release_feedback)
-            print(f"feedback for {len(graded)} student(s) in {course.root / 'feedback'}"
-                  + (" (released)" if args.release_feedback else ""))
-    except GradeError as error:
-        print(f"grade error: {error}", file=sys.stderr)
-        return 2
-    return 0 if all(o.status == "graded" for o in outcomes) else 1
+    command = ["grade", args.assignment, "--course", str(args.course)]
+    command += [f"--student={s}" for s in args.student]
+    command += ["--no-collect"] * args.no_collect + ["--release-feedback"] * args.release_feedback
+    command += [] if args.feedback or args.release_feedback else ["--no-feedback"]
+    command += ["--image", args.image] if args.image else []
+    print("course.grade: running `autograder " + " ".join(command) + "` (student code runs only in its containers)",
+          flush=True)
+    from autograder.__main__ import main as autograder_main
+    return autograder_main(command)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ and writes Otter's CSV, the Canvas CSV, the nbgrader gradebook and the feedback.
 from __future__ import annotations
 
 import csv
+import html
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -78,6 +80,12 @@ def earlier(slug: str) -> list[str]:
 def grade_all(jobs: list[sandbox.Job], workers: int = 2) -> list[dict]:
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(sandbox.grade_in_container, jobs))
+
+
+def notebook_test_points(course_dir: Path, slug: str) -> float:
+    """The points of the visible tests: the test cells of the course's source notebook."""
+    nb = nbformat.read(course_dir / "source" / slug / f"{slug}.ipynb", as_version=4)
+    return sum(c.metadata["nbgrader"]["points"] for c in nb.cells if build.is_test_cell(c))
 
 
 def failures(result: dict) -> str:
@@ -220,25 +228,52 @@ def test_a_grading_container_really_has_its_limits(grader_image, tmp_path):
 # ---- reference = full marks, untouched release = 0 ----------------------------------------------
 
 @pytest.mark.slow
-def test_reference_scores_full_marks_and_untouched_release_zero_on_every_module(grader_image, course_dir, tmp_path):
+def test_reference_scores_full_marks_and_untouched_release_zero_on_every_module(grader_image, tmp_path):
+    """In the grading containers: the reference earns every visible and hidden point, an untouched release none.
+    Then nbgrader's autograde (which executes nothing) records those visible results in the gradebook."""
+    from autograder.pipeline import visible_results
+    from course.grade import Course
+    course_dir = tmp_path / "course"  # a course of its own: its submissions are no other test's business
+    build.write_nbgrader_course(course_dir, course_config.CourseConfig(
+        course_id="tt102", course_root=str(course_dir), exchange_root=str(tmp_path / "exchange")))
     jobs, labels = [], []
     for slug in hidden.assignments():
         reference = write_notebooks(tmp_path / "reference" / slug, {s: reference_notebook(s) for s in earlier(slug)})
         release = {s: course_dir / "release" / s / f"{s}.ipynb" for s in earlier(slug)}
         jobs += [sandbox.Job(slug, reference, image=grader_image, limits=FAST),
                  sandbox.Job(slug, release, image=grader_image, limits=FAST)]
-        labels += [f"{slug} reference", f"{slug} release"]
-    results = grade_all(jobs)
+        labels += [(slug, "reference"), (slug, "untouched")]
+    results = dict(zip(labels, grade_all(jobs)))
     problems = []
-    for label, result in zip(labels, results):
+    for (slug, who), result in results.items():
+        label = f"{slug} {who}"
         if result.get("status") != "graded":
             problems.append(f"{label}: not graded: {failures(result)}")
-        elif label.endswith("reference") and result["score"] != result["possible"]:
-            problems.append(f"{label}: {result['score']}/{result['possible']}\n{failures(result)}")
-        elif label.endswith("release") and result["score"] != 0:
-            passed = [t["name"] for t in result["tests"] if t["passed"]]
-            problems.append(f"{label}: {result['score']} hidden points for an untouched release ({passed})")
+            continue
+        visible_points = notebook_test_points(course_dir, slug)
+        if result["visible_possible"] != visible_points or visible_points <= 0:
+            problems.append(f"{label}: {result['visible_possible']} visible points possible, the notebook has {visible_points}")
+        if who == "reference" and (result["score"] != result["possible"] or result["visible_score"] != visible_points):
+            problems.append(f"{label}: hidden {result['score']}/{result['possible']}, visible "
+                            f"{result['visible_score']}/{visible_points}\n{failures(result)}"
+                            + "".join(f"\n  {t['name']}: {t['message']}" for t in result["visible"] if not t["passed"]))
+        elif who == "untouched" and (result["score"] != 0 or result["visible_score"] != 0):
+            passed = [t["name"] for t in result["tests"] + result["visible"] if t["passed"]]
+            problems.append(f"{label}: {result['score']} hidden, {result['visible_score']} visible points for an "
+                            f"untouched release ({passed})")
     assert not problems, "\n".join(problems)
+
+    course = Course(course_dir)
+    for slug in hidden.assignments():
+        for who, step in (("reference", tmp_path / "reference" / slug), ("untouched", course_dir / "release" / slug)):
+            folder = course_dir / "submitted" / who / slug
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy(step / f"{slug}.ipynb", folder)
+        outcomes = {o.student: o for o in course.autograde(slug, {who: visible_results(results[(slug, who)])
+                                                                  for who in ("reference", "untouched")})}
+        reference, untouched = outcomes["reference"], outcomes["untouched"]
+        assert reference.status == "graded" and reference.score == reference.max_score > 0, reference
+        assert untouched.status == "graded" and untouched.score == 0, untouched
 
 
 # ---- the TA command ------------------------------------------------------------------------------
@@ -263,15 +298,41 @@ def test_ta_grades_an_lms_zip_resumes_and_exports_every_gradebook(grader_image, 
     bob = write_notebooks(tmp_path / "bob", {slug: with_payload(
         reference_notebook(slug), "def _wrong_mul(self, other):\n    return _make(self.data * 2, 'mul', (self, other))"
                                   "\n\n\nTensor.__mul__ = _wrong_mul\n")})[slug]
-    archive = canvas_zip(tmp_path / "submissions.zip", {"alice": alice, "bob": bob}, slug)
+    ursula = course_dir / "release" / slug / f"{slug}.ipynb"  # submits the release untouched
+    archive = canvas_zip(tmp_path / "submissions.zip", {"alice": alice, "bob": bob, "ursula": ursula}, slug)
 
     first = autograder("grade", slug, "--zip", str(archive), "--image", grader_image, "--no-progress", cwd=course_dir)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "grading 2 submission(s)" in first.stdout
+    assert "grading 3 submission(s)" in first.stdout
     results = records.read_results(course_dir, slug)
-    assert set(results) == {"alice", "bob"}
+    assert set(results) == {"alice", "bob", "ursula"}
     assert results["alice"]["score"] == results["alice"]["possible"] == hidden.points(slug)
     assert 0 < results["bob"]["score"] < results["alice"]["score"]
+    points = notebook_test_points(course_dir, slug)
+    lines = {line.split()[0]: line.split()[1:4] for line in first.stdout.splitlines() if line.startswith("  ")}
+    assert lines["alice"] == ["graded", f"{points:g}/{points:g}", f"{hidden.points(slug):g}/{hidden.points(slug):g}"]
+    assert lines["ursula"] == ["graded", f"0/{points:g}", f"0/{hidden.points(slug):g}"]
+
+    # the visible tests ran in the container: each test cell's grade is what the container found, nothing else
+    from nbgrader.api import Gradebook
+    bob_visible = {t["name"]: t for t in results["bob"]["visible"]}
+    failed = [name for name, t in bob_visible.items() if not t["passed"]]
+    assert failed and len(failed) < len(bob_visible), "bob's multiplication fails some visible tests, not all"
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", "tt101") as gradebook:
+        for student in ("alice", "bob", "ursula"):
+            submission = gradebook.find_submission(slug, student)
+            passed = {t["name"]: t["passed"] for t in results[student]["visible"]}
+            for grade in submission.notebooks[0].grades:
+                if grade.cell.cell_type == "code":
+                    assert grade.auto_score == (grade.max_score if passed[build.test_name(grade.name)] else 0), \
+                        (student, grade.name)
+            # formgrader's total: visible + hidden (+ written answers, graded by hand: none yet)
+            assert submission.score == submission.code_score + results[student]["score"], student
+        bob = gradebook.find_submission(slug, "bob")
+        assert bob.code_score == sum(t["points"] for t in bob_visible.values() if t["passed"]) == \
+            results["bob"]["visible_score"]
+        assert gradebook.find_submission(slug, "alice").code_score == points
+        assert gradebook.find_submission(slug, "ursula").score == 0
 
     # Otter's final_grades.csv: the points row, then one row per submission
     rows = list(csv.DictReader((course_dir / "autograder" / slug / "final_grades.csv").open()))
@@ -281,7 +342,6 @@ def test_ta_grades_an_lms_zip_resumes_and_exports_every_gradebook(grader_image, 
     assert float(by_file["bob"]["total_points_earned"]) == results["bob"]["score"]
 
     # the nbgrader gradebook holds the hidden score in the notebook's hidden-tests cell, next to the visible tests
-    from nbgrader.api import Gradebook
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", "tt101") as gradebook:
         grade = gradebook.find_grade(records.HIDDEN_CELL, slug, slug, "bob")
         assert grade.score == results["bob"]["score"] and not grade.needs_manual_grade
@@ -296,8 +356,12 @@ def test_ta_grades_an_lms_zip_resumes_and_exports_every_gradebook(grader_image, 
     alice_row = next(r for r in canvas if r[2] == "alice")
     assert float(alice_row[4]) == visible + results["alice"]["score"]
 
-    # feedback: the failed hidden tests with their messages and the memory budgets, never the test code
+    # feedback: the failed visible tests with their messages (nbgrader's page); the failed hidden tests with
+    # their messages and the memory budgets, never the test code
     page = (course_dir / "feedback" / "bob" / slug / f"{slug}.html").read_text()
+    for name in failed:
+        first_line = bob_visible[name]["message"].split("\n")[0].split(": ", 1)[-1]
+        assert html.escape(first_line, quote=False) in page, (name, first_line)
     assert "Hidden tests" in page and "memory" in page and "budget" in page and "differ" in page
     for source in hidden.test_files(slug).values():
         for line in source.splitlines():
@@ -354,7 +418,7 @@ def test_an_interrupted_run_keeps_its_results_and_the_next_one_resumes(grader_im
                  for name in ("carol", "dave", "erin", "frank")}
     archive = canvas_zip(tmp_path / "zip.zip", notebooks, slug)
     command = [sys.executable, "-m", "autograder", "grade", slug, "--zip", str(archive), "--image", grader_image,
-               "--jobs", "1", "--no-progress", "--no-visible"]
+               "--jobs", "1", "--no-progress"]
     process = subprocess.Popen(command, cwd=course_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     folder = records.results_dir(course_dir, slug)
     deadline = time.monotonic() + 300
@@ -367,7 +431,7 @@ def test_an_interrupted_run_keeps_its_results_and_the_next_one_resumes(grader_im
     assert 1 <= len(kept) < 4 and all(r["status"] == "graded" for r in kept.values())
     leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "name=ttgrade-"], capture_output=True, text=True).stdout
     assert leftovers.strip() == "", "the interrupted run left containers behind"
-    again = autograder("grade", slug, "--no-collect", "--no-visible", "--image", grader_image, "--no-progress", cwd=course_dir)
+    again = autograder("grade", slug, "--no-collect", "--image", grader_image, "--no-progress", cwd=course_dir)
     assert again.returncode == 0, again.stderr
     assert f"grading {4 - len(kept)} submission(s)" in again.stdout
     assert f"({len(kept)} already graded, unchanged)" in again.stdout
@@ -381,6 +445,21 @@ def test_ta_command_errors_are_clear(course_dir, tmp_path):
     assert not_a_course.returncode == 2 and "not a course directory" in not_a_course.stderr
     missing_zip = autograder("grade", "02_tensor", "--zip", str(tmp_path / "nope.zip"), cwd=course_dir)
     assert missing_zip.returncode == 2 and "nope.zip: no such zip file" in missing_zip.stderr
+
+
+def test_grading_refuses_a_course_whose_test_cells_are_not_the_tests_the_grader_runs(course_dir, tmp_path):
+    """The container runs tinytorch/checks (built from course/); nbgrader records grades per test cell of the course
+    directory's notebook. Should the two differ (a course built from another version of course/), grading stops."""
+    from types import SimpleNamespace
+
+    from autograder import pipeline
+    slug = "02_tensor"
+    pipeline.check_visible_tests(SimpleNamespace(root=course_dir), slug)  # built from this checkout: the same
+    nb = nbformat.read(course_dir / "source" / slug / f"{slug}.ipynb", as_version=4)
+    next(c for c in nb.cells if build.is_test_cell(c)).metadata["nbgrader"]["points"] += 1
+    write_notebooks(tmp_path / "source" / slug, {slug: nb})
+    with pytest.raises(pipeline.PipelineError, match="rebuild it"):
+        pipeline.check_visible_tests(SimpleNamespace(root=tmp_path), slug)
 
 
 def test_a_milestone_job_takes_the_students_earlier_submissions(tmp_path):

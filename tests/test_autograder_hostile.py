@@ -12,10 +12,13 @@ import subprocess
 import threading
 import time
 
+import nbformat
 import pytest
 
-from autograder import sandbox
-from tests.test_autograder import failures, grade_all, grader_image, reference_notebook, with_payload, write_notebooks  # noqa: F401
+from autograder import hidden, records, sandbox
+from course import build
+from tests.test_autograder import (autograder, canvas_zip, course_dir, failures, grade_all, grader_image,  # noqa: F401
+                                   notebook_test_points, reference_notebook, with_payload, write_notebooks)
 
 SLUG = "02_tensor"
 TIGHT = sandbox.Limits(memory_mb=768, pids=64, probe_timeout=3, probe_memory_mb=400, wall_seconds=300)
@@ -237,11 +240,26 @@ def test_hostile_submissions_get_what_they_deserve_and_honest_ones_their_solo_sc
         if scores[f"hostile: {name}"] != deserved:
             problems.append(f"{name}: scored {scores[f'hostile: {name}']}, deserves {deserved}\n"
                             f"{failures(results[f'hostile: {name}'])}")
+    # The visible tests run in the student's process, like in nbgrader's kernel: a submission that patches NumPy there
+    # can pass its own visible tests (it could in nbgrader too); every other misbehaviour earns its twin's visible score.
+    visible = {name: result["visible_score"] for name, result in results.items()}
+    for name, (payload, twin) in corpus.items():
+        deserved = {None: visible["twin: raise"], HUNGRY_WRONG: visible["twin: hungry wrong add"],
+                    "hungry, measured": visible["twin: hungry wrong add"], "": solo["reference"]["visible_score"]}[twin]
+        if payload.startswith(MONKEYPATCH):
+            continue
+        if visible[f"hostile: {name}"] != deserved:
+            problems.append(f"{name}: {visible[f'hostile: {name}']} visible points, deserves {deserved}\n"
+                            + "\n".join(f"  {t['name']}: {t['message']}" for t in results[f"hostile: {name}"]["visible"]))
     for name in HONEST:
         if results[f"honest: {name}"]["tests"] != solo[name]["tests"]:
             problems.append(f"honest {name}: {scores[f'honest: {name}']} in the batch, {solo[name]['score']} alone")
+        strip = [{k: v for k, v in t.items() if k != "seconds"} for t in results[f"honest: {name}"]["visible"]]
+        if strip != [{k: v for k, v in t.items() if k != "seconds"} for t in solo[name]["visible"]]:
+            problems.append(f"honest {name}: visible tests differ in the batch and alone")
     assert not problems, "\n".join(problems)
     assert scores["twin: raise"] < solo["reference"]["score"], "the twin must actually lose points"
+    assert visible["twin: raise"] < solo["reference"]["visible_score"] == solo["reference"]["visible_possible"]
     messages = " ".join(t["message"] for t in results["hostile: endless loop"]["tests"])
     assert "time limit of 3 s" in messages
     memory_messages = " ".join(t["message"] for t in results["hostile: monkeypatches numpy, tracemalloc, helpers"]["tests"])
@@ -253,3 +271,60 @@ def test_hostile_submissions_get_what_they_deserve_and_honest_ones_their_solo_sc
     assert leftovers.strip() == "", "grading containers were left behind"
     # the host survived: the whole batch ran, bounded by the per-test limits (not a timing test: a generous bound)
     assert elapsed < TIGHT.wall_seconds * len(names) / 2
+
+
+# ---- nothing a submission holds runs on the course server ------------------------------------------
+
+HOST_CELL = """
+# a notebook cell (not exported): on the course server it would leave a trace and print the solutions
+open({marker!r}, "a").write("a notebook cell ran on the host\\n")
+print(open({source!r}).read())
+"""
+HOST_EXPORT = """
+import json as _json
+try:  # in the grading container there is no such file; on the course server this would leave a trace
+    with open({marker!r}, "a") as _f:
+        _f.write("an export cell ran on the host\\n")
+except OSError:
+    pass
+try:  # ... and, could it read the course's source/, it would take the solutions from there
+    for _cell in _json.load(open({source!r}))["cells"]:
+        if _cell["cell_type"] == "code" and "".join(_cell["source"]).startswith("#| export"):
+            exec("".join(_cell["source"]), globals())
+except (OSError, ValueError):
+    pass
+"""
+
+
+@pytest.mark.slow
+def test_a_submission_runs_nowhere_on_the_host_during_autograder_grade(grader_image, course_dir, tmp_path):
+    """Two submissions whose notebook cells and export cells try to write a marker file on the course server and
+    read its source/ (the solutions): `autograder grade` leaves no trace on the host, the untouched release with
+    them scores 0 and no solution text reaches its feedback, the reference with them every visible and hidden point."""
+    slug = "04_layers"
+    marker = tmp_path / "marker"
+    source = course_dir / "source" / slug / f"{slug}.ipynb"
+    submissions = {}
+    for student, nb in (("mallory", nbformat.read(course_dir / "release" / slug / f"{slug}.ipynb", as_version=4)),
+                        ("rita", reference_notebook(slug))):
+        nb = with_payload(nb, HOST_EXPORT.format(marker=str(marker), source=str(source)))
+        first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+        nb.cells.insert(first_code, nbformat.v4.new_code_cell(HOST_CELL.format(marker=str(marker), source=str(source))))
+        submissions[student] = write_notebooks(tmp_path / student, {slug: nb})[slug]
+    archive = canvas_zip(tmp_path / "hostile.zip", submissions, slug)
+    done = autograder("grade", slug, "--zip", str(archive), "--student", "mallory", "--student", "rita",
+                      "--image", grader_image, "--no-progress", cwd=course_dir)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not marker.exists(), f"student code ran on the host: {marker.read_text()}"
+
+    results = records.read_results(course_dir, slug)
+    points = notebook_test_points(course_dir, slug)
+    assert (results["mallory"]["visible_score"], results["mallory"]["score"]) == (0, 0), failures(results["mallory"])
+    assert (results["rita"]["visible_score"], results["rita"]["score"]) == (points, hidden.points(slug)), \
+        failures(results["rita"])
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", "tt101") as gradebook:
+        assert gradebook.find_submission(slug, "mallory").score == 0
+        assert gradebook.find_submission(slug, "rita").score == points + hidden.points(slug)
+    leaks = build.find_leaks(course_dir / "feedback" / "mallory", course_dir / "autograded" / "mallory")
+    assert leaks == [], "\n".join(leaks[:10])

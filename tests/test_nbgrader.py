@@ -1,5 +1,7 @@
 """The nbgrader course, with real nbgrader: built from course/, released, fetched, submitted,
-collected, autograded and fed back; bad submissions reported while the batch goes on."""
+collected, graded (tests in the grading containers; nbgrader's autograde executes nothing) and fed
+back; bad submissions reported while the batch goes on. That the reference earns every visible point
+and an untouched release none, module by module, is checked in the containers (test_autograder.py)."""
 from __future__ import annotations
 
 import csv
@@ -17,16 +19,11 @@ import yaml
 
 from autograder import hidden, records
 from course import build, config, grade
+from tests.test_autograder import grader_image  # noqa: F401
 from tinytorch import export
 
 MODULES = build.course_modules()
 COURSE_ID = "tt101"
-
-# Grade cells that test only code the release gives (argument checks, a given constructor), so an
-# untouched release passes them. The course's promise is that an untouched release scores 0: these
-# are reported to the module author; the test fails when this list is no longer exact.
-TESTS_OF_GIVEN_CODE: dict[str, set] = {}
-
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*not in session")  # nbgrader 0.9.6 + SQLAlchemy 2 noise
 
@@ -364,9 +361,10 @@ def empty(folder: Path) -> None:
 
 
 @pytest.mark.slow
-def test_round_trip_two_students_one_ta_and_bad_submissions(site, course):
-    """release -> fetch -> submit -> collect -> autograde -> feedback -> fetch_feedback, with real nbgrader.
-    Alice solves 01_setup, Bob submits it untouched; carol, dave and erin submit broken work in the same batch."""
+def test_round_trip_two_students_one_ta_and_bad_submissions(site, course, grader_image):
+    """release -> fetch -> submit -> collect -> grade (tests in the grading containers, nbgrader's autograde
+    executing nothing) -> feedback -> fetch_feedback, with real nbgrader. Alice solves 01_setup, Bob submits
+    it untouched; carol, dave and erin submit broken work in the same batch."""
     slug = "01_setup"
     released = nbgrader("release_assignment", slug, cwd=course)  # the TA
     assert released.returncode == 0, released.stderr
@@ -383,15 +381,18 @@ def test_round_trip_two_students_one_ta_and_bad_submissions(site, course):
                      "--student=fred", cwd=alice, home=alice)
     assert wrong.returncode != 0 and "Assignment not found" in wrong.stderr
 
-    ta = subprocess.run([sys.executable, "-m", "course.grade", slug, "--course", str(course), "--release-feedback"],
+    # the TA's old command: now it runs `autograder grade`
+    ta = subprocess.run([sys.executable, "-m", "course.grade", slug, "--course", str(course), "--release-feedback",
+                         "--image", grader_image],
                         cwd=build.ROOT, env=identity(site / "homes" / "tina"), capture_output=True, text=True,
                         timeout=900)
     report = ta.stdout
     assert ta.returncode == 1, "some submissions could not be graded: the TA's command says so\n" + report + ta.stderr
-    assert "5 submission(s) collected" in report
+    assert "running `autograder grade 01_setup" in report and "5 submission(s) collected" in report
     lines = {line.split()[0]: line for line in report.splitlines() if line.startswith("  ")}
-    assert lines["alice"].split()[1:3] == ["graded", "4/4"], report
-    assert lines["bob"].split()[1:3] == ["graded", "0/4"], report
+    hidden_points = f"{hidden.points(slug):g}"
+    assert lines["alice"].split()[1:4] == ["graded", "4/4", f"{hidden_points}/{hidden_points}"], report
+    assert lines["bob"].split()[1:4] == ["graded", "0/4", f"0/{hidden_points}"], report
     assert "graded" in lines["carol"] and "test-setup-predictions were deleted: they score 0" in lines["carol"]
     assert "skipped" in lines["dave"] and "01_setup.ipynb is missing; the submission has Copy1.ipynb" in lines["dave"]
     assert "skipped" in lines["erin"] and "empty submission" in lines["erin"]
@@ -410,8 +411,8 @@ def test_round_trip_two_students_one_ta_and_bad_submissions(site, course):
     exported = nbgrader("export", cwd=course)
     assert exported.returncode == 0, exported.stderr
     rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader((course / "grades.csv").open())}
-    # 4 points of visible tests + 6 of written answers a TA grades by hand
-    assert rows[(slug, "alice")]["raw_score"] == "4.0"
+    # 4 points of visible tests + 6 of written answers a TA grades by hand + the hidden tests
+    assert float(rows[(slug, "alice")]["raw_score"]) == 4 + hidden.points(slug)
     assert float(rows[(slug, "alice")]["max_score"]) == 10 + hidden.points(slug), "visible, written and hidden points"
     assert rows[(slug, "bob")]["raw_score"] == "0.0" and rows[(slug, "carol")]["raw_score"] == "0.0"
     assert (slug, "dave") not in rows or rows[(slug, "dave")]["timestamp"] == ""
@@ -457,33 +458,50 @@ def test_grading_an_unknown_assignment_names_the_known_ones(course):
     assert outside.returncode == 2 and "is not a course directory" in outside.stderr
 
 
-@pytest.mark.slow
-@pytest.mark.notebook
-@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.slug)
-def test_reference_scores_full_marks_and_untouched_release_zero(module, course, datasets, monkeypatch):
-    """nbgrader autograde: the reference solution earns every visible point and runs without an error;
-    the release as students receive it earns nothing."""
-    monkeypatch.setenv("TINYTORCH_DATASETS", str(datasets))
-    slug = module.slug
-    for student, step in (("reference", "source"), ("untouched", "release")):
-        folder = course / "submitted" / student / slug
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy(course / step / slug / f"{slug}.ipynb", folder)
-    outcomes = {o.student: o for o in grade.Course(course).autograde(slug, ["reference", "untouched"])}
-    reference, untouched = outcomes["reference"], outcomes["untouched"]
-    assert reference.status == "graded" and not reference.messages, reference
-    assert reference.score == reference.max_score > 0, reference
-    graded = nbformat.read(course / "autograded" / "reference" / slug / f"{slug}.ipynb", as_version=4)
-    errors = [(i, o.ename, o.evalue) for i, c in enumerate(graded.cells) if c.cell_type == "code"
-              for o in c.get("outputs", []) if o.output_type == "error"]
-    assert not errors, f"the reference notebook raised under autograde: {errors}"
-
+def test_autograde_executes_nothing_and_scores_only_the_grading_containers_results(course, tmp_path):
+    """Student code never runs on the course server. nbgrader's autograde there (Course.autograde, which
+    `autograder grade` calls; formgrader's Autograde button and `nbgrader autograde`, with the course's
+    config) executes no cell. Test cells score what the grading container found; a submission it could not
+    grade scores 0, never nbgrader's full marks for a test cell without output."""
     from nbgrader.api import Gradebook
+
+    slug = "02_tensor"
+    marker = tmp_path / "executed"
+    nb = nbformat.read(course / "source" / slug / f"{slug}.ipynb", as_version=4)  # every answer right...
+    for cell in nb.cells:  # ... and every code cell (export or not, even the tests: nbgrader restores those) writes
+        if cell.cell_type == "code":
+            cell.source += f"\nopen({str(marker)!r}, 'a').write('ran on the host')\n"
+    for student in ("mia", "noah", "olga"):
+        (course / "submitted" / student / slug).mkdir(parents=True)
+        nbformat.write(nb, course / "submitted" / student / slug / f"{slug}.ipynb")
+    tests = [build.test_name(g) for g in grade.Course(course).expected_notebooks(slug)[f"{slug}.ipynb"]]
+    results = {"mia": {name: {"passed": True, "message": ""} for name in tests},
+               "noah": "the grading container exited with status 137 without a result"}
+    results["mia"][tests[1]] = {"passed": False, "message": "AssertionError: a + b is wrong\n  at the test's line: assert x"}
+    del results["mia"][tests[2]]  # a test the container sent nothing for
+    outcomes = {o.student: o for o in grade.Course(course).autograde(slug, results)}
+    button = nbgrader("autograde", slug, "--student=olga", cwd=course)  # what formgrader's Autograde button runs
+    assert button.returncode == 0, button.stderr
+    assert not marker.exists(), "nbgrader executed the student's notebook on the host"
+
+    points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in nb.cells if build.is_test_cell(c)}
+    assert outcomes["mia"].status == "graded" and outcomes["mia"].score == sum(points.values()) - \
+        points[list(points)[1]] - points[list(points)[2]]
+    assert outcomes["noah"].status == "graded" and outcomes["noah"].score == 0
+    assert "not graded: the grading container exited with status 137" in outcomes["noah"].messages[0]
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
-        submission = gradebook.find_submission(slug, "untouched")
-        earned = {g.name for nb in submission.notebooks for g in nb.grades if g.auto_score}
-        given_points = sum(g.max_score for nb in submission.notebooks for g in nb.grades if g.name in earned)
-    assert earned == TESTS_OF_GIVEN_CODE.get(slug, set()), \
-        f"an untouched {slug} release earns points on {sorted(earned)}; update TESTS_OF_GIVEN_CODE only if " \
-        "those tests really check given code"
-    assert untouched.status == "graded" and untouched.score == given_points < untouched.max_score, untouched
+        for student in ("noah", "olga"):
+            submission = gradebook.find_submission(slug, student)
+            assert submission.code_score == 0, student
+            code = [g for g in submission.notebooks[0].grades if g.cell.cell_type == "code"]
+            if student == "noah":
+                assert all(g.auto_score == 0 and not g.needs_manual_grade for g in code)
+            else:  # nbgrader alone scores nothing: the TA sees the tests still to grade, never full marks
+                assert all(g.auto_score is None and g.needs_manual_grade for g in code)
+    graded = nbformat.read(course / "autograded" / "mia" / slug / f"{slug}.ipynb", as_version=4)
+    outputs = {c.metadata["nbgrader"]["grade_id"]: c.outputs for c in graded.cells if build.is_test_cell(c)}
+    first, failed, missing = list(points)[:3]
+    assert outputs[first][0]["text"].startswith("passed")
+    assert outputs[failed][0]["ename"] == "AssertionError" and outputs[failed][0]["evalue"].startswith("a + b is wrong")
+    assert "sent no result" in outputs[missing][0]["evalue"]
+    assert all(not c.get("outputs") for c in graded.cells if c.cell_type == "code" and not build.is_test_cell(c))

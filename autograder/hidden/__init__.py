@@ -1,7 +1,8 @@
 """The hidden tests: ``autograder/hidden/<NN_name>/*.py``, one Otter test file each (see ttgrade/__init__.py).
 
 They never leave the host but inside a grading container's memory: ``bundle()`` puts them, with the
-reference and skeleton sources of tinytorch, into the JSON the container reads on stdin.
+reference and skeleton sources of tinytorch and the module's visible tests, into the JSON the
+container reads on stdin.
 """
 from __future__ import annotations
 
@@ -73,6 +74,19 @@ def course_sources() -> tuple:
     return modules, reference, skeleton
 
 
+def visible_tests(assignment: str) -> dict | None:
+    """The module's visible tests as the grading container runs them: the notebook's grade cells, generated
+    from course/ into ``tinytorch/checks/test_<NN_name>.py`` (one ``test_<grade_id>`` function each, and
+    their ``POINTS``). None for a module without that file."""
+    path = PACKAGE / "checks" / f"test_{assignment}.py"
+    if not path.is_file():
+        return None
+    source = path.read_text()
+    return {"module": f"tinytorch.checks.{path.stem}", "points": declared(source, "POINTS", {}),
+            "files": {"tinytorch/checks/__init__.py": (PACKAGE / "checks" / "__init__.py").read_text(),
+                      f"tinytorch/checks/{path.name}": source}}
+
+
 def datasets_root() -> Path:
     return Path(os.environ.get("TINYTORCH_DATASETS") or ROOT.parent / "shared" / "datasets")
 
@@ -90,4 +104,5 @@ def bundle(assignment: str, limits: dict, nonce: str) -> bytes:
                 raise FileNotFoundError(f"the hidden tests of {assignment} need {path} (set TINYTORCH_DATASETS)")
             data[rel] = base64.b64encode(path.read_bytes()).decode("ascii")
     return json.dumps({"nonce": nonce, "assignment": assignment, "modules": modules, "reference": reference,
-                       "skeleton": skeleton, "tests": tests, "limits": limits, "datasets": data}).encode()
+                       "skeleton": skeleton, "tests": tests, "limits": limits, "datasets": data,
+                       "visible": visible_tests(assignment)}).encode()

@@ -9,9 +9,11 @@ into memory before any student code runs, and this process makes itself non-dump
 student's processes (same uid) cannot read its memory or its file descriptors through /proc.
 
 The submission's notebooks are mounted read-only at /submission.  This process builds the student's
-tinytorch packages in /tmp, runs each hidden test file with Otter (exception-format test files,
-``otter.test_files``), each probe in a fresh ``ttgrade.child`` process, and writes ONE line to its
-stdout, which only it holds: ``RESULT_PREFIX + nonce + " " + json``.  Scores come only from there.
+tinytorch packages in /tmp, runs the module's visible tests (the notebook's grade cells, generated as
+``tinytorch/checks/test_NN_name.py``) one per fresh ``ttgrade.child`` process, then each hidden test
+file with Otter (exception-format test files, ``otter.test_files``), each probe in a fresh child
+process too, and writes ONE line to its stdout, which only it holds:
+``RESULT_PREFIX + nonce + " " + json``.  Scores come only from there.
 """
 from __future__ import annotations
 
@@ -112,6 +114,7 @@ def build_stack(bundle: dict, export, kind: str, folder: str, context) -> str:
         files[rel] = source if source is not None else skeleton[rel]
         if problem:
             problems.append(problem)
+    files.update(bundle.get("visible", {}).get("files", {}))  # the visible tests: public, imported like tinytorch.check does
     context.stacks[folder] = files
     sandbox.write_files(folder, files)
     if kind == "own" and problems:
@@ -161,6 +164,60 @@ def load_datasets(raw: dict) -> dict:
     return out
 
 
+VISIBLE_FILE = "visible/tests.py"  # the file name the visible-test probe is compiled under, in this process
+VISIBLE_PROBES = r"""
+@probe
+def visible_test(tt, module, name):
+    # One visible test (a grade cell of the notebook), on the student's tinytorch, as `tinytorch.check` runs it.
+    import importlib
+    import os
+    import traceback
+    tests = importlib.import_module(module)
+    try:
+        getattr(tests, name)()
+    except Exception as error:
+        frames = traceback.extract_tb(error.__traceback__)
+        package = os.path.dirname(os.path.abspath(tt.__file__))
+        text = str(error).strip() or "(no message)"
+        message = type(error).__name__ + ": " + (text if len(text) <= 400 else text[:400] + "...")
+        mine = [f for f in frames if f.filename.startswith(package) and os.sep + "checks" + os.sep not in f.filename]
+        test = [f for f in frames if f.filename == tests.__file__]
+        if test:
+            message += "\n  at the test's line: " + (test[-1].line or "")
+        if mine:
+            message += ("\n  raised in your tinytorch/" + os.path.relpath(mine[-1].filename, package) + ", line "
+                        + str(mine[-1].lineno) + ": " + (mine[-1].line or ""))
+        return {"passed": False, "message": message}
+    return {"passed": True, "message": ""}
+"""
+
+
+def run_visible(bundle: dict, context, stack: tuple[str, str]) -> list[dict]:
+    """Each visible test in a fresh student process on the module stack (module N the student's, modules
+    before N the reference's): [{name, points, passed, score, message}], in the notebook's order."""
+    visible = bundle.get("visible")
+    if not visible:
+        return []
+    from .api import probe
+    namespace = {"probe": probe}
+    exec(compile(VISIBLE_PROBES, VISIBLE_FILE, "exec"), namespace)
+    context.files[VISIBLE_FILE] = sandbox.FileContext(stack[0], probe_sources(VISIBLE_PROBES), stack[1])
+    results = []
+    for name, points in visible["points"].items():
+        outcome = context.run(namespace["visible_test"], (visible["module"], name))
+        value = outcome.value if outcome.status == "ok" else None
+        if isinstance(value, dict) and value.get("passed") is True:
+            passed, message = True, ""
+        elif isinstance(value, dict) and value.get("passed") is False and isinstance(value.get("message"), str):
+            passed, message = False, value["message"][:2000]
+        else:
+            passed = False
+            message = outcome.message if outcome.status != "ok" else "the test sent back an unusable result"
+        results.append({"name": name, "points": points, "passed": passed, "score": points if passed else 0,
+                        "message": message, "seconds": round(outcome.seconds, 3)})
+    return results
+
+
 def run_tests(bundle: dict) -> dict:
     import otter
     from otter.test_files import ExceptionTestFile, GradingResults
@@ -192,6 +249,10 @@ def run_tests(bundle: dict) -> dict:
     sys.meta_path.insert(0, MemoryPackage(bundle["reference"]))
     export = load_export_module(bundle["reference"]["tinytorch/export.py"])
     stacks = {}
+    if bundle.get("visible"):
+        folder = os.path.join(work, "stack-module")
+        stacks["module"] = (folder, build_stack(bundle, export, "module", folder, context))
+    visible = run_visible(bundle, context, stacks["module"]) if bundle.get("visible") else []
     test_files, kinds = [], {}
     for filename, source in sorted(bundle["tests"].items()):
         stack = declared(source, "stack", "module")
@@ -222,7 +283,8 @@ def run_tests(bundle: dict) -> dict:
     problems = sorted({p for _, p in stacks.values() if p})
     return {"assignment": bundle["assignment"], "otter_version": otter.__version__,
             "score": results.total, "possible": results.possible, "tests": tests, "problems": problems,
-            "otter": results_as_ottr(test_files)}
+            "otter": results_as_ottr(test_files), "visible": visible,
+            "visible_score": sum(t["score"] for t in visible), "visible_possible": sum(t["points"] for t in visible)}
 
 
 def wrap_case(case, key: str, context) -> None:
