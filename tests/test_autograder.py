@@ -28,6 +28,7 @@ from course import config as course_config
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = {m.slug: m for m in build.course_modules()}
+pytestmark = pytest.mark.filterwarnings("ignore:.*not in session")  # nbgrader 0.9.6 + SQLAlchemy 2 noise
 FAST = sandbox.Limits(probe_timeout=60)
 
 
@@ -376,6 +377,28 @@ def test_ta_grades_an_lms_zip_resumes_and_exports_every_gradebook(grader_image, 
                         "--no-progress", cwd=course_dir)
     assert forced.returncode == 0 and "grading 1 submission(s)" in forced.stdout, forced.stdout + forced.stderr
     assert records.read_results(course_dir, slug)["bob"]["score"] == results["bob"]["score"]
+
+
+@pytest.mark.slow
+def test_a_submission_the_container_could_not_grade_scores_zero_and_is_reported(grader_image, course_dir, tmp_path):
+    """A grading container that ends without a result (here: killed at its wall-clock limit) leaves the reference
+    with 0 visible points, never nbgrader's full marks for test cells without output, and the TA is told."""
+    from autograder import pipeline
+    slug = "05_autograd"
+    zed = write_notebooks(tmp_path / "zed", {slug: reference_notebook(slug)})[slug]
+    lines = []
+    summary = pipeline.grade_assignment(course_dir, slug, zips=[canvas_zip(tmp_path / "z.zip", {"zed": zed}, slug)],
+                                        students=["zed"], image=grader_image, progress=False, log=lines.append,
+                                        limits=sandbox.Limits(wall_seconds=1))
+    pipeline.report(summary, course_dir, log=lines.append)
+    assert "did not finish within 1 s" in summary.errors["zed"]
+    row = next(line.split() for line in lines if line.startswith("  zed "))
+    assert row[1:4] == ["ERROR", f"0/{notebook_test_points(course_dir, slug):g}", "-"] and "did not finish" in " ".join(row)
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", "tt101") as gradebook:
+        submission = gradebook.find_submission(slug, "zed")
+        assert submission.score == 0 and all(g.auto_score == 0 for g in submission.notebooks[0].grades
+                                              if g.cell.cell_type == "code")
 
 
 def nbgrader_as(home: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
