@@ -223,7 +223,7 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (
         summary.notes[outcome.student] = [m for m in outcome.messages if not m.startswith("not graded: ")]
         if outcome.status != "graded":
             summary.errors.setdefault(outcome.student, "; ".join(outcome.messages))
-    summary.visible = {s: v for s, v in course.scores(assignment).items() if s in todo_students}
+    summary.visible = {s: v for s, v in course.scores(assignment).items() if s in everyone}
     graded = {s: r for s, r in results.items() if r.get("status") == "graded"}
     summary.problems += records.record_in_gradebook(course, assignment, {s: r["score"] for s, r in graded.items()})
     summary.outputs.append(records.final_grades_csv(results, out_dir / "final_grades.csv"))
