@@ -131,6 +131,22 @@ if _grader is not None and hasattr(_grader, "peak_bytes"):
     _grader.peak_bytes = lambda fn: (_os.write(_grader.RESPONSE_FD, bytes(8)), fn(), 0)[2]
     _grader.tracemalloc_tampering = lambda: []
 """
+REWRITE_VISIBLE = r"""
+import glob as _glob, re as _re, sys as _sys, types as _types
+# its visible tests, wherever they are on disk: every test body becomes `pass`
+for _path in _glob.glob("/tmp/**/test_*.py", recursive=True) + _glob.glob("/submission/**/test_*.py", recursive=True):
+    try:
+        with open(_path) as _f:
+            _text = _f.read()
+        with open(_path, "w") as _f:
+            _f.write(_re.sub(r"^    \S.*$", "    pass", _text, flags=_re.M))
+    except OSError:
+        pass
+# ... and, should the tests be imported by name, a stand-in whose tests all pass
+_fake = _types.ModuleType("tinytorch.checks.test_02_tensor")
+_fake.__getattr__ = lambda name: (lambda: None)
+_sys.modules["tinytorch.checks.test_02_tensor"] = _fake
+"""
 HUNGRY_WRONG = hostile_add("_ballast = np.ones(16 * 2**20)\nreturn _make(np.zeros_like(self.data), 'add', (self, self._lift(other)))")
 
 
@@ -156,6 +172,7 @@ CORPUS = {  # name -> (payload, twin) ; twin None = RAISE
     "reads hidden tests from disk": (hostile_add(f"if _leaked():\n    {CORRECT}\nraise RuntimeError('nothing found')", SEARCH_DISK), None),
     "writes outside its directory": (hostile_add(f"if _wrote_outside():\n    {CORRECT}\nraise RuntimeError('read-only')", WRITE_OUTSIDE), None),
     "fake results file": (FAKE_RESULTS + RAISE, None),
+    "rewrites its visible tests": (REWRITE_VISIBLE + RAISE, None),
     "fills /tmp and edits its package": (hostile_add(
         "import glob, os\nfor path in glob.glob('/tmp/ttgrade/stack-*/tinytorch/*.py'):\n"
         "    open(path, 'a').write('\\nraise SystemExit(3)\\n')\n"

@@ -82,9 +82,7 @@ def visible_tests(assignment: str) -> dict | None:
     if not path.is_file():
         return None
     source = path.read_text()
-    return {"module": f"tinytorch.checks.{path.stem}", "points": declared(source, "POINTS", {}),
-            "files": {"tinytorch/checks/__init__.py": (PACKAGE / "checks" / "__init__.py").read_text(),
-                      f"tinytorch/checks/{path.name}": source}}
+    return {"module": f"tinytorch.checks.{path.stem}", "points": declared(source, "POINTS", {}), "source": source}
 
 
 def datasets_root() -> Path:
