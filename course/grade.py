@@ -239,7 +239,12 @@ def _error_output(ename: str, evalue: str):
 
 
 def no_execution(visible: dict | str):
-    """The nbgrader settings of one autograde: nothing executed, the container's results instead."""
+    """The nbgrader settings of one autograde: nothing executed, the container's results instead.
+
+    nbgrader 0.9.6 (nbgrader/converters/autograde.py) runs ``Autograde.autograde_preprocessors``, ``Execute``
+    first, after its sanitizing steps (which clear every output); nbconvert's ``Preprocessor.__call__`` skips a
+    preprocessor whose ``enabled`` is False. tests/test_nbgrader.py checks that no cell runs.
+    """
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
     from traitlets.config import Config
