@@ -126,6 +126,7 @@ def deployment():
     (STATE / "vars.json").write_text(json.dumps(VARS))
     snapshot()
     teardown()  # a clean slate, whatever an interrupted run left
+    docker("rmi", "tinytorch/grader:latest", check=False)  # only the tag: the deploy must set it again
     first, recap, seconds = playbook()
     assert first.returncode == 0, explain(first)
     print(f"\nfirst deploy: {seconds:.0f} s, {recap}")
@@ -170,6 +171,11 @@ def test_first_deploy_answers_https_with_its_certificate(deployment):
         requests.get(f"{URL}/hub/health", verify=True, timeout=10)
     login = requests.get(f"{URL}/hub/login", verify=str(cert), timeout=10)
     assert login.status_code == 200 and "Sign up" in login.text  # NativeAuthenticator's page
+    # the autograder's default image (tinytorch/grader:latest, untagged before the deploy) is the grader it built
+    (context,) = (SRV / "build").glob("grader-*")
+    built = docker("image", "inspect", "--format", "{{.Id}}", f"tinytorch/grader:{context.name.split('-', 1)[1]}")
+    latest = docker("image", "inspect", "--format", "{{.Id}}", "tinytorch/grader:latest", check=False)
+    assert latest.returncode == 0 and latest.stdout == built.stdout, latest.stderr
     # The formgrader service (JupyterLab for TAs) lets the hub's page frame it.
     csp = docker("exec", f"{NAME}-hub", "python", "-c",
                  "import urllib.request as u, urllib.error as e\n"
