@@ -442,7 +442,10 @@ def test_an_interrupted_run_keeps_its_results_and_the_next_one_resumes(grader_im
     archive = canvas_zip(tmp_path / "zip.zip", notebooks, slug)
     command = [sys.executable, "-m", "autograder", "grade", slug, "--zip", str(archive), "--image", grader_image,
                "--jobs", "1", "--no-progress"]
-    process = subprocess.Popen(command, cwd=course_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # As from a TA's terminal: SIGINT delivered (a CI runner may start us with SIGINT ignored, as a shell
+    # does for background jobs, and Python then never raises KeyboardInterrupt).
+    process = subprocess.Popen(command, cwd=course_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     folder = records.results_dir(course_dir, slug)
     deadline = time.monotonic() + 300
     while not list(folder.glob("*.json")) and time.monotonic() < deadline and process.poll() is None:
