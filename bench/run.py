@@ -65,6 +65,18 @@ def peak_bytes(step) -> int:
         tracemalloc.stop()
 
 
+def step_vs_torch(what: str, tinytorch_step, torch_step, repeat: int) -> dict:
+    """One training step of each framework, timed side by side, and tinytorch's tracemalloc peak."""
+    median = interleaved({"tinytorch": tinytorch_step, "torch": torch_step}, repeat=repeat)
+    return {
+        "what": what,
+        "tinytorch_ms": median["tinytorch"] * 1e3,
+        "torch_ms": median["torch"] * 1e3,
+        "ratio": median["tinytorch"] / median["torch"],
+        "tinytorch_peak_bytes": peak_bytes(tinytorch_step),
+    }
+
+
 @benchmark
 def mlp_step():
     """Linear(784,64)+ReLU+Linear(64,10): forward, sum as the loss, backward; batch 64."""
@@ -87,14 +99,8 @@ def mlp_step():
         theirs.zero_grad()
         theirs(tx).sum().backward()
 
-    median = interleaved({"tinytorch": tinytorch_step, "torch": torch_step}, repeat=300)
-    return {
-        "what": "forward+backward, batch 64, Linear(784,64)+ReLU+Linear(64,10)",
-        "tinytorch_ms": median["tinytorch"] * 1e3,
-        "torch_ms": median["torch"] * 1e3,
-        "ratio": median["tinytorch"] / median["torch"],
-        "tinytorch_peak_bytes": peak_bytes(tinytorch_step),
-    }
+    return step_vs_torch("forward+backward, batch 64, Linear(784,64)+ReLU+Linear(64,10)",
+                         tinytorch_step, torch_step, repeat=300)
 
 
 @benchmark
@@ -130,14 +136,8 @@ def cnn_step():
         loss.backward()
         their_opt.step()
 
-    median = interleaved({"tinytorch": tinytorch_step, "torch": torch_step}, repeat=100)
-    return {
-        "what": "MNIST CNN training step (fwd+bwd+Adam), batch 64, interleaved",
-        "tinytorch_ms": median["tinytorch"] * 1e3,
-        "torch_ms": median["torch"] * 1e3,
-        "ratio": median["tinytorch"] / median["torch"],
-        "tinytorch_peak_bytes": peak_bytes(tinytorch_step),
-    }
+    return step_vs_torch("MNIST CNN training step (fwd+bwd+Adam), batch 64, interleaved",
+                         tinytorch_step, torch_step, repeat=100)
 
 
 @benchmark
@@ -231,14 +231,8 @@ def gpt_step():
         torch.nn.utils.clip_grad_norm_(theirs.parameters(), cfg.grad_clip)
         their_opt.step()
 
-    median = interleaved({"tinytorch": tinytorch_step, "torch": torch_step}, repeat=60)
-    return {
-        "what": "TinyGPT training step (4 layers, 4 heads, 128 dims; fwd+bwd+clip+AdamW), batch 12 x 64, interleaved",
-        "tinytorch_ms": median["tinytorch"] * 1e3,
-        "torch_ms": median["torch"] * 1e3,
-        "ratio": median["tinytorch"] / median["torch"],
-        "tinytorch_peak_bytes": peak_bytes(tinytorch_step),
-    }
+    return step_vs_torch("TinyGPT training step (4 layers, 4 heads, 128 dims; fwd+bwd+clip+AdamW), "
+                         "batch 12 x 64, interleaved", tinytorch_step, torch_step, repeat=60)
 
 
 def main(argv=None) -> int:
