@@ -75,6 +75,8 @@ DEFAULTS: dict = {
         "first_uid": 20000,                     # students' uids start here, one each, never reused
         "gid": 100,
         "exchange_host_path": "/srv/tinytorch/exchange",
+        "datasets_host_path": None,             # the course's datasets on the host, or None
+        "datasets_dir": "/srv/datasets",        # where students see them, read-only ($TINYTORCH_DATASETS)
     },
     "culler": {
         "enabled": True,
@@ -145,6 +147,8 @@ SCHEMA: dict = _object({
         "first_uid": {"type": "integer", "minimum": 10000, "maximum": 2000000000},
         "gid": {"type": "integer", "minimum": 1},
         "exchange_host_path": _PATH,
+        "datasets_host_path": {"anyOf": [_PATH, {"type": "null"}]},
+        "datasets_dir": _PATH,
     }),
     "culler": _object({
         "enabled": {"type": "boolean"},
@@ -389,6 +393,11 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
         sp["home_volume"]: sp["home_dir"],
         sp["exchange_host_path"]: {"bind": nbg["exchange_root"], "mode": "rw"},
     }
+    environment = {"NBGRADER_EXCHANGE_ROOT": nbg["exchange_root"], "NB_GID": str(sp["gid"]), "HOME": sp["home_dir"]}
+    if sp["datasets_host_path"]:  # MNIST and Tiny Shakespeare for module 10 and the milestones
+        c.DockerSpawner.volumes[sp["datasets_host_path"]] = {"bind": sp["datasets_dir"], "mode": "ro"}
+        environment["TINYTORCH_DATASETS"] = sp["datasets_dir"]
+    c.DockerSpawner.environment = environment
     c.DockerSpawner.mem_limit = sp["mem_limit"]
     c.DockerSpawner.cpu_limit = sp["cpu_limit"]
     # The container starts as root only so that start-student.sh can create the
@@ -401,8 +410,6 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
         "security_opt": ["no-new-privileges"],
         "pids_limit": sp["pids_limit"],
     }
-    c.DockerSpawner.environment = {"NBGRADER_EXCHANGE_ROOT": nbg["exchange_root"], "NB_GID": str(sp["gid"]),
-                                   "HOME": sp["home_dir"]}
     c.Spawner.default_url = "/lab"
     c.Spawner.start_timeout = sp["start_timeout"]
     c.Spawner.http_timeout = sp["http_timeout"]

@@ -23,6 +23,9 @@ def write_atomic(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+            # mkstemp makes 0600 files; these are the course's files like any other (feedback pages are
+            # copied to the exchange with their mode, and students must be able to read their own)
+            os.fchmod(f.fileno(), 0o644)
         os.replace(partial, path)
     except BaseException:
         Path(partial).unlink(missing_ok=True)

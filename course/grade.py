@@ -32,6 +32,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Dict, Unicode
 
 from course.build import nbgrader_env, test_name
+from course.config import CourseConfig
 
 # nbgrader 0.9.6 with SQLAlchemy 2 warns on every autograde about objects "not in session"; harmless.
 warnings.filterwarnings("ignore", message=".*not in session.*")
@@ -66,7 +67,10 @@ def _load_config(root: Path):
     for folder in [*reversed(jupyter_config_path()), str(root)]:
         if Path(folder, "nbgrader_config.py").is_file():
             config.merge(PyFileConfigLoader("nbgrader_config.py", path=folder).load_config())
+    # The course directory is where it is now: the hub container mounts the deployed one elsewhere,
+    # and its nbgrader_config.py names the paths the hub sees. The gradebook lives in it by construction.
     config.CourseDirectory.root = str(root)
+    config.CourseDirectory.db_url = CourseConfig().gradebook_url(root)
     return config
 
 

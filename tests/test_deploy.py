@@ -10,6 +10,7 @@ by the same playbook. Finally the teardown playbook removes it all.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -46,6 +47,8 @@ VARS = {
     "hub_student_mem_limit": "1G",
     "hub_student_cpu_limit": 1.0,
     "course_roster_csv": str(STATE / "roster.csv"),
+    # the deploy copies from a snapshot of the repository, with no ../shared beside it
+    "course_datasets_dir": os.environ.get("TINYTORCH_DATASETS", str(ROOT.parent / "shared" / "datasets")),
 }
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
@@ -118,13 +121,19 @@ def teardown() -> None:
     assert result.returncode == 0, explain(result)
 
 
-@pytest.fixture(scope="module")
-def deployment():
+@pytest.fixture(scope="module", autouse=True)
+def repository_snapshot():
+    """Every test here deploys this module's snapshot, not one an earlier run left, with VARS and its roster."""
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "roster.csv").write_text("username,role,name\nalice,student,Alice A\nbob,student,Bob B\n"
                                       "tina,ta,Tina T\n")
     (STATE / "vars.json").write_text(json.dumps(VARS))
-    snapshot()
+    yield snapshot()
+    subprocess.run(["rm", "-rf", str(STATE)], check=True)  # the snapshot, and backups holding secrets
+
+
+@pytest.fixture(scope="module")
+def deployment():
     teardown()  # a clean slate, whatever an interrupted run left
     docker("rmi", "tinytorch/grader:latest", check=False)  # only the tag: the deploy must set it again
     first, recap, seconds = playbook()
@@ -134,7 +143,6 @@ def deployment():
     teardown()
     assert not docker("ps", "-aq", "--filter", f"name={NAME}-").stdout.strip(), "teardown left containers"
     assert not SRV.exists(), "teardown left the data folder"
-    subprocess.run(["rm", "-rf", str(STATE)], check=True)  # the snapshot, and backups holding secrets
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +167,36 @@ def test_bad_inventory_or_variable_stops_before_anything_changes(tmp_path):
         assert expected in out, f"{expected!r} missing from the message\n{explain(result)}"
     assert recap["localhost"]["changed"] == 0
     assert not root.exists()
+
+
+def test_a_students_network_overlapping_the_hosts_is_refused(tmp_path):
+    routes = json.loads(subprocess.run(["ip", "-j", "-4", "route"], capture_output=True, text=True, check=True).stdout)
+    taken = next(ipaddress.ip_network(r["dst"]) for r in routes
+                 if r["dst"] != "default" and r.get("dev") != f"{NAME}-stu" and "/" in r["dst"]
+                 and ipaddress.ip_network(r["dst"]).prefixlen <= 28)
+    subnet = next(taken.subnets(new_prefix=max(taken.prefixlen, 24)))
+    hosts = list(subnet.hosts())
+    overlapping = {**VARS, "hub_subnet": str(subnet), "hub_gateway": str(hosts[0]), "hub_ip": str(hosts[1]),
+                   "hub_ip_range": str(list(subnet.subnets())[1]), "tinytorch_root": str(tmp_path / "never-created")}
+    (tmp_path / "net.json").write_text(json.dumps(overlapping))
+    result, recap, _ = playbook(vars_file=tmp_path / "net.json", timeout=600)
+    assert result.returncode != 0
+    assert f"hub_subnet: {subnet} overlaps {taken} on this host" in result.stdout, explain(result)
+    assert recap["localhost"]["changed"] == 0 and not (tmp_path / "never-created").exists()
+
+
+def test_check_mode_on_a_host_never_deployed_validates_and_stops(tmp_path):
+    root = tmp_path / "never-created"
+    (tmp_path / "fresh.json").write_text(json.dumps({**VARS, "tinytorch_root": str(root), "tinytorch_name": "ttfresh"}))
+    result, recap, _ = playbook("--check", vars_file=tmp_path / "fresh.json", timeout=600)
+    assert result.returncode == 0, explain(result)
+    assert "localhost was never deployed" in result.stdout and "roster are valid" in result.stdout, explain(result)
+    assert recap["localhost"]["failed"] == 0
+    assert not root.exists()
+    # with a bad variable, --check still names it (preflight runs first)
+    (tmp_path / "bad.json").write_text(json.dumps({**VARS, "tinytorch_root": str(root), "hub_https_port": "https"}))
+    result, _, _ = playbook("--check", vars_file=tmp_path / "bad.json", timeout=600)
+    assert result.returncode != 0 and "hub_https_port: https" in result.stdout, explain(result)
 
 
 def test_first_deploy_answers_https_with_its_certificate(deployment):
@@ -206,6 +244,29 @@ def test_check_mode_reports_no_change_and_changes_nothing(deployment):
     assert recap["localhost"]["changed"] == 0, f"changed: {changed_tasks(result.stdout)}"
 
 
+def test_a_redeploy_removes_earlier_builds_that_no_container_uses(deployment):
+    stale, busy, own = "tinytorch/grader:000000000000", "tinytorch/student:00000000beef", "tinytorch/grader:course-v1"
+    docker("tag", "tinytorch/grader:latest", stale)   # as if an earlier deploy had built it
+    docker("tag", "tinytorch/grader:latest", own)     # an admin's own tag: not the deploy's business
+    docker("rm", "-f", f"{NAME}-busy-maker", f"{NAME}-busy", check=False)
+    docker("create", "--name", f"{NAME}-busy-maker", "tinytorch/base:bookworm", "true")
+    docker("commit", f"{NAME}-busy-maker", busy)    # an earlier student image, still used by a container
+    docker("create", "--name", f"{NAME}-busy", busy, "true")
+    try:
+        result, recap, _ = playbook()
+        assert result.returncode == 0, explain(result)
+        assert "images : Ensure tags of earlier builds are removed where no container uses them." \
+            in changed_tasks(result.stdout)
+        assert docker("image", "inspect", stale, check=False).returncode != 0, "the stale tag was kept"
+        assert docker("image", "inspect", busy, check=False).returncode == 0, "an image in use was removed"
+        assert docker("image", "inspect", own, check=False).returncode == 0, "the admin's tag was removed"
+        for name in ("student", "hub", "grader"):  # this deploy's builds stay
+            assert docker("image", "inspect", f"tinytorch/{name}:latest", check=False).returncode == 0
+    finally:
+        docker("rm", "-f", f"{NAME}-busy-maker", f"{NAME}-busy", check=False)
+        docker("rmi", busy, own, check=False)
+
+
 def test_student_server_runs_tinytorch_in_its_own_container(hub):
     hub.create_user("alice")
     seconds = hub.start_server("alice")
@@ -225,6 +286,13 @@ def test_student_server_runs_tinytorch_in_its_own_container(hub):
     # The skeleton holds stubs, not solutions.
     with pytest.raises(HubError, match="NotImplementedError"):
         hub.run_code("alice", "from tinytorch.activations import relu\nrelu([1.0, -1.0])")
+    # The course's datasets, read-only, where tinytorch.data and module 10 look for them.
+    out = hub.run_code("alice", "import gzip, os, pathlib\nroot = pathlib.Path(os.environ['TINYTORCH_DATASETS'])\n"
+                                "print(gzip.open(root / 'mnist' / 't10k-images-idx3-ubyte.gz').read(4).hex(),\n"
+                                "      len((root / 'tinyshakespeare' / 'input.txt').read_bytes()))\n"
+                                "try:\n    (root / 'mine.txt').write_text('x')\n"
+                                "except OSError as error:\n    print('read-only', error.errno)")
+    assert out.split() == ["00000803", "1115394", "read-only", "30"]  # IDX images magic; EROFS
     hub.stop_server("alice")
     assert docker("ps", "-aq", "--filter", f"name=^/{container}$").stdout.strip() == ""
     assert docker("volume", "inspect", f"{NAME}-home-alice", check=False).returncode == 0  # work is kept
@@ -314,6 +382,40 @@ def test_two_students_cannot_submit_as_each_other(hub):
     assert (submitted / "alice" / "01_setup" / "alice.txt").read_text() == "alice was here\n"
     assert not (submitted / "alice" / "01_setup" / "forged.txt").exists()
     assert not (submitted / "bob").exists()
+
+
+def test_ta_grades_the_exchange_in_containers_and_the_student_fetches_feedback(hub, tmp_path):
+    """deploy/grade.sh: collect in the hub, visible + hidden tests in grading containers, gradebook, feedback."""
+    import nbformat
+
+    from autograder import hidden
+    from course import build
+    hub.create_user("bob")      # on the roster: enrolled in the course (nbgrader-<course> group)
+    hub.start_server("bob")
+    subprocess.run(["docker", "exec", "-u", f"grader-{COURSE}", "-w", "/srv/nbgrader/course", f"{NAME}-hub",
+                    "nbgrader", "release_assignment", "01_setup", "--force"], capture_output=True, timeout=300)
+    bob = f"{NAME}-student-bob"
+    in_container(bob, "bob", f"nbgrader fetch_assignment 01_setup --course {COURSE}")
+    # bob's answers: the reference notebook, submitted through the exchange like any other
+    module = next(m for m in build.course_modules() if m.slug == "01_setup")
+    nbformat.write(build.nbgrader_notebook(module), tmp_path / "01_setup.ipynb")
+    docker("cp", str(tmp_path / "01_setup.ipynb"), f"{bob}:/home/student/01_setup/01_setup.ipynb")
+    in_container(bob, "root", "chown bob /home/student/01_setup/01_setup.ipynb")
+    in_container(bob, "bob", f"nbgrader submit 01_setup --course {COURSE}")
+
+    env = {**os.environ, "TINYTORCH_ROOT": str(SRV), "TINYTORCH_NAME": NAME}
+    graded = subprocess.run(["bash", str(SNAPSHOT / "deploy" / "grade.sh"), "01_setup", "--release-feedback",
+                             "--no-progress"], env=env, capture_output=True, text=True, timeout=1800)
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
+    result = json.loads((SRV / "course" / "autograder" / "01_setup" / "bob.json").read_text())
+    assert result["status"] == "graded" and result["score"] == result["possible"] == hidden.points("01_setup")
+    assert result["visible_score"] == result["visible_possible"] > 0
+    # nothing in the course directory is left to root: the formgrader (the grader's uid) writes there too
+    owners = subprocess.run(["find", str(SRV / "course"), "-uid", "0"], capture_output=True, text=True).stdout
+    assert owners.strip() == "", owners
+    fetched = in_container(bob, "bob", f"nbgrader fetch_feedback 01_setup --course {COURSE} && "
+                                           "cat 01_setup/feedback/*/01_setup.html")
+    assert "Hidden tests" in fetched.stdout and "passed" in fetched.stdout
 
 
 def test_backup_then_restore_brings_back_database_gradebook_and_home(hub):

@@ -81,6 +81,15 @@ def test_defaults_set_spawner_limits_volumes_and_tls(hub_config, write_config):
     assert c.JupyterHub.bind_url.startswith("https://")
     assert c.JupyterHub.hub_connect_url == "http://tinytorch-hub:8081"
     assert c.JupyterHub.cookie_options["secure"] is True
+    assert "TINYTORCH_DATASETS" not in c.DockerSpawner.environment  # no datasets configured, none promised
+    assert len(c.DockerSpawner.volumes) == 2
+
+
+def test_datasets_are_mounted_read_only_where_tinytorch_looks(hub_config, write_config):
+    c = configured(hub_config, write_config({"spawner": {"datasets_host_path": "/srv/tinytorch/datasets"}}))
+    assert c.DockerSpawner.volumes["/srv/tinytorch/datasets"] == {"bind": "/srv/datasets", "mode": "ro"}
+    assert c.DockerSpawner.environment["TINYTORCH_DATASETS"] == "/srv/datasets"
+    assert c.DockerSpawner.environment["NBGRADER_EXCHANGE_ROOT"] == "/srv/nbgrader/exchange"
 
 
 def test_secrets_come_from_the_files_the_deploy_generates(hub_config, write_config, secrets):
@@ -153,6 +162,7 @@ def test_json_config_is_read_too(hub_config, write_config):
 @pytest.mark.parametrize("overrides, message", [
     ({"spawner": {"memory": "1G"}}, r"spawner: Additional properties are not allowed \('memory'"),
     ({"spawner": {"mem_limit": "lots"}}, r"spawner.mem_limit: 'lots' does not match"),
+    ({"spawner": {"datasets_host_path": "datasets"}}, r"spawner.datasets_host_path: 'datasets' is not valid"),
     ({"course_id": "ML 101"}, r"course_id: 'ML 101' does not match"),
     ({"roster": {"students": ["Alice Smith"]}}, r"roster.students.0: 'Alice Smith' does not match"),
     ({"roster": {"students": ["ann"], "tas": ["ann"]}}, r"ann listed as both student and TA"),

@@ -397,7 +397,8 @@ class MNIST(TensorDataset):
 # ## Where the data is
 #
 # The notebook reads MNIST from the course's datasets folder, never from the
-# network. It uses `$TINYTORCH_DATASETS` if you set it, else
+# network. It uses `$TINYTORCH_DATASETS` if it is set (on the course's hub it
+# is: a read-only copy at `/srv/datasets`), else
 # `../shared/datasets` beside the repository (found from where the `course`
 # package lives). To use another copy, set `DATASETS` below or run
 # `export TINYTORCH_DATASETS=/path/to/datasets` before starting Jupyter.

@@ -8,7 +8,8 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 stage=$(mktemp -d "$OUT/.staging-$stamp.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 
-tar -C "$ROOT" --exclude=./build --exclude='*.sqlite' --exclude=gradebook.db -cf "$stage/files.tar" .
+# build/ and datasets/ are copies the deploy makes again from the repository.
+tar -C "$ROOT" --exclude=./build --exclude=./datasets --exclude='*.sqlite' --exclude=gradebook.db -cf "$stage/files.tar" .
 mkdir "$stage/sqlite"
 for db in hub/jupyterhub.sqlite course/gradebook.db; do
     if [ -f "$ROOT/$db" ]; then
