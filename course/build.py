@@ -13,7 +13,8 @@ cells) are the visible tests: each becomes a ``test_<grade_id>`` function in
     python -m course.build notebooks DIR   write each module as a notebook, solutions in
     python -m course.build skeleton DIR    write the student package: every solution region
                                            replaced by NotImplementedError naming its module,
-                                           plus the overlay hook that finds the student's exports
+                                           plus the overlay hook that finds the student's exports,
+                                           and course/milestones/ beside it
     python -m course.build nbgrader DIR [--config course.yml]
                                            write the nbgrader course directory (nbgrader_config.py,
                                            source/<NN_name>/), then `nbgrader generate_assignment`
@@ -278,12 +279,23 @@ def with_overlay_hook(init_source: str) -> str:
     return "".join(lines[:cut]) + OVERLAY_HOOK + "".join(lines[cut:])
 
 
+STUDENT_COURSE_INIT = '''"""The course's milestones, run on your own tinytorch: python -m course.milestones.xor (also
+mnist_cnn, tinygpt). They use the modules you have exported; one you have not is named."""
+'''
+
+
 def write_skeleton(out_dir: Path) -> Path:
     """The tinytorch package students get: hand-written files as they are, generated ones stubbed,
-    and an ``__init__`` that looks in the student's overlay first."""
-    package = out_dir / "tinytorch"
-    if package.exists():
-        shutil.rmtree(package)
+    and an ``__init__`` that looks in the student's overlay first. Beside it, ``course/milestones``:
+    the milestone programs (they hold no solution), without the rest of ``course/``."""
+    package, milestones = out_dir / "tinytorch", out_dir / "course" / "milestones"
+    for old in (package, milestones.parent):
+        if old.exists():
+            shutil.rmtree(old)
+    milestones.mkdir(parents=True)
+    (milestones.parent / "__init__.py").write_text(STUDENT_COURSE_INIT)
+    for source in sorted((ROOT / "course" / "milestones").glob("*.py")):
+        shutil.copyfile(source, milestones / source.name)
     generated = build(student=True)
     for source in sorted(PACKAGE.rglob("*.py")):
         target = package / source.relative_to(PACKAGE)
@@ -439,7 +451,7 @@ def secret_lines() -> dict[str, str]:
 
     Solution lines and mark-scheme lines of every module, and the lines of autograder/ (hidden
     tests), minus any line that also appears in what students legitimately get (given code, prose,
-    visible tests, the hand-written tinytorch files), so that finding one is always a leak.
+    visible tests, the hand-written tinytorch files, the milestones), so that finding one is always a leak.
     """
     given, secret = set(), {}
     for module in course_modules():
@@ -450,6 +462,8 @@ def secret_lines() -> dict[str, str]:
     for path in PACKAGE.rglob("*.py"):
         if not path.read_text().startswith(GENERATED_MARK):
             given.update(line.strip() for line in path.read_text().splitlines())
+    for path in (ROOT / "course" / "milestones").glob("*.py"):  # students run them on their own tinytorch
+        given.update(line.strip() for line in path.read_text().splitlines())
     for path in sorted((ROOT / "autograder").rglob("*.py")):
         where = path.relative_to(ROOT).as_posix()
         secret.update({line.strip(): where for line in path.read_text().splitlines() if len(line.strip()) > 20})

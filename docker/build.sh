@@ -16,7 +16,8 @@
 #   TORCH_WHEEL_DIR where the torch==2.13.0 CPU wheel is (default /opt/wheels)
 #
 # What goes where (the student context never sees solutions, the reference or hidden tests):
-#   student: docker/student/ + the tinytorch SKELETON from `python -m course.build skeleton`
+#   student: docker/student/ + the tinytorch SKELETON and the milestones (course/milestones/, no
+#            solution in them) from `python -m course.build skeleton`
 #   hub:     docker/hub/
 #   grader:  docker/grader/ + the reference tinytorch/ + autograder/
 set -euo pipefail

@@ -318,10 +318,13 @@ def test_student_image_holds_the_skeleton_and_no_solutions(deployment, tmp_path)
     user = docker("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip()
     assert user and not user.startswith("0") and user != "root"
     nothing_else = docker("run", "--rm", image, "sh", "-c", "ls /opt; python -c 'import autograder' 2>&1; "
-                          "python -c 'import course' 2>&1; id -u", check=False).stdout.split("\n")
+                          "python -c 'import course.build' 2>&1; id -u", check=False).stdout.split("\n")
     assert nothing_else[0] == "venv", nothing_else  # no reference tinytorch, no course sources
     assert sum("ModuleNotFoundError" in line for line in nothing_else) == 2, nothing_else
     assert nothing_else[-2] == "1000"
+    # the milestones are there, and on the skeleton they name the module to export first
+    milestone = docker("run", "--rm", "-w", "/tmp", image, "python", "-m", "course.milestones.xor", check=False)
+    assert milestone.returncode == 2 and "not exported yet (implement in module" in milestone.stderr, milestone.stderr
 
 
 def test_students_cannot_reach_each_other_or_the_hub_internals(hub):

@@ -145,3 +145,23 @@ def test_the_overlay_defaults_to_the_students_home(student):
     result = run_student(env, home, "-c", "import tinytorch, tinytorch.export\n"
                                           "print(tinytorch.__path__[0])\nprint(tinytorch.export.overlay_path())")
     assert result.stdout.split() == [str(home / ".tinytorch" / "overlay")] * 2, result.stderr
+
+
+def test_milestones_run_on_the_students_own_tinytorch(student, skeleton):
+    """The milestones ship beside the skeleton (not the rest of course/); they name the module a student
+    has not exported yet, and once 02-07 are exported, XOR trains on the student's code."""
+    env, home = student
+    assert sorted(p.name for p in (skeleton.parent / "course").iterdir()) == ["__init__.py", "milestones"]
+    plot = ["--plot", str(home / "xor.png")]
+    stub = run_student(env, home, "-m", "course.milestones.xor", *plot)
+    assert stub.returncode == 2 and "Traceback" not in stub.stderr, stub.stderr
+    assert "not exported yet (implement in module 04_layers)" in stub.stderr  # its first layer
+    for slug in ("02_tensor", "03_activations", "04_layers", "05_autograd", "06_losses", "07_optimizers"):
+        exported = run_student(env, home, "-m", "tinytorch.export", finished_notebook(slug, home))
+        assert exported.returncode == 0, exported.stderr
+    trained = run_student(env, home, "-m", "course.milestones.xor", *plot)
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert "< 0.01 after" in trained.stdout and (home / "xor.png").is_file()
+    used = run_student(env, home, "-c", "import course.milestones.xor, sys\n"
+                                        "print(sys.modules['tinytorch.optimizers'].__file__)")
+    assert used.stdout.strip() == str(home / "overlay" / "optimizers.py")

@@ -51,6 +51,11 @@
 #   the stub, delete the file it names (`rm ~/.tinytorch/overlay/tensor.py`).
 # * Your overlay is yours alone: grading runs the notebook you submit and never
 #   exports anything.
+# * The milestones run on your exported code too, from a terminal:
+#   `python -m course.milestones.xor` once modules 02-07 are exported (XOR
+#   learns), `course.milestones.mnist_cnn` after module 12 (a CNN on MNIST),
+#   `course.milestones.tinygpt` after module 15 (a GPT writes Shakespeare). A
+#   module you have not exported yet is named, not a crash.
 #
 # ## Before you submit
 #

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from course.milestones import run
 import tinytorch as tt
 from tinytorch.adam import Adam
 from tinytorch.data import MNIST, DataLoader, TensorDataset
@@ -123,4 +124,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

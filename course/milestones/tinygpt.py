@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from course.milestones import run
 import tinytorch as tt
 from tinytorch.adam import AdamW
 from tinytorch.data import dataset_root
@@ -250,4 +251,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from course.milestones import run
 import tinytorch
 from tinytorch.layers import Linear, Sequential, Sigmoid, Tanh
 from tinytorch.losses import BCELoss
@@ -151,4 +152,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))
