@@ -360,6 +360,7 @@ def update_auth(c, cfg: dict) -> None:
     c.JupyterHub.authenticator_class = AUTHENTICATORS[auth["class"]]
     c.Authenticator.username_pattern = USERNAME_PATTERN
     c.Authenticator.admin_users = set(roster["admins"])
+    c.Authenticator.blocked_users = {grader_user(cfg)}  # the formgrader's identity, never a login
     everyone = set(roster["admins"]) | set(roster["tas"]) | set(roster["students"])
     if roster["tas"] or roster["students"]:
         c.Authenticator.allowed_users = everyone
@@ -423,7 +424,9 @@ def update_groups_and_roles(c, cfg: dict) -> None:
     course = cfg["course_id"]
     roster = cfg["roster"]
     c.JupyterHub.load_groups = {
-        f"formgrade-{course}": {"users": sorted(roster["tas"])},
+        # The formgrader asks the hub for its own user's courses (nbgrader's JupyterHubAuthPlugin):
+        # the grader is a hub user in the TAs' group, blocked from logging in (update_auth).
+        f"formgrade-{course}": {"users": sorted(roster["tas"]) + [grader_user(cfg)]},
         f"nbgrader-{course}": {"users": sorted(roster["students"])},
     }
     c.JupyterHub.load_roles = [

@@ -23,6 +23,9 @@ if ! docker info >/dev/null 2>&1; then
     for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
 fi
 
+# Browser tests: Playwright (a test extra) drives Debian's Chromium, no browser download.
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
 # Deploy tests: Ansible (pinned, with ansible-lint) in deploy/.venv, ssh for the grader-node test.
 command -v ssh-keygen >/dev/null || { apt-get update -qq && apt-get install -y -qq openssh-client; }
 DEPLOY_DEV=1 DEPLOY_INSTALL_ONLY=1 bash deploy/deploy.sh

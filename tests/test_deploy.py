@@ -126,7 +126,7 @@ def repository_snapshot():
     """Every test here deploys this module's snapshot, not one an earlier run left, with VARS and its roster."""
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "roster.csv").write_text("username,role,name\nalice,student,Alice A\nbob,student,Bob B\n"
-                                      "tina,ta,Tina T\n")
+                                      "dana,student,Dana D\ntina,ta,Tina T\n")
     (STATE / "vars.json").write_text(json.dumps(VARS))
     yield snapshot()
     subprocess.run(["rm", "-rf", str(STATE)], check=True)  # the snapshot, and backups holding secrets
@@ -143,6 +143,7 @@ def deployment():
     teardown()
     assert not docker("ps", "-aq", "--filter", f"name={NAME}-").stdout.strip(), "teardown left containers"
     assert not SRV.exists(), "teardown left the data folder"
+    assert not (Path("/var/lib/tinytorch/images") / f"{NAME}.json").exists(), "teardown left the image record"
 
 
 @pytest.fixture(scope="module")
@@ -246,8 +247,12 @@ def test_check_mode_reports_no_change_and_changes_nothing(deployment):
 
 def test_a_redeploy_removes_earlier_builds_that_no_container_uses(deployment):
     stale, busy, own = "tinytorch/grader:000000000000", "tinytorch/student:00000000beef", "tinytorch/grader:course-v1"
+    other = "tinytorch/student:00000000cafe"
     docker("tag", "tinytorch/grader:latest", stale)   # as if an earlier deploy had built it
     docker("tag", "tinytorch/grader:latest", own)     # an admin's own tag: not the deploy's business
+    docker("tag", "tinytorch/grader:latest", other)   # another classroom's student image, no student logged in
+    record = Path("/var/lib/tinytorch/images") / f"{NAME}other.json"
+    record.write_text(json.dumps({"student": other}))
     docker("rm", "-f", f"{NAME}-busy-maker", f"{NAME}-busy", check=False)
     docker("create", "--name", f"{NAME}-busy-maker", "tinytorch/base:bookworm", "true")
     docker("commit", f"{NAME}-busy-maker", busy)    # an earlier student image, still used by a container
@@ -260,11 +265,15 @@ def test_a_redeploy_removes_earlier_builds_that_no_container_uses(deployment):
         assert docker("image", "inspect", stale, check=False).returncode != 0, "the stale tag was kept"
         assert docker("image", "inspect", busy, check=False).returncode == 0, "an image in use was removed"
         assert docker("image", "inspect", own, check=False).returncode == 0, "the admin's tag was removed"
+        assert docker("image", "inspect", other, check=False).returncode == 0, "another classroom's image was removed"
+        assert json.loads((Path("/var/lib/tinytorch/images") / f"{NAME}.json").read_text()).keys() \
+            == {"student", "hub", "grader"}
         for name in ("student", "hub", "grader"):  # this deploy's builds stay
             assert docker("image", "inspect", f"tinytorch/{name}:latest", check=False).returncode == 0
     finally:
         docker("rm", "-f", f"{NAME}-busy-maker", f"{NAME}-busy", check=False)
-        docker("rmi", busy, own, check=False)
+        docker("rmi", busy, own, other, check=False)
+        record.unlink(missing_ok=True)
 
 
 def test_student_server_runs_tinytorch_in_its_own_container(hub):
@@ -296,6 +305,69 @@ def test_student_server_runs_tinytorch_in_its_own_container(hub):
     hub.stop_server("alice")
     assert docker("ps", "-aq", "--filter", f"name=^/{container}$").stdout.strip() == ""
     assert docker("volume", "inspect", f"{NAME}-home-alice", check=False).returncode == 0  # work is kept
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def log_in(page, name: str, password: str, then: str = "/hub/home") -> None:
+    page.goto(f"{URL}/hub/login?next={then}")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    page.wait_for_load_state()
+
+
+def sign_up(page, name: str, password: str) -> str:
+    page.goto(f"{URL}/hub/signup")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.fill("#password_confirmation_input", password)
+    page.click("#signup_submit")
+    page.wait_for_load_state()
+    return page.inner_text("body")
+
+
+def test_in_a_browser_sign_up_jupyterlab_and_formgrader(hub):
+    """The README's path, in Chromium, on the hub's self-signed HTTPS: a roster student and a roster TA
+    sign up and log in; the student's JupyterLab opens with nbgrader's menu, the TA's formgrader lists
+    the course's assignments, the student cannot open the formgrader; someone not on the roster who
+    signs up waits on the admin's authorization page and cannot log in."""
+    from playwright.sync_api import sync_playwright
+
+    admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
+    password = "correct-horse-battery-9"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            new_page = lambda: browser.new_context(ignore_https_errors=True).new_page()  # noqa: E731
+            admin, dana, tina, eve = new_page(), new_page(), new_page(), new_page()
+            log_in(admin, "admin", admin_password)
+            assert admin.url == f"{URL}/hub/home", admin.url
+            # not on the roster: signs up, waits for the admin, cannot log in
+            assert "sent to the admin" in sign_up(eve, "eve", password)
+            log_in(eve, "eve", password)
+            assert "/hub/login" in eve.url, "eve is not on the roster"
+            admin.goto(f"{URL}/hub/authorize")
+            assert admin.locator('a[href$="authorize/eve"]').count() == 1, admin.inner_text("body")
+            # on the roster: the sign-up is the approval
+            sign_up(dana, "dana", password)
+            log_in(dana, "dana", password, then="/hub/spawn")  # spawns her server, then JupyterLab
+            dana.wait_for_url(f"{URL}/user/dana/lab**", timeout=240_000)
+            dana.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+            assert dana.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").count() == 1
+            sign_up(tina, "tina", password)
+            log_in(tina, "tina", password, then=f"/services/{COURSE}/formgrader")
+            tina.wait_for_url(f"{URL}/services/{COURSE}/formgrader**", timeout=60_000)
+            tina.wait_for_selector("text=Manage Assignments", timeout=60_000)
+            tina.wait_for_selector("text=02_tensor", timeout=60_000)  # rows come from the gradebook, by JS
+            response = dana.goto(f"{URL}/services/{COURSE}/formgrader")
+            assert response.status == 403 or "Manage Assignments" not in dana.content(), dana.url
+        finally:
+            browser.close()
+    hub.stop_server("dana")
 
 
 def test_student_image_holds_the_skeleton_and_no_solutions(deployment, tmp_path):

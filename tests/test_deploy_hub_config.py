@@ -113,8 +113,9 @@ def test_groups_roles_and_services_follow_the_course_id(hub_config, write_config
     c = configured(hub_config, write_config({"course_id": "ml101",
                                              "roster": {"admins": ["root1"], "tas": ["tina"],
                                                         "students": ["alice", "bob"]}}))
-    assert c.JupyterHub.load_groups == {"formgrade-ml101": {"users": ["tina"]},
+    assert c.JupyterHub.load_groups == {"formgrade-ml101": {"users": ["tina", "grader-ml101"]},
                                         "nbgrader-ml101": {"users": ["alice", "bob"]}}
+    assert c.Authenticator.blocked_users == {"grader-ml101"}  # a hub user for nbgrader, never a login
     roles = {role["name"]: role for role in c.JupyterHub.load_roles}
     assert "access:services!service=ml101" in roles["formgrade-ml101"]["scopes"]
     assert roles["formgrade-ml101"]["groups"] == ["formgrade-ml101"]
