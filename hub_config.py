@@ -167,7 +167,7 @@ SCHEMA: dict = _object({
 })
 
 AUTHENTICATORS = {
-    "native": "nativeauthenticator.NativeAuthenticator",
+    "native": "tinytorch_auth.ApprovedNativeAuthenticator",  # the admin approves every sign-up
     "oauth": "oauthenticator.generic.GenericOAuthenticator",
     "lti13": "ltiauthenticator.lti13.authenticator.LTI13Authenticator",
 }

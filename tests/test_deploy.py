@@ -330,11 +330,12 @@ def sign_up(page, name: str, password: str) -> str:
     return page.inner_text("body")
 
 
-def test_in_a_browser_sign_up_jupyterlab_and_formgrader(hub):
-    """The README's path, in Chromium, on the hub's self-signed HTTPS: a roster student and a roster TA
-    sign up and log in; the student's JupyterLab opens with nbgrader's menu, the TA's formgrader lists
-    the course's assignments, the student cannot open the formgrader; someone not on the roster who
-    signs up waits on the admin's authorization page and cannot log in."""
+def test_in_a_browser_sign_up_approval_jupyterlab_and_formgrader(hub):
+    """The README's path, in Chromium, on the hub's self-signed HTTPS: a student, a TA and someone not
+    on the roster sign up; none can log in before the admin approves them on /hub/authorize (a roster
+    name is not approved by signing up under it). Once approved, the student's JupyterLab opens with
+    nbgrader's menu, the TA's formgrader lists the course's assignments, and the student cannot open
+    the formgrader."""
     from playwright.sync_api import sync_playwright
 
     admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
@@ -346,25 +347,28 @@ def test_in_a_browser_sign_up_jupyterlab_and_formgrader(hub):
             admin, dana, tina, eve = new_page(), new_page(), new_page(), new_page()
             log_in(admin, "admin", admin_password)
             assert admin.url == f"{URL}/hub/home", admin.url
-            # not on the roster: signs up, waits for the admin, cannot log in
-            assert "sent to the admin" in sign_up(eve, "eve", password)
-            log_in(eve, "eve", password)
-            assert "/hub/login" in eve.url, "eve is not on the roster"
+            for name, page in (("dana", dana), ("tina", tina), ("eve", eve)):
+                assert "sent to the admin" in sign_up(page, name, password)
+                log_in(page, name, password)
+                assert "/hub/login" in page.url, f"{name} logged in before the admin approved"
             admin.goto(f"{URL}/hub/authorize")
-            assert admin.locator('a[href$="authorize/eve"]').count() == 1, admin.inner_text("body")
-            # on the roster: the sign-up is the approval
-            sign_up(dana, "dana", password)
+            for name in ("dana", "tina"):
+                admin.click(f'a[href$="authorize/{name}"]:has-text("Authorize")')
+                admin.wait_for_load_state()
+                admin.goto(f"{URL}/hub/authorize")
+            assert admin.locator('a[href$="authorize/eve"]:has-text("Authorize")').count() == 1  # still waiting
             log_in(dana, "dana", password, then="/hub/spawn")  # spawns her server, then JupyterLab
             dana.wait_for_url(f"{URL}/user/dana/lab**", timeout=240_000)
             dana.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
             assert dana.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").count() == 1
-            sign_up(tina, "tina", password)
             log_in(tina, "tina", password, then=f"/services/{COURSE}/formgrader")
             tina.wait_for_url(f"{URL}/services/{COURSE}/formgrader**", timeout=60_000)
             tina.wait_for_selector("text=Manage Assignments", timeout=60_000)
             tina.wait_for_selector("text=02_tensor", timeout=60_000)  # rows come from the gradebook, by JS
             response = dana.goto(f"{URL}/services/{COURSE}/formgrader")
             assert response.status == 403 or "Manage Assignments" not in dana.content(), dana.url
+            log_in(eve, "eve", password)
+            assert "/hub/login" in eve.url, "eve is not approved"
         finally:
             browser.close()
     hub.stop_server("dana")

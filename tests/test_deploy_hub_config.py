@@ -142,7 +142,7 @@ def test_culler_is_a_hub_service_with_the_configured_timeout(hub_config, write_c
 
 def test_native_authenticator_needs_admin_approval_by_default(hub_config, write_config):
     c = configured(hub_config, write_config())
-    assert c.JupyterHub.authenticator_class == "nativeauthenticator.NativeAuthenticator"
+    assert c.JupyterHub.authenticator_class == "tinytorch_auth.ApprovedNativeAuthenticator"
     assert c.NativeAuthenticator.open_signup is False
     assert c.Authenticator.allow_all is True  # no roster yet: anyone may ask, an admin approves
     assert c.Authenticator.username_pattern == hub_config.USERNAME_PATTERN
