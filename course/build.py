@@ -46,6 +46,7 @@ COURSE = Path(__file__).resolve().parent
 ROOT = COURSE.parent
 PACKAGE = ROOT / "tinytorch"
 CHECKS = PACKAGE / "checks"
+MILESTONES = COURSE / "milestones"  # programs on tinytorch; students get them beside the skeleton
 
 EXPORT = "#| export"
 DEFAULT_EXP = "#| default_exp "
@@ -294,7 +295,7 @@ def write_skeleton(out_dir: Path) -> Path:
             shutil.rmtree(old)
     milestones.mkdir(parents=True)
     (milestones.parent / "__init__.py").write_text(STUDENT_COURSE_INIT)
-    for source in sorted((ROOT / "course" / "milestones").glob("*.py")):
+    for source in sorted(MILESTONES.glob("*.py")):
         shutil.copyfile(source, milestones / source.name)
     generated = build(student=True)
     for source in sorted(PACKAGE.rglob("*.py")):
@@ -462,7 +463,7 @@ def secret_lines() -> dict[str, str]:
     for path in PACKAGE.rglob("*.py"):
         if not path.read_text().startswith(GENERATED_MARK):
             given.update(line.strip() for line in path.read_text().splitlines())
-    for path in (ROOT / "course" / "milestones").glob("*.py"):  # students run them on their own tinytorch
+    for path in MILESTONES.glob("*.py"):  # students run them on their own tinytorch
         given.update(line.strip() for line in path.read_text().splitlines())
     for path in sorted((ROOT / "autograder").rglob("*.py")):
         where = path.relative_to(ROOT).as_posix()

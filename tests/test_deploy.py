@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 NAME = "ttci"                       # container, network and volume names start with this
 STATE = Path("/var/tmp/tinytorch-ci")
 SRV = STATE / "srv"                 # tinytorch_root of the test deployment
+IMAGE_RECORDS = Path("/var/lib/tinytorch/images")  # each classroom's images in use (tinytorch_images_in_use_dir)
 PORT = 18943
 URL = f"https://127.0.0.1:{PORT}"
 COURSE = "tinytorch"
@@ -143,7 +144,7 @@ def deployment():
     teardown()
     assert not docker("ps", "-aq", "--filter", f"name={NAME}-").stdout.strip(), "teardown left containers"
     assert not SRV.exists(), "teardown left the data folder"
-    assert not (Path("/var/lib/tinytorch/images") / f"{NAME}.json").exists(), "teardown left the image record"
+    assert not (IMAGE_RECORDS / f"{NAME}.json").exists(), "teardown left the image record"
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +252,7 @@ def test_a_redeploy_removes_earlier_builds_that_no_container_uses(deployment):
     docker("tag", "tinytorch/grader:latest", stale)   # as if an earlier deploy had built it
     docker("tag", "tinytorch/grader:latest", own)     # an admin's own tag: not the deploy's business
     docker("tag", "tinytorch/grader:latest", other)   # another classroom's student image, no student logged in
-    record = Path("/var/lib/tinytorch/images") / f"{NAME}other.json"
+    record = IMAGE_RECORDS / f"{NAME}other.json"
     record.write_text(json.dumps({"student": other}))
     docker("rm", "-f", f"{NAME}-busy-maker", f"{NAME}-busy", check=False)
     docker("create", "--name", f"{NAME}-busy-maker", "tinytorch/base:bookworm", "true")
@@ -266,7 +267,7 @@ def test_a_redeploy_removes_earlier_builds_that_no_container_uses(deployment):
         assert docker("image", "inspect", busy, check=False).returncode == 0, "an image in use was removed"
         assert docker("image", "inspect", own, check=False).returncode == 0, "the admin's tag was removed"
         assert docker("image", "inspect", other, check=False).returncode == 0, "another classroom's image was removed"
-        assert json.loads((Path("/var/lib/tinytorch/images") / f"{NAME}.json").read_text()).keys() \
+        assert json.loads((IMAGE_RECORDS / f"{NAME}.json").read_text()).keys() \
             == {"student", "hub", "grader"}
         for name in ("student", "hub", "grader"):  # this deploy's builds stay
             assert docker("image", "inspect", f"tinytorch/{name}:latest", check=False).returncode == 0

@@ -255,19 +255,21 @@ def run_tests(bundle: dict) -> dict:
     sys.meta_path.insert(0, MemoryPackage(bundle["reference"]))
     export = load_export_module(bundle["reference"]["tinytorch/export.py"])
     stacks = {}
-    if bundle.get("visible"):
-        folder = os.path.join(work, "stack-module")
-        stacks["module"] = (folder, build_stack(bundle, export, "module", folder, context))
-    visible = run_visible(bundle, context, stacks["module"]) if bundle.get("visible") else []
+
+    def stack_for(kind: str) -> tuple[str, str]:
+        """The student's module stack of this kind, built on first use: (folder, problem)."""
+        if kind not in stacks:
+            folder = os.path.join(work, f"stack-{kind}")
+            stacks[kind] = (folder, build_stack(bundle, export, kind, folder, context))
+        return stacks[kind]
+
+    visible = run_visible(bundle, context, stack_for("module")) if bundle.get("visible") else []
     test_files, kinds = [], {}
     for filename, source in sorted(bundle["tests"].items()):
-        stack = declared(source, "stack", "module")
-        if stack not in stacks:
-            folder = os.path.join(work, f"stack-{stack}")
-            stacks[stack] = (folder, build_stack(bundle, export, stack, folder, context))
+        folder, problem = stack_for(declared(source, "stack", "module"))
         path = f"hidden/{bundle['assignment']}/{filename}"
         linecache.cache[path] = (len(source), None, source.splitlines(True), path)
-        context.files[path] = sandbox.FileContext(stacks[stack][0], probe_sources(source), stacks[stack][1])
+        context.files[path] = sandbox.FileContext(folder, probe_sources(source), problem)
         test_file = HiddenTestFile.from_string(source, path=path)
         kinds[test_file.name] = declared(source, "kind", "correctness")
         for case in test_file.test_cases:
