@@ -11,7 +11,7 @@ build:           ## regenerate tinytorch/ from course/
 check:           ## fail if tinytorch/ drifted from course/
 	$(PY) -m course.build check
 course:          ## the nbgrader course: make course DIR=/path/to/course [CONFIG=course.yml]
-	$(PY) -m course.build nbgrader $(DIR) $(if $(CONFIG),--config $(CONFIG))
+	$(PY) -m autograder course $(DIR) $(if $(CONFIG),--config $(CONFIG))
 bench:           ## speed/memory benchmarks vs PyTorch -> results/bench.json and results/bench.md
 	$(PY) -m bench.run
 bench-grading:   ## grading throughput: 100 submissions in hardened containers -> results/grading.json and .md

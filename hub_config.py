@@ -213,10 +213,16 @@ def validate(cfg: dict, source: str = "course config") -> dict:
     return cfg
 
 
-def load_course_config(path: str | os.PathLike) -> dict:
-    """Read the course config (YAML or JSON), merge it over DEFAULTS and validate it."""
+def load_course_config(path: str | os.PathLike | None) -> dict:
+    """Read the course config (YAML or JSON), merge it over DEFAULTS and validate it; ``None``: the defaults.
+
+    The one reader of the course config: the hub (below), the course directory's build and the
+    autograder (autograder/coursedir.py) all call it.
+    """
     import yaml
 
+    if path is None:
+        return validate(copy.deepcopy(DEFAULTS), source="the default course config")
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -229,6 +235,11 @@ def load_course_config(path: str | os.PathLike) -> dict:
     if not isinstance(raw, dict):
         raise CourseConfigError(f"course config {path} must hold a mapping, not {type(raw).__name__}")
     return validate(deep_merge(DEFAULTS, raw), source=f"course config {path}")
+
+
+def gradebook_url(course_root: str | os.PathLike) -> str:
+    """The nbgrader gradebook: ``gradebook.db`` in the course directory, nbgrader's own default place."""
+    return f"sqlite:///{Path(course_root).resolve() / 'gradebook.db'}"
 
 
 def grader_user(cfg: dict) -> str:
@@ -448,7 +459,7 @@ def update_groups_and_roles(c, cfg: dict) -> None:
 def update_services(c, cfg: dict) -> None:
     course = cfg["course_id"]
     nbg = cfg["nbgrader"]
-    origin = re.match(r"^https?://[^/]+", cfg["hub"]["public_url"]).group(0)
+    origin = "/".join(cfg["hub"]["public_url"].split("/", 3)[:3])  # scheme://host[:port], as SCHEMA checked
     services = [
         {
             # The formgrader: a JupyterLab for TAs at /services/<course>/, run as the
@@ -492,7 +503,7 @@ def apply(c, cfg: dict, in_container: bool = False) -> None:
 
 
 if "get_config" in globals():  # loaded by JupyterHub
-    c = get_config()  # noqa: F821
+    c = get_config()  # type: ignore[name-defined]  # noqa: F821
     _cfg = load_course_config(os.environ.get(CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH))
     _in_container = os.environ.get("TINYTORCH_HUB_CONTAINER") == "1" and os.geteuid() == 0
     if _in_container:

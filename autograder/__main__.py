@@ -5,6 +5,7 @@
     autograder grade 02_tensor --force                     grade everything again (default: resume)
     autograder grade 02_tensor --release-feedback          ... and hand the feedback back
     autograder list                                        the modules with hidden tests and their points
+    autograder course [DIR] [--config course.yml]          write the nbgrader course directory from course/
 
 Run it in the nbgrader course directory (or name it with --course). It collects (nbgrader collect,
 or zip_collect for --zip), runs each submission's visible tests (the notebook's test cells) and
@@ -18,6 +19,9 @@ autograder/<assignment>/final_grades.csv (Otter's, hidden tests), autograder/can
 (failed visible tests with their messages; hidden tests, messages and memory budgets, never test code).
 Exit status: 0 all graded, 1 some submission could not be graded (re-run to retry) or was skipped
 (empty, notebook renamed: the line says what to do), 2 nothing graded.
+
+``autograder course`` writes the nbgrader course directory (autograder/coursedir.py): nbgrader_config.py
+and source/ from course/ and the course config, then release/ and the gradebook with nbgrader.
 """
 from __future__ import annotations
 
@@ -25,7 +29,25 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder import hidden, pipeline, sandbox
+import hub_config
+from autograder import containers, coursedir, hidden, pipeline
+from autograder.nbgrader_adapter import CANVAS_REGEXP, GradeError
+from course.build.sources import CourseError, course_modules
+
+
+def build_course(out_dir: Path | None, config: Path | None, force: bool) -> int:
+    """``autograder course``: the nbgrader course directory, from course/ and the course config."""
+    if out_dir is None and config is None:
+        print("name the course directory (autograder course DIR) or give the course config whose "
+              "nbgrader.course_root it is (--config FILE)", file=sys.stderr)
+        return 2
+    cfg = hub_config.load_course_config(config)
+    root = (out_dir or Path(cfg["nbgrader"]["course_root"])).resolve()
+    for path in coursedir.write_course_directory(root, cfg, str(config) if config else "the defaults", force=force):
+        print(f"{'wrote' if path.exists() else 'removed'} {path}")
+    print(f"{root}: {len(course_modules())} assignments in source/ and release/, course id {cfg['course_id']!r}, "
+          f"exchange {cfg['nbgrader']['exchange_root']}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,19 +58,31 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("assignment", help="e.g. 02_tensor")
     grade.add_argument("--course", type=Path, default=Path.cwd(), help="the nbgrader course directory (default: here)")
     grade.add_argument("--zip", type=Path, action="append", default=[], help="an LMS download to zip_collect (repeatable)")
-    grade.add_argument("--zip-regexp", default=pipeline.CANVAS_REGEXP,
+    grade.add_argument("--zip-regexp", default=CANVAS_REGEXP,
                        help="how file names in the zip name the student (nbgrader FileNameCollector.named_regexp; "
                             "default: Canvas's <lastfirst>_<id>_<id>_<file>)")
     grade.add_argument("--no-collect", action="store_true", help="grade what is in submitted/ already")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
     grade.add_argument("--force", action="store_true", help="grade again submissions graded before")
     grade.add_argument("--jobs", type=int, help="containers at once (default: the number of cores)")
-    grade.add_argument("--image", default=sandbox.DEFAULT_IMAGE, help=f"the grader image (default {sandbox.DEFAULT_IMAGE})")
+    grade.add_argument("--image", default=containers.DEFAULT_IMAGE, help=f"the grader image (default {containers.DEFAULT_IMAGE})")
     grade.add_argument("--no-feedback", action="store_true", help="do not write feedback pages")
     grade.add_argument("--release-feedback", action="store_true", help="release the feedback to the students")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.add_parser("list", help="the modules with hidden tests")
+    course = sub.add_parser("course", help="write the nbgrader course directory (source/, release/, gradebook)")
+    course.add_argument("out_dir", type=Path, nargs="?",
+                        help="the course directory (default: nbgrader.course_root of the config)")
+    course.add_argument("--config", type=Path, help="the course config the hub reads (hub_config.py owns its schema); "
+                                                    "without it: the defaults")
+    course.add_argument("--force", action="store_true", help="overwrite files edited since the last build")
     args = parser.parse_args(argv)
+    if args.command == "course":
+        try:
+            return build_course(args.out_dir, args.config, args.force)
+        except (CourseError, GradeError, hub_config.CourseConfigError) as error:
+            print(f"autograder: {error}", file=sys.stderr)
+            return 2
     if args.command == "list":
         for assignment in hidden.assignments():
             print(f"{assignment}  {hidden.points(assignment):g} points  {', '.join(hidden.test_files(assignment))}")
@@ -60,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             args.course, args.assignment, zips=args.zip, zip_regexp=args.zip_regexp, collect=not args.no_collect,
             students=args.student, force=args.force, jobs=args.jobs, image=args.image,
             feedback=not args.no_feedback, release_feedback=args.release_feedback, progress=not args.no_progress)
-    except pipeline.PipelineError as error:
+    except GradeError as error:
         print(f"autograder: {error}", file=sys.stderr)
         return 2
     pipeline.report(summary, Path(args.course).resolve())

@@ -1,30 +1,31 @@
-"""``autograder grade ASSIGNMENT``: collect, grade every submission's hidden tests in its own hardened
-container (in parallel, resumable), then write the gradebooks and the feedback."""
+"""``autograder grade ASSIGNMENT``, step by step (``grade_assignment``):
+
+1. open the course directory and check it matches this checkout (``open_course``);
+2. collect: the exchange, or LMS zips (``gather``); unreadable submissions are reported and skipped;
+3. plan: a submission graded before and unchanged is not graded again (``plan``);
+4. grade every planned submission in its own hardened container, several at once (``run_containers``);
+5. record: nbgrader's autograde (executing nothing), the hidden score in the gradebook, both CSVs (``record``);
+6. feedback: nbgrader's pages with the hidden tests added, and release (``hand_back``).
+"""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
-from autograder import hidden, records, sandbox
-
-# Canvas names each file of a "Download submissions" zip <lastfirst>_[late_]<user id>_<submission id>_<file name>,
-# with "-1", "-2" appended to the file name on resubmission.  student_id is <lastfirst>.
-CANVAS_REGEXP = r"^(?:.*/)?(?P<student_id>[a-z0-9]+)_(?:late_)?\d+_\d+_(?P<file_id>.+?)(?:-\d+)?\.ipynb$"
-
-
-class PipelineError(Exception):
-    """The assignment cannot be graded at all; the message says why and what to do."""
+from autograder import containers, hidden
+from autograder.coursedir import check_visible_tests
+from autograder.feedback import write_feedback
+from autograder.gradebook import canvas_csv, record_in_gradebook
+from autograder.nbgrader_adapter import CANVAS_REGEXP, Course, GradeError
+from autograder.results import final_grades_csv, read_results, results_dir, write_atomic
 
 
 @dataclass
@@ -38,6 +39,14 @@ class Summary:
     visible: dict[str, tuple[float, float]] = field(default_factory=dict)  # the gradebook's visible-test scores
     problems: list[str] = field(default_factory=list)   # everything else the TA should know
     outputs: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Planned:
+    """One submission to grade in a container: who, what was graded (its digest), and the job."""
+    student: str
+    digest: str
+    job: containers.Job
 
 
 def submission_digest(notebooks: dict[str, Path]) -> str:
@@ -62,49 +71,6 @@ def student_notebooks(root: Path, assignment: str, student: str) -> dict[str, Pa
     return notebooks
 
 
-def zip_collect(course, assignment: str, zips: list[Path], regexp: str) -> list[str]:
-    """``nbgrader zip_collect``: LMS downloads -> submitted/<student>/<assignment>/; return the problems."""
-    from course.build import nbgrader_env
-    missing = [str(z) for z in zips if not Path(z).is_file()]
-    if missing:
-        raise PipelineError(f"{', '.join(missing)}: no such zip file")
-    archive = course.root / "downloaded" / assignment / "archive"
-    archive.mkdir(parents=True, exist_ok=True)
-    for z in zips:
-        shutil.copy2(z, archive / Path(z).name)
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "zip_collect", assignment, "--force",
-                           f"--FileNameCollectorPlugin.named_regexp={regexp}"],
-                          cwd=course.root, env=nbgrader_env(), capture_output=True, text=True)
-    if done.returncode != 0:
-        raise PipelineError(f"nbgrader zip_collect {assignment} failed: {done.stderr.strip()[-500:]}")
-    skipped = [line.split("provided: ", 1)[-1] for line in done.stderr.splitlines() if "Skipped submission" in line]
-    counts = re.search(r"(\d+) files collected, (\d+) files skipped", done.stderr)
-    if counts and int(counts.group(1)) == 0:
-        raise PipelineError(f"nbgrader zip_collect found no submission in {', '.join(map(str, zips))}: the file names "
-                            f"must match --zip-regexp ({regexp})" + (f"; e.g. {Path(skipped[0]).name}" if skipped else ""))
-    return [f"zip_collect skipped {Path(s).name}: its name does not match --zip-regexp" for s in skipped]
-
-
-def check_visible_tests(course, assignment: str) -> None:
-    """The visible tests the grading container runs (``tinytorch/checks``, built from course/) must be the grade
-    cells of the course directory's notebook, whose grades nbgrader records: same cells, same code, same points."""
-    from course import build
-    visible = hidden.visible_tests(assignment)
-    folder = course.root / "source" / assignment
-    module = build.Module(assignment[:2], assignment[3:], build.COURSE / assignment / f"{assignment}.py")
-    try:
-        notebooks = [nbformat.read(path, as_version=4) for path in sorted(folder.glob("*.ipynb"))]
-        same = visible is not None and len(notebooks) == 1 and build.visible_tests(
-            notebooks[0], module, build.export_target(notebooks[0], module)) == \
-            (build.CHECKS / f"test_{assignment}.py").read_text()
-    except (OSError, ValueError, build.CourseError):
-        same = False
-    if not same:
-        raise PipelineError(f"the test cells of {folder} are not the visible tests the grader runs "
-                            f"(tinytorch/checks/test_{assignment}.py, built from course/): the course directory was "
-                            "built from another version of course/; rebuild it (python -m course.build nbgrader)")
-
-
 def visible_results(result: dict) -> dict | str:
     """What nbgrader's autograde writes into the test cells: per test, passed and message; or why there is none."""
     if result.get("status") != "graded":
@@ -112,148 +78,177 @@ def visible_results(result: dict) -> dict | str:
     return {t["name"]: {"passed": t["passed"], "message": t["message"]} for t in result.get("visible", [])}
 
 
-def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] = (), zip_regexp: str = CANVAS_REGEXP,
-                     collect: bool = True, students: list[str] | None = None,
-                     force: bool = False, jobs: int | None = None, image: str = sandbox.DEFAULT_IMAGE,
-                     limits: sandbox.Limits | None = None, feedback: bool = True, release_feedback: bool = False,
-                     progress: bool = True, log=print) -> Summary:
-    from course.grade import Course, GradeError
-    try:
-        course = Course(course_root)
-        course.require_assignment(assignment)
-    except GradeError as error:
-        raise PipelineError(str(error)) from None
+def open_course(course_root: Path, assignment: str, image: str) -> Course:
+    """The course directory, if ``assignment`` can be graded in it with ``image``; else GradeError saying why."""
+    course = Course(course_root)
+    course.require_assignment(assignment)
     if assignment not in hidden.assignments():
-        raise PipelineError(f"no hidden tests for {assignment} in {hidden.HIDDEN}; the modules with hidden tests "
-                            f"are: {', '.join(hidden.assignments())}")
-    check_visible_tests(course, assignment)
+        raise GradeError(f"no hidden tests for {assignment} in {hidden.HIDDEN}; the modules with hidden tests "
+                         f"are: {', '.join(hidden.assignments())}")
+    check_visible_tests(course.root, assignment)
     try:
-        sandbox.preflight(image)
-    except sandbox.SandboxError as error:
-        raise PipelineError(str(error)) from None
-    root, summary = course.root, Summary(assignment)
-    # 1. collect
+        containers.preflight(image)
+    except containers.ContainerError as error:
+        raise GradeError(str(error)) from None
+    return course
+
+
+def gather(course: Course, assignment: str, zips: list[Path], zip_regexp: str, collect: bool,
+           summary: Summary, log: Callable[[str], None]) -> list[str]:
+    """Collect (exchange or zips); return every student with a submission in submitted/."""
     if zips:
-        summary.problems += zip_collect(course, assignment, list(zips), zip_regexp)
+        summary.problems += course.zip_collect(assignment, zips, zip_regexp)
     elif collect:
-        try:
-            collected = course.collect(assignment)
-        except GradeError as error:
-            raise PipelineError(str(error)) from None
-        log(f"{assignment}: {len(collected)} submission(s) collected from the exchange")
-    everyone = course.submitted_students(assignment)
-    if students:
-        unknown = [s for s in students if s not in everyone]
-        if unknown:
-            raise PipelineError(f"no submission of {assignment} from {', '.join(unknown)} in {root / 'submitted'}")
-    todo_students = students or everyone
-    if not todo_students:
-        log(f"{assignment}: no submissions in {root / 'submitted'}")
-        return summary
-    # 2. submissions nbgrader cannot grade (empty, notebook renamed) are reported and skipped
-    for student in todo_students:
+        log(f"{assignment}: {len(course.collect(assignment))} submission(s) collected from the exchange")
+    return course.submitted_students(assignment)
+
+
+def plan(course: Course, assignment: str, students: list[str], summary: Summary, force: bool,
+         limits: containers.Limits, image: str) -> list[Planned]:
+    """Check each submission, and plan a container for each that is gradable and not graded unchanged before."""
+    stored = read_results(course.root, assignment)
+    planned = []
+    for student in students:
         gradable, problems = course.check_submission(assignment, student)
-        if not gradable:
+        if not gradable:  # empty, notebook renamed: reported, not graded
             summary.skipped[student] = "; ".join(problems)
-    # 3. visible and hidden tests, one hardened container per submission, resumable
-    out_dir = records.results_dir(root, assignment)
-    stored = records.read_results(root, assignment)
-    jobs_todo = []
-    for student in [s for s in todo_students if s not in summary.skipped]:
-        notebooks = student_notebooks(root, assignment, student)
+            continue
+        notebooks = student_notebooks(course.root, assignment, student)
         digest = submission_digest(notebooks)
         previous = stored.get(student)
         if (not force and previous and previous.get("status") == "graded" and previous.get("digest") == digest
                 and previous.get("visible") is not None):
             summary.resumed.append(student)
             continue
-        jobs_todo.append((student, digest, sandbox.Job(assignment, notebooks, label=student,
-                                                        limits=limits or sandbox.Limits(), image=image)))
-    memory_mb = (limits or sandbox.Limits()).memory_mb
-    fits = max(1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (memory_mb * 2**20) - 1)
-    workers = max(1, min(jobs or min(os.cpu_count() or 1, fits), len(jobs_todo) or 1))  # cores, and what RAM holds
-    if jobs_todo:
-        log(f"{assignment}: grading {len(jobs_todo)} submission(s) in hardened containers, {workers} at a time"
-            + (f" ({len(summary.resumed)} already graded, unchanged)" if summary.resumed else ""))
+        planned.append(Planned(student, digest, containers.Job(assignment, notebooks, label=student, limits=limits,
+                                                               image=image)))
+    return planned
+
+
+def worker_count(jobs: int | None, limits: containers.Limits, planned: int) -> int:
+    """Containers at once: as asked, else the cores and what the memory holds; never more than there is work."""
+    fits = max(1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (limits.memory_mb * 2**20) - 1)
+    return max(1, min(jobs or min(os.cpu_count() or 1, fits), planned or 1))
+
+
+def run_containers(root: Path, assignment: str, planned: list[Planned], workers: int, summary: Summary,
+                   progress: bool) -> None:
+    """Grade each planned submission in its own container; each result is kept (atomically) as it arrives,
+    so an interrupted batch resumes where it stopped."""
+    out_dir, work_root = results_dir(root, assignment), root / "autograder" / ".work"
     bar = None
-    if progress and jobs_todo:
+    if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(jobs_todo), unit="submission", desc=assignment, file=sys.stderr)
-    work_root = root / "autograder" / ".work"
+        bar = tqdm(total=len(planned), unit="submission", desc=assignment, file=sys.stderr)
     pool = ThreadPoolExecutor(workers)
-    futures = {pool.submit(sandbox.grade_in_container, job, work_root): (student, digest)
-               for student, digest, job in jobs_todo}
+    futures: dict[Future, Planned] = {pool.submit(containers.grade_in_container, p.job, work_root): p for p in planned}
     try:
         for future in as_completed(futures):
-            student, digest = futures[future]
+            item = futures[future]
             try:
                 result = future.result()
             except Exception as error:  # noqa: BLE001 - one broken job never stops the batch
                 result = {"status": "error", "message": f"{type(error).__name__}: {error}"}
-            result.update(student=student, digest=digest, graded_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-            records.write_atomic(out_dir / f"{student}.json", json.dumps(result, indent=1) + "\n")  # kept at once
+            result.update(student=item.student, digest=item.digest, graded_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            write_atomic(out_dir / f"{item.student}.json", json.dumps(result, indent=1) + "\n")
             if result.get("status") == "graded":
-                summary.graded.append(student)
+                summary.graded.append(item.student)
             else:
-                summary.errors[student] = result.get("message", "unknown error")
+                summary.errors[item.student] = result.get("message", "unknown error")
             if bar is not None:
                 bar.update(1)
     except KeyboardInterrupt:
         for future in futures:
             future.cancel()
-        sandbox.kill_running()  # the containers' grader processes ignore the terminal's Ctrl-C
+        containers.kill_running()  # the containers' grader processes ignore the terminal's Ctrl-C
         pool.shutdown(wait=True)
-        raise PipelineError(f"interrupted: {len(summary.graded)} result(s) of this run are kept in {out_dir}; "
-                            "run the same command again to grade the rest") from None
+        raise GradeError(f"interrupted: {len(summary.graded)} result(s) of this run are kept in {out_dir}; "
+                         "run the same command again to grade the rest") from None
     pool.shutdown(wait=True)
     if bar is not None:
         bar.close()
     shutil.rmtree(work_root, ignore_errors=True)
-    # 4. nbgrader's autograde, executing nothing: the gradebook rows, the container's visible results in the
-    #    test cells of the autograded notebook (formgrader, feedback); the hidden score in its task cell
-    results = {s: r for s, r in records.read_results(root, assignment).items()  # a skipped submission's old
-               if s in everyone and s not in summary.skipped}                     # result is not its grade
-    autograde = [s for s in todo_students if s in results
+
+
+def record(course: Course, assignment: str, everyone: list[str], todo: list[str], summary: Summary) -> dict[str, dict]:
+    """nbgrader's autograde, executing nothing: the gradebook rows and the container's visible results in the
+    test cells of the autograded notebook (formgrader, feedback); the hidden score in its task cell; the CSVs.
+    Returns each student's stored result."""
+    root = course.root
+    results = {s: r for s, r in read_results(root, assignment).items()  # a skipped submission's old
+               if s in everyone and s not in summary.skipped}             # result is not its grade
+    autograde = [s for s in todo if s in results
                  and (s not in summary.resumed or not (root / "autograded" / s / assignment).is_dir())]
-    try:
-        outcomes = course.autograde(assignment, {s: visible_results(results[s]) for s in autograde})
-    except GradeError as error:
-        raise PipelineError(str(error)) from None
-    for outcome in outcomes:
+    for outcome in course.autograde(assignment, {s: visible_results(results[s]) for s in autograde}):
         summary.notes[outcome.student] = [m for m in outcome.messages if not m.startswith("not graded: ")]
         if outcome.status != "graded":
             summary.errors.setdefault(outcome.student, "; ".join(outcome.messages))
     summary.visible = {s: v for s, v in course.scores(assignment).items() if s in everyone}
+    graded = {s: r["score"] for s, r in results.items() if r.get("status") == "graded"}
+    summary.problems += record_in_gradebook(course, assignment, graded)
+    summary.outputs.append(final_grades_csv(results, results_dir(root, assignment) / "final_grades.csv"))
+    summary.outputs.append(canvas_csv(course, root / "autograder" / "canvas_gradebook.csv"))
+    return results
+
+
+def hand_back(course: Course, assignment: str, results: dict[str, dict], summary: Summary, release: bool) -> None:
+    """Each graded student's feedback page (nbgrader's, with the hidden tests added) and, ``release``, its release."""
+    root = course.root
     graded = {s: r for s, r in results.items() if r.get("status") == "graded"}
-    summary.problems += records.record_in_gradebook(course, assignment, {s: r["score"] for s, r in graded.items()})
-    summary.outputs.append(records.final_grades_csv(results, out_dir / "final_grades.csv"))
-    summary.outputs.append(records.canvas_csv(course, root / "autograder" / "canvas_gradebook.csv"))
+    ready = [s for s in graded if (root / "autograded" / s / assignment).is_dir()]
+    if ready:
+        course.feedback(assignment, ready, release=False)
+    for student, result in graded.items():
+        write_feedback(root, assignment, student, result)
+    if not release:
+        return
+    not_ready = sorted(set(graded) - set(ready))
+    if not_ready:
+        summary.problems.append(f"feedback not released to {', '.join(not_ready)}: nbgrader has not "
+                                "autograded their submission")
+    from_lms = [s for s in ready if not (root / "feedback" / s / assignment / "submission_secret.txt").is_file()]
+    if from_lms:
+        summary.problems.append(f"feedback of {', '.join(from_lms)} not released: not submitted through the "
+                                f"exchange (an LMS zip?); hand back {root / 'feedback'}/<student>/{assignment}/ "
+                                "through the LMS")
+    for student in [s for s in ready if s not in from_lms]:
+        if not course.api.release_feedback(assignment, student)["success"]:
+            summary.problems.append(f"{student}: nbgrader release_feedback failed")
+
+
+def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] | tuple = (),
+                     zip_regexp: str = CANVAS_REGEXP, collect: bool = True, students: list[str] | None = None,
+                     force: bool = False, jobs: int | None = None, image: str = containers.DEFAULT_IMAGE,
+                     limits: containers.Limits | None = None, feedback: bool = True, release_feedback: bool = False,
+                     progress: bool = True, log: Callable[[str], None] = print) -> Summary:
+    """Grade ``assignment`` in the course directory ``course_root`` (the steps in this module's docstring).
+    Raises GradeError when nothing can be graded; one submission's problem never stops the batch."""
+    limits = limits or containers.Limits()
+    course = open_course(course_root, assignment, image)
+    summary = Summary(assignment)
+    everyone = gather(course, assignment, list(zips), zip_regexp, collect, summary, log)
+    unknown = [s for s in students or [] if s not in everyone]
+    if unknown:
+        raise GradeError(f"no submission of {assignment} from {', '.join(unknown)} in {course.root / 'submitted'}")
+    todo = students or everyone
+    if not todo:
+        log(f"{assignment}: no submissions in {course.root / 'submitted'}")
+        return summary
+    planned = plan(course, assignment, todo, summary, force, limits, image)
+    if planned:
+        workers = worker_count(jobs, limits, len(planned))
+        log(f"{assignment}: grading {len(planned)} submission(s) in hardened containers, {workers} at a time"
+            + (f" ({len(summary.resumed)} already graded, unchanged)" if summary.resumed else ""))
+        run_containers(course.root, assignment, planned, workers, summary, progress)
+    results = record(course, assignment, everyone, todo, summary)
     if feedback or release_feedback:
-        ready = [s for s in graded if (root / "autograded" / s / assignment).is_dir()]
-        if ready:
-            course.feedback(assignment, ready, release=False)
-        for student, result in graded.items():
-            records.write_feedback(root, assignment, student, result)
-        if release_feedback:
-            not_ready = sorted(set(graded) - set(ready))
-            if not_ready:
-                summary.problems.append(f"feedback not released to {', '.join(not_ready)}: nbgrader has not "
-                                        "autograded their submission")
-            from_lms = [s for s in ready if not (root / "feedback" / s / assignment / "submission_secret.txt").is_file()]
-            if from_lms:
-                summary.problems.append(f"feedback of {', '.join(from_lms)} not released: not submitted through the "
-                                        f"exchange (an LMS zip?); hand back {root / 'feedback'}/<student>/{assignment}/ "
-                                        "through the LMS")
-            for student in [s for s in ready if s not in from_lms]:
-                result = course.api.release_feedback(assignment, student)
-                if not result["success"]:
-                    summary.problems.append(f"{student}: nbgrader release_feedback failed")
+        hand_back(course, assignment, results, summary, release_feedback)
     return summary
 
 
-def report(summary: Summary, course_root: Path, log=print) -> None:
+def report(summary: Summary, course_root: Path, log: Callable[[str], None] = print) -> None:
     """One line per student: status, visible tests (the gradebook's score), hidden tests, what to know."""
-    results = records.read_results(course_root, summary.assignment)
+    results = read_results(course_root, summary.assignment)
     students = sorted(set(results) | set(summary.skipped) | set(summary.visible))
     width = max([len(s) for s in students] + [7])
     log(f"  {'student':<{width}}  {'status':<7}  {'visible':>7}  {'hidden':>7}  (written answers: grade them in formgrader)")

@@ -32,9 +32,10 @@ def submissions(module: str, count: int, folder: Path) -> list[dict]:
     import nbformat
 
     from autograder import hidden
-    from course import build
+    from autograder.coursedir import nbgrader_notebook
+    from course.build.sources import course_modules
 
-    modules = {m.slug: m for m in build.course_modules()}
+    modules = {m.slug: m for m in course_modules()}
     if module not in modules:
         raise SystemExit(f"no module {module}; the modules are {', '.join(modules)}")
     slugs = [s for s in modules if s <= module] if hidden.uses_own_stack(module) else [module]
@@ -42,7 +43,7 @@ def submissions(module: str, count: int, folder: Path) -> list[dict]:
     for variant in ("reference", "broken"):
         paths = {}
         for slug in slugs:
-            nb = build.nbgrader_notebook(modules[slug])
+            nb = nbgrader_notebook(modules[slug])
             if variant == "broken" and slug == module:  # a syntax error in the export: every test fails
                 nb.cells.append(nbformat.v4.new_code_cell("#| export\ndef broken(:\n    pass\n"))
             paths[slug] = folder / variant / f"{slug}.ipynb"
@@ -53,12 +54,12 @@ def submissions(module: str, count: int, folder: Path) -> list[dict]:
 
 
 def empty_container_seconds(image: str, repeat: int = 5) -> list[float]:
-    from autograder import sandbox
+    from autograder import containers
     seconds = []
     with tempfile.TemporaryDirectory() as staging:
         os.chmod(staging, 0o755)
         for i in range(repeat):
-            command = sandbox.docker_command(f"ttgrade-bench-empty-{os.getpid()}-{i}", image, Path(staging), sandbox.Limits())
+            command = containers.docker_command(f"ttgrade-bench-empty-{os.getpid()}-{i}", image, Path(staging), containers.Limits())
             command = command[:command.index(image) + 1] + ["python", "-c", "pass"]
             started = time.monotonic()
             subprocess.run(command, capture_output=True, check=True)
@@ -67,24 +68,24 @@ def empty_container_seconds(image: str, repeat: int = 5) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from autograder import sandbox
+    from autograder import containers
 
     parser = argparse.ArgumentParser(prog="python -m bench.grading", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--module", default="02_tensor")
     parser.add_argument("--submissions", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
-    parser.add_argument("--image", default=sandbox.DEFAULT_IMAGE)
+    parser.add_argument("--image", default=containers.DEFAULT_IMAGE)
     parser.add_argument("--out", type=Path, default=RESULTS / "grading.json")
     args = parser.parse_args(argv)
-    sandbox.preflight(args.image)
+    containers.preflight(args.image)
     with tempfile.TemporaryDirectory() as tmp:
-        jobs = [sandbox.Job(args.module, notebooks, label=str(i), image=args.image)
+        jobs = [containers.Job(args.module, notebooks, label=str(i), image=args.image)
                 for i, notebooks in enumerate(submissions(args.module, args.submissions, Path(tmp)))]
         empty = empty_container_seconds(args.image)
         started = time.monotonic()
         with ThreadPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(sandbox.grade_in_container, jobs))
+            results = list(pool.map(containers.grade_in_container, jobs))
         total = time.monotonic() - started
     graded = [r for r in results if r.get("status") == "graded"]
     overhead = [r["container_seconds"] - r["seconds"] for r in graded]

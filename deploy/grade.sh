@@ -48,8 +48,10 @@ done
 
 course_id=$(sed -n 's/^course_id: *//p' "$ROOT/config/course.yml" | tr -d "\"'")
 [ -n "$course_id" ] || die "no course_id in $ROOT/config/course.yml"
+course_in_hub=$(sed -n 's/^  course_root: *//p' "$ROOT/config/course.yml" | tr -d "\"'")
+[ -n "$course_in_hub" ] || die "no nbgrader.course_root in $ROOT/config/course.yml"
 in_hub() {  # in_hub COMMAND...: run it in the hub container, as the course's grader, in the course directory
-    docker exec -u "grader-$course_id" -w /srv/nbgrader/course "$HUB" "$@"
+    docker exec -u "grader-$course_id" -w "$course_in_hub" "$HUB" "$@"
 }
 docker inspect "$HUB" >/dev/null 2>&1 || die "the hub container $HUB is not running: deploy first (bash deploy/deploy.sh)"
 

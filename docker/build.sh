@@ -8,8 +8,9 @@
 #                                      (what the deploy's images role builds from)
 #   docker/build.sh build NAME...      base image if missing, then each NAME as tinytorch/NAME:<tag>
 #                                      (skipped when that tag exists); prints NAME=IMAGE per image
-# NAME is student, hub or grader (or, for prepare/context only, course: course/ and autograder/
-# without caches, from which the deploy builds the nbgrader course directory). Environment:
+# NAME is student, hub or grader (or, for prepare/context only, course: course/, autograder/,
+# tinytorch/ and hub_config.py without caches, from which the deploy builds the nbgrader course
+# directory with `python -m autograder course`). Environment:
 #   PYTHON          a Python with jupytext + nbformat, for the student skeleton (default: python3)
 #   BASE_IMAGE      the base to build FROM (default tinytorch/base:bookworm, made by docker/base/build-base.sh)
 #   INSTALL_TORCH   student image: no (default) | wheels (torch wheel from TORCH_WHEEL_DIR) | index
@@ -38,9 +39,11 @@ make_context() {
     local name=$1 dir=$2
     rm -rf "$dir" && mkdir -p "$dir"
     if [ "$name" = course ]; then  # not an image: what the deploy builds the nbgrader course from
-        copy_tree "$REPO/course" "$dir/course"
-        # the build puts the hidden tests into the TAs' source notebooks (release/ drops them)
-        if [ -d "$REPO/autograder" ]; then copy_tree "$REPO/autograder" "$dir/autograder"; fi
+        # `autograder course` (autograder/coursedir.py) reads course/ through course.build, which reads
+        # cells with tinytorch.export; the hidden tests' points go into the TAs' source notebooks;
+        # hub_config.py reads the course config
+        for part in course autograder tinytorch; do copy_tree "$REPO/$part" "$dir/$part"; done
+        install -m 0644 "$REPO/hub_config.py" "$dir/hub_config.py"
         find "$dir" -type d -exec chmod 0755 {} +
         return
     fi

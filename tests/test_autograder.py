@@ -21,15 +21,19 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import hidden, records, sandbox
+import hub_config
+from autograder import containers, coursedir, hidden
+from autograder.gradebook import HIDDEN_CELL
+from autograder.results import read_results, results_dir
+from autograder.nbgrader_adapter import nbgrader_env
 from autograder.ttgrade import wire
-from course import build
-from course import config as course_config
+from course.build import sources
+from course.build.leaks import find_leaks
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = {m.slug: m for m in build.course_modules()}
+MODULES = {m.slug: m for m in sources.course_modules()}
 pytestmark = pytest.mark.filterwarnings("ignore:.*not in session")  # nbgrader 0.9.6 + SQLAlchemy 2 noise
-FAST = sandbox.Limits(probe_timeout=60)
+FAST = containers.Limits(probe_timeout=60)
 
 
 # ---- fixtures and helpers (also used by test_autograder_hostile.py) ------------------------------
@@ -43,24 +47,30 @@ def grader_image() -> str:
     return re.search(r"^grader=(\S+)$", done.stdout, re.M).group(1)
 
 
+def course_config(course_id: str, course_root: Path, exchange_root: Path, students: tuple[str, ...] = ()) -> dict:
+    """A course config as the hub reads it (hub_config.py, its one reader), with these nbgrader values."""
+    return hub_config.validate(hub_config.deep_merge(hub_config.DEFAULTS, {
+        "course_id": course_id, "nbgrader": {"course_root": str(course_root), "exchange_root": str(exchange_root)},
+        "roster": {"students": list(students)}}))
+
+
 @pytest.fixture(scope="session")
 def course_dir(tmp_path_factory) -> Path:
     """An nbgrader course built by the course build (each notebook with its hidden-tests cell)."""
     root = tmp_path_factory.mktemp("course") / "course"
     (root.parent / "exchange").mkdir(mode=0o777)
-    cfg = course_config.CourseConfig(course_id="tt101", course_root=str(root),
-                                     exchange_root=str(root.parent / "exchange"), students=("alice", "bob"))
-    build.write_nbgrader_course(root, cfg)
+    cfg = course_config("tt101", root, root.parent / "exchange", students=("alice", "bob"))
+    coursedir.write_course_directory(root, cfg)
     return root
 
 
 def reference_notebook(slug: str) -> nbformat.NotebookNode:
-    return build.nbgrader_notebook(MODULES[slug])
+    return coursedir.nbgrader_notebook(MODULES[slug])
 
 
 def with_payload(nb: nbformat.NotebookNode, payload: str) -> nbformat.NotebookNode:
     """The notebook with one more export cell after its last one (the student's extra code)."""
-    last = max(i for i, c in enumerate(nb.cells) if build.is_export_cell(c))
+    last = max(i for i, c in enumerate(nb.cells) if sources.is_export_cell(c))
     nb.cells.insert(last + 1, nbformat.v4.new_code_cell("#| export\n" + payload))
     return nb
 
@@ -78,15 +88,15 @@ def earlier(slug: str) -> list[str]:
     return [s for s in MODULES if s <= slug] if hidden.uses_own_stack(slug) else [slug]
 
 
-def grade_all(jobs: list[sandbox.Job], workers: int = 2) -> list[dict]:
+def grade_all(jobs: list[containers.Job], workers: int = 2) -> list[dict]:
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(sandbox.grade_in_container, jobs))
+        return list(pool.map(containers.grade_in_container, jobs))
 
 
 def notebook_test_points(course_dir: Path, slug: str) -> float:
     """The points of the visible tests: the test cells of the course's source notebook."""
     nb = nbformat.read(course_dir / "source" / slug / f"{slug}.ipynb", as_version=4)
-    return sum(c.metadata["nbgrader"]["points"] for c in nb.cells if build.is_test_cell(c))
+    return sum(c.metadata["nbgrader"]["points"] for c in nb.cells if sources.is_test_cell(c))
 
 
 def failures(result: dict) -> str:
@@ -112,7 +122,7 @@ def test_hidden_tests_are_not_in_the_student_image_context_nor_the_release(cours
     done = subprocess.run(["bash", str(ROOT / "docker" / "build.sh"), "context", "student", str(context)],
                           cwd=ROOT, capture_output=True, text=True, env={**__import__("os").environ, "PYTHON": sys.executable})
     assert done.returncode == 0, done.stderr
-    leaks = build.find_leaks(context, course_dir / "release")
+    leaks = find_leaks(context, course_dir / "release")
     assert leaks == [], "\n".join(leaks[:20])
     names = hidden_names()
     assert names, "no hidden test found"
@@ -146,11 +156,11 @@ def test_every_module_with_hidden_tests_has_points_and_a_task_cell(course_dir):
             assert hidden.points(slug) > 0
             for step in ("source", "release"):
                 nb = nbformat.read(course_dir / step / slug / f"{slug}.ipynb", as_version=4)
-                cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == records.HIDDEN_CELL]
+                cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == HIDDEN_CELL]
                 assert len(cells) == 1 and cells[0].metadata["nbgrader"]["task"], (step, slug)
                 assert cells[0].metadata["nbgrader"]["points"] == hidden.points(slug)
             (notebook,) = gradebook.find_assignment(slug).notebooks
-            assert [c.max_score for c in notebook.task_cells if c.name == records.HIDDEN_CELL] == [hidden.points(slug)]
+            assert [c.max_score for c in notebook.task_cells if c.name == HIDDEN_CELL] == [hidden.points(slug)]
 
 
 # ---- the wire format and the container flags ----------------------------------------------------
@@ -175,7 +185,7 @@ def test_the_wire_format_carries_arrays_and_refuses_anything_else():
 
 
 def test_every_hardening_flag_is_on_the_docker_command(tmp_path):
-    command = " ".join(sandbox.docker_command("n", "img", tmp_path, sandbox.Limits(memory_mb=700, pids=64, cpus=0.5)))
+    command = " ".join(containers.docker_command("n", "img", tmp_path, containers.Limits(memory_mb=700, pids=64, cpus=0.5)))
     for flag in ["--network none", "--memory 700m", "--memory-swap 700m", "--pids-limit 64", "--cpus 0.5",
                  "--read-only", "--tmpfs /tmp:", "--user 1000:100", "--cap-drop ALL",
                  "--security-opt no-new-privileges", f"source={tmp_path},target=/submission,readonly"]:
@@ -212,8 +222,8 @@ print(json.dumps(facts))
 def test_a_grading_container_really_has_its_limits(grader_image, tmp_path):
     (tmp_path / "02_tensor.ipynb").write_text("{}")
     tmp_path.chmod(0o755)
-    command = sandbox.docker_command("ttgrade-limits-check", grader_image, tmp_path,
-                                     sandbox.Limits(memory_mb=600, pids=50))
+    command = containers.docker_command("ttgrade-limits-check", grader_image, tmp_path,
+                                     containers.Limits(memory_mb=600, pids=50))
     command = command[:command.index(grader_image) + 1] + ["python", "-c", PROBE_ENVIRONMENT]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -233,16 +243,15 @@ def test_reference_scores_full_marks_and_untouched_release_zero_on_every_module(
     """In the grading containers: the reference earns every visible and hidden point, an untouched release none.
     Then nbgrader's autograde (which executes nothing) records those visible results in the gradebook."""
     from autograder.pipeline import visible_results
-    from course.grade import Course
+    from autograder.nbgrader_adapter import Course
     course_dir = tmp_path / "course"  # a course of its own: its submissions are no other test's business
-    build.write_nbgrader_course(course_dir, course_config.CourseConfig(
-        course_id="tt102", course_root=str(course_dir), exchange_root=str(tmp_path / "exchange")))
+    coursedir.write_course_directory(course_dir, course_config("tt102", course_dir, tmp_path / "exchange"))
     jobs, labels = [], []
     for slug in hidden.assignments():
         reference = write_notebooks(tmp_path / "reference" / slug, {s: reference_notebook(s) for s in earlier(slug)})
         release = {s: course_dir / "release" / s / f"{s}.ipynb" for s in earlier(slug)}
-        jobs += [sandbox.Job(slug, reference, image=grader_image, limits=FAST),
-                 sandbox.Job(slug, release, image=grader_image, limits=FAST)]
+        jobs += [containers.Job(slug, reference, image=grader_image, limits=FAST),
+                 containers.Job(slug, release, image=grader_image, limits=FAST)]
         labels += [(slug, "reference"), (slug, "untouched")]
     results = dict(zip(labels, grade_all(jobs)))
     problems = []
@@ -305,7 +314,7 @@ def test_ta_grades_an_lms_zip_resumes_and_exports_every_gradebook(grader_image, 
     first = autograder("grade", slug, "--zip", str(archive), "--image", grader_image, "--no-progress", cwd=course_dir)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "grading 3 submission(s)" in first.stdout
-    results = records.read_results(course_dir, slug)
+    results = read_results(course_dir, slug)
     assert set(results) == {"alice", "bob", "ursula"}
     assert results["alice"]["score"] == results["alice"]["possible"] == hidden.points(slug)
     assert 0 < results["bob"]["score"] < results["alice"]["score"]
@@ -325,7 +334,7 @@ def test_ta_grades_an_lms_zip_resumes_and_exports_every_gradebook(grader_image, 
             passed = {t["name"]: t["passed"] for t in results[student]["visible"]}
             for grade in submission.notebooks[0].grades:
                 if grade.cell.cell_type == "code":
-                    assert grade.auto_score == (grade.max_score if passed[build.test_name(grade.name)] else 0), \
+                    assert grade.auto_score == (grade.max_score if passed[sources.test_name(grade.name)] else 0), \
                         (student, grade.name)
             # formgrader's total: visible + hidden (+ written answers, graded by hand: none yet)
             assert submission.score == submission.code_score + results[student]["score"], student
@@ -344,7 +353,7 @@ def test_ta_grades_an_lms_zip_resumes_and_exports_every_gradebook(grader_image, 
 
     # the nbgrader gradebook holds the hidden score in the notebook's hidden-tests cell, next to the visible tests
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", "tt101") as gradebook:
-        grade = gradebook.find_grade(records.HIDDEN_CELL, slug, slug, "bob")
+        grade = gradebook.find_grade(HIDDEN_CELL, slug, slug, "bob")
         assert grade.score == results["bob"]["score"] and not grade.needs_manual_grade
         submission = gradebook.find_submission(slug, "alice")
         visible = submission.code_score
@@ -372,11 +381,11 @@ def test_ta_grades_an_lms_zip_resumes_and_exports_every_gradebook(grader_image, 
     # a second run resumes: nothing to grade; --force grades everyone again
     again = autograder("grade", slug, "--no-collect", "--image", grader_image, "--no-progress", cwd=course_dir)
     assert again.returncode == 0, again.stderr
-    assert "grading" not in again.stdout and records.read_results(course_dir, slug)["bob"]["graded_at"] == results["bob"]["graded_at"]
+    assert "grading" not in again.stdout and read_results(course_dir, slug)["bob"]["graded_at"] == results["bob"]["graded_at"]
     forced = autograder("grade", slug, "--no-collect", "--force", "--student", "bob", "--image", grader_image,
                         "--no-progress", cwd=course_dir)
     assert forced.returncode == 0 and "grading 1 submission(s)" in forced.stdout, forced.stdout + forced.stderr
-    assert records.read_results(course_dir, slug)["bob"]["score"] == results["bob"]["score"]
+    assert read_results(course_dir, slug)["bob"]["score"] == results["bob"]["score"]
 
 
 @pytest.mark.slow
@@ -389,7 +398,7 @@ def test_a_submission_the_container_could_not_grade_scores_zero_and_is_reported(
     lines = []
     summary = pipeline.grade_assignment(course_dir, slug, zips=[canvas_zip(tmp_path / "z.zip", {"zed": zed}, slug)],
                                         students=["zed"], image=grader_image, progress=False, log=lines.append,
-                                        limits=sandbox.Limits(wall_seconds=1))
+                                        limits=containers.Limits(wall_seconds=1))
     pipeline.report(summary, course_dir, log=lines.append)
     assert "did not finish within 1 s" in summary.errors["zed"]
     row = next(line.split() for line in lines if line.startswith("  zed "))
@@ -404,7 +413,7 @@ def test_a_submission_the_container_could_not_grade_scores_zero_and_is_reported(
 def nbgrader_as(home: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """A real nbgrader command run by one person (their own HOME, so their own nbgrader cache)."""
     home.mkdir(parents=True, exist_ok=True)
-    env = {**build.nbgrader_env(), "HOME": str(home), "JUPYTER_DATA_DIR": str(home / ".jupyter-data")}
+    env = {**nbgrader_env(), "HOME": str(home), "JUPYTER_DATA_DIR": str(home / ".jupyter-data")}
     return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=600)
 
@@ -424,7 +433,7 @@ def test_ta_collects_from_the_exchange_and_releases_feedback_with_the_hidden_tes
 
     graded = autograder("grade", slug, "--image", grader_image, "--no-progress", "--release-feedback", cwd=course_dir)
     assert graded.returncode == 0, graded.stdout + graded.stderr
-    result = records.read_results(course_dir, slug)["gina"]
+    result = read_results(course_dir, slug)["gina"]
     assert result["score"] == result["possible"]
     fetched_feedback = nbgrader_as(home, "fetch_feedback", slug, *exchange, "--student=gina", cwd=home)
     assert fetched_feedback.returncode == 0, fetched_feedback.stderr
@@ -446,13 +455,13 @@ def test_an_interrupted_run_keeps_its_results_and_the_next_one_resumes(grader_im
     # does for background jobs, and Python then never raises KeyboardInterrupt).
     process = subprocess.Popen(command, cwd=course_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    folder = records.results_dir(course_dir, slug)
+    folder = results_dir(course_dir, slug)
     deadline = time.monotonic() + 300
     while not list(folder.glob("*.json")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)  # the TA presses Ctrl-C
     out, err = process.communicate(timeout=300)
-    kept = records.read_results(course_dir, slug)
+    kept = read_results(course_dir, slug)
     assert process.returncode == 2 and "interrupted" in err, out + err
     assert 1 <= len(kept) < 4 and all(r["status"] == "graded" for r in kept.values())
     leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "name=ttgrade-"], capture_output=True, text=True).stdout
@@ -461,7 +470,7 @@ def test_an_interrupted_run_keeps_its_results_and_the_next_one_resumes(grader_im
     assert again.returncode == 0, again.stderr
     assert f"grading {4 - len(kept)} submission(s)" in again.stdout
     assert f"({len(kept)} already graded, unchanged)" in again.stdout
-    assert set(records.read_results(course_dir, slug)) == set(notebooks)
+    assert set(read_results(course_dir, slug)) == set(notebooks)
 
 
 def test_ta_command_errors_are_clear(course_dir, tmp_path):
@@ -476,16 +485,14 @@ def test_ta_command_errors_are_clear(course_dir, tmp_path):
 def test_grading_refuses_a_course_whose_test_cells_are_not_the_tests_the_grader_runs(course_dir, tmp_path):
     """The container runs tinytorch/checks (built from course/); nbgrader records grades per test cell of the course
     directory's notebook. Should the two differ (a course built from another version of course/), grading stops."""
-    from types import SimpleNamespace
-
-    from autograder import pipeline
+    from autograder.nbgrader_adapter import GradeError
     slug = "02_tensor"
-    pipeline.check_visible_tests(SimpleNamespace(root=course_dir), slug)  # built from this checkout: the same
+    coursedir.check_visible_tests(course_dir, slug)  # built from this checkout: the same
     nb = nbformat.read(course_dir / "source" / slug / f"{slug}.ipynb", as_version=4)
-    next(c for c in nb.cells if build.is_test_cell(c)).metadata["nbgrader"]["points"] += 1
+    next(c for c in nb.cells if sources.is_test_cell(c)).metadata["nbgrader"]["points"] += 1
     write_notebooks(tmp_path / "source" / slug, {slug: nb})
-    with pytest.raises(pipeline.PipelineError, match="rebuild it"):
-        pipeline.check_visible_tests(SimpleNamespace(root=tmp_path), slug)
+    with pytest.raises(GradeError, match="rebuild it"):
+        coursedir.check_visible_tests(tmp_path, slug)
 
 
 def test_a_milestone_job_takes_the_students_earlier_submissions(tmp_path):

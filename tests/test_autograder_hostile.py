@@ -15,13 +15,14 @@ import time
 import nbformat
 import pytest
 
-from autograder import hidden, records, sandbox
-from course import build
+from autograder import containers, hidden
+from autograder.results import read_results
+from course.build.leaks import find_leaks
 from tests.test_autograder import (autograder, canvas_zip, course_dir, failures, grade_all, grader_image,  # noqa: F401
                                    notebook_test_points, reference_notebook, with_payload, write_notebooks)
 
 SLUG = "02_tensor"
-TIGHT = sandbox.Limits(memory_mb=768, pids=64, probe_timeout=3, probe_memory_mb=400, wall_seconds=300)
+TIGHT = containers.Limits(memory_mb=768, pids=64, probe_timeout=3, probe_memory_mb=400, wall_seconds=300)
 
 
 def hostile_add(body: str, setup: str = "") -> str:
@@ -214,12 +215,12 @@ def listener():
     server.close()
 
 
-def job(tmp_path, name: str, payload: str, image: str) -> sandbox.Job:
+def job(tmp_path, name: str, payload: str, image: str) -> containers.Job:
     nb = reference_notebook(SLUG)
     if payload:
         nb = with_payload(nb, payload)
     folder = tmp_path / name.replace(" ", "_").replace("/", "_")
-    return sandbox.Job(SLUG, write_notebooks(folder, {SLUG: nb}), label=name, image=image, limits=TIGHT)
+    return containers.Job(SLUG, write_notebooks(folder, {SLUG: nb}), label=name, image=image, limits=TIGHT)
 
 
 @pytest.mark.slow
@@ -228,7 +229,7 @@ def test_hostile_submissions_get_what_they_deserve_and_honest_ones_their_solo_sc
     corpus = dict(CORPUS)
     corpus["opens a network connection"] = (network_payload(port), None)
     honest_jobs = {name: job(tmp_path / "solo", name, payload, grader_image) for name, payload in HONEST.items()}
-    solo = {name: sandbox.grade_in_container(j) for name, j in honest_jobs.items()}  # one at a time, alone
+    solo = {name: containers.grade_in_container(j) for name, j in honest_jobs.items()}  # one at a time, alone
     for name, result in solo.items():
         assert result["status"] == "graded", failures(result)
     assert solo["reference"]["score"] == solo["reference"]["possible"]
@@ -334,7 +335,7 @@ def test_a_submission_runs_nowhere_on_the_host_during_autograder_grade(grader_im
     assert done.returncode == 0, done.stdout + done.stderr
     assert not marker.exists(), f"student code ran on the host: {marker.read_text()}"
 
-    results = records.read_results(course_dir, slug)
+    results = read_results(course_dir, slug)
     points = notebook_test_points(course_dir, slug)
     assert (results["mallory"]["visible_score"], results["mallory"]["score"]) == (0, 0), failures(results["mallory"])
     assert (results["rita"]["visible_score"], results["rita"]["score"]) == (points, hidden.points(slug)), \
@@ -343,5 +344,5 @@ def test_a_submission_runs_nowhere_on_the_host_during_autograder_grade(grader_im
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", "tt101") as gradebook:
         assert gradebook.find_submission(slug, "mallory").score == 0
         assert gradebook.find_submission(slug, "rita").score == points + hidden.points(slug)
-    leaks = build.find_leaks(course_dir / "feedback" / "mallory", course_dir / "autograded" / "mallory")
+    leaks = find_leaks(course_dir / "feedback" / "mallory", course_dir / "autograded" / "mallory")
     assert leaks == [], "\n".join(leaks[:10])

@@ -469,7 +469,8 @@ def test_ta_grades_the_exchange_in_containers_and_the_student_fetches_feedback(h
     import nbformat
 
     from autograder import hidden
-    from course import build
+    from autograder.coursedir import nbgrader_notebook
+    from course.build.sources import find_module
     hub.create_user("bob")      # on the roster: enrolled in the course (nbgrader-<course> group)
     hub.start_server("bob")
     subprocess.run(["docker", "exec", "-u", f"grader-{COURSE}", "-w", "/srv/nbgrader/course", f"{NAME}-hub",
@@ -477,8 +478,7 @@ def test_ta_grades_the_exchange_in_containers_and_the_student_fetches_feedback(h
     bob = f"{NAME}-student-bob"
     in_container(bob, "bob", f"nbgrader fetch_assignment 01_setup --course {COURSE}")
     # bob's answers: the reference notebook, submitted through the exchange like any other
-    module = next(m for m in build.course_modules() if m.slug == "01_setup")
-    nbformat.write(build.nbgrader_notebook(module), tmp_path / "01_setup.ipynb")
+    nbformat.write(nbgrader_notebook(find_module("01_setup")), tmp_path / "01_setup.ipynb")
     docker("cp", str(tmp_path / "01_setup.ipynb"), f"{bob}:/home/student/01_setup/01_setup.ipynb")
     in_container(bob, "root", "chown bob /home/student/01_setup/01_setup.ipynb")
     in_container(bob, "bob", f"nbgrader submit 01_setup --course {COURSE}")

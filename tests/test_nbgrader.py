@@ -17,12 +17,17 @@ import nbformat
 import pytest
 import yaml
 
-from autograder import hidden, records
-from course import build, config, grade
+import hub_config
+from autograder import coursedir, hidden, nbgrader_adapter
+from autograder.gradebook import HIDDEN_CELL
+from autograder.nbgrader_adapter import nbgrader_env
+from course.build import sources
+from course.build.skeleton import write_skeleton
+from course.build.leaks import find_leaks
 from tests.test_autograder import grader_image  # noqa: F401
 from tinytorch import export
 
-MODULES = build.course_modules()
+MODULES = sources.course_modules()
 COURSE_ID = "tt101"
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*not in session")  # nbgrader 0.9.6 + SQLAlchemy 2 noise
@@ -32,7 +37,7 @@ def identity(home: Path) -> dict[str, str]:
     """The environment of one person: their own home, so their own nbgrader cache (which
     fetch_feedback reads) and Jupyter settings, never the machine's."""
     home.mkdir(parents=True, exist_ok=True)
-    return {**build.nbgrader_env(), "HOME": str(home), "JUPYTER_DATA_DIR": str(home / ".local/share/jupyter"),
+    return {**nbgrader_env(), "HOME": str(home), "JUPYTER_DATA_DIR": str(home / ".local/share/jupyter"),
             "JUPYTER_CONFIG_DIR": str(home / ".jupyter")}
 
 
@@ -52,12 +57,12 @@ def site(tmp_path_factory) -> Path:
     exchange.chmod(0o777)  # nbgrader's documented mode for the exchange root
     (top / "course.yml").write_text(yaml.safe_dump({
         "course_id": COURSE_ID,
-        "nbgrader": {"course_root": "course", "exchange_root": "exchange", "grader_uid": 1999},
+        "nbgrader": {"course_root": str(top / "course"), "exchange_root": str(exchange), "grader_uid": 1999},
         "roster": {"students": ["alice", "bob"], "tas": ["tina"], "admins": ["admin"]},
-        "hub": {"public_url": "https://localhost"},  # the hub's keys: the course tooling ignores them
+        "hub": {"public_url": "https://localhost"},  # the hub's keys: the course build reads them too
     }))
-    result = subprocess.run([sys.executable, "-m", "course.build", "nbgrader", "--config", str(top / "course.yml")],
-                            cwd=build.ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "autograder", "course", "--config", str(top / "course.yml")],
+                            cwd=sources.ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return top
 
@@ -69,56 +74,52 @@ def course(site) -> Path:
 
 # ---- the course config ------------------------------------------------------------------------
 
-def test_config_reads_the_course_keys_of_the_hub_file(tmp_path):
+def test_course_directory_settings_come_from_the_hub_file(tmp_path):
+    """hub_config.py is the one reader of the course config: the course directory's nbgrader_config.py holds
+    the values of the file the hub reads, and the defaults are the hub's."""
     path = tmp_path / "course.yml"
-    path.write_text("course_id: ml101\nnbgrader: {course_root: here, exchange_root: /srv/x}\n"
+    path.write_text(f"course_id: ml101\nnbgrader: {{course_root: {tmp_path / 'here'}, exchange_root: /srv/x}}\n"
                     "roster: {students: [ann, bo], tas: [tia], admins: [root1]}\nspawner: {mem_limit: 2G}\n")
-    cfg = config.load(path)
-    assert cfg == config.CourseConfig("ml101", str(tmp_path / "here"), "/srv/x", ("ann", "bo"), ("tia",))
-    assert config.load(None) == config.CourseConfig("tinytorch", "/srv/nbgrader/course", "/srv/nbgrader/exchange")
-    text = config.nbgrader_config(cfg, tmp_path / "here", "course.yml")
+    cfg = hub_config.load_course_config(path)
+    assert (cfg["course_id"], cfg["nbgrader"]["course_root"], cfg["nbgrader"]["exchange_root"]) == \
+        ("ml101", str(tmp_path / "here"), "/srv/x")
+    assert cfg["roster"]["students"] == ["ann", "bo"] and cfg["roster"]["tas"] == ["tia"]
+    defaults = hub_config.load_course_config(None)
+    assert (defaults["course_id"], defaults["nbgrader"]["course_root"], defaults["nbgrader"]["exchange_root"]) == \
+        ("tinytorch", "/srv/nbgrader/course", "/srv/nbgrader/exchange")
+    text = coursedir.nbgrader_config(cfg, tmp_path / "here", "course.yml")
     assert "c.CourseDirectory.course_id = 'ml101'" in text and "c.Exchange.root = '/srv/x'" in text
     assert f"c.CourseDirectory.db_url = 'sqlite:///{tmp_path / 'here' / 'gradebook.db'}'" in text
 
 
-def test_course_tooling_and_hub_read_the_same_defaults_and_file():
-    """hub_config.py owns the course config's schema; the course build reads the same keys with the same
-    defaults, and accepts a file the hub accepts."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("hub_config", build.ROOT / "hub_config.py")
-    hub = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hub)
-    assert config.parse(hub.DEFAULTS) == config.CourseConfig()
-    full = hub.deep_merge(hub.DEFAULTS, {"course_id": "ml101", "roster": {"students": ["ann"], "tas": ["tia"]}})
-    hub.validate(full)
-    assert config.parse(full) == config.CourseConfig("ml101", students=("ann",), tas=("tia",))
-
-
 @pytest.mark.parametrize("text, message", [
-    ("course_id: Intro ML\n", "course_id must be lower-case"),
-    ("roster: {students: alice}\n", "roster.students must be a list of usernames"),
-    ("roster: {students: [alice, alice]}\n", "roster.students lists alice more than once"),
-    ("roster: {students: [alice], tas: [alice]}\n", "alice listed in both roster.students and roster.tas"),
-    ("nbgrader: [1]\n", "'nbgrader' must be a mapping"),
-    ("nbgrader: {exchange_root: 3}\n", "nbgrader.exchange_root must be a path"),
-    ("course_id: [unclosed\n", "is not valid YAML or JSON"),
-    ("- a list\n", "the file must hold a mapping"),
+    ("course_id: Intro ML\n", "course_id: 'Intro ML' does not match"),
+    ("roster: {students: alice}\n", "roster.students: 'alice' is not of type 'array'"),
+    ("roster: {students: [alice, alice]}\n", "roster.students: ['alice', 'alice'] has non-unique elements"),
+    ("roster: {students: [alice], tas: [alice]}\n", "alice listed as both student and TA"),
+    ("nbgrader: [1]\n", "nbgrader: [1] is not of type 'object'"),
+    ("nbgrader: {exchange_root: 3}\n", "nbgrader.exchange_root: 3 is not of type 'string'"),
+    ("nbgrader: {exchange_root: exchange}\n", "nbgrader.exchange_root: 'exchange' does not match '^/'"),
+    ("nbgrader: {course_dir: /srv/x}\n", "Additional properties are not allowed ('course_dir' was unexpected)"),
+    ("course_id: [unclosed\n", "is not valid YAML/JSON"),
+    ("- a list\n", "must hold a mapping"),
 ])
-def test_config_errors_name_the_bad_key(tmp_path, text, message):
+def test_course_command_reports_config_errors(tmp_path, text, message):
+    """The course directory's build reads the config with the hub's rules: a bad key is named, nothing is written."""
     path = tmp_path / "course.yml"
     path.write_text(text)
-    with pytest.raises(config.ConfigError, match=None) as error:
-        config.load(path)
-    assert message in str(error.value) and str(path) in str(error.value)
+    result = subprocess.run([sys.executable, "-m", "autograder", "course", str(tmp_path / "course"), "--config",
+                             str(path)], cwd=sources.ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr and str(path) in result.stderr, result.stderr
+    assert not (tmp_path / "course").exists()
 
 
-def test_build_command_reports_config_errors_and_a_missing_directory(tmp_path):
+def test_course_command_reports_a_missing_config_or_directory(tmp_path):
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "course.build", "nbgrader", *args], cwd=build.ROOT,
+        return subprocess.run([sys.executable, "-m", "autograder", "course", *args], cwd=sources.ROOT,
                               capture_output=True, text=True)
     missing = run("--config", str(tmp_path / "nope.yml"))
-    assert missing.returncode == 2 and "nope.yml does not exist" in missing.stderr
+    assert missing.returncode == 2 and "nope.yml not found" in missing.stderr
     nowhere = run()
     assert nowhere.returncode == 2 and "name the course directory" in nowhere.stderr
 
@@ -143,7 +144,7 @@ def test_one_assignment_per_module_in_source_release_and_gradebook(course):
         assert tensor.max_code_score == 15
         # the hidden tests' task cell counts toward the assignment's total, next to visible and written points
         (notebook,) = tensor.notebooks
-        assert [c.max_score for c in notebook.task_cells if c.name == records.HIDDEN_CELL] == [hidden.points("02_tensor")]
+        assert [c.max_score for c in notebook.task_cells if c.name == HIDDEN_CELL] == [hidden.points("02_tensor")]
         assert tensor.max_score == tensor.max_code_score + tensor.max_written_score + hidden.points("02_tensor")
 
 
@@ -156,8 +157,8 @@ def test_release_stubs_the_solutions_and_keeps_tests_and_the_export_cell(course)
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("solution") and cell.cell_type == "code":
                 stub = by_id[meta["grade_id"]].source
-                assert stub.count("# YOUR CODE HERE") == cell.source.count(build.BEGIN_SOLUTION) > 0
-                assert stub.count("raise NotImplementedError()") >= cell.source.count(build.BEGIN_SOLUTION)
+                assert stub.count("# YOUR CODE HERE") == cell.source.count(sources.BEGIN_SOLUTION) > 0
+                assert stub.count("raise NotImplementedError()") >= cell.source.count(sources.BEGIN_SOLUTION)
             elif meta.get("solution"):
                 assert by_id[meta["grade_id"]].source == "YOUR ANSWER HERE"
             elif meta.get("grade"):
@@ -166,37 +167,37 @@ def test_release_stubs_the_solutions_and_keeps_tests_and_the_export_cell(course)
                                            f'export_notebook("{module.slug}.ipynb")'
         if module.slug in hidden.assignments():  # the hidden tests' task cell, before the export's prose and code
             task = release.cells[-3]
-            assert task.cell_type == "markdown" and task.metadata["nbgrader"]["grade_id"] == records.HIDDEN_CELL
+            assert task.cell_type == "markdown" and task.metadata["nbgrader"]["grade_id"] == HIDDEN_CELL
             assert task.metadata["nbgrader"]["points"] == hidden.points(module.slug)
 
 
 def test_release_holds_no_solution_mark_scheme_or_hidden_test(course):
-    leaks = build.find_leaks(course / "release")
+    leaks = find_leaks(course / "release")
     assert not leaks, "the release leaks:\n" + "\n".join(leaks[:20])
-    assert len(build.find_leaks(course / "source")) > 30, "the same check finds the solutions in source/"
+    assert len(find_leaks(course / "source")) > 30, "the same check finds the solutions in source/"
 
 
 @pytest.mark.slow
 def test_course_build_is_deterministic_and_protects_hand_edits(site, course, tmp_path, monkeypatch):
     """Building again changes nothing; a second course directory gets the same notebooks."""
     snapshot = {p: p.read_bytes() for p in course.rglob("*.ipynb")}
-    cfg = config.load(site / "course.yml")
-    assert build.write_nbgrader_course(course, cfg, str(site / "course.yml")) == []
+    cfg = hub_config.load_course_config(site / "course.yml")
+    assert coursedir.write_course_directory(course, cfg, str(site / "course.yml")) == []
     assert {p: p.read_bytes() for p in course.rglob("*.ipynb")} == snapshot
     other = tmp_path / "again"
-    build.write_nbgrader_course(other, cfg, str(site / "course.yml"))
+    coursedir.write_course_directory(other, cfg, str(site / "course.yml"))
     for path, data in snapshot.items():
         assert (other / path.relative_to(course)).read_bytes() == data, path
 
     edited = other / "source" / "03_activations" / "03_activations.ipynb"
     edited.write_text(edited.read_text().replace("ReLU", "ReLu"))
-    with pytest.raises(build.CourseError, match="source/03_activations/03_activations.ipynb changed since the last"):
-        build.write_nbgrader_course(other, cfg, str(site / "course.yml"))
+    with pytest.raises(sources.CourseError, match="source/03_activations/03_activations.ipynb changed since the last"):
+        coursedir.write_course_directory(other, cfg, str(site / "course.yml"))
     assert "ReLu" in edited.read_text(), "the edit is kept until the TA decides"
 
     # --force overwrites the edit; a module gone from course/ leaves source/ and release/ with it
-    monkeypatch.setattr(build, "course_modules", lambda: MODULES[:-1])
-    changed = build.write_nbgrader_course(other, cfg, str(site / "course.yml"), force=True)
+    monkeypatch.setattr(coursedir, "course_modules", lambda: MODULES[:-1])
+    changed = coursedir.write_course_directory(other, cfg, str(site / "course.yml"), force=True)
     gone = other / "source" / MODULES[-1].slug / f"{MODULES[-1].slug}.ipynb"
     assert edited in changed and gone in changed and "ReLu" not in edited.read_text()
     assert not gone.parent.exists() and not (other / "release" / MODULES[-1].slug).exists()
@@ -208,12 +209,12 @@ def test_student_image_context_holds_the_skeleton_and_no_secret(tmp_path):
     """What docker/build.sh puts in the student image: the skeleton with the overlay hook, no solution,
     mark scheme, reference module or hidden test."""
     context = tmp_path / "student"
-    result = subprocess.run(["bash", str(build.ROOT / "docker" / "build.sh"), "context", "student", str(context)],
+    result = subprocess.run(["bash", str(sources.ROOT / "docker" / "build.sh"), "context", "student", str(context)],
                             env={**os.environ, "PYTHON": sys.executable}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "TINYTORCH_OVERLAY" in (context / "tinytorch" / "__init__.py").read_text()
     assert (context / "tinytorch" / "export.py").is_file()
-    leaks = build.find_leaks(context)
+    leaks = find_leaks(context)
     assert not leaks, "the student image would leak:\n" + "\n".join(leaks[:20])
 
 
@@ -224,7 +225,7 @@ def first_solution_cell(nb) -> int:
 
 @pytest.fixture(scope="module")
 def skeleton(tmp_path_factory) -> Path:
-    return build.write_skeleton(tmp_path_factory.mktemp("image"))
+    return write_skeleton(tmp_path_factory.mktemp("image"))
 
 
 @pytest.mark.slow
@@ -259,7 +260,7 @@ def test_released_notebook_runs_until_the_first_stub(module, course, skeleton, t
             "    if name.startswith('tinytorch.'): print(name, getattr(m, '__file__', None))"), 0)
     files = dict(line.split() for line in "".join(o.get("text", "") for o in loaded.outputs).splitlines())
     for earlier in MODULES[: MODULES.index(module)]:
-        name = f"tinytorch.{build.export_target(build.read_notebook(earlier), earlier)}"
+        name = f"tinytorch.{sources.export_target(sources.read_notebook(earlier), earlier)}"
         assert name not in files or files[name].startswith(str(overlay)), f"{name} came from {files[name]}"
     assert failure is not None, "an untouched release must fail somewhere: its exercises are stubs"
     index, ename, evalue = failure
@@ -289,7 +290,7 @@ def test_a_student_who_finished_module_02_gets_their_tensor_in_module_03(course,
     assert "-> " + str(home / ".tinytorch" / "overlay" / "tensor.py") in solved.cells[-1].outputs[0]["text"]
 
     nb = nbformat.read(home / "03_activations" / "03_activations.ipynb", as_version=4)
-    first_code = next(i for i, c in enumerate(nb.cells) if build.is_export_cell(c))
+    first_code = next(i for i, c in enumerate(nb.cells) if sources.is_export_cell(c))
     probe = nbformat.v4.new_code_cell("import sys\nprint(Tensor.__module__, sys.modules[Tensor.__module__].__file__)\n"
                                       "print((Tensor([1.0, -2.0]) * 3).data)")
     nb.cells.insert(first_code + 1, probe)
@@ -381,14 +382,14 @@ def test_round_trip_two_students_one_ta_and_bad_submissions(site, course, grader
                      "--student=fred", cwd=alice, home=alice)
     assert wrong.returncode != 0 and "Assignment not found" in wrong.stderr
 
-    # the TA's old command: now it runs `autograder grade`
-    ta = subprocess.run([sys.executable, "-m", "course.grade", slug, "--course", str(course), "--release-feedback",
-                         "--image", grader_image],
-                        cwd=build.ROOT, env=identity(site / "homes" / "tina"), capture_output=True, text=True,
+    # the TA's command
+    ta = subprocess.run([sys.executable, "-m", "autograder", "grade", slug, "--course", str(course),
+                         "--release-feedback", "--image", grader_image],
+                        cwd=sources.ROOT, env=identity(site / "homes" / "tina"), capture_output=True, text=True,
                         timeout=900)
     report = ta.stdout
     assert ta.returncode == 1, "some submissions could not be graded: the TA's command says so\n" + report + ta.stderr
-    assert "running `autograder grade 01_setup" in report and "5 submission(s) collected" in report
+    assert "5 submission(s) collected" in report
     lines = {line.split()[0]: line for line in report.splitlines() if line.startswith("  ")}
     hidden_points = f"{hidden.points(slug):g}"
     assert lines["alice"].split()[1:4] == ["graded", "4/4", f"{hidden_points}/{hidden_points}"], report
@@ -404,8 +405,8 @@ def test_round_trip_two_students_one_ta_and_bad_submissions(site, course, grader
     assert not (course / "autograded" / "dave").exists() and not (course / "autograded" / "erin").exists()
 
     # feedback shows a student their own notebook and the visible tests: never a mark scheme or hidden test
-    assert build.find_leaks(course / "feedback" / "bob") == []
-    assert any("solution text from 01_setup" in leak for leak in build.find_leaks(course / "feedback" / "alice")), \
+    assert find_leaks(course / "feedback" / "bob") == []
+    assert any("solution text from 01_setup" in leak for leak in find_leaks(course / "feedback" / "alice")), \
         "the same check sees alice's own (reference) answers in her feedback"
 
     exported = nbgrader("export", cwd=course)
@@ -426,7 +427,7 @@ def test_round_trip_two_students_one_ta_and_bad_submissions(site, course, grader
 
 def test_submission_checks_name_the_problem(course):
     """Before nbgrader runs, each broken submission gets a message that says what is wrong and what to do."""
-    graded = grade.Course(course)
+    graded = nbgrader_adapter.Course(course)
     slug, folder = "03_activations", course / "submitted"
 
     def submission(student: str, files: dict[str, str]) -> tuple[bool, list[str]]:
@@ -449,12 +450,12 @@ def test_submission_checks_name_the_problem(course):
 
 
 def test_grading_an_unknown_assignment_names_the_known_ones(course):
-    result = subprocess.run([sys.executable, "-m", "course.grade", "01_setp", "--course", str(course)],
-                            cwd=build.ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "autograder", "grade", "01_setp", "--course", str(course)],
+                            cwd=sources.ROOT, capture_output=True, text=True)
     assert result.returncode == 2
     assert "no assignment '01_setp'" in result.stderr and "01_setup, 02_tensor" in result.stderr
-    outside = subprocess.run([sys.executable, "-m", "course.grade", "01_setup", "--course", str(course.parent)],
-                             cwd=build.ROOT, capture_output=True, text=True)
+    outside = subprocess.run([sys.executable, "-m", "autograder", "grade", "01_setup", "--course", str(course.parent)],
+                             cwd=sources.ROOT, capture_output=True, text=True)
     assert outside.returncode == 2 and "is not a course directory" in outside.stderr
 
 
@@ -474,17 +475,17 @@ def test_autograde_executes_nothing_and_scores_only_the_grading_containers_resul
     for student in ("mia", "noah", "olga"):
         (course / "submitted" / student / slug).mkdir(parents=True)
         nbformat.write(nb, course / "submitted" / student / slug / f"{slug}.ipynb")
-    tests = [build.test_name(g) for g in grade.Course(course).expected_notebooks(slug)[f"{slug}.ipynb"]]
+    tests = [sources.test_name(g) for g in nbgrader_adapter.Course(course).expected_notebooks(slug)[f"{slug}.ipynb"]]
     results = {"mia": {name: {"passed": True, "message": ""} for name in tests},
                "noah": "the grading container exited with status 137 without a result"}
     results["mia"][tests[1]] = {"passed": False, "message": "AssertionError: a + b is wrong\n  at the test's line: assert x"}
     del results["mia"][tests[2]]  # a test the container sent nothing for
-    outcomes = {o.student: o for o in grade.Course(course).autograde(slug, results)}
+    outcomes = {o.student: o for o in nbgrader_adapter.Course(course).autograde(slug, results)}
     button = nbgrader("autograde", slug, "--student=olga", cwd=course)  # what formgrader's Autograde button runs
     assert button.returncode == 0, button.stderr
     assert not marker.exists(), "nbgrader executed the student's notebook on the host"
 
-    points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in nb.cells if build.is_test_cell(c)}
+    points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in nb.cells if sources.is_test_cell(c)}
     assert outcomes["mia"].status == "graded" and outcomes["mia"].score == sum(points.values()) - \
         points[list(points)[1]] - points[list(points)[2]]
     assert outcomes["noah"].status == "graded" and outcomes["noah"].score == 0
@@ -499,9 +500,9 @@ def test_autograde_executes_nothing_and_scores_only_the_grading_containers_resul
             else:  # nbgrader alone scores nothing: the TA sees the tests still to grade, never full marks
                 assert all(g.auto_score is None and g.needs_manual_grade for g in code)
     graded = nbformat.read(course / "autograded" / "mia" / slug / f"{slug}.ipynb", as_version=4)
-    outputs = {c.metadata["nbgrader"]["grade_id"]: c.outputs for c in graded.cells if build.is_test_cell(c)}
+    outputs = {c.metadata["nbgrader"]["grade_id"]: c.outputs for c in graded.cells if sources.is_test_cell(c)}
     first, failed, missing = list(points)[:3]
     assert outputs[first][0]["text"].startswith("passed")
     assert outputs[failed][0]["ename"] == "AssertionError" and outputs[failed][0]["evalue"].startswith("a + b is wrong")
     assert "sent no result" in outputs[missing][0]["evalue"]
-    assert all(not c.get("outputs") for c in graded.cells if c.cell_type == "code" and not build.is_test_cell(c))
+    assert all(not c.get("outputs") for c in graded.cells if c.cell_type == "code" and not sources.is_test_cell(c))

@@ -8,12 +8,15 @@ import sys
 import nbformat
 import pytest
 
-from course import build
+from autograder import coursedir
+from course.build import sources
+from course.build.skeleton import write_skeleton
+from course.build.leaks import find_leaks, secret_lines
 
 
 @pytest.fixture(scope="module")
 def skeleton(tmp_path_factory):
-    return build.write_skeleton(tmp_path_factory.mktemp("student"))
+    return write_skeleton(tmp_path_factory.mktemp("student"))
 
 
 def run_with(skeleton, code: str) -> subprocess.CompletedProcess:
@@ -23,25 +26,25 @@ def run_with(skeleton, code: str) -> subprocess.CompletedProcess:
 
 
 def test_the_leak_check_has_something_to_look_for():
-    assert len(build.secret_lines()) > 30
+    assert len(secret_lines()) > 30
 
 
 def test_skeleton_contains_no_solution_line(skeleton):
-    leaks = build.find_leaks(skeleton)
+    leaks = find_leaks(skeleton)
     assert not leaks, "solution text in the student package:\n" + "\n".join(leaks)
 
 
 def test_leak_check_finds_the_solutions_in_the_reference_package():
     """The same search over the reference tinytorch (which has the solutions) must find them."""
-    assert len(build.find_leaks(build.PACKAGE)) > 30
+    assert len(find_leaks(sources.PACKAGE)) > 30
 
 
 def test_leaks_command_fails_on_solutions_and_passes_on_the_skeleton(skeleton):
     clean = subprocess.run([sys.executable, "-m", "course.build", "leaks", str(skeleton)],
-                           capture_output=True, text=True, cwd=build.ROOT)
+                           capture_output=True, text=True, cwd=sources.ROOT)
     assert clean.returncode == 0, clean.stderr
-    leaky = subprocess.run([sys.executable, "-m", "course.build", "leaks", str(build.PACKAGE / "tensor.py")],
-                           capture_output=True, text=True, cwd=build.ROOT)
+    leaky = subprocess.run([sys.executable, "-m", "course.build", "leaks", str(sources.PACKAGE / "tensor.py")],
+                           capture_output=True, text=True, cwd=sources.ROOT)
     assert leaky.returncode == 1 and "solution text from 02_tensor" in leaky.stderr
 
 
@@ -75,9 +78,9 @@ def student(skeleton, tmp_path):
 
 def finished_notebook(slug: str, folder) -> str:
     """A student's notebook for module ``slug`` with every exercise done (the solutions)."""
-    (module,) = [m for m in build.course_modules() if m.slug == slug]
+    (module,) = [m for m in sources.course_modules() if m.slug == slug]
     path = folder / f"{slug}.ipynb"
-    nbformat.write(build.nbgrader_notebook(module), path)
+    nbformat.write(coursedir.nbgrader_notebook(module), path)
     return path.name
 
 
@@ -109,7 +112,7 @@ def test_a_broken_export_is_refused_and_the_previous_one_kept(student):
     assert run_student(env, home, "-m", "tinytorch.export", name).returncode == 0
     exported = (home / "overlay" / "tensor.py").read_text()
     nb = nbformat.read(home / name, as_version=4)
-    first_export = next(c for c in nb.cells if build.is_export_cell(c))
+    first_export = next(c for c in nb.cells if sources.is_export_cell(c))
     for broken, message in (("\ndef oops(:\n", "syntax error"),
                             ("\nfrom tinytorch.nowhere import thing\n", "No module named 'tinytorch.nowhere'")):
         original = first_export.source

@@ -32,6 +32,8 @@ from pathlib import Path
 
 EXPORT = "#| export"
 DEFAULT_EXP = "#| default_exp "
+OVERLAY_ENV = "TINYTORCH_OVERLAY"           # where a student's exports go, when set
+DEFAULT_OVERLAY = "~/.tinytorch/overlay"     # ... and when not
 HEADER = ("# Exported by `tinytorch.export` from {notebook}: your own code.\n"
           "# Edit the notebook and export again; delete this file to go back to the stub.\n")
 
@@ -42,12 +44,18 @@ class ExportError(Exception):
 
 def overlay_path() -> Path:
     """Where exported modules go: ``$TINYTORCH_OVERLAY``, else ``~/.tinytorch/overlay``."""
-    return Path(os.environ.get("TINYTORCH_OVERLAY") or "~/.tinytorch/overlay").expanduser()
+    return Path(os.environ.get(OVERLAY_ENV) or DEFAULT_OVERLAY).expanduser()
 
 
-def _source(cell: dict) -> str:
+def cell_source(cell: dict) -> str:
+    """A cell's source as one string (a notebook file may store it as a list of lines)."""
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else source
+
+
+def is_export_cell(cell: dict) -> bool:
+    """A code cell whose first line is ``#| export``: its code goes into the package."""
+    return cell.get("cell_type") == "code" and cell_source(cell).split("\n", 1)[0].strip() == EXPORT
 
 
 def notebook_code(notebook: Path) -> tuple[str, str]:
@@ -63,13 +71,12 @@ def notebook_code(notebook: Path) -> tuple[str, str]:
     for cell in cells:
         if cell.get("cell_type") != "code":
             continue
-        source = _source(cell)
+        source = cell_source(cell)
         for line in source.splitlines():
             if line.startswith(DEFAULT_EXP) and target is None:
                 target = line[len(DEFAULT_EXP):].strip()
-        first, _, rest = source.partition("\n")
-        if first.strip() == EXPORT:
-            bodies.append(rest.strip("\n"))
+        if is_export_cell(cell):
+            bodies.append(source.partition("\n")[2].strip("\n"))
     if not target or not target.isidentifier():
         raise ExportError(f"{notebook} has no '{DEFAULT_EXP}<name>' cell: it is not a course module notebook")
     if not bodies:
@@ -80,7 +87,7 @@ def notebook_code(notebook: Path) -> tuple[str, str]:
 CHECK = """
 import importlib.util, os, sys
 import tinytorch  # the skeleton imports every module, the overlay's first
-overlay = os.environ["TINYTORCH_OVERLAY"]
+overlay = os.environ["{env}"]
 if overlay not in list(tinytorch.__path__):  # a tinytorch without the overlay hook (the reference)
     tinytorch.__path__.insert(0, overlay)
 spec = importlib.util.spec_from_file_location("tinytorch.{target}", os.path.join(overlay, "{target}.py"))
@@ -92,8 +99,8 @@ spec.loader.exec_module(module)
 
 def _check_imports(overlay: Path, target: str) -> None:
     """Import tinytorch with this overlay, and the new module itself, in a fresh interpreter."""
-    env = {**os.environ, "TINYTORCH_OVERLAY": str(overlay)}
-    code = CHECK.format(target=target)
+    env = {**os.environ, OVERLAY_ENV: str(overlay)}
+    code = CHECK.format(target=target, env=OVERLAY_ENV)
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         lines = result.stderr.strip().splitlines()

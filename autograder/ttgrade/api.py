@@ -10,9 +10,8 @@ import tracemalloc
 
 import numpy as np
 
-from . import sandbox
-
-PROBE_MARK = "__ttgrade_probe__"
+from . import runner
+from .runner import PROBE_MARK
 
 
 class StudentError(AssertionError):
@@ -35,7 +34,7 @@ def reference():
 def fresh_directory():
     """Run the reference's side of a probe in a new, empty working directory (probes may write files)."""
     previous = os.getcwd()
-    folder = tempfile.mkdtemp(prefix="reference-", dir=sandbox.CONTEXT.workdir if hasattr(sandbox, "CONTEXT") else None)
+    folder = tempfile.mkdtemp(prefix="reference-", dir=runner.CONTEXT.workdir if hasattr(runner, "CONTEXT") else None)
     os.chdir(folder)
     try:
         yield folder
@@ -52,12 +51,12 @@ def run_reference(fn, *args):
 
 def note(text: str) -> None:
     """A line for the feedback of the test that is running (shown whether it passes or fails)."""
-    sandbox.CONTEXT.note(text)
+    runner.CONTEXT.note(text)
 
 
 def dataset(name: str):
     """A dataset the grader received with the hidden tests (see ttgrade.parent.DATASETS)."""
-    return sandbox.CONTEXT.dataset(name)
+    return runner.CONTEXT.dataset(name)
 
 
 def peak_bytes(fn) -> int:
@@ -77,7 +76,7 @@ def peak_bytes(fn) -> int:
 
 def run_student(fn, *args, timeout: float | None = None, memory_mb: int | None = None):
     """Run probe ``fn(tt, *args)`` on the submission's tinytorch; return (value, seconds)."""
-    outcome = sandbox.CONTEXT.run(fn, args, timeout=timeout, memory_mb=memory_mb)
+    outcome = runner.CONTEXT.run(fn, args, timeout=timeout, memory_mb=memory_mb)
     if outcome.status != "ok":
         raise StudentError(outcome.message)
     return outcome.value, outcome.seconds
@@ -102,8 +101,8 @@ def within_budget(fn, *args, budget: int, what: str, timeout: float | None = Non
     the operation ran (sampled every 2 ms), compared with the same probe run on the reference in a
     process of its own.
     """
-    outcome = sandbox.CONTEXT.run(fn, args, timeout=timeout, sample=True)
-    baseline = sandbox.CONTEXT.run(fn, args, timeout=timeout, sample=True, reference=True)
+    outcome = runner.CONTEXT.run(fn, args, timeout=timeout, sample=True)
+    baseline = runner.CONTEXT.run(fn, args, timeout=timeout, sample=True, reference=True)
     reference_peak = run_reference(fn, *args)
     if outcome.status != "ok":
         note(f"{what}: budget {mb(budget)}; not measured")

@@ -19,6 +19,7 @@ import struct
 import sys
 import traceback
 import tracemalloc
+from typing import Any
 
 import numpy as np
 
@@ -106,7 +107,7 @@ def main() -> None:
     except BaseException as error:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
         envelope = {"status": "import", "message": describe_error(error, stack)}
     else:
-        namespace = {"__name__": "hidden_probes", "np": np, "peak_bytes": peak_bytes, "probe": probe}
+        namespace: dict[str, Any] = {"__name__": "hidden_probes", "np": np, "peak_bytes": peak_bytes, "probe": probe}
         exec(compile(request["probes"], "<hidden test probes>", "exec"), namespace)
         try:
             value = namespace[request["probe"]](tt, *request["args"])

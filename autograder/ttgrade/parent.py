@@ -2,7 +2,7 @@
 
     python -I -m ttgrade.parent  < bundle.json  > result line
 
-The host (autograder.sandbox) starts one hardened container per submission and writes one JSON
+The host (autograder/containers.py) starts one hardened container per submission and writes one JSON
 *bundle* to its stdin: the hidden test files of the assignment, the reference and skeleton tinytorch
 sources, limits and any datasets.  Nothing secret is ever on the container's disk: the bundle is read
 into memory before any student code runs, and this process makes itself non-dumpable so that the
@@ -34,10 +34,12 @@ import time
 import traceback
 import types
 
-from . import sandbox
+import otter
+from otter.test_files import ExceptionTestFile, GradingResults
 
-RESULT_PREFIX = "TTGRADE-RESULT "
-SUBMISSION = "/submission"
+from . import runner
+from .protocol import DATASET_FILES, RESULT_PREFIX, SUBMISSION, Bundle, declared
+
 PR_SET_DUMPABLE = 4
 MAX_BUNDLE = 512 * 2**20
 
@@ -99,7 +101,7 @@ def student_module(export, slug: str, target: str) -> tuple[str | None, str]:
     return export.HEADER.format(notebook=f"{slug}.ipynb") + "\n" + code, ""
 
 
-def build_stack(bundle: dict, export, kind: str, folder: str, context) -> str:
+def build_stack(bundle: Bundle, export, kind: str, folder: str, context) -> str:
     """Write the student's tinytorch for ``kind`` ("module" or "own") into ``folder``; return the problems."""
     reference, skeleton = bundle["reference"], bundle["skeleton"]
     files = {rel: text for rel, text in reference.items() if rel not in skeleton}  # hand-written files
@@ -115,7 +117,7 @@ def build_stack(bundle: dict, export, kind: str, folder: str, context) -> str:
         if problem:
             problems.append(problem)
     context.stacks[folder] = files
-    sandbox.write_files(folder, files)
+    runner.write_files(folder, files)
     if kind == "own" and problems:
         return "this test uses your own code for every module up to this one, and " + "; ".join(problems)
     return "; ".join(problems)
@@ -135,31 +137,20 @@ def probe_sources(source: str) -> str:
     return "\n\n\n".join(chunks) + "\n"
 
 
-def declared(source: str, name: str, default):
-    """A module-level ``name = <literal>`` of a test file, without running it."""
-    import ast
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            return ast.literal_eval(node.value)
-    return default
-
-
-def load_datasets(raw: dict) -> dict:
-    """The datasets the bundle carries (trusted: they come from the host), as arrays and text."""
-    out = {}
+def load_datasets(raw: dict[str, str]) -> dict:
+    """The datasets the bundle carries (trusted: they come from the host), as arrays and text; MNIST's IDX
+    files are read by the reference tinytorch (module 10's ``parse_idx``), imported from memory here."""
     files = {name: base64.b64decode(data) for name, data in raw.items()}
-    if any(name.startswith("mnist/") for name in files):
-        import numpy as np
-
-        def idx(name):
-            data = gzip.decompress(files[f"mnist/{name}"])
-            dims = data[3]
-            shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims))
-            return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-        out["mnist"] = {"train_images": idx("train-images-idx3-ubyte.gz"), "train_labels": idx("train-labels-idx1-ubyte.gz"),
-                        "test_images": idx("t10k-images-idx3-ubyte.gz"), "test_labels": idx("t10k-labels-idx1-ubyte.gz")}
-    if "tinyshakespeare/input.txt" in files:
-        out["tinyshakespeare"] = files["tinyshakespeare/input.txt"].decode("utf-8")
+    out: dict = {}
+    if all(rel in files for rel in DATASET_FILES["mnist"]):
+        from tinytorch.data import parse_idx
+        images, labels, test_images, test_labels = (parse_idx(gzip.decompress(files[rel]), rel)
+                                                    for rel in DATASET_FILES["mnist"])
+        out["mnist"] = {"train_images": images, "train_labels": labels,
+                        "test_images": test_images, "test_labels": test_labels}
+    (text,) = DATASET_FILES["tinyshakespeare"]
+    if text in files:
+        out["tinyshakespeare"] = files[text].decode("utf-8")
     return out
 
 
@@ -198,7 +189,7 @@ def visible_test(tt, module, source, name):
 """
 
 
-def run_visible(bundle: dict, context, stack: tuple[str, str]) -> list[dict]:
+def run_visible(bundle: Bundle, context, stack: tuple[str, str]) -> list[dict]:
     """Each visible test in a fresh student process on the module stack (module N the student's, modules
     before N the reference's): [{name, points, passed, score, message}], in the notebook's order."""
     visible = bundle.get("visible")
@@ -207,7 +198,7 @@ def run_visible(bundle: dict, context, stack: tuple[str, str]) -> list[dict]:
     from .api import probe
     namespace = {"probe": probe}
     exec(compile(VISIBLE_PROBES, VISIBLE_FILE, "exec"), namespace)
-    context.files[VISIBLE_FILE] = sandbox.FileContext(stack[0], probe_sources(VISIBLE_PROBES), stack[1])
+    context.files[VISIBLE_FILE] = runner.FileContext(stack[0], probe_sources(VISIBLE_PROBES), stack[1])
     results = []
     for name, points in visible["points"].items():
         outcome = context.run(namespace["visible_test"], (visible["module"], visible["source"], name))
@@ -224,60 +215,57 @@ def run_visible(bundle: dict, context, stack: tuple[str, str]) -> list[dict]:
     return results
 
 
-def run_tests(bundle: dict) -> dict:
-    import otter
-    from otter.test_files import ExceptionTestFile, GradingResults
+class HiddenTestFile(ExceptionTestFile):
+    """Otter's exception-based test file whose failure messages never quote the test's code."""
 
-    class HiddenTestFile(ExceptionTestFile):
-        """Otter's exception-based test file whose failure messages never quote the test's code."""
+    @classmethod
+    def from_string(cls, s, path="<string>"):
+        """As Otter's, but a test case without a name is named after its function, not numbered."""
+        test_file = super().from_string(s, path=path)
+        test_file.test_cases = [dataclasses.replace(tc, name=tc.body.test_func.__name__)
+                                if tc.name.startswith(f"{test_file.name} - ") else tc
+                                for tc in test_file.test_cases]
+        return test_file
 
-        @classmethod
-        def from_string(cls, s, path="<string>"):
-            """As Otter's, but a test case without a name is named after its function, not numbered."""
-            test_file = super().from_string(s, path=path)
-            test_file.test_cases = [dataclasses.replace(tc, name=tc.body.test_func.__name__)
-                                    if tc.name.startswith(f"{test_file.name} - ") else tc
-                                    for tc in test_file.test_cases]
-            return test_file
+    def _generate_error_message(self, excp, context=0):
+        text = str(excp) if isinstance(excp, AssertionError) and str(excp) else f"{type(excp).__name__}: {excp}"
+        return text[:2000]
 
-        def _generate_error_message(self, excp, context=0):
-            text = str(excp) if isinstance(excp, AssertionError) and str(excp) else f"{type(excp).__name__}: {excp}"
-            return text[:2000]
 
-    work = "/tmp/ttgrade"
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(os.path.join(work, "scratch"))
-    context = sandbox.Context(bundle["limits"], os.path.join(work, "scratch"))
-    context.keep = {work}
-    sandbox.CONTEXT = context
-    context.datasets = load_datasets(bundle.get("datasets", {}))
-    context.reference_files = {rel: text for rel, text in bundle["reference"].items()}
+WORK = "/tmp/ttgrade"  # the grader's own folder: the stacks it builds, the probes' scratch space
+
+
+def start_context(bundle: Bundle) -> runner.Context:
+    """The grading run's state, the reference served from memory, the datasets loaded."""
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(os.path.join(WORK, "scratch"))
+    context = runner.Context(bundle["limits"], os.path.join(WORK, "scratch"))
+    context.keep = {WORK}
+    runner.CONTEXT = context
+    context.reference_files = dict(bundle["reference"])
     sys.meta_path.insert(0, MemoryPackage(bundle["reference"]))
-    export = load_export_module(bundle["reference"]["tinytorch/export.py"])
-    stacks = {}
+    context.datasets = load_datasets(bundle.get("datasets", {}))
+    return context
 
-    def stack_for(kind: str) -> tuple[str, str]:
-        """The student's module stack of this kind, built on first use: (folder, problem)."""
-        if kind not in stacks:
-            folder = os.path.join(work, f"stack-{kind}")
-            stacks[kind] = (folder, build_stack(bundle, export, kind, folder, context))
-        return stacks[kind]
 
-    visible = run_visible(bundle, context, stack_for("module")) if bundle.get("visible") else []
+def load_hidden_tests(bundle: Bundle, context: runner.Context, stack_for) -> tuple[list, dict[str, str]]:
+    """Each hidden test file as an Otter test file whose probes run on the stack it declares; and each file's kind."""
     test_files, kinds = [], {}
     for filename, source in sorted(bundle["tests"].items()):
         folder, problem = stack_for(declared(source, "stack", "module"))
         path = f"hidden/{bundle['assignment']}/{filename}"
         linecache.cache[path] = (len(source), None, source.splitlines(True), path)
-        context.files[path] = sandbox.FileContext(folder, probe_sources(source), problem)
+        context.files[path] = runner.FileContext(folder, probe_sources(source), problem)
         test_file = HiddenTestFile.from_string(source, path=path)
         kinds[test_file.name] = declared(source, "kind", "correctness")
         for case in test_file.test_cases:
             wrap_case(case, f"{test_file.name}/{case.name}", context)
         test_files.append(test_file)
-    for test_file in test_files:
-        test_file.run({})
-    results = GradingResults(test_files)
+    return test_files, kinds
+
+
+def hidden_results(test_files: list, kinds: dict[str, str], context: runner.Context) -> list[dict]:
+    """What each hidden test case did, for the feedback: never its code."""
     tests = []
     for test_file in test_files:
         for result in test_file.test_case_results:
@@ -288,9 +276,30 @@ def run_tests(bundle: dict) -> dict:
                           "score": case.points if result.passed else 0,
                           "message": "" if result.passed else result.message.split("\n", 1)[-1],
                           "notes": context.notes.get(f"{test_file.name}/{case.name}", [])})
-    problems = sorted({p for _, p in stacks.values() if p})
+    return tests
+
+
+def run_tests(bundle: Bundle) -> dict:
+    """The visible tests, then the hidden tests with Otter; the result the host records."""
+    context = start_context(bundle)
+    export = load_export_module(bundle["reference"]["tinytorch/export.py"])
+    stacks: dict[str, tuple[str, str]] = {}
+
+    def stack_for(kind: str) -> tuple[str, str]:
+        """The student's module stack of this kind, built on first use: (folder, problem)."""
+        if kind not in stacks:
+            folder = os.path.join(WORK, f"stack-{kind}")
+            stacks[kind] = (folder, build_stack(bundle, export, kind, folder, context))
+        return stacks[kind]
+
+    visible = run_visible(bundle, context, stack_for("module")) if bundle.get("visible") else []
+    test_files, kinds = load_hidden_tests(bundle, context, stack_for)
+    for test_file in test_files:
+        test_file.run({})
+    results = GradingResults(test_files)
     return {"assignment": bundle["assignment"], "otter_version": otter.__version__,
-            "score": results.total, "possible": results.possible, "tests": tests, "problems": problems,
+            "score": results.total, "possible": results.possible,
+            "tests": hidden_results(test_files, kinds, context), "problems": sorted({p for _, p in stacks.values() if p}),
             "otter": results_as_ottr(test_files), "visible": visible,
             "visible_score": sum(t["score"] for t in visible), "visible_possible": sum(t["points"] for t in visible)}
 

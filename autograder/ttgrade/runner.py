@@ -15,13 +15,15 @@ import time
 from dataclasses import dataclass, field
 
 from . import wire
+from .protocol import ProbeLimits
 
+PROBE_MARK = "__ttgrade_probe__"  # set by @probe on the functions whose source is shipped to the student's process
 MAX_RESPONSE = 256 * 2**20   # bytes a probe may send back
 GRACE = 2.0                  # seconds a probe's process gets to exit after answering
 
 
 @dataclass
-class Outcome:
+class ProbeOutcome:
     status: str                  # "ok", or what went wrong: "import", "error", "timeout", "crash", "exit", "bad"
     message: str = ""
     value: object = None
@@ -41,7 +43,7 @@ class FileContext:
 class Context:
     """The state of one grading run in the grader process: limits, stacks, notes of the running test."""
 
-    def __init__(self, limits: dict, workdir: str):
+    def __init__(self, limits: ProbeLimits, workdir: str):
         self.limits = limits
         self.workdir = workdir
         self.files: dict[str, FileContext] = {}
@@ -76,12 +78,12 @@ class Context:
 
     # -- running a probe ----------------------------------------------------------------------------
     def run(self, fn, args: tuple, timeout: float | None = None, memory_mb: int | None = None,
-            sample: bool = False, reference: bool = False) -> Outcome:
+            sample: bool = False, reference: bool = False) -> ProbeOutcome:
         """Run probe ``fn`` in a fresh process on the student's tinytorch (or, ``reference=True``, on a
         reference tinytorch written to /tmp only while no student process exists, and deleted after)."""
         filename = fn.__code__.co_filename
         context = self.files.get(filename)
-        if context is None or not getattr(fn, "__ttgrade_probe__", False):
+        if context is None or not getattr(fn, PROBE_MARK, False):
             raise RuntimeError(f"{fn.__name__} is not a @probe of a hidden test file")
         timeout = float(timeout or self.limits["probe_timeout"])
         memory_mb = int(memory_mb or self.limits["probe_memory_mb"])
@@ -188,33 +190,50 @@ def resident_bytes(child_pid: int) -> int:
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def run_child(request: dict, timeout: float, memory_mb: int, workdir: str, sample: bool = False) -> Outcome:
+def start_child(request: dict, memory_mb: int, workdir: str) -> tuple[subprocess.Popen, int]:
+    """Start ``ttgrade.child`` with its limits and send it the request; return it and the pipe it answers on."""
     read_fd, write_fd = os.pipe()
     env = {"PATH": "/opt/venv/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    started = time.monotonic()
     child = subprocess.Popen([sys.executable, "-I", "-m", "ttgrade.child", str(write_fd)], stdin=subprocess.PIPE,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_fd,),
                              cwd=workdir, env=env, start_new_session=True,
                              preexec_fn=_limit_child(memory_mb, file_mb=64))
     os.close(write_fd)
+    assert child.stdin is not None  # stdin=PIPE
     try:
         child.stdin.write(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
         child.stdin.close()
     except BrokenPipeError:
         pass
-    data, complete, timed_out = bytearray(), False, False
-    marked_at, rss_growth = None, 0  # resident bytes when the measured operation began; its growth since
+    return child, read_fd
+
+
+@dataclass
+class Response:
+    """What came back on the pipe: the bytes, whether a whole frame arrived, and the memory samples."""
+    data: bytearray = field(default_factory=bytearray)
+    complete: bool = False
+    timed_out: bool = False
+    marked_at: int | None = None   # resident bytes when the measured operation began
+    rss_growth: int = 0            # ... and its growth since
+
+    def frame_size(self) -> int | None:
+        return struct.unpack(">Q", self.data[:8])[0] if len(self.data) >= 8 else None
+
+
+def read_response(child: subprocess.Popen, read_fd: int, deadline: float, sample: bool) -> Response:
+    """Read the child's answer until a whole frame, the deadline, or its end (sampling memory when ``sample``)."""
+    response = Response()
     selector = selectors.DefaultSelector()
     selector.register(read_fd, selectors.EVENT_READ)
-    deadline = started + timeout
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            timed_out = True
+            response.timed_out = True
             break
-        if sample and marked_at is not None:
-            rss_growth = max(rss_growth, resident_bytes(child.pid) - marked_at)
+        if sample and response.marked_at is not None:
+            response.rss_growth = max(response.rss_growth, resident_bytes(child.pid) - response.marked_at)
         if not selector.select(min(remaining, 0.002 if sample else 0.5)):
             if child.poll() is not None and not selector.select(0):
                 break  # exited without closing every copy of the pipe (a forked child holds it)
@@ -222,51 +241,62 @@ def run_child(request: dict, timeout: float, memory_mb: int, workdir: str, sampl
         chunk = os.read(read_fd, 1 << 20)
         if not chunk:
             break
-        data += chunk
-        while len(data) >= 8 and struct.unpack(">Q", data[:8])[0] == 0:  # an empty frame: "measuring starts now"
-            del data[:8]
-            if sample and marked_at is None:
-                marked_at = resident_bytes(child.pid)
-        if len(data) >= 8:
-            size = struct.unpack(">Q", data[:8])[0]
-            if size > MAX_RESPONSE:
-                break
-            if len(data) >= 8 + size:
-                complete = True
-                break
-    seconds = time.monotonic() - started
+        response.data += chunk
+        while response.frame_size() == 0:  # an empty frame: "measuring starts now"
+            del response.data[:8]
+            if sample and response.marked_at is None:
+                response.marked_at = resident_bytes(child.pid)
+        size = response.frame_size()
+        if size is not None and (size > MAX_RESPONSE or len(response.data) >= 8 + size):
+            response.complete = size <= MAX_RESPONSE
+            break
     selector.close()
+    return response
+
+
+def outcome_of(response: Response, code: int | None, timeout: float, memory_mb: int, seconds: float) -> ProbeOutcome:
+    """What the probe's run means for the test: its value, or what went wrong in words a student understands."""
+    if response.timed_out:
+        return ProbeOutcome("timeout", f"did not finish within the time limit of {timeout:g} s (an endless loop?)",
+                            seconds=seconds)
+    if not response.complete:
+        if (response.frame_size() or 0) > MAX_RESPONSE:
+            return ProbeOutcome("bad", f"sent back more than {MAX_RESPONSE // 2**20} MB", seconds=seconds)
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            why = {"SIGKILL": f" (most likely out of memory: the limit is {memory_mb} MB)",
+                   "SIGXFSZ": " (it wrote a file larger than 64 MB)"}.get(name, "")
+            return ProbeOutcome("crash", f"the process running your code was killed by {name}{why}", seconds=seconds)
+        return ProbeOutcome("exit", f"your code ended the process (exit status {code}) before the test finished "
+                                    "(sys.exit / os._exit / a crash)", seconds=seconds)
+    try:
+        envelope = wire.decode(bytes(response.data[8:8 + (response.frame_size() or 0)]))
+    except wire.WireError as error:
+        return ProbeOutcome("bad", f"the result sent back is unusable: {error}", seconds=seconds)
+    if not isinstance(envelope, dict) or envelope.get("status") not in ("ok", "error", "import"):
+        return ProbeOutcome("bad", "the result sent back is unusable", seconds=seconds)
+    status = envelope["status"]
+    if status == "import":
+        return ProbeOutcome("import", f"your tinytorch does not import: {envelope.get('message', '')}", seconds=seconds)
+    if status == "error":
+        return ProbeOutcome("error", f"your code raised {envelope.get('message', '')}", seconds=seconds)
+    tampering = envelope.get("tampering")
+    return ProbeOutcome("ok", value=envelope.get("value"), seconds=seconds, rss_growth=response.rss_growth,
+                        marked=response.marked_at is not None,
+                        tampering=[str(t) for t in tampering] if isinstance(tampering, list) else ["unreadable report"])
+
+
+def run_child(request: dict, timeout: float, memory_mb: int, workdir: str, sample: bool = False) -> ProbeOutcome:
+    """One probe in a fresh ``ttgrade.child`` process: start it, read its answer, kill whatever it left."""
+    started = time.monotonic()
+    child, read_fd = start_child(request, memory_mb, workdir)
+    response = read_response(child, read_fd, started + timeout, sample)
+    seconds = time.monotonic() - started
     os.close(read_fd)
-    if complete:
+    if response.complete:
         try:
             child.wait(GRACE)
         except subprocess.TimeoutExpired:
             pass
     kill_everything_else(child)
-    code = child.returncode
-    if timed_out:
-        return Outcome("timeout", f"did not finish within the time limit of {timeout:g} s (an endless loop?)", seconds=seconds)
-    if not complete:
-        if len(data) >= 8 and struct.unpack(">Q", data[:8])[0] > MAX_RESPONSE:
-            return Outcome("bad", f"sent back more than {MAX_RESPONSE // 2**20} MB", seconds=seconds)
-        if code is not None and code < 0:
-            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-            why = {"SIGKILL": f" (most likely out of memory: the limit is {memory_mb} MB)",
-                   "SIGXFSZ": " (it wrote a file larger than 64 MB)"}.get(name, "")
-            return Outcome("crash", f"the process running your code was killed by {name}{why}", seconds=seconds)
-        return Outcome("exit", f"your code ended the process (exit status {code}) before the test finished "
-                               "(sys.exit / os._exit / a crash)", seconds=seconds)
-    try:
-        envelope = wire.decode(bytes(data[8:8 + struct.unpack(">Q", data[:8])[0]]))
-    except wire.WireError as error:
-        return Outcome("bad", f"the result sent back is unusable: {error}", seconds=seconds)
-    if not isinstance(envelope, dict) or envelope.get("status") not in ("ok", "error", "import"):
-        return Outcome("bad", "the result sent back is unusable", seconds=seconds)
-    status = envelope["status"]
-    if status == "import":
-        return Outcome("import", f"your tinytorch does not import: {envelope.get('message', '')}", seconds=seconds)
-    if status == "error":
-        return Outcome("error", f"your code raised {envelope.get('message', '')}", seconds=seconds)
-    tampering = envelope.get("tampering")
-    return Outcome("ok", value=envelope.get("value"), seconds=seconds, rss_growth=rss_growth, marked=marked_at is not None,
-                   tampering=[str(t) for t in tampering] if isinstance(tampering, list) else ["unreadable report"])
+    return outcome_of(response, child.returncode, timeout, memory_mb, seconds)

@@ -1,4 +1,4 @@
-"""Grade one submission in one hardened container: the host's side of autograder/ttgrade.
+"""Grade one submission in one hardened container: the host's side of autograder/ttgrade (``docker run``).
 
 ``grade_in_container(job)`` stages the submission's notebooks in a folder of their own (mounted
 read-only), starts the grader image with every limit below, writes the *bundle* (hidden tests,
@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import hidden
+from autograder.bundle import bundle
+from autograder.ttgrade.protocol import RESULT_PREFIX, SUBMISSION, ProbeLimits
 
-RESULT_PREFIX = "TTGRADE-RESULT "
 DEFAULT_IMAGE = "tinytorch/grader:latest"
 REFERENCE_MASK = "/opt/tinytorch-reference"  # the image keeps the reference there; grading hides it
 
@@ -37,7 +37,7 @@ class Limits:
     probe_memory_mb: int = 1536   # the student's process: its address space is capped near this
     wall_seconds: float = 900.0   # the whole container, after which it is killed
 
-    def for_bundle(self) -> dict:
+    def for_bundle(self) -> ProbeLimits:
         return {"probe_timeout": self.probe_timeout, "probe_memory_mb": self.probe_memory_mb}
 
 
@@ -53,7 +53,7 @@ class Job:
 RUNNING: set[str] = set()  # names of the grading containers running now (killed if the TA interrupts)
 
 
-class SandboxError(Exception):
+class ContainerError(Exception):
     """Docker or the grader image is not usable; the message says what to do."""
 
 
@@ -62,12 +62,12 @@ def preflight(image: str) -> None:
     try:
         info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=60)
     except FileNotFoundError:
-        raise SandboxError("the docker command is missing: apt-get install -y docker.io") from None
+        raise ContainerError("the docker command is missing: apt-get install -y docker.io") from None
     if info.returncode != 0:
-        raise SandboxError("the Docker daemon does not answer: start it (`dockerd &` where there is no systemd)")
+        raise ContainerError("the Docker daemon does not answer: start it (`dockerd &` where there is no systemd)")
     found = subprocess.run(["docker", "image", "inspect", image], capture_output=True, text=True, timeout=60)
     if found.returncode != 0:
-        raise SandboxError(f"the grader image {image} does not exist here: build it with `bash docker/build.sh build grader`")
+        raise ContainerError(f"the grader image {image} does not exist here: build it with `bash docker/build.sh build grader`")
 
 
 def kill_running() -> None:
@@ -92,7 +92,7 @@ def docker_command(name: str, image: str, staging: Path, limits: Limits) -> list
         "--ulimit", "core=0",
         "--log-driver", "none",                                # nothing is kept by docker
         "--env", "PYTHONPATH=",
-        "--mount", f"type=bind,source={staging},target=/submission,readonly",  # only this submission
+        "--mount", f"type=bind,source={staging},target={SUBMISSION},readonly",  # only this submission
         image, "python", "-I", "-m", "ttgrade.parent",
     ]
 
@@ -111,7 +111,7 @@ def stage(job: Job, root: Path) -> Path:
 def grade_in_container(job: Job, work_root: Path | None = None) -> dict:
     """Grade one job; return the grader's result (``status`` "graded") or a grading error (``status`` "error")."""
     nonce = secrets.token_hex(16)
-    bundle = hidden.bundle(job.assignment, job.limits.for_bundle(), nonce)
+    request = bundle(job.assignment, job.limits.for_bundle(), nonce)
     root = Path(work_root or tempfile.gettempdir())
     root.mkdir(parents=True, exist_ok=True)
     staging = stage(job, root)
@@ -120,7 +120,7 @@ def grade_in_container(job: Job, work_root: Path | None = None) -> dict:
     RUNNING.add(name)
     try:
         try:
-            done = subprocess.run(docker_command(name, job.image, staging, job.limits), input=bundle,
+            done = subprocess.run(docker_command(name, job.image, staging, job.limits), input=request,
                                   capture_output=True, timeout=job.limits.wall_seconds)
         except subprocess.TimeoutExpired:
             subprocess.run(["docker", "kill", name], capture_output=True)

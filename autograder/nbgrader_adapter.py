@@ -1,10 +1,11 @@
-"""nbgrader's side of grading, which never runs student code: ``Course(root)`` and ``python -m course.grade``.
+"""nbgrader's side of grading, which never runs student code: ``Course(root)``.
 
 Student code runs only inside the hardened grading containers of ``autograder grade`` (see
 autograder/README.md): they run each notebook's visible tests (its grade cells) and the hidden tests.
 This module is the nbgrader layer the autograder builds on:
 
-1. ``collect``: the exchange's submissions of an assignment into ``submitted/<student>/ASSIGNMENT/``;
+1. ``collect`` (the exchange) or ``zip_collect`` (an LMS download): submissions into
+   ``submitted/<student>/ASSIGNMENT/``;
 2. ``check_submission``: an empty submission or one whose notebook was renamed is reported and
    skipped (nbgrader's own message is misleading there); deleted grade cells are reported (they score 0);
 3. ``autograde``: nbgrader's autograde of each submission on its own, WITHOUT executing it (nbgrader's
@@ -14,14 +15,14 @@ This module is the nbgrader layer the autograder builds on:
    the autograded notebook formgrader needs for the written answers. A submission without a
    container result scores 0 on every test, never nbgrader's full marks for a cell without output;
 4. ``feedback``: ``generate_feedback`` (HTML in ``feedback/``) and ``release_feedback``.
-
-``python -m course.grade ASSIGNMENT ...`` is kept for TAs used to it: it runs ``autograder grade``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -31,19 +32,36 @@ import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Dict, Unicode
 
-from course.build import nbgrader_env, test_name
-from course.config import CourseConfig
+from course.build.sources import is_test_cell, test_name
+from hub_config import gradebook_url
 
 # nbgrader 0.9.6 with SQLAlchemy 2 warns on every autograde about objects "not in session"; harmless.
 warnings.filterwarnings("ignore", message=".*not in session.*")
+
+
+# Canvas names each file of a "Download submissions" zip <lastfirst>_[late_]<user id>_<submission id>_<file name>,
+# with "-1", "-2" appended to the file name on resubmission.  student_id is <lastfirst>.
+CANVAS_REGEXP = r"^(?:.*/)?(?P<student_id>[a-z0-9]+)_(?:late_)?\d+_\d+_(?P<file_id>.+?)(?:-\d+)?\.ipynb$"
 
 
 class GradeError(Exception):
     """The course or the assignment cannot be graded at all; the message says why."""
 
 
+def nbgrader_env() -> dict[str, str]:
+    """nbgrader runs `alembic` from PATH: put this interpreter's scripts first."""
+    scripts = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
+
+
+def run_nbgrader(args: list[str], root: Path) -> subprocess.CompletedProcess:
+    """A ``nbgrader`` command in the course directory ``root``, as a TA would type it."""
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=nbgrader_env(),
+                          capture_output=True, text=True)
+
+
 @dataclass
-class Outcome:
+class SubmissionOutcome:
     """What happened to one student's submission."""
     student: str
     assignment: str
@@ -70,7 +88,7 @@ def _load_config(root: Path):
     # The course directory is where it is now: the hub container mounts the deployed one elsewhere,
     # and its nbgrader_config.py names the paths the hub sees. The gradebook lives in it by construction.
     config.CourseDirectory.root = str(root)
-    config.CourseDirectory.db_url = CourseConfig().gradebook_url(root)
+    config.CourseDirectory.db_url = gradebook_url(root)
     return config
 
 
@@ -81,7 +99,7 @@ class Course:
         self.root = Path(root).resolve()
         if not (self.root / "nbgrader_config.py").is_file():
             raise GradeError(f"{self.root} has no nbgrader_config.py: it is not a course directory "
-                             "(make one with `python -m course.build nbgrader DIR`)")
+                             "(make one with `autograder course DIR`)")
         os.environ["PATH"] = nbgrader_env()["PATH"]  # nbgrader runs `alembic` from PATH
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
@@ -107,9 +125,7 @@ class Course:
         expected = {}
         for path in sorted((self.root / "source" / assignment).glob("*.ipynb")):
             cells = json.loads(path.read_text())["cells"]
-            expected[path.name] = [c["metadata"]["nbgrader"]["grade_id"] for c in cells
-                                   if c["metadata"].get("nbgrader", {}).get("grade")
-                                   and c["cell_type"] == "code"]
+            expected[path.name] = [c["metadata"]["nbgrader"]["grade_id"] for c in cells if is_test_cell(c)]
         return expected
 
     def submitted_students(self, assignment: str) -> list[str]:
@@ -127,6 +143,27 @@ class Course:
         if not result["success"]:
             raise GradeError(f"nbgrader collect {assignment} failed: {_last_error(result)}")
         return self.submitted_students(assignment)
+
+    def zip_collect(self, assignment: str, zips: list[Path], regexp: str = CANVAS_REGEXP) -> list[str]:
+        """``nbgrader zip_collect``: LMS downloads -> submitted/<student>/<assignment>/; return the problems."""
+        self.require_assignment(assignment)
+        missing = [str(z) for z in zips if not Path(z).is_file()]
+        if missing:
+            raise GradeError(f"{', '.join(missing)}: no such zip file")
+        archive = self.root / "downloaded" / assignment / "archive"
+        archive.mkdir(parents=True, exist_ok=True)
+        for z in zips:
+            shutil.copy2(z, archive / Path(z).name)
+        done = run_nbgrader(["zip_collect", assignment, "--force",
+                             f"--FileNameCollectorPlugin.named_regexp={regexp}"], self.root)
+        if done.returncode != 0:
+            raise GradeError(f"nbgrader zip_collect {assignment} failed: {done.stderr.strip()[-500:]}")
+        skipped = [line.split("provided: ", 1)[-1] for line in done.stderr.splitlines() if "Skipped submission" in line]
+        counts = re.search(r"(\d+) files collected, (\d+) files skipped", done.stderr)
+        if counts and int(counts.group(1)) == 0:
+            raise GradeError(f"nbgrader zip_collect found no submission in {', '.join(map(str, zips))}: the file names "
+                             f"must match --zip-regexp ({regexp})" + (f"; e.g. {Path(skipped[0]).name}" if skipped else ""))
+        return [f"zip_collect skipped {Path(s).name}: its name does not match --zip-regexp" for s in skipped]
 
     def check_submission(self, assignment: str, student: str) -> tuple[bool, list[str]]:
         """(gradable, problems) for one collected submission, before nbgrader sees it."""
@@ -159,7 +196,7 @@ class Course:
                 problems.append(f"{name}: test cell(s) {', '.join(deleted)} were deleted: they score 0")
         return True, problems
 
-    def autograde(self, assignment: str, results: dict[str, dict | str]) -> list[Outcome]:
+    def autograde(self, assignment: str, results: dict[str, dict | str]) -> list[SubmissionOutcome]:
         """Check and ``nbgrader autograde`` each student's submission on its own, executing nothing.
 
         ``results[student]`` is what the grading container returned for their visible tests: test function
@@ -172,18 +209,18 @@ class Course:
         for student, visible in results.items():
             gradable, problems = self.check_submission(assignment, student)
             if not gradable:
-                outcomes.append(Outcome(student, assignment, "skipped", messages=problems))
+                outcomes.append(SubmissionOutcome(student, assignment, "skipped", messages=problems))
                 continue
             if isinstance(visible, str):
                 problems.append(f"not graded: {visible}; its visible tests score 0 until it is")
             self.api.config.merge(no_execution(visible))
             result = self.api.autograde(assignment, student, force=True, create=True)
             if not result["success"]:
-                outcomes.append(Outcome(student, assignment, "failed",
+                outcomes.append(SubmissionOutcome(student, assignment, "failed",
                                         messages=problems + [f"nbgrader autograde failed: {_last_error(result)}"]))
                 continue
             score, max_score = self.scores(assignment).get(student, (None, None))
-            outcomes.append(Outcome(student, assignment, "graded", score, max_score, problems))
+            outcomes.append(SubmissionOutcome(student, assignment, "graded", score, max_score, problems))
         return outcomes
 
     def feedback(self, assignment: str, students: list[str], release: bool = False) -> dict[str, list[Path]]:
@@ -218,9 +255,8 @@ class GraderResults(NbGraderPreprocessor):
     not_graded = Unicode("", help="why the grading container has no result for this submission").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            result = self.results.get(test_name(meta.get("grade_id", "")))
+        if is_test_cell(cell):
+            result = self.results.get(test_name(cell.metadata["nbgrader"].get("grade_id", "")))
             if self.not_graded:
                 cell.outputs = [_error_output("NotGraded", f"the grading container could not run the tests: "
                                                            f"{self.not_graded}")]
@@ -256,7 +292,7 @@ def no_execution(visible: dict | str):
     default = list(Autograde.class_traits()["autograde_preprocessors"].default())
     if Execute not in default:  # another nbgrader: check what replaces execution before trusting it
         raise GradeError(f"nbgrader's autograde steps changed ({[p.__name__ for p in default]}): "
-                         "course/grade.py must be checked against this nbgrader version")
+                         "autograder/nbgrader_adapter.py must be checked against this nbgrader version")
     config = Config()
     config.Autograde.autograde_preprocessors = [GraderResults if p is Execute else p for p in default]
     config.Execute.enabled = False          # belt and braces: should a site config list it again
@@ -271,33 +307,3 @@ def _last_error(result: dict) -> str:
     lines = [line for line in (result.get("log", "") + "\n" + (result.get("error") or "")).splitlines() if line.strip()]
     errors = [line for line in lines if "ERROR" in line or "Error" in line or "Exception" in line]
     return (errors or lines or ["(no output)"])[-1].strip()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m course.grade``: the same as ``autograder grade`` (student code runs only in its containers)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m course.grade", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Grade an assignment: runs `autograder grade` (see autograder/README.md), which runs the "
-                    "visible and hidden tests of every submission in hardened containers. Student code never "
-                    "runs on this host.")
-    parser.add_argument("assignment", help="e.g. 02_tensor")
-    parser.add_argument("--course", type=Path, default=Path.cwd(), help="the course directory (default: here)")
-    parser.add_argument("--student", action="append", default=[], help="grade only this student (repeatable)")
-    parser.add_argument("--no-collect", action="store_true", help="grade what is in submitted/ already")
-    parser.add_argument("--feedback", action="store_true", help="also write HTML feedback to feedback/")
-    parser.add_argument("--release-feedback", action="store_true", help="write and release feedback to the exchange")
-    parser.add_argument("--image", help="the grader image (default: autograder grade's)")
-    args = parser.parse_args(argv)
-    command = ["grade", args.assignment, "--course", str(args.course)]
-    command += [f"--student={s}" for s in args.student]
-    command += ["--no-collect"] * args.no_collect + ["--release-feedback"] * args.release_feedback
-    command += [] if args.feedback or args.release_feedback else ["--no-feedback"]
-    command += ["--image", args.image] if args.image else []
-    print("course.grade: running `autograder " + " ".join(command) + "` (student code runs only in its containers)",
-          flush=True)
-    from autograder.__main__ import main as autograder_main
-    return autograder_main(command)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
