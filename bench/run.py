@@ -25,7 +25,9 @@ import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -34,20 +36,22 @@ import numpy as np  # noqa: E402
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
-BENCHMARKS = {}
+Step = Callable[[], object]           # one step of a framework, timed
+Benchmark = Callable[[], dict[str, Any]]  # one benchmark: its figures, written to results/bench.json
+BENCHMARKS: dict[str, Benchmark] = {}
 
 
-def benchmark(fn):
+def benchmark(fn: Benchmark) -> Benchmark:
     BENCHMARKS[fn.__name__] = fn
     return fn
 
 
-def interleaved(steps: dict, repeat: int, warmup: int = 3) -> dict:
+def interleaved(steps: dict[str, Step], repeat: int, warmup: int = 3) -> dict[str, float]:
     """Median seconds of each named step, running them in turn `repeat` times."""
     for _ in range(warmup):
         for step in steps.values():
             step()
-    times = {name: [] for name in steps}
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeat):
         for name, step in steps.items():
             start = time.perf_counter()
@@ -56,7 +60,7 @@ def interleaved(steps: dict, repeat: int, warmup: int = 3) -> dict:
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def peak_bytes(step) -> int:
+def peak_bytes(step: Step) -> int:
     tracemalloc.start()
     try:
         step()
@@ -65,7 +69,7 @@ def peak_bytes(step) -> int:
         tracemalloc.stop()
 
 
-def step_vs_torch(what: str, tinytorch_step, torch_step, repeat: int) -> dict:
+def step_vs_torch(what: str, tinytorch_step: Step, torch_step: Step, repeat: int) -> dict[str, Any]:
     """One training step of each framework, timed side by side, and tinytorch's tracemalloc peak."""
     median = interleaved({"tinytorch": tinytorch_step, "torch": torch_step}, repeat=repeat)
     return {

@@ -3,7 +3,8 @@ Python file, at any depth, is parsed (nothing is imported or run).
 
 Rooms and what each may import besides the standard library and itself:
 
-    tinytorch/            numpy, tqdm (its dependencies); matplotlib only inside a function (plots are optional)
+    tinytorch/            numpy, tqdm (its dependencies); only inside a function: matplotlib (plots are optional)
+                          and torch (profiler.torch_if_installed: the notebooks' comparisons, never a dependency)
     course/NN_name/       tinytorch, course (a notebook finds the datasets next to the repository); numpy,
                           matplotlib, tqdm, torch (comparisons, guarded)
     course/milestones/    tinytorch, course.milestones; numpy, tqdm, matplotlib
@@ -19,7 +20,8 @@ Rooms and what each may import besides the standard library and itself:
     tests/                anything
 
 No circle between modules, but tinytorch.tensor <-> tinytorch.autograd, by design: module 02 stands alone
-(its Tensor.backward imports module 05's walk when first called).
+(its Tensor.backward imports module 05's walk when first called). Imports under ``if TYPE_CHECKING:`` never
+run and do not count.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ FIRST_PARTY = {"tinytorch", "course", "autograder", "bench", "hub_config", "ttgr
 
 # room (a path prefix, the longest match wins) -> (first-party module prefixes, third-party top-level names)
 RULES: dict[str, tuple[set[str], set[str]]] = {
-    "tinytorch/": ({"tinytorch"}, {"numpy", "tqdm", "matplotlib"}),
+    "tinytorch/": ({"tinytorch"}, {"numpy", "tqdm", "matplotlib", "torch"}),
     "course/": ({"tinytorch", "course"}, {"numpy", "matplotlib", "tqdm", "torch"}),
     "course/milestones/": ({"tinytorch", "course.milestones"}, {"numpy", "tqdm", "matplotlib"}),
     "course/build/": ({"course.build", "tinytorch.export"}, {"jupytext", "nbformat"}),
@@ -46,7 +48,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "hub_config.py": (set(), {"yaml", "jsonschema"}),
 }
 ONLY_IN_FUNCTIONS = {  # room -> imports it may make only inside a function body, with the reason above
-    "tinytorch/": {"matplotlib"},
+    "tinytorch/": {"matplotlib", "torch"},
     "autograder/ttgrade/": {"tinytorch"},
     "autograder/hidden/": {"tinytorch"},
 }
@@ -74,6 +76,8 @@ def imports(path: Path, known: set[str] = frozenset()) -> list[tuple[str, bool, 
 
     def visit(node: ast.AST, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue  # imports for type hints only: never run
             inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             if isinstance(child, ast.Import):
                 found.extend((alias.name, in_function, child.lineno) for alias in child.names)

@@ -54,7 +54,7 @@ def test_reductions_values_and_gradients(shape, seed, keepdims, data):
     for name in ("sum", "mean", "max"):
         out = getattr(x, name)(axis=axis, keepdims=keepdims)
         assert np.allclose(out.data, getattr(x.data, name)(axis=axis, keepdims=keepdims)), name
-        gradcheck(lambda t: getattr(t, name)(axis=axis, keepdims=keepdims), [x])
+        gradcheck(lambda t, name=name: getattr(t, name)(axis=axis, keepdims=keepdims), [x])
 
 
 def test_max_shares_gradient_between_ties_like_torch_amax():

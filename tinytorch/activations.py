@@ -6,41 +6,37 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinytorch.tensor import Tensor
+from tinytorch.tensor import Tensor, TensorLike, as_tensor
 
 GELU_C = float(np.sqrt(2.0 / np.pi))
 
 
-def _tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
-def relu(x) -> Tensor:
+def relu(x: TensorLike) -> Tensor:
     """max(0, x), element-wise."""
-    x = _tensor(x)
+    x = as_tensor(x)
     return x * (x.data > 0)
 
 
-def sigmoid(x) -> Tensor:
+def sigmoid(x: TensorLike) -> Tensor:
     """1 / (1 + exp(-x)), computed without overflow."""
-    x = _tensor(x)
+    x = as_tensor(x)
     return (x * 0.5).tanh() * 0.5 + 0.5
 
 
-def tanh(x) -> Tensor:
-    return _tensor(x).tanh()
+def tanh(x: TensorLike) -> Tensor:
+    return as_tensor(x).tanh()
 
 
-def gelu(x) -> Tensor:
+def gelu(x: TensorLike) -> Tensor:
     """Gaussian Error Linear Unit, tanh approximation (PyTorch's GELU(approximate="tanh"))."""
-    x = _tensor(x)
+    x = as_tensor(x)
     cube = x * x * x  # not x ** 3: the C library's pow is ~300x slower on negative numbers
     return 0.5 * x * (1 + (GELU_C * (x + 0.044715 * cube)).tanh())
 
 
-def softmax(x, axis: int = -1) -> Tensor:
+def softmax(x: TensorLike, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along `axis`; every slice along `axis` sums to 1."""
-    x = _tensor(x)
+    x = as_tensor(x)
     shifted = x - x.data.max(axis=axis, keepdims=True)  # a constant shift: same result, no overflow
     e = shifted.exp()
     return e / e.sum(axis=axis, keepdims=True)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinytorch.optimizers import Optimizer
+from tinytorch.optimizers import Optimizer, Params
 from tinytorch.tensor import Tensor, no_grad  # noqa: F401  (Tensor: for the tests and users)
 
 
-def _check_adam_settings(name: str, lr, betas, eps, weight_decay) -> None:
+def _check_adam_settings(name: str, lr: float, betas: tuple[float, float], eps: float, weight_decay: float) -> None:
     if not lr >= 0:
         raise ValueError(f"{name}: invalid learning rate lr={lr}, it must be >= 0")
     if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
@@ -22,7 +22,7 @@ def _check_adam_settings(name: str, lr, betas, eps, weight_decay) -> None:
 
 
 def adam_update(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, t: int,
-                lr: float, betas: tuple, eps: float) -> None:
+                lr: float, betas: tuple[float, float], eps: float) -> None:
     """One bias-corrected Adam step on `p`, updating `m` and `v` in place."""
     beta1, beta2 = betas
     m *= beta1
@@ -39,7 +39,8 @@ class Adam(Optimizer):
 
     decoupled = False
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
         _check_adam_settings(type(self).__name__, lr, betas, eps, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
@@ -68,5 +69,6 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)

@@ -10,11 +10,7 @@ import numpy as np
 
 from tinytorch.activations import softmax
 from tinytorch.layers import Module, Parameter
-from tinytorch.tensor import Tensor, rng
-
-
-def _tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
+from tinytorch.tensor import Tensor, TensorLike, as_tensor, rng
 
 
 def causal_mask(T: int) -> np.ndarray:
@@ -24,12 +20,12 @@ def causal_mask(T: int) -> np.ndarray:
     return np.tril(np.ones((T, T), dtype=bool))
 
 
-def masked_softmax(scores, mask=None) -> Tensor:
+def masked_softmax(scores: TensorLike, mask: TensorLike | None = None) -> Tensor:
     """Softmax over the last axis using only the positions where `mask` is True.
 
     Rows with no allowed position get all-zero weights (not NaN). `mask=None` is a plain softmax.
     """
-    scores = _tensor(scores)
+    scores = as_tensor(scores)
     if mask is None:
         return softmax(scores, axis=-1)
     mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
@@ -47,9 +43,9 @@ def masked_softmax(scores, mask=None) -> Tensor:
     return e / (e.sum(axis=-1, keepdims=True) + empty)
 
 
-def attention_weights(q, k, mask=None) -> Tensor:
+def attention_weights(q: TensorLike, k: TensorLike, mask: TensorLike | None = None) -> Tensor:
     """softmax(q kᵀ / √d) with the mask applied: shape (..., T_q, T_k)."""
-    q, k = _tensor(q), _tensor(k)
+    q, k = as_tensor(q), as_tensor(k)
     if q.ndim < 2 or k.ndim < 2 or q.shape[-1] != k.shape[-1]:
         raise ValueError(f"queries and keys need shapes (..., T, d) with the same d, got {q.shape} and {k.shape}")
     # Scale q (T × d numbers) rather than the scores (T × T): same result, one T × T array fewer to keep.
@@ -57,12 +53,12 @@ def attention_weights(q, k, mask=None) -> Tensor:
     return masked_softmax(scores, mask)
 
 
-def scaled_dot_product_attention(q, k, v, mask=None) -> Tensor:
+def scaled_dot_product_attention(q: TensorLike, k: TensorLike, v: TensorLike, mask: TensorLike | None = None) -> Tensor:
     """Attention(q, k, v) = softmax(q kᵀ / √d) v over the last two axes; mask True = may attend.
 
     q: (..., T_q, d), k: (..., T_k, d), v: (..., T_k, d_v) -> (..., T_q, d_v).
     """
-    k, v = _tensor(k), _tensor(v)
+    k, v = as_tensor(k), as_tensor(v)
     if v.ndim < 2 or k.shape[-2] != v.shape[-2]:
         raise ValueError(f"keys and values need the same number of positions, got {k.shape} and {v.shape}")
     return attention_weights(q, k, mask) @ v
@@ -87,8 +83,8 @@ class SinusoidalPositionalEncoding(Module):
         self.max_len, self.d = max_len, d
         self.table = sinusoidal_positions(max_len, d)  # an array, not a Parameter: not trained
 
-    def forward(self, x) -> Tensor:
-        x = _tensor(x)
+    def forward(self, x: TensorLike) -> Tensor:
+        x = as_tensor(x)
         _check_positions(self, x)
         return x + self.table[: x.shape[-2]]
 
@@ -100,13 +96,13 @@ class LearnedPositionalEncoding(Module):
         self.max_len, self.d = max_len, d
         self.weight = Parameter((rng().standard_normal((max_len, d)) * 0.02).astype(np.float32))
 
-    def forward(self, x) -> Tensor:
-        x = _tensor(x)
+    def forward(self, x: TensorLike) -> Tensor:
+        x = as_tensor(x)
         _check_positions(self, x)
         return x + self.weight[: x.shape[-2]]
 
 
-def _check_positions(encoding, x: Tensor) -> None:
+def _check_positions(encoding: SinusoidalPositionalEncoding | LearnedPositionalEncoding, x: Tensor) -> None:
     if x.ndim < 2 or x.shape[-1] != encoding.d:
         raise ValueError(f"{type(encoding).__name__} expects inputs (..., T, {encoding.d}), got {x.shape}")
     if x.shape[-2] > encoding.max_len:

@@ -4,24 +4,30 @@
 """Reverse-mode automatic differentiation over the history Tensors record (module 05)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import TypeAlias
 
 import numpy as np
 
-from tinytorch.tensor import Tensor, no_grad, is_grad_enabled  # noqa: F401  (re-exported)
+from tinytorch.tensor import Tensor, TensorLike, is_grad_enabled, no_grad  # noqa: F401  (re-exported)
 
-GRADIENT_RULES: dict[str, Callable] = {}
+# One gradient per parent, None for a parent that needs none.
+Gradients: TypeAlias = tuple[np.ndarray | None, ...]
+# rule(out, grad): the gradients of out's parents, given `grad`, the gradient with respect to `out`.
+GradientRule: TypeAlias = Callable[[Tensor, np.ndarray], Gradients]
+
+GRADIENT_RULES: dict[str, GradientRule] = {}
 
 
-def gradient_rule(op: str):
+def gradient_rule(op: str) -> Callable[[GradientRule], GradientRule]:
     """Register `fn(out, grad) -> tuple of gradients, one per parent` as the rule for `op`."""
-    def register(fn):
+    def register(fn: GradientRule) -> GradientRule:
         GRADIENT_RULES[op] = fn
         return fn
     return register
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum `grad` over the dimensions that broadcasting added or stretched, giving `shape`."""
     added = grad.ndim - len(shape)  # leading dimensions that did not exist in `shape`
     stretched = tuple(added + i for i, n in enumerate(shape) if n == 1 and grad.shape[added + i] != 1)
@@ -32,43 +38,43 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 @gradient_rule("add")
-def add_backward(out, grad):
+def add_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     a, b = out._parents  # a constant operand (no requires_grad) gets None: no work for nobody
     return (unbroadcast(grad, a.shape) if a.requires_grad else None,
             unbroadcast(grad, b.shape) if b.requires_grad else None)
 
 
 @gradient_rule("exp")
-def exp_backward(out, grad):
+def exp_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     return (grad * out.data,)  # d/dx e^x = e^x, which is the output we already have
 
 
 @gradient_rule("mul")
-def mul_backward(out, grad):
+def mul_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     a, b = out._parents
     return (unbroadcast(grad * b.data, a.shape) if a.requires_grad else None,
             unbroadcast(grad * a.data, b.shape) if b.requires_grad else None)
 
 
 @gradient_rule("pow")
-def pow_backward(out, grad):
+def pow_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x,), p = out._parents, out._ctx
     return (grad * p * x.data ** (p - 1),)
 
 
 @gradient_rule("log")
-def log_backward(out, grad):
+def log_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x,) = out._parents
     return (grad / x.data,)
 
 
 @gradient_rule("tanh")
-def tanh_backward(out, grad):
+def tanh_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     return (grad * (1 - out.data * out.data),)
 
 
 @gradient_rule("matmul")
-def matmul_backward(out, grad):
+def matmul_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     a, b = out._parents  # both at least 2-D: module 02 reshapes vectors first
     grad_a = unbroadcast(grad @ np.swapaxes(b.data, -1, -2), a.shape) if a.requires_grad else None
     grad_b = unbroadcast(np.swapaxes(a.data, -1, -2) @ grad, b.shape) if b.requires_grad else None
@@ -76,7 +82,7 @@ def matmul_backward(out, grad):
 
 
 @gradient_rule("sum")
-def sum_backward(out, grad):
+def sum_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x,), (axis, keepdims) = out._parents, out._ctx
     if axis is not None and not keepdims:
         grad = np.expand_dims(grad, axis)  # put back the summed axes as size 1
@@ -84,7 +90,7 @@ def sum_backward(out, grad):
 
 
 @gradient_rule("max")
-def max_backward(out, grad):
+def max_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x,), (axis, keepdims) = out._parents, out._ctx
     if axis is not None and not keepdims:
         grad = np.expand_dims(grad, axis)
@@ -96,24 +102,24 @@ def max_backward(out, grad):
 
 
 @gradient_rule("reshape")
-def reshape_backward(out, grad):
+def reshape_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x,) = out._parents
     return (grad.reshape(x.shape),)
 
 
 @gradient_rule("permute")
-def permute_backward(out, grad):
+def permute_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     return (grad.transpose(np.argsort(out._ctx)),)  # the inverse permutation
 
 
-def _is_basic_index(index) -> bool:
+def _is_basic_index(index: object) -> bool:
     """True for an index made only of ints, slices, None and Ellipsis (NumPy's basic indexing)."""
     parts = index if isinstance(index, tuple) else (index,)
     return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in parts)
 
 
 @gradient_rule("getitem")
-def getitem_backward(out, grad):
+def getitem_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x,), index = out._parents, out._ctx
     full = np.zeros_like(x.data)
     if _is_basic_index(index):
@@ -123,7 +129,7 @@ def getitem_backward(out, grad):
     return (full,)
 
 
-def topological_order(root: Tensor) -> list:
+def topological_order(root: Tensor) -> list[Tensor]:
     """Every tensor `root` was computed from, each listed after all of its parents."""
     order, visited = [], set()
     stack = [(root, False)]
@@ -138,7 +144,7 @@ def topological_order(root: Tensor) -> list:
     return order
 
 
-def backward(root: Tensor, grad=None) -> None:
+def backward(root: Tensor, grad: TensorLike | None = None) -> None:
     """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires gradients."""
     if not root.requires_grad:
         raise RuntimeError("backward() was called on a tensor that does not require gradients: "
@@ -156,7 +162,7 @@ def backward(root: Tensor, grad=None) -> None:
         g = grads.pop(id(node), None)
         if g is None:
             continue
-        if not node._parents:  # a leaf: keep the gradient (a fresh array: rules may share theirs)
+        if node._op is None:  # a leaf: keep the gradient (a fresh array: rules may share theirs)
             total = g if node.grad is None else node.grad + g
             node.grad = np.array(total, dtype=node.dtype)
             continue
@@ -167,7 +173,7 @@ def backward(root: Tensor, grad=None) -> None:
             grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
 
 
-def numerical_grad(f, inputs: list, h: float = 1e-6) -> list:
+def numerical_grad(f: Callable[..., Tensor], inputs: list[Tensor], h: float = 1e-6) -> list[np.ndarray]:
     """Central differences of the scalar `f(*inputs)` with respect to each input's data."""
     grads = []
     for x in inputs:
@@ -184,7 +190,7 @@ def numerical_grad(f, inputs: list, h: float = 1e-6) -> list:
     return grads
 
 
-def gradcheck(f, inputs: list, atol: float = 1e-5, rtol: float = 1e-4) -> None:
+def gradcheck(f: Callable[..., Tensor], inputs: list[Tensor], atol: float = 1e-5, rtol: float = 1e-4) -> None:
     """Raise AssertionError naming the first input whose gradient disagrees with finite differences."""
     for x in inputs:
         x.grad = None

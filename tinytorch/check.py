@@ -13,6 +13,8 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from types import ModuleType
+from typing import TextIO
 
 CHECKS = Path(__file__).resolve().parent / "checks"
 STUB_MARK = 'raise NotImplementedError("implement in module '  # what the skeleton's stubs raise
@@ -23,18 +25,19 @@ def available_modules() -> dict[str, str]:
     return {p.stem[5:7]: p.stem for p in sorted(CHECKS.glob("test_[0-9][0-9]_*.py"))}
 
 
-def code_under_test(tests) -> str:
+def code_under_test(tests: ModuleType) -> str:
     """Which file the tests import their names from: the student's export, or the skeleton's stubs."""
-    found = re.search(r"^from (tinytorch\.\w+) import \*", Path(tests.__file__).read_text(), re.MULTILINE)
+    found = re.search(r"^from (tinytorch\.\w+) import \*", Path(str(tests.__file__)).read_text(), re.MULTILINE)
     module = sys.modules.get(found.group(1)) if found else None
-    if module is None or not getattr(module, "__file__", None):
+    path = getattr(module, "__file__", None)
+    if not path:
         return "(unknown)"
-    if STUB_MARK in Path(module.__file__).read_text():
-        return f"{module.__file__} (the skeleton's stubs: export your notebook first)"
-    return module.__file__
+    if STUB_MARK in Path(path).read_text():
+        return f"{path} (the skeleton's stubs: export your notebook first)"
+    return path
 
 
-def run_module(stem: str, out=sys.stdout) -> tuple[int, int, float, float]:
+def run_module(stem: str, out: TextIO = sys.stdout) -> tuple[int, int, float, float]:
     """Run every test of one module; return (passed, failed, points earned, points possible)."""
     try:
         tests = importlib.import_module(f"tinytorch.checks.{stem}")

@@ -13,11 +13,13 @@ import tempfile
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from tinytorch.tensor import Tensor, rng
+from tinytorch.tensor import Tensor, TensorLike, rng
 
 
 class Dataset:
@@ -26,7 +28,7 @@ class Dataset:
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__")
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
 
 
@@ -36,7 +38,7 @@ class TensorDataset(Dataset):
     The arrays are kept as they are (no copy). A DataLoader picks whole batches out of `arrays` at once.
     """
 
-    def __init__(self, *arrays):
+    def __init__(self, *arrays: TensorLike):
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
         self.arrays = tuple(np.asarray(a.data if isinstance(a, Tensor) else a) for a in arrays)
@@ -48,14 +50,15 @@ class TensorDataset(Dataset):
     def __len__(self) -> int:
         return len(self.arrays[0])
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
         return tuple(Tensor(a[index]) for a in self.arrays)
 
 
 class DataLoader:
     """Batches of a Dataset: `for images, labels in DataLoader(ds, batch_size=64, shuffle=True, seed=0): ...`"""
 
-    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False, seed=None):
+    def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
+                 seed: int | None = None):
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader needs a positive integer batch_size, got {batch_size!r}")
         self.dataset, self.batch_size = dataset, int(batch_size)
@@ -68,7 +71,7 @@ class DataLoader:
         return self._rng if self._rng is not None else rng()
 
     @staticmethod
-    def _collate(examples: list) -> tuple:
+    def _collate(examples: list[Any]) -> tuple[Tensor, ...]:
         """[(x0, y0), (x1, y1), ...] -> (Tensor of the stacked xs, Tensor of the stacked ys)."""
         first = examples[0] if isinstance(examples[0], tuple) else None
         if first is None:
@@ -80,7 +83,7 @@ class DataLoader:
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
-    def batch_indices(self) -> list:
+    def batch_indices(self) -> list[np.ndarray]:
         """One epoch's batches as arrays of example indices (a new order each call when shuffling)."""
         n = len(self.dataset)
         order = self.generator.permutation(n) if self.shuffle else np.arange(n)  # n integers, not n examples
@@ -89,7 +92,7 @@ class DataLoader:
             batches.pop()
         return batches
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         arrays = getattr(self.dataset, "arrays", None)
         for indices in self.batch_indices():
             if arrays is not None:
@@ -98,7 +101,7 @@ class DataLoader:
                 yield self._collate([self.dataset[int(i)] for i in indices])
 
 
-IDX_TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
+IDX_TYPES: dict[int, np.dtype] = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
@@ -138,7 +141,7 @@ class DownloadError(RuntimeError):
     """A dataset file could not be downloaded completely and correctly; nothing was written."""
 
 
-def dataset_root(root=None) -> Path:
+def dataset_root(root: str | os.PathLike[str] | None = None) -> Path:
     """`root` if given, else $TINYTORCH_DATASETS; a clear error when neither is set."""
     if root is None:
         root = os.environ.get("TINYTORCH_DATASETS")
@@ -200,7 +203,7 @@ def download_verified(url: str, path: Path, sha256: str, timeout: float = 60.0) 
         tmp.unlink(missing_ok=True)
 
 
-def mnist_arrays(image_bytes: bytes, label_bytes: bytes, name: str = "MNIST") -> tuple:
+def mnist_arrays(image_bytes: bytes, label_bytes: bytes, name: str = "MNIST") -> tuple[np.ndarray, np.ndarray]:
     """(images float32 (N, 1, 28, 28) in [0, 1], labels int64 (N,)) from the two uncompressed IDX files."""
     images = parse_idx(image_bytes, f"{name} images")
     labels = parse_idx(label_bytes, f"{name} labels")
@@ -223,7 +226,8 @@ class MNIST(TensorDataset):
     base_url (default DEFAULT_MNIST_URL) with checksums, atomically.
     """
 
-    def __init__(self, root=None, train: bool = True, download: bool = False, base_url=None):
+    def __init__(self, root: str | os.PathLike[str] | None = None, train: bool = True, download: bool = False,
+                 base_url: str | None = None):
         self.folder = dataset_root(root) / "mnist"
         self.split = "train" if train else "test"
         blobs = []
@@ -234,7 +238,7 @@ class MNIST(TensorDataset):
                 url = (base_url or DEFAULT_MNIST_URL).rstrip("/") + "/" + filename
                 download_verified(url, path, sha256)
             blobs.append(read_gz_verified(path, sha256))
-        images, labels = mnist_arrays(*blobs, name=f"MNIST {self.split}")
+        images, labels = mnist_arrays(blobs[0], blobs[1], name=f"MNIST {self.split}")
         super().__init__(images, labels)
 
     @property

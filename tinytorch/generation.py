@@ -8,10 +8,15 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from tinytorch.tensor import no_grad
+from tinytorch.tensor import TensorLike, no_grad
+
+if TYPE_CHECKING:  # GPT.generate calls generate(self, ...): module 14 imports this one, not the other way round
+    from tinytorch.transformer import GPT
 
 TOKENIZER_FORMAT = "tinytorch-char-tokenizer-1"
 
@@ -38,14 +43,14 @@ class CharTokenizer:
             raise ValueError(f"character {text[position]!r} at position {position} is not in the vocabulary "
                              f"of {self.vocab_size} characters") from None
 
-    def decode(self, ids) -> str:
+    def decode(self, ids: ArrayLike) -> str:
         """The text of a sequence of ids."""
         ids = np.asarray(ids).reshape(-1)
         if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= self.vocab_size):
             raise ValueError(f"ids must be integers in [0, {self.vocab_size}), got {ids[:5].tolist()}...")
         return "".join(self.chars[i] for i in ids)
 
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the vocabulary as JSON, atomically (a crash leaves the old file or the new one)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +61,7 @@ class CharTokenizer:
         return path
 
     @classmethod
-    def load(cls, path) -> "CharTokenizer":
+    def load(cls, path: str | os.PathLike[str]) -> CharTokenizer:
         path = Path(path)
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
@@ -72,7 +77,8 @@ class CharTokenizer:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
 
 
-def get_batch(data: np.ndarray, block_size: int, batch_size: int, generator: np.random.Generator):
+def get_batch(data: np.ndarray, block_size: int, batch_size: int,
+              generator: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(x, y), each (batch_size, block_size) int64: random windows of `data` and the windows one id later."""
     data = np.asarray(data)
     if data.ndim != 1 or len(data) <= block_size:
@@ -82,7 +88,7 @@ def get_batch(data: np.ndarray, block_size: int, batch_size: int, generator: np.
     return data[windows].astype(np.int64), data[windows + 1].astype(np.int64)
 
 
-def sample_next(logits: np.ndarray, temperature: float, top_k, generator: np.random.Generator) -> np.ndarray:
+def sample_next(logits: np.ndarray, temperature: float, top_k: int | None, generator: np.random.Generator) -> np.ndarray:
     """One id per row of `logits` (B, V), drawn with the given temperature and top-k."""
     logits = np.asarray(logits, dtype=np.float64)
     if temperature < 0:
@@ -100,7 +106,8 @@ def sample_next(logits: np.ndarray, temperature: float, top_k, generator: np.ran
     return np.array([generator.choice(len(p), p=p) for p in probs])
 
 
-def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None, seed=None) -> np.ndarray:
+def generate(model: GPT, idx: TensorLike, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+             seed: int | np.random.Generator | None = None) -> np.ndarray:
     """Append `max_new_tokens` sampled ids to `idx` (B, T); returns (B, T + max_new_tokens) int64."""
     idx = np.asarray(idx.data if hasattr(idx, "data") and not isinstance(idx, np.ndarray) else idx)
     if idx.ndim != 2 or idx.dtype.kind not in "iu" or idx.shape[1] < 1:

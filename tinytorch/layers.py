@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from tinytorch import activations
-from tinytorch.tensor import Tensor, rng
+from tinytorch.tensor import Tensor, TensorLike, as_tensor, rng
 
 
 class Parameter(Tensor):
     """A Tensor that is a learnable weight of a Module: it always requires gradients."""
 
-    def __init__(self, data, dtype=None):
+    def __init__(self, data: TensorLike, dtype: DTypeLike | None = None):
         super().__init__(data, requires_grad=True, dtype=dtype)
 
 
@@ -25,13 +28,13 @@ class Module:
 
     training = True
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def _children(self):
+    def _children(self) -> Iterator[tuple[str, Module]]:
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
@@ -39,20 +42,20 @@ class Module:
                 for i, child in enumerate(value):
                     yield f"{name}.{i}", child
 
-    def _named_tensors(self, prefix: str = ""):
+    def _named_tensors(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         for name, value in vars(self).items():
             if isinstance(value, Parameter):
                 yield prefix + name, value
         for name, child in self._children():
             yield from child._named_tensors(f"{prefix}{name}.")
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         """This module and every module below it."""
         yield self
         for _, child in self._children():
             yield from child.modules()
 
-    def named_parameters(self):
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, Parameter) pairs, each Parameter once even if shared."""
         seen = set()
         for name, p in self._named_tensors():
@@ -60,27 +63,27 @@ class Module:
                 seen.add(id(p))
                 yield name, p
 
-    def parameters(self) -> list:
+    def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         """Set `training` on this module and every module below it."""
         for module in self.modules():
             module.training = mode
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.grad = None
 
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """A copy of every parameter's numbers, by dotted name."""
         return OrderedDict((name, p.data.copy()) for name, p in self._named_tensors())
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+    def load_state_dict(self, state: Mapping[str, ArrayLike], strict: bool = True) -> None:
         """Copy numbers into the parameters; check every name and shape before changing any."""
         own = dict(self._named_tensors())
         missing = [name for name in own if name not in state]
@@ -118,8 +121,8 @@ class Linear(Module):
         self.weight = Parameter(rng().uniform(-bound, bound, (out_features, in_features)).astype(np.float32))
         self.bias = Parameter(rng().uniform(-bound, bound, out_features).astype(np.float32)) if bias else None
 
-    def forward(self, x) -> Tensor:
-        x = x if isinstance(x, Tensor) else Tensor(x)
+    def forward(self, x: TensorLike) -> Tensor:
+        x = as_tensor(x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r} expects inputs whose last dimension is {self.in_features}, "
                              f"got shape {x.shape}")
@@ -145,39 +148,35 @@ class Sequential(Module):
     def __getitem__(self, i: int) -> Module:
         return [child for _, child in self._children()][i]
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         for _, layer in self._children():
             x = layer(x)
         return x
 
 
 class ReLU(Module):
-    def forward(self, x):
-        return activations.relu(x)
+    forward = staticmethod(activations.relu)
 
 
 class Sigmoid(Module):
-    def forward(self, x):
-        return activations.sigmoid(x)
+    forward = staticmethod(activations.sigmoid)
 
 
 class Tanh(Module):
-    def forward(self, x):
-        return activations.tanh(x)
+    forward = staticmethod(activations.tanh)
 
 
 class GELU(Module):
     """The tanh approximation: PyTorch's GELU(approximate="tanh")."""
 
-    def forward(self, x):
-        return activations.gelu(x)
+    forward = staticmethod(activations.gelu)
 
 
 class Softmax(Module):
     def __init__(self, dim: int = -1):
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, x: TensorLike) -> Tensor:
         return activations.softmax(x, axis=self.dim)
 
     def extra_repr(self) -> str:

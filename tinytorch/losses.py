@@ -7,40 +7,37 @@ from __future__ import annotations
 import numpy as np
 
 from tinytorch.layers import Module
-from tinytorch.tensor import Tensor
+from tinytorch.tensor import Tensor, TensorLike, as_tensor
 
 BCE_EPS = 1e-7  # probabilities are clamped to [BCE_EPS, 1 - BCE_EPS] before the log
 
 
-def _tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
-def _target_like(target, like: Tensor) -> Tensor:
-    """A target as a Tensor; plain numbers and arrays take the prediction's dtype (no float64 upcast)."""
-    if isinstance(target, Tensor):
-        return target
-    return Tensor(np.asarray(target), dtype=like.dtype if like.dtype.kind == "f" else None)
-
-
-def mse_loss(pred, target) -> Tensor:
-    """Mean of (pred - target)² over every element; pred and target must have the same shape."""
-    pred = _tensor(pred)
-    target = _target_like(target, pred)
+def _same_shape(loss: str, pred: TensorLike, target: TensorLike,
+                names: tuple[str, str] = ("pred", "target")) -> tuple[Tensor, Tensor]:
+    """Prediction and target as Tensors of one shape; a plain target takes the prediction's float dtype."""
+    pred = as_tensor(pred)
+    if not isinstance(target, Tensor):  # numbers and arrays: no float64 upcast of the loss
+        target = Tensor(np.asarray(target), dtype=pred.dtype if pred.dtype.kind == "f" else None)
     if pred.shape != target.shape:
-        raise ValueError(f"mse_loss needs pred and target of the same shape, got pred {pred.shape} and "
-                         f"target {target.shape} (reshape one of them; broadcasting here is almost always a bug)")
+        raise ValueError(f"{loss} needs {names[0]} and {names[1]} of the same shape, got {names[0]} {pred.shape} and "
+                         f"{names[1]} {target.shape} (reshape one of them; broadcasting here is almost always a bug)")
+    return pred, target
+
+
+def mse_loss(pred: TensorLike, target: TensorLike) -> Tensor:
+    """Mean of (pred - target)² over every element; pred and target must have the same shape."""
+    pred, target = _same_shape("mse_loss", pred, target)
     return ((pred - target) ** 2).mean()
 
 
-def log_softmax(x, axis: int = -1) -> Tensor:
+def log_softmax(x: TensorLike, axis: int = -1) -> Tensor:
     """log(softmax(x)) along `axis`, computed as (x - m) - log(sum(exp(x - m))) with m the maximum."""
-    x = _tensor(x)
+    x = as_tensor(x)
     shifted = x - x.data.max(axis=axis, keepdims=True)  # a constant: every exponent <= 0, no overflow
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()  # the sum is >= 1: log is finite
 
 
-def _class_indices(targets, n: int, classes: int) -> np.ndarray:
+def _class_indices(targets: TensorLike, n: int, classes: int) -> np.ndarray:
     """Check that targets are n integer class indices in [0, classes) and return them as an array."""
     t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
     if t.ndim != 1:
@@ -58,9 +55,9 @@ def _class_indices(targets, n: int, classes: int) -> np.ndarray:
     return t
 
 
-def cross_entropy(logits, targets) -> Tensor:
+def cross_entropy(logits: TensorLike, targets: TensorLike) -> Tensor:
     """Mean over the batch of -log softmax(logits)[n, targets[n]]; logits (N, C), targets (N,) integers."""
-    logits = _tensor(logits)
+    logits = as_tensor(logits)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy needs logits of shape (N, C), got shape {logits.shape} "
                          "(for a single example use logits.reshape(1, -1))")
@@ -73,13 +70,9 @@ def cross_entropy(logits, targets) -> Tensor:
     return -picked.mean()
 
 
-def binary_cross_entropy(probs, targets) -> Tensor:
+def binary_cross_entropy(probs: TensorLike, targets: TensorLike) -> Tensor:
     """-mean(y log p + (1 - y) log(1 - p)) with p clamped to [BCE_EPS, 1 - BCE_EPS]; same shapes."""
-    probs = _tensor(probs)
-    targets = _target_like(targets, probs)
-    if probs.shape != targets.shape:
-        raise ValueError(f"binary_cross_entropy needs probs and targets of the same shape, got probs "
-                         f"{probs.shape} and targets {targets.shape}")
+    probs, targets = _same_shape("binary_cross_entropy", probs, targets, names=("probs", "targets"))
     if probs.size and (probs.data.min() < 0 or probs.data.max() > 1):
         raise ValueError(f"binary_cross_entropy needs probabilities in [0, 1], got values from "
                          f"{probs.data.min():.4g} to {probs.data.max():.4g} (apply a sigmoid first)")
@@ -92,19 +85,19 @@ def binary_cross_entropy(probs, targets) -> Tensor:
 class MSELoss(Module):
     """`MSELoss()(pred, target)`: mean squared error."""
 
-    def forward(self, pred, target) -> Tensor:
+    def forward(self, pred: TensorLike, target: TensorLike) -> Tensor:
         return mse_loss(pred, target)
 
 
 class CrossEntropyLoss(Module):
     """`CrossEntropyLoss()(logits, targets)`: logits (N, C), integer targets (N,), mean over the batch."""
 
-    def forward(self, logits, targets) -> Tensor:
+    def forward(self, logits: TensorLike, targets: TensorLike) -> Tensor:
         return cross_entropy(logits, targets)
 
 
 class BCELoss(Module):
     """`BCELoss()(probs, targets)`: binary cross entropy of probabilities (apply a sigmoid first)."""
 
-    def forward(self, probs, targets) -> Tensor:
+    def forward(self, probs: TensorLike, targets: TensorLike) -> Tensor:
         return binary_cross_entropy(probs, targets)

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 
 def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
+    for unit in ("B", "KB", "MB"):
+        if abs(n) < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
+    return f"{n:.1f} GB"
 
 
 class Profile:
@@ -35,7 +40,7 @@ class Profile:
         self._start = time.perf_counter()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._start
         self.peak_bytes = max(tracemalloc.get_traced_memory()[1] - self._baseline, 0)
         if self._started_tracing:
@@ -56,20 +61,30 @@ class Measurement:
         return f"{self.label}: {self.seconds * 1e3:.2f} ms (best), peak {format_bytes(self.peak_bytes)}"
 
 
-def measure(fn, *args, repeat: int = 3, label: str | None = None, **kwargs) -> Measurement:
+def measure(fn: Callable[..., Any], *args: Any, repeat: int = 3, label: str | None = None, **kwargs: Any) -> Measurement:
     """Run `fn(*args, **kwargs)` `repeat` times; keep the best time and the first run's peak memory."""
-    label = label or getattr(fn, "__name__", "fn")
-    with Profile(label) as first:
+    name = label or str(getattr(fn, "__name__", "fn"))
+    with Profile(name) as first:
         result = fn(*args, **kwargs)
     best = first.seconds
     for _ in range(repeat - 1):
         start = time.perf_counter()
         fn(*args, **kwargs)
         best = min(best, time.perf_counter() - start)
-    return Measurement(label, best, first.peak_bytes, result)
+    return Measurement(name, best, first.peak_bytes, result)
 
 
-def expected_bytes(shape: tuple, dtype=np.float32) -> int:
+def torch_if_installed() -> ModuleType | None:
+    """PyTorch for a notebook's comparison with it; None, saying the comparison is skipped, when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        print("PyTorch is not installed: skipping the comparison")
+        return None
+    return torch
+
+
+def expected_bytes(shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> int:
     """Bytes of the buffer of an array with this shape and dtype."""
     return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
 

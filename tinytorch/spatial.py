@@ -5,16 +5,20 @@
 from __future__ import annotations
 
 import math
+from typing import TypeAlias
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinytorch.autograd import gradcheck, gradient_rule  # noqa: F401  (gradcheck: for the tests)
+from tinytorch.autograd import Gradients, gradcheck, gradient_rule  # noqa: F401  (gradcheck: for the tests)
 from tinytorch.layers import Module, Parameter
-from tinytorch.tensor import Tensor, _make, rng
+from tinytorch.tensor import Tensor, TensorLike, _make, as_tensor, rng
+
+Pair: TypeAlias = tuple[int, int]    # (along the height, along the width)
+Size2: TypeAlias = int | Pair         # a kernel size, stride or padding as PyTorch takes it: 3 means (3, 3)
 
 
-def _pair(value, name: str) -> tuple:
+def _pair(value: Size2, name: str) -> Pair:
     """An int or a pair of ints as a pair: 3 -> (3, 3)."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
@@ -22,16 +26,12 @@ def _pair(value, name: str) -> tuple:
     return int(pair[0]), int(pair[1])
 
 
-def _as_tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
 def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     """How many kernel positions fit along one axis: (size + 2·padding − kernel) // stride + 1."""
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def _check_input(op: str, x: Tensor, kernel: tuple, stride: tuple, padding: tuple) -> None:
+def _check_input(op: str, x: Tensor, kernel: tuple[int, ...], stride: Pair, padding: Pair) -> None:
     """Raise a ValueError naming the shapes when a window cannot be applied to x."""
     if x.ndim != 4:
         raise ValueError(f"{op} needs a batch of images of shape (N, C, H, W), got shape {x.shape} "
@@ -45,7 +45,8 @@ def _check_input(op: str, x: Tensor, kernel: tuple, stride: tuple, padding: tupl
                          f"(input shape {x.shape}, padding {padding})")
 
 
-def conv2d_naive(x: np.ndarray, w: np.ndarray, b=None, stride=1, padding=0) -> np.ndarray:
+def conv2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Size2 = 1,
+                 padding: Size2 = 0) -> np.ndarray:
     """Reference convolution with loops: x (N, C, H, W), w (O, C, kh, kw), b (O,) or None."""
     (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(padding, "padding")
     n_images, _, height, width = x.shape
@@ -62,7 +63,7 @@ def conv2d_naive(x: np.ndarray, w: np.ndarray, b=None, stride=1, padding=0) -> n
     return out
 
 
-def pad_to_chwn(x: np.ndarray, padding: tuple) -> np.ndarray:
+def pad_to_chwn(x: np.ndarray, padding: Pair) -> np.ndarray:
     """(N, C, H, W) -> zero-padded (C, H + 2·ph, W + 2·pw, N): one copy that pads and puts the batch last."""
     n_images, channels, height, width = x.shape
     ph, pw = padding
@@ -71,7 +72,7 @@ def pad_to_chwn(x: np.ndarray, padding: tuple) -> np.ndarray:
     return out
 
 
-def im2col(xpad: np.ndarray, kernel: tuple, stride: tuple) -> np.ndarray:
+def im2col(xpad: np.ndarray, kernel: tuple[int, ...], stride: Pair) -> np.ndarray:
     """Padded input (C, Hp, Wp, N) -> columns (C·kh·kw, Ho·Wo·N), ordered (c, u, v) by (i, j, n)."""
     kh, kw = kernel
     sh, sw = stride
@@ -81,7 +82,8 @@ def im2col(xpad: np.ndarray, kernel: tuple, stride: tuple) -> np.ndarray:
     return cols.reshape(channels * kh * kw, ho * wo * n_images)
 
 
-def col2im(cols: np.ndarray, padded_shape: tuple, kernel: tuple, stride: tuple, out_size: tuple) -> np.ndarray:
+def col2im(cols: np.ndarray, padded_shape: tuple[int, ...], kernel: tuple[int, ...], stride: Pair,
+           out_size: tuple[int, ...]) -> np.ndarray:
     """Columns (C·kh·kw, Ho·Wo·N) -> padded gradient (C, Hp, Wp, N), adding overlapping contributions."""
     kh, kw = kernel
     sh, sw = stride
@@ -96,10 +98,11 @@ def col2im(cols: np.ndarray, padded_shape: tuple, kernel: tuple, stride: tuple, 
     return grad
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
+def conv2d(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None, stride: Size2 = 1,
+           padding: Size2 = 0) -> Tensor:
     """2-D convolution (cross-correlation, like PyTorch): x (N, C, H, W), weight (O, C, kh, kw), bias (O,)."""
-    x, weight = _as_tensor(x), _as_tensor(weight)
-    bias = None if bias is None else _as_tensor(bias)
+    x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
     stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
     if weight.ndim != 4:
         raise ValueError(f"conv2d needs a weight of shape (O, C, kh, kw), got shape {weight.shape}")
@@ -129,7 +132,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
 
 
 @gradient_rule("conv2d")
-def conv2d_backward(out, grad):
+def conv2d_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     x, weight = out._parents[:2]
     cols, padded_shape, stride, padding = out._ctx
     n_images, out_channels, ho, wo = grad.shape
@@ -146,26 +149,26 @@ def conv2d_backward(out, grad):
     return grad_x, grad_w, g.sum(axis=1)
 
 
-def _pool_setup(op: str, x, kernel_size, stride):
-    x = _as_tensor(x)
+def _pool_setup(op: str, x: TensorLike, kernel_size: Size2, stride: Size2 | None) -> tuple[Tensor, Pair, Pair]:
+    x = as_tensor(x)
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else _pair(stride, "stride")
     _check_input(op, x, kernel, stride, (0, 0))
     return x, kernel, stride
 
 
-def _windows(data: np.ndarray, kernel: tuple, stride: tuple) -> np.ndarray:
+def _windows(data: np.ndarray, kernel: Pair, stride: Pair) -> np.ndarray:
     """(N, C, H, W) -> a view (N, C, Ho, Wo, kh, kw) of every stride-th window: no copy."""
     return sliding_window_view(data, kernel, axis=(2, 3))[:, :, ::stride[0], ::stride[1]]
 
 
-def _offset_slice(u: int, v: int, stride: tuple, out_size: tuple) -> tuple:
+def _offset_slice(u: int, v: int, stride: Pair, out_size: tuple[int, ...]) -> tuple[slice, slice, slice, slice]:
     """The input pixels at window offset (u, v) of every output pixel, as a slice of (N, C, H, W)."""
     (sh, sw), (ho, wo) = stride, out_size
     return (slice(None), slice(None), slice(u, u + sh * (ho - 1) + 1, sh), slice(v, v + sw * (wo - 1) + 1, sw))
 
 
-def max_pool2d(x, kernel_size, stride=None) -> Tensor:
+def max_pool2d(x: TensorLike, kernel_size: Size2, stride: Size2 | None = None) -> Tensor:
     """The maximum of each kh×kw window: (N, C, H, W) -> (N, C, Ho, Wo)."""
     x, kernel, stride = _pool_setup("max_pool2d", x, kernel_size, stride)
     windows = _windows(x.data, kernel, stride)
@@ -176,7 +179,7 @@ def max_pool2d(x, kernel_size, stride=None) -> Tensor:
     return _make(out, "max_pool2d", (x,), (winner.astype(np.int8) if small else winner, kernel, stride))
 
 
-def avg_pool2d(x, kernel_size, stride=None) -> Tensor:
+def avg_pool2d(x: TensorLike, kernel_size: Size2, stride: Size2 | None = None) -> Tensor:
     """The mean of each kh×kw window: (N, C, H, W) -> (N, C, Ho, Wo)."""
     x, kernel, stride = _pool_setup("avg_pool2d", x, kernel_size, stride)
     out = _windows(x.data, kernel, stride).mean(axis=(-2, -1), dtype=x.dtype)  # reduces the view: no copy
@@ -184,7 +187,7 @@ def avg_pool2d(x, kernel_size, stride=None) -> Tensor:
 
 
 @gradient_rule("max_pool2d")
-def max_pool2d_backward(out, grad):
+def max_pool2d_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x,), (winner, kernel, stride) = out._parents, out._ctx
     full = np.zeros(x.shape, dtype=grad.dtype)
     for u in range(kernel[0]):
@@ -194,7 +197,7 @@ def max_pool2d_backward(out, grad):
 
 
 @gradient_rule("avg_pool2d")
-def avg_pool2d_backward(out, grad):
+def avg_pool2d_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x,), (kernel, stride) = out._parents, out._ctx
     share = grad / (kernel[0] * kernel[1])
     full = np.zeros(x.shape, dtype=grad.dtype)
@@ -207,7 +210,8 @@ def avg_pool2d_backward(out, grad):
 class Conv2d(Module):
     """2-D convolution layer with PyTorch's weight shape (out, in, kh, kw) and initialisation."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Size2, stride: Size2 = 1, padding: Size2 = 0,
+                 bias: bool = True):
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"Conv2d needs positive channel counts, got in_channels={in_channels}, "
                              f"out_channels={out_channels}")
@@ -220,7 +224,7 @@ class Conv2d(Module):
         self.weight = Parameter(rng().uniform(-bound, bound, shape).astype(np.float32))
         self.bias = Parameter(rng().uniform(-bound, bound, out_channels).astype(np.float32)) if bias else None
 
-    def forward(self, x) -> Tensor:
+    def forward(self, x: TensorLike) -> Tensor:
         return conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
@@ -228,31 +232,29 @@ class Conv2d(Module):
                 f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
 
 
-class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None):
+class _Pool2d(Module):
+    """What the pooling layers share: a window size and a stride (by default, the window size)."""
+
+    def __init__(self, kernel_size: Size2, stride: Size2 | None = None):
         self.kernel_size, self.stride = kernel_size, stride
 
-    def forward(self, x) -> Tensor:
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
+
+
+class MaxPool2d(_Pool2d):
+    def forward(self, x: TensorLike) -> Tensor:
         return max_pool2d(x, self.kernel_size, self.stride)
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
 
-
-class AvgPool2d(Module):
-    def __init__(self, kernel_size, stride=None):
-        self.kernel_size, self.stride = kernel_size, stride
-
-    def forward(self, x) -> Tensor:
+class AvgPool2d(_Pool2d):
+    def forward(self, x: TensorLike) -> Tensor:
         return avg_pool2d(x, self.kernel_size, self.stride)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
 
 
 class Flatten(Module):
     """(N, d1, d2, ...) -> (N, d1·d2·...): keeps the batch axis."""
 
-    def forward(self, x) -> Tensor:
-        x = _as_tensor(x)
+    def forward(self, x: TensorLike) -> Tensor:
+        x = as_tensor(x)
         return x.reshape(x.shape[0], -1)

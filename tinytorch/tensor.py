@@ -6,8 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeAlias, Union, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+# What every operation accepts: a Tensor, or anything NumPy can make an array of (an array, a list, a number).
+TensorLike: TypeAlias = Union["Tensor", ArrayLike]
+# Which dimensions a reduction runs over: one, several, or (None) all of them.
+Axis: TypeAlias = int | tuple[int, ...] | None
 
 DEFAULT_DTYPE = np.float32
 _grad_enabled = True
@@ -15,7 +23,7 @@ _rng = np.random.default_rng()
 
 
 @contextlib.contextmanager
-def no_grad():
+def no_grad() -> Iterator[None]:
     """Operations inside this block record no history, so no gradient flows through them."""
     global _grad_enabled
     previous, _grad_enabled = _grad_enabled, False
@@ -40,7 +48,7 @@ def rng() -> np.random.Generator:
     return _rng
 
 
-def _to_array(data, dtype) -> np.ndarray:
+def _to_array(data: TensorLike, dtype: DTypeLike | None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
@@ -59,7 +67,14 @@ def _to_array(data, dtype) -> np.ndarray:
     return array
 
 
-def _make(data, op: str, parents: tuple, ctx=None) -> "Tensor":
+def _dims(dims: tuple[int | Sequence[int], ...]) -> tuple[int, ...]:
+    """`x.reshape(2, 3)` and `x.reshape((2, 3))` both mean the dimensions (2, 3), as in PyTorch."""
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        return tuple(dims[0])
+    return cast(tuple[int, ...], dims)
+
+
+def _make(data: ArrayLike, op: str, parents: tuple[Tensor, ...], ctx: Any = None) -> Tensor:
     """Wrap an operation's result, recording its history when gradients are wanted."""
     out = Tensor.__new__(Tensor)
     out.data = np.asarray(data)
@@ -80,23 +95,23 @@ class Tensor:
 
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__
 
-    def __init__(self, data, requires_grad: bool = False, dtype=None):
-        self.data = _to_array(data, dtype)
+    def __init__(self, data: TensorLike, requires_grad: bool = False, dtype: DTypeLike | None = None):
+        self.data: np.ndarray = _to_array(data, dtype)
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, this one is {self.data.dtype}")
         self.requires_grad = bool(requires_grad)
-        self.grad = None       # filled by backward() (module 05)
-        self._op = None        # name of the operation that made this tensor
-        self._parents = ()     # the tensors it was made from
-        self._ctx = None       # anything else its gradient rule needs
+        self.grad: np.ndarray | None = None     # filled by backward() (module 05)
+        self._op: str | None = None              # name of the operation that made this tensor
+        self._parents: tuple[Tensor, ...] = ()   # the tensors it was made from
+        self._ctx: Any = None                    # anything else its gradient rule needs
 
     # -- plumbing ------------------------------------------------------------
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.data.dtype
 
     @property
@@ -115,30 +130,30 @@ class Tensor:
         body = np.array2string(self.data, separator=", ", prefix="Tensor(")
         return f"Tensor({body}, dtype={self.dtype}{grad})"
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
         return self.data if dtype is None else self.data.astype(dtype)
 
     def numpy(self) -> np.ndarray:
         return self.data
 
-    def item(self):
+    def item(self) -> float | int | bool:
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
         return self.data.item()
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same numbers, cut off from the history (no gradient flows back)."""
         return _make(self.data, "detach", ())
 
     def zero_grad(self) -> None:
         self.grad = None
 
-    def backward(self, grad=None) -> None:
+    def backward(self, grad: ArrayLike | None = None) -> None:
         """Fill `.grad` of every tensor this one was computed from (module 05 writes the engine)."""
         from tinytorch.autograd import backward  # module 05; imported here so module 02 stands alone
         backward(self, grad)
 
-    def _lift(self, other) -> "Tensor":
+    def _lift(self, other: TensorLike) -> Tensor:
         if isinstance(other, Tensor):
             return other
         if isinstance(other, numbers.Number) and self.dtype.kind == "f":
@@ -146,58 +161,58 @@ class Tensor:
         return Tensor(other)
 
     # -- element-wise primitives ---------------------------------------------
-    def __add__(self, other):
+    def __add__(self, other: TensorLike) -> Tensor:
         other = self._lift(other)
         return _make(self.data + other.data, "add", (self, other))
 
-    def __mul__(self, other):
+    def __mul__(self, other: TensorLike) -> Tensor:
         other = self._lift(other)
         return _make(self.data * other.data, "mul", (self, other))
 
-    def __pow__(self, exponent):
+    def __pow__(self, exponent: float) -> Tensor:
         if not isinstance(exponent, numbers.Number):
             raise TypeError("tensor ** exponent needs a number exponent; for a tensor exponent use (b * a.log()).exp()")
         return _make(self.data ** exponent, "pow", (self,), exponent)
 
-    def exp(self):
+    def exp(self) -> Tensor:
         return _make(np.exp(self.data), "exp", (self,))
 
-    def log(self):
+    def log(self) -> Tensor:
         return _make(np.log(self.data), "log", (self,))
 
-    def tanh(self):
+    def tanh(self) -> Tensor:
         return _make(np.tanh(self.data), "tanh", (self,))
 
     # -- composed from the primitives (no gradient rule of their own) -----------
-    def __neg__(self):
+    def __neg__(self) -> Tensor:
         return self * -1
 
-    def __sub__(self, other):
+    def __sub__(self, other: TensorLike) -> Tensor:
         return self + (-self._lift(other))
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: TensorLike) -> Tensor:
         return self * self._lift(other) ** -1
 
-    def sqrt(self):
+    def sqrt(self) -> Tensor:
         return self ** 0.5
 
-    def __radd__(self, other):
+    def __radd__(self, other: TensorLike) -> Tensor:
         return self + other
 
-    def __rmul__(self, other):
+    def __rmul__(self, other: TensorLike) -> Tensor:
         return self * other
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: TensorLike) -> Tensor:
         return self._lift(other) - self
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: TensorLike) -> Tensor:
         return self._lift(other) / self
 
-    def __rpow__(self, base):
+    def __rpow__(self, base: float) -> Tensor:
         return (self * float(np.log(base))).exp()  # base ** x == exp(x log base)
 
     # -- matrix multiplication -----------------------------------------------
-    def __matmul__(self, other):
+    def __matmul__(self, other: TensorLike) -> Tensor:
         other = self._lift(other)
         a, b = self.shape, other.shape
         if self.ndim == 0 or other.ndim == 0:
@@ -221,54 +236,52 @@ class Tensor:
             raise ValueError(f"matmul batch dimensions of {a} and {b} do not broadcast") from None
         return _make(out, "matmul", (self, other))
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self, other: TensorLike) -> Tensor:
         return self._lift(other) @ self
 
     # -- reductions ------------------------------------------------------------
-    def sum(self, axis=None, keepdims: bool = False):
+    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return _make(self.data.sum(axis=axis, keepdims=keepdims), "sum", (self,), (axis, keepdims))
 
-    def mean(self, axis=None, keepdims: bool = False):
+    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         if self.size == 0:
             raise ValueError(f"mean() of an empty tensor (shape {self.shape}) is undefined")
         total = self.sum(axis=axis, keepdims=keepdims)
         return total / (self.size // total.size)  # divide by how many numbers went into each sum
 
-    def max(self, axis=None, keepdims: bool = False):
+    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return _make(self.data.max(axis=axis, keepdims=keepdims), "max", (self,), (axis, keepdims))
 
-    def argmax(self, axis=None):
+    def argmax(self, axis: int | None = None) -> Tensor:
         """Index of the largest value (an integer tensor; no gradient)."""
         return Tensor(self.data.argmax(axis=axis))
 
     # -- shapes ------------------------------------------------------------------
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
+    def reshape(self, *dims: int | Sequence[int]) -> Tensor:
+        shape = _dims(dims)
         try:
             out = self.data.reshape(shape)
         except ValueError:
             raise ValueError(f"cannot reshape a tensor of shape {self.shape} ({self.size} elements) to {shape}") from None
         return _make(out, "reshape", (self,))
 
-    def permute(self, *axes):
+    def permute(self, *dims: int | Sequence[int]) -> Tensor:
         """Reorder the dimensions: `x.permute(0, 2, 1)` swaps the last two of a 3-D tensor."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
+        axes = _dims(dims)
         return _make(self.data.transpose(axes), "permute", (self,), axes)
 
-    def transpose(self, dim0: int = -2, dim1: int = -1):
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
         """Swap two dimensions (PyTorch's `transpose(dim0, dim1)`)."""
         axes = list(range(self.ndim))
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return self.permute(*axes)
 
     @property
-    def T(self):
+    def T(self) -> Tensor:
         """All dimensions reversed; for a matrix, its transpose."""
         return self.permute(*reversed(range(self.ndim)))
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Tensor:
         if isinstance(index, Tensor):
             index = index.data
         elif isinstance(index, tuple):
@@ -276,21 +289,26 @@ class Tensor:
         return _make(self.data[index], "getitem", (self,), index)
 
 
-def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+def tensor(data: TensorLike, requires_grad: bool = False, dtype: DTypeLike | None = None) -> Tensor:
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def zeros(*shape, requires_grad: bool = False, dtype=DEFAULT_DTYPE) -> Tensor:
+def as_tensor(data: TensorLike) -> Tensor:
+    """`data` itself when it is a Tensor (no copy, its history kept), else `Tensor(data)`."""
+    return data if isinstance(data, Tensor) else Tensor(data)
+
+
+def zeros(*shape: int, requires_grad: bool = False, dtype: DTypeLike = DEFAULT_DTYPE) -> Tensor:
     return Tensor(np.zeros(shape, dtype=dtype), requires_grad=requires_grad)
 
 
-def ones(*shape, requires_grad: bool = False, dtype=DEFAULT_DTYPE) -> Tensor:
+def ones(*shape: int, requires_grad: bool = False, dtype: DTypeLike = DEFAULT_DTYPE) -> Tensor:
     return Tensor(np.ones(shape, dtype=dtype), requires_grad=requires_grad)
 
 
-def randn(*shape, requires_grad: bool = False, dtype=DEFAULT_DTYPE) -> Tensor:
+def randn(*shape: int, requires_grad: bool = False, dtype: DTypeLike = DEFAULT_DTYPE) -> Tensor:
     return Tensor(_rng.standard_normal(shape).astype(dtype), requires_grad=requires_grad)
 
 
-def arange(*args, dtype=None) -> Tensor:
+def arange(*args: float, dtype: DTypeLike | None = None) -> Tensor:
     return Tensor(np.arange(*args, dtype=dtype))

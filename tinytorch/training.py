@@ -6,28 +6,37 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 from tqdm import tqdm
 
 from tinytorch.layers import Module
 from tinytorch.losses import BCELoss, binary_cross_entropy
-from tinytorch.tensor import Tensor, no_grad
+from tinytorch.optimizers import Optimizer
+from tinytorch.tensor import Tensor, TensorLike, no_grad
+
+# loss_fn(model output, targets of the batch) -> a scalar Tensor: a loss function or a loss Module.
+LossFn: TypeAlias = Callable[[Tensor, np.ndarray], Tensor]
+# A seed for a fresh generator, or the generator itself (None: an unpredictable seed).
+Seed: TypeAlias = int | np.random.Generator | None
 
 
-def _array(data) -> np.ndarray:
+def _array(data: TensorLike) -> np.ndarray:
     return data.data if isinstance(data, Tensor) else np.asarray(data)
 
 
-def _check_pair(X, y, where: str) -> None:
+def _check_pair(X: np.ndarray, y: np.ndarray, where: str) -> None:
     if X.ndim == 0 or y.ndim == 0:
         raise ValueError(f"{where} needs arrays with one row per example, got X of shape {X.shape} and y of shape {y.shape}")
     if len(X) != len(y):
         raise ValueError(f"{where} got {len(X)} examples in X but {len(y)} targets in y: they must match")
 
 
-def train_val_split(X, y, val_fraction: float = 0.2, seed=0):
+def train_val_split(X: TensorLike, y: TensorLike, val_fraction: float = 0.2,
+                    seed: Seed = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Shuffle and split into (X_train, y_train, X_val, y_val), round(n * val_fraction) for validation."""
     X, y = _array(X), _array(y)
     _check_pair(X, y, "train_val_split")
@@ -43,7 +52,8 @@ def train_val_split(X, y, val_fraction: float = 0.2, seed=0):
     return X[train], y[train], X[val], y[val]
 
 
-def iterate_minibatches(X, y, batch_size: int, shuffle: bool = True, seed=None):
+def iterate_minibatches(X: TensorLike, y: TensorLike, batch_size: int, shuffle: bool = True,
+                        seed: Seed = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (X_batch, y_batch) covering every example once; slices (views) when not shuffling."""
     X, y = _array(X), _array(y)
     _check_pair(X, y, "iterate_minibatches")
@@ -60,7 +70,7 @@ def iterate_minibatches(X, y, batch_size: int, shuffle: bool = True, seed=None):
         yield X[index], y[index]
 
 
-def accuracy(logits, targets, threshold: float = 0.5) -> float:
+def accuracy(logits: TensorLike, targets: TensorLike, threshold: float = 0.5) -> float:
     """Fraction correct: argmax of (N, C) scores vs class indices, or a single column > threshold vs 0/1 targets."""
     scores, targets = _array(logits), _array(targets)
     if len(scores) == 0 or len(scores) != len(targets):
@@ -76,7 +86,8 @@ def accuracy(logits, targets, threshold: float = 0.5) -> float:
     return float(np.mean(predicted == targets))
 
 
-def evaluate(model, loss_fn, X, y, batch_size: int = 256, classification: bool | None = None):
+def evaluate(model: Module, loss_fn: LossFn, X: TensorLike, y: TensorLike, batch_size: int = 256,
+             classification: bool | None = None) -> tuple[float, float | None]:
     """(mean loss, accuracy or None) over (X, y), under no_grad() and model.eval(); the mode is restored."""
     X, y = _array(X), _array(y)
     _check_pair(X, y, "evaluate")
@@ -97,7 +108,7 @@ def evaluate(model, loss_fn, X, y, batch_size: int = 256, classification: bool |
         model.train(was_training)
 
 
-def is_classification(loss_fn, y) -> bool:
+def is_classification(loss_fn: LossFn, y: TensorLike) -> bool:
     """A guess good for this course: integer class targets, or a binary cross-entropy loss."""
     return (_array(y).dtype.kind in "iu" and _array(y).ndim == 1) or isinstance(loss_fn, BCELoss) \
         or loss_fn is binary_cross_entropy
@@ -107,10 +118,10 @@ def is_classification(loss_fn, y) -> bool:
 class History:
     """Per-epoch means: losses always, accuracies only for classification, validation only with val data."""
 
-    train_loss: list = field(default_factory=list)
-    val_loss: list = field(default_factory=list)
-    train_accuracy: list = field(default_factory=list)
-    val_accuracy: list = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -123,8 +134,9 @@ class History:
         return int(np.argmin(losses)) + 1
 
 
-def fit(model, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: int = 32, val_data=None,
-        val_fraction: float | None = None, seed=0, progress: bool = True,
+def fit(model: Module, loss_fn: LossFn, optimizer: Optimizer, X: TensorLike, y: TensorLike, epochs: int = 10,
+        batch_size: int = 32, val_data: tuple[TensorLike, TensorLike] | None = None,
+        val_fraction: float | None = None, seed: Seed = 0, progress: bool = True,
         classification: bool | None = None) -> History:
     """Train `model` on (X, y) for `epochs` epochs of shuffled mini-batches; validate after each epoch.
 
@@ -137,15 +149,15 @@ def fit(model, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: int = 32,
         raise ValueError("fit takes val_data or val_fraction, not both")
     if int(epochs) != epochs or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    val: tuple[np.ndarray, np.ndarray] | None = None  # (X_val, y_val)
     if val_fraction is not None:
         X, y, X_val, y_val = train_val_split(X, y, val_fraction, seed)
+        val = X_val, y_val
     elif val_data is not None:
         if len(val_data) != 2:
             raise ValueError(f"val_data must be a pair (X_val, y_val), got {len(val_data)} items")
-        X_val, y_val = (_array(a) for a in val_data)
-        _check_pair(X_val, y_val, "fit's val_data")
-    else:
-        X_val = y_val = None
+        val = _array(val_data[0]), _array(val_data[1])
+        _check_pair(*val, "fit's val_data")
     classify = is_classification(loss_fn, y) if classification is None else classification
     order = np.random.default_rng(seed)  # one generator: a new, reproducible order every epoch
     history = History()
@@ -172,10 +184,10 @@ def fit(model, loss_fn, optimizer, X, y, epochs: int = 10, batch_size: int = 32,
         history.train_loss.append(total_loss / count)
         if classify:
             history.train_accuracy.append(correct / count)
-        if X_val is not None:
-            val_loss, val_acc = evaluate(model, loss_fn, X_val, y_val, max(batch_size, 256), classify)
+        if val is not None:
+            val_loss, val_acc = evaluate(model, loss_fn, *val, max(batch_size, 256), classify)
             history.val_loss.append(val_loss)
-            if classify:
+            if val_acc is not None:  # classification
                 history.val_accuracy.append(val_acc)
         shown = {"loss": f"{history.train_loss[-1]:.4f}"}
         if history.val_loss:

@@ -5,20 +5,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
 from tinytorch.activations import GELU_C
 from tinytorch.attention import causal_mask, scaled_dot_product_attention
-from tinytorch.autograd import gradient_rule
+from tinytorch.autograd import Gradients, gradient_rule
 from tinytorch.layers import Linear, Module, Parameter
 from tinytorch.losses import cross_entropy
-from tinytorch.tensor import Tensor, _make, no_grad, rng
-
-
-def _tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
+from tinytorch.tensor import Tensor, TensorLike, _make, as_tensor, rng
 
 
 class Embedding(Module):
@@ -30,7 +28,7 @@ class Embedding(Module):
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = Parameter(rng().standard_normal((num_embeddings, embedding_dim)).astype(np.float32))
 
-    def forward(self, ids) -> Tensor:
+    def forward(self, ids: TensorLike) -> Tensor:
         ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
         if ids.dtype.kind not in "iu":
             raise TypeError(f"Embedding needs integer ids, got dtype {ids.dtype}")
@@ -43,9 +41,9 @@ class Embedding(Module):
         return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
-def layer_norm(x, weight, bias, eps: float = 1e-5) -> Tensor:
+def layer_norm(x: TensorLike, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
     """Normalise the last axis to mean 0, variance 1, then scale by `weight` and shift by `bias`."""
-    x = _tensor(x)
+    x = as_tensor(x)
     centred = x - x.mean(axis=-1, keepdims=True)
     variance = (centred * centred).mean(axis=-1, keepdims=True)
     return centred * (variance + eps) ** -0.5 * weight + bias
@@ -59,8 +57,8 @@ class LayerNorm(Module):
         self.weight = Parameter(np.ones(normalized_shape, dtype=np.float32))
         self.bias = Parameter(np.zeros(normalized_shape, dtype=np.float32))
 
-    def forward(self, x) -> Tensor:
-        x = _tensor(x)
+    def forward(self, x: TensorLike) -> Tensor:
+        x = as_tensor(x)
         if x.ndim == 0 or x.shape[-1] != self.normalized_shape:
             raise ValueError(f"LayerNorm({self.normalized_shape}) expects inputs (..., {self.normalized_shape}), "
                              f"got {x.shape}")
@@ -78,8 +76,8 @@ class Dropout(Module):
             raise ValueError(f"Dropout probability must be in [0, 1), got p={p}")
         self.p = p
 
-    def forward(self, x) -> Tensor:
-        x = _tensor(x)
+    def forward(self, x: TensorLike) -> Tensor:
+        x = as_tensor(x)
         if not self.training or self.p == 0:
             return x
         keep = rng().random(x.shape) >= self.p
@@ -100,8 +98,8 @@ class MultiHeadAttention(Module):
         self.c_proj = Linear(n_embd, n_embd)
         self.resid_dropout = Dropout(dropout)
 
-    def forward(self, x) -> Tensor:
-        x = _tensor(x)
+    def forward(self, x: TensorLike) -> Tensor:
+        x = as_tensor(x)
         if x.ndim != 3 or x.shape[-1] != self.n_embd:
             raise ValueError(f"MultiHeadAttention expects (B, T, {self.n_embd}), got {x.shape}")
         B, T, C = x.shape
@@ -112,16 +110,16 @@ class MultiHeadAttention(Module):
         return self.resid_dropout(self.c_proj(y))
 
 
-def fused_gelu(x) -> Tensor:
+def fused_gelu(x: TensorLike) -> Tensor:
     """GELU (tanh approximation) as one primitive: module 03's numbers, with one saved array instead of nine."""
-    x = _tensor(x)
+    x = as_tensor(x)
     x3 = x.data * x.data * x.data            # not x ** 3: pow is slow on negative numbers (module 03)
     t = np.tanh(GELU_C * (x.data + 0.044715 * x3))
     return _make(0.5 * x.data * (1 + t), "gelu", (x,), t)
 
 
 @gradient_rule("gelu")
-def gelu_backward(out, grad):
+def gelu_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x,), t = out._parents, out._ctx
     du_dx = GELU_C * (1 + 3 * 0.044715 * x.data * x.data)
     return (grad * (0.5 * (1 + t) + 0.5 * x.data * (1 - t * t) * du_dx),)
@@ -135,7 +133,7 @@ class MLP(Module):
         self.c_proj = Linear(4 * n_embd, n_embd)
         self.dropout = Dropout(dropout)
 
-    def forward(self, x) -> Tensor:
+    def forward(self, x: TensorLike) -> Tensor:
         return self.dropout(self.c_proj(fused_gelu(self.c_fc(x))))
 
 
@@ -148,7 +146,7 @@ class TransformerBlock(Module):
         self.ln_2 = LayerNorm(n_embd)
         self.mlp = MLP(n_embd, dropout)
 
-    def forward(self, x) -> Tensor:
+    def forward(self, x: TensorLike) -> Tensor:
         x = x + self.attn(self.ln_1(x))
         return x + self.mlp(self.ln_2(x))
 
@@ -162,14 +160,14 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"GPTConfig.{name} must be a positive integer, got {getattr(self, name)}")
         if self.n_embd % self.n_head:
             raise ValueError(f"GPTConfig: n_embd={self.n_embd} must be a multiple of n_head={self.n_head}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -202,7 +200,7 @@ class GPT(Module):
         """Every parameter once (the tied LM head is the token embedding)."""
         return sum(p.size for p in self.parameters())
 
-    def forward(self, idx, targets=None):
+    def forward(self, idx: TensorLike, targets: TensorLike | None = None) -> tuple[Tensor, Tensor | None]:
         """Logits (B, T, vocab) for ids (B, T); with targets (B, T), also the mean cross-entropy loss."""
         idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
         if idx.ndim != 2:
@@ -222,13 +220,14 @@ class GPT(Module):
             raise ValueError(f"targets must have the ids' shape {(B, T)}, got {targets.shape}")
         return logits, cross_entropy(logits.reshape(B * T, -1), targets.reshape(-1))
 
-    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None, seed=None):
+    def generate(self, idx: TensorLike, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 seed: int | np.random.Generator | None = None) -> np.ndarray:
         """Sample `max_new_tokens` ids after `idx` (module 15 writes the sampler)."""
         from tinytorch.generation import generate  # module 15; imported here so module 14 stands alone
         return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
 
 
-def clip_grad_norm_(parameters, max_norm: float) -> float:
+def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float) -> float:
     """Scale every gradient by min(1, max_norm / total_norm) in place; return the total L2 norm."""
     if not max_norm > 0:
         raise ValueError(f"max_norm must be positive, got {max_norm}")

@@ -36,13 +36,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinytorch.tensor import Tensor
+from tinytorch.tensor import Tensor, TensorLike, as_tensor
 
 GELU_C = float(np.sqrt(2.0 / np.pi))
-
-
-def _tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 # %% [markdown]
@@ -69,38 +65,38 @@ def _tensor(x) -> Tensor:
 
 # %% nbgrader={"grade": false, "grade_id": "activations", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
-def relu(x) -> Tensor:
+def relu(x: TensorLike) -> Tensor:
     """max(0, x), element-wise."""
-    x = _tensor(x)
+    x = as_tensor(x)
     ### BEGIN SOLUTION
     return x * (x.data > 0)
     ### END SOLUTION
 
 
-def sigmoid(x) -> Tensor:
+def sigmoid(x: TensorLike) -> Tensor:
     """1 / (1 + exp(-x)), computed without overflow."""
-    x = _tensor(x)
+    x = as_tensor(x)
     ### BEGIN SOLUTION
     return (x * 0.5).tanh() * 0.5 + 0.5
     ### END SOLUTION
 
 
-def tanh(x) -> Tensor:
-    return _tensor(x).tanh()
+def tanh(x: TensorLike) -> Tensor:
+    return as_tensor(x).tanh()
 
 
-def gelu(x) -> Tensor:
+def gelu(x: TensorLike) -> Tensor:
     """Gaussian Error Linear Unit, tanh approximation (PyTorch's GELU(approximate="tanh"))."""
-    x = _tensor(x)
+    x = as_tensor(x)
     ### BEGIN SOLUTION
     cube = x * x * x  # not x ** 3: the C library's pow is ~300x slower on negative numbers
     return 0.5 * x * (1 + (GELU_C * (x + 0.044715 * cube)).tanh())
     ### END SOLUTION
 
 
-def softmax(x, axis: int = -1) -> Tensor:
+def softmax(x: TensorLike, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along `axis`; every slice along `axis` sums to 1."""
-    x = _tensor(x)
+    x = as_tensor(x)
     ### BEGIN SOLUTION
     shifted = x - x.data.max(axis=axis, keepdims=True)  # a constant shift: same result, no overflow
     e = shifted.exp()
@@ -185,7 +181,7 @@ assert np.all(np.isfinite(gelu(Tensor([-50.0, 50.0])).data))
 # million float32 numbers (4 MB).
 
 # %%
-from tinytorch.profiler import measure, format_bytes
+from tinytorch.profiler import measure
 
 x = Tensor(np.random.default_rng(0).standard_normal((1000, 1000)).astype(np.float32))
 for f in (relu, sigmoid, tanh, gelu, softmax):
@@ -200,11 +196,9 @@ for f in (relu, sigmoid, tanh, gelu, softmax):
 # C++ loop, so it allocates only the output.
 
 # %%
-try:
-    import torch
-except ImportError:
-    torch = None
-    print("PyTorch is not installed: skipping the comparison")
+from tinytorch.profiler import torch_if_installed
+
+torch = torch_if_installed()
 
 if torch is not None:
     t = torch.from_numpy(x.data)

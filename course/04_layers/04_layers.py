@@ -43,17 +43,20 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from tinytorch import activations
-from tinytorch.tensor import Tensor, rng
+from tinytorch.tensor import Tensor, TensorLike, as_tensor, rng
 
 
 class Parameter(Tensor):
     """A Tensor that is a learnable weight of a Module: it always requires gradients."""
 
-    def __init__(self, data, dtype=None):
+    def __init__(self, data: TensorLike, dtype: DTypeLike | None = None):
         super().__init__(data, requires_grad=True, dtype=dtype)
 
 
@@ -77,13 +80,13 @@ class Module:
 
     training = True
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def _children(self):
+    def _children(self) -> Iterator[tuple[str, Module]]:
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
@@ -91,20 +94,20 @@ class Module:
                 for i, child in enumerate(value):
                     yield f"{name}.{i}", child
 
-    def _named_tensors(self, prefix: str = ""):
+    def _named_tensors(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         for name, value in vars(self).items():
             if isinstance(value, Parameter):
                 yield prefix + name, value
         for name, child in self._children():
             yield from child._named_tensors(f"{prefix}{name}.")
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         """This module and every module below it."""
         yield self
         for _, child in self._children():
             yield from child.modules()
 
-    def named_parameters(self):
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, Parameter) pairs, each Parameter once even if shared."""
         ### BEGIN SOLUTION
         seen = set()
@@ -114,12 +117,12 @@ class Module:
                 yield name, p
         ### END SOLUTION
 
-    def parameters(self) -> list:
+    def parameters(self) -> list[Parameter]:
         ### BEGIN SOLUTION
         return [p for _, p in self.named_parameters()]
         ### END SOLUTION
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         """Set `training` on this module and every module below it."""
         ### BEGIN SOLUTION
         for module in self.modules():
@@ -127,20 +130,20 @@ class Module:
         return self
         ### END SOLUTION
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.grad = None
 
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """A copy of every parameter's numbers, by dotted name."""
         ### BEGIN SOLUTION
         return OrderedDict((name, p.data.copy()) for name, p in self._named_tensors())
         ### END SOLUTION
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+    def load_state_dict(self, state: Mapping[str, ArrayLike], strict: bool = True) -> None:
         """Copy numbers into the parameters; check every name and shape before changing any."""
         ### BEGIN SOLUTION
         own = dict(self._named_tensors())
@@ -192,8 +195,8 @@ class Linear(Module):
         self.weight = Parameter(rng().uniform(-bound, bound, (out_features, in_features)).astype(np.float32))
         self.bias = Parameter(rng().uniform(-bound, bound, out_features).astype(np.float32)) if bias else None
 
-    def forward(self, x) -> Tensor:
-        x = x if isinstance(x, Tensor) else Tensor(x)
+    def forward(self, x: TensorLike) -> Tensor:
+        x = as_tensor(x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r} expects inputs whose last dimension is {self.in_features}, "
                              f"got shape {x.shape}")
@@ -211,8 +214,8 @@ class Linear(Module):
 #
 # `Sequential(a, b, c)(x)` is `c(b(a(x)))`. It stores its layers as
 # attributes named `"0"`, `"1"`, ... so parameter names match PyTorch's
-# (`"0.weight"`). The activation modules are one-line wrappers around
-# module 03's functions.
+# (`"0.weight"`). An activation module's `forward` is module 03's function
+# itself (`forward = staticmethod(activations.relu)`): it has no state.
 
 # %% nbgrader={"grade": false, "grade_id": "sequential", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -231,7 +234,7 @@ class Sequential(Module):
     def __getitem__(self, i: int) -> Module:
         return [child for _, child in self._children()][i]
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         ### BEGIN SOLUTION
         for _, layer in self._children():
             x = layer(x)
@@ -240,32 +243,28 @@ class Sequential(Module):
 
 
 class ReLU(Module):
-    def forward(self, x):
-        return activations.relu(x)
+    forward = staticmethod(activations.relu)
 
 
 class Sigmoid(Module):
-    def forward(self, x):
-        return activations.sigmoid(x)
+    forward = staticmethod(activations.sigmoid)
 
 
 class Tanh(Module):
-    def forward(self, x):
-        return activations.tanh(x)
+    forward = staticmethod(activations.tanh)
 
 
 class GELU(Module):
     """The tanh approximation: PyTorch's GELU(approximate="tanh")."""
 
-    def forward(self, x):
-        return activations.gelu(x)
+    forward = staticmethod(activations.gelu)
 
 
 class Softmax(Module):
     def __init__(self, dim: int = -1):
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, x: TensorLike) -> Tensor:
         return activations.softmax(x, axis=self.dim)
 
     def extra_repr(self) -> str:
@@ -362,11 +361,9 @@ for batch in (1, 64, 1024):
 # names match, so the outputs must too.
 
 # %%
-try:
-    import torch
-except ImportError:
-    torch = None
-    print("PyTorch is not installed: skipping the comparison")
+from tinytorch.profiler import torch_if_installed
+
+torch = torch_if_installed()
 
 if torch is not None:
     reference = torch.nn.Sequential(torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))

@@ -73,9 +73,16 @@
 """Optimizers: the base class and SGD with momentum, Nesterov and weight decay (module 07)."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeAlias
+
 import numpy as np
 
 from tinytorch.tensor import Tensor, no_grad
+
+# What an optimizer takes: the parameters (`model.parameters()`), or groups of them, each a dict with
+# its own "params" and hyperparameters.
+Params: TypeAlias = Iterable[Tensor] | Iterable[dict[str, Any]]
 
 
 # %% [markdown]
@@ -98,14 +105,14 @@ from tinytorch.tensor import Tensor, no_grad
 class Optimizer:
     """Holds parameters and hyperparameters; subclasses define `step()`."""
 
-    def __init__(self, params, defaults: dict):
-        params = list(params)  # a generator would be used up after one pass
-        if not params:
+    def __init__(self, params: Params, defaults: dict[str, Any]):
+        listed: list[Any] = list(params)  # a generator would be used up after one pass
+        if not listed:
             raise ValueError(f"{type(self).__name__} got an empty parameter list: "
                              "pass model.parameters() of a model that has parameters")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        groups = listed if isinstance(listed[0], dict) else [{"params": listed}]
         self.defaults = dict(defaults)
-        self.param_groups: list[dict] = []
+        self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, np.ndarray]] = {}  # id(parameter) -> its buffers
         seen: set[int] = set()
         for g, group in enumerate(groups):
@@ -129,7 +136,7 @@ class Optimizer:
                 seen.add(id(p))
             self.param_groups.append({**self.defaults, **group, "params": members})
 
-    def parameters(self):
+    def parameters(self) -> Iterator[Tensor]:
         """Every parameter, in order (group by group)."""
         for group in self.param_groups:
             yield from group["params"]
@@ -142,7 +149,7 @@ class Optimizer:
     def step(self) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define step()")
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """Plain numbers and array copies: {"state": {index: {name: array}}, "param_groups": [...]}."""
         index = {id(p): i for i, p in enumerate(self.parameters())}
         state = {index[key]: {name: np.array(value, copy=True) for name, value in buffers.items()}
@@ -154,7 +161,7 @@ class Optimizer:
             start += len(group["params"])
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict: dict) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore hyperparameters and buffers saved by state_dict(); check everything before changing anything."""
         name = type(self).__name__
         for key in ("state", "param_groups"):
@@ -174,7 +181,7 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: group {g} has settings {sorted(unknown)} "
                                  f"that {name} does not know")
         params = list(self.parameters())
-        buffers = {}
+        buffers: dict[int, dict[str, np.ndarray]] = {}
         for i, saved in state_dict["state"].items():
             i = int(i)
             if not 0 <= i < len(params):
@@ -218,7 +225,7 @@ class SGD(Optimizer):
     momentum * buf + (1 - dampening) * g; d = g + momentum * buf (Nesterov) or buf; p -= lr * d.
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+    def __init__(self, params: Params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False, dampening: float = 0.0):
         if not lr >= 0:
             raise ValueError(f"SGD: invalid learning rate lr={lr}, it must be >= 0")
@@ -387,11 +394,9 @@ for settings in (dict(lr=0.01), dict(lr=0.01, momentum=0.9), dict(lr=0.01, momen
 # parameters agree with `torch.optim.SGD` to rounding error.
 
 # %%
-try:
-    import torch
-except ImportError:
-    torch = None
-    print("PyTorch is not installed: skipping the comparison")
+from tinytorch.profiler import torch_if_installed
+
+torch = torch_if_installed()
 
 if torch is not None:
     r = np.random.default_rng(0)

@@ -59,11 +59,13 @@ import tempfile
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from tinytorch.tensor import Tensor, rng
+from tinytorch.tensor import Tensor, TensorLike, rng
 
 
 class Dataset:
@@ -72,7 +74,7 @@ class Dataset:
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__")
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
 
 
@@ -82,7 +84,7 @@ class TensorDataset(Dataset):
     The arrays are kept as they are (no copy). A DataLoader picks whole batches out of `arrays` at once.
     """
 
-    def __init__(self, *arrays):
+    def __init__(self, *arrays: TensorLike):
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
         self.arrays = tuple(np.asarray(a.data if isinstance(a, Tensor) else a) for a in arrays)
@@ -94,7 +96,7 @@ class TensorDataset(Dataset):
     def __len__(self) -> int:
         return len(self.arrays[0])
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
         return tuple(Tensor(a[index]) for a in self.arrays)
 
 
@@ -125,7 +127,8 @@ class TensorDataset(Dataset):
 class DataLoader:
     """Batches of a Dataset: `for images, labels in DataLoader(ds, batch_size=64, shuffle=True, seed=0): ...`"""
 
-    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False, seed=None):
+    def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
+                 seed: int | None = None):
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader needs a positive integer batch_size, got {batch_size!r}")
         self.dataset, self.batch_size = dataset, int(batch_size)
@@ -138,7 +141,7 @@ class DataLoader:
         return self._rng if self._rng is not None else rng()
 
     @staticmethod
-    def _collate(examples: list) -> tuple:
+    def _collate(examples: list[Any]) -> tuple[Tensor, ...]:
         """[(x0, y0), (x1, y1), ...] -> (Tensor of the stacked xs, Tensor of the stacked ys)."""
         first = examples[0] if isinstance(examples[0], tuple) else None
         if first is None:
@@ -152,7 +155,7 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
         ### END SOLUTION
 
-    def batch_indices(self) -> list:
+    def batch_indices(self) -> list[np.ndarray]:
         """One epoch's batches as arrays of example indices (a new order each call when shuffling)."""
         ### BEGIN SOLUTION
         n = len(self.dataset)
@@ -163,7 +166,7 @@ class DataLoader:
         return batches
         ### END SOLUTION
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         arrays = getattr(self.dataset, "arrays", None)
         ### BEGIN SOLUTION
         for indices in self.batch_indices():
@@ -198,7 +201,7 @@ class DataLoader:
 
 # %% nbgrader={"grade": false, "grade_id": "parse-idx", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
-IDX_TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
+IDX_TYPES: dict[int, np.dtype] = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
@@ -261,7 +264,7 @@ class DownloadError(RuntimeError):
     """A dataset file could not be downloaded completely and correctly; nothing was written."""
 
 
-def dataset_root(root=None) -> Path:
+def dataset_root(root: str | os.PathLike[str] | None = None) -> Path:
     """`root` if given, else $TINYTORCH_DATASETS; a clear error when neither is set."""
     if root is None:
         root = os.environ.get("TINYTORCH_DATASETS")
@@ -340,7 +343,7 @@ def download_verified(url: str, path: Path, sha256: str, timeout: float = 60.0) 
 
 # %% nbgrader={"grade": false, "grade_id": "mnist", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
-def mnist_arrays(image_bytes: bytes, label_bytes: bytes, name: str = "MNIST") -> tuple:
+def mnist_arrays(image_bytes: bytes, label_bytes: bytes, name: str = "MNIST") -> tuple[np.ndarray, np.ndarray]:
     """(images float32 (N, 1, 28, 28) in [0, 1], labels int64 (N,)) from the two uncompressed IDX files."""
     ### BEGIN SOLUTION
     images = parse_idx(image_bytes, f"{name} images")
@@ -367,7 +370,8 @@ class MNIST(TensorDataset):
     base_url (default DEFAULT_MNIST_URL) with checksums, atomically.
     """
 
-    def __init__(self, root=None, train: bool = True, download: bool = False, base_url=None):
+    def __init__(self, root: str | os.PathLike[str] | None = None, train: bool = True, download: bool = False,
+                 base_url: str | None = None):
         self.folder = dataset_root(root) / "mnist"
         self.split = "train" if train else "test"
         blobs = []
@@ -378,7 +382,7 @@ class MNIST(TensorDataset):
                 url = (base_url or DEFAULT_MNIST_URL).rstrip("/") + "/" + filename
                 download_verified(url, path, sha256)
             blobs.append(read_gz_verified(path, sha256))
-        images, labels = mnist_arrays(*blobs, name=f"MNIST {self.split}")
+        images, labels = mnist_arrays(blobs[0], blobs[1], name=f"MNIST {self.split}")
         super().__init__(images, labels)
 
     @property
@@ -404,9 +408,6 @@ class MNIST(TensorDataset):
 # `export TINYTORCH_DATASETS=/path/to/datasets` before starting Jupyter.
 
 # %%
-import os
-from pathlib import Path
-
 try:
     import course
     _default_datasets = Path(course.__file__).resolve().parent.parent.parent / "shared" / "datasets"
@@ -545,11 +546,9 @@ print(f"the copying loader needed {q.peak_bytes / max(p.peak_bytes, 1):.0f}x the
 # at once.
 
 # %%
-try:
-    import torch
-except ImportError:
-    torch = None
-    print("PyTorch is not installed: skipping the comparison")
+from tinytorch.profiler import torch_if_installed
+
+torch = torch_if_installed()
 
 if torch is not None:
     torch_ds = torch.utils.data.TensorDataset(torch.from_numpy(train.images), torch.from_numpy(train.labels))

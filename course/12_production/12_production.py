@@ -47,10 +47,24 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:  # for the signatures only: checkpoints and schedules work with any model and optimizer
+    from tinytorch.layers import Module
+    from tinytorch.optimizers import Optimizer
+    from tinytorch.training import History
 
 CHECKPOINT_FORMAT = "tinytorch-checkpoint-1"
+
+
+def _at_least_one(owner: str, name: str, value: int) -> int:
+    """`value`, checked: it counts epochs or steps, so it is at least 1."""
+    if value < 1:
+        raise ValueError(f"{owner} needs {name} >= 1, got {value}")
+    return value
 
 
 class CheckpointError(Exception):
@@ -71,7 +85,7 @@ class CheckpointError(Exception):
 
 # %% nbgrader={"grade": false, "grade_id": "checkpoints", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
-def _atomic_write_npz(path: Path, arrays: dict) -> None:
+def _atomic_write_npz(path: Path, arrays: dict[str, Any]) -> None:
     """Write `arrays` to `path` so that readers see the old file or the complete new one, nothing between."""
     ### BEGIN SOLUTION
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -87,8 +101,8 @@ def _atomic_write_npz(path: Path, arrays: dict) -> None:
     ### END SOLUTION
 
 
-def save_checkpoint(path, model, optimizer=None, epoch: int = 0, metrics: dict | None = None,
-                    config: dict | None = None) -> Path:
+def save_checkpoint(path: str | os.PathLike[str], model: Module, optimizer: Optimizer | None = None, epoch: int = 0,
+                    metrics: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> Path:
     """Save model, optimizer state, epoch, metrics and config to `path` (.npz), atomically, without pickle."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +122,7 @@ def save_checkpoint(path, model, optimizer=None, epoch: int = 0, metrics: dict |
     return path
 
 
-def load_checkpoint(path, model, optimizer=None) -> dict:
+def load_checkpoint(path: str | os.PathLike[str], model: Module, optimizer: Optimizer | None = None) -> dict[str, Any]:
     """Restore `model` (and `optimizer`) from `path`; return {"epoch", "metrics", "config"}.
 
     Nothing is changed unless the whole checkpoint fits: a bad file raises CheckpointError.
@@ -166,12 +180,11 @@ class EarlyStopping:
     """Stop when a monitored value has not improved for `patience` epochs."""
 
     def __init__(self, patience: int = 3, min_delta: float = 0.0, mode: str = "min"):
-        if patience < 1:
-            raise ValueError(f"EarlyStopping needs patience >= 1, got {patience}")
         if mode not in ("min", "max"):
             raise ValueError(f"EarlyStopping mode must be 'min' (a loss) or 'max' (an accuracy), got {mode!r}")
-        self.patience, self.min_delta, self.mode = patience, min_delta, mode
-        self.best, self.best_epoch, self.epoch, self.bad_epochs = None, 0, 0, 0
+        self.patience, self.min_delta, self.mode = _at_least_one("EarlyStopping", "patience", patience), min_delta, mode
+        self.best: float | None = None
+        self.best_epoch, self.epoch, self.bad_epochs = 0, 0, 0
 
     def step(self, value: float) -> bool:
         """Record this epoch's value; True means: stop now."""
@@ -208,7 +221,7 @@ class EarlyStopping:
 class LRScheduler:
     """Sets each parameter group's lr from its base lr and the number of step() calls."""
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer: Optimizer):
         self.optimizer = optimizer
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.last_epoch = 0
@@ -225,45 +238,41 @@ class LRScheduler:
         self.last_epoch += 1
         self._apply()
 
-    def get_last_lr(self) -> list:
+    def get_last_lr(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]
 
 
 class StepLR(LRScheduler):
-    def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
-        if step_size < 1:
-            raise ValueError(f"StepLR needs step_size >= 1, got {step_size}")
-        self.step_size, self.gamma = step_size, gamma
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        self.step_size, self.gamma = _at_least_one("StepLR", "step_size", step_size), gamma
         super().__init__(optimizer)
 
-    def lr_at(self, base_lr, epoch):
+    def lr_at(self, base_lr: float, epoch: int) -> float:
         ### BEGIN SOLUTION
         return base_lr * self.gamma ** (epoch // self.step_size)
         ### END SOLUTION
 
 
 class CosineAnnealingLR(LRScheduler):
-    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
-        if T_max < 1:
-            raise ValueError(f"CosineAnnealingLR needs T_max >= 1, got {T_max}")
-        self.T_max, self.eta_min = T_max, eta_min
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
+        self.T_max, self.eta_min = _at_least_one("CosineAnnealingLR", "T_max", T_max), eta_min
         super().__init__(optimizer)
 
-    def lr_at(self, base_lr, epoch):
+    def lr_at(self, base_lr: float, epoch: int) -> float:
         ### BEGIN SOLUTION
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
         ### END SOLUTION
 
 
 class LinearWarmup(LRScheduler):
-    def __init__(self, optimizer, start_factor: float = 1 / 3, total_iters: int = 5):
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1 / 3, total_iters: int = 5):
         if not 0 < start_factor <= 1 or total_iters < 1:
             raise ValueError(f"LinearWarmup needs 0 < start_factor <= 1 and total_iters >= 1, "
                              f"got start_factor={start_factor}, total_iters={total_iters}")
         self.start_factor, self.total_iters = start_factor, total_iters
         super().__init__(optimizer)
 
-    def lr_at(self, base_lr, epoch):
+    def lr_at(self, base_lr: float, epoch: int) -> float:
         ### BEGIN SOLUTION
         progress = min(epoch, self.total_iters) / self.total_iters
         return base_lr * (self.start_factor + (1 - self.start_factor) * progress)
@@ -279,7 +288,7 @@ class LinearWarmup(LRScheduler):
 
 # %%
 #| export
-def confusion_matrix(predicted, targets, num_classes: int) -> np.ndarray:
+def confusion_matrix(predicted: ArrayLike, targets: ArrayLike, num_classes: int) -> np.ndarray:
     """C[i, j] = how many examples of class i were predicted as class j."""
     predicted, targets = np.asarray(predicted).reshape(-1), np.asarray(targets).reshape(-1)
     if predicted.shape != targets.shape:
@@ -292,7 +301,7 @@ def confusion_matrix(predicted, targets, num_classes: int) -> np.ndarray:
     return matrix
 
 
-def plot_history(history, path, title: str = "training history") -> Path:
+def plot_history(history: History, path: str | os.PathLike[str], title: str = "training history") -> Path:
     """Loss (and accuracy, when recorded) per epoch, saved as a PNG."""
     import matplotlib
     matplotlib.use("Agg")
@@ -433,11 +442,9 @@ print(f"save {saved.seconds * 1e3:.1f} ms, load {p.seconds * 1e3:.1f} ms (peak {
 # pickle; `torch.load(weights_only=True)` is its safe mode.)
 
 # %%
-try:
-    import torch
-except ImportError:
-    torch = None
-    print("PyTorch is not installed: skipping the comparison")
+from tinytorch.profiler import torch_if_installed
+
+torch = torch_if_installed()
 
 if torch is not None:
     param = torch.nn.Parameter(torch.zeros(1))

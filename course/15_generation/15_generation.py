@@ -47,10 +47,15 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from tinytorch.tensor import no_grad
+from tinytorch.tensor import TensorLike, no_grad
+
+if TYPE_CHECKING:  # GPT.generate calls generate(self, ...): module 14 imports this one, not the other way round
+    from tinytorch.transformer import GPT
 
 TOKENIZER_FORMAT = "tinytorch-char-tokenizer-1"
 
@@ -88,7 +93,7 @@ class CharTokenizer:
                              f"of {self.vocab_size} characters") from None
         ### END SOLUTION
 
-    def decode(self, ids) -> str:
+    def decode(self, ids: ArrayLike) -> str:
         """The text of a sequence of ids."""
         ids = np.asarray(ids).reshape(-1)
         if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= self.vocab_size):
@@ -97,7 +102,7 @@ class CharTokenizer:
         return "".join(self.chars[i] for i in ids)
         ### END SOLUTION
 
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the vocabulary as JSON, atomically (a crash leaves the old file or the new one)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +113,7 @@ class CharTokenizer:
         return path
 
     @classmethod
-    def load(cls, path) -> "CharTokenizer":
+    def load(cls, path: str | os.PathLike[str]) -> CharTokenizer:
         path = Path(path)
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
@@ -133,7 +138,8 @@ class CharTokenizer:
 
 # %% nbgrader={"grade": false, "grade_id": "get-batch", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
-def get_batch(data: np.ndarray, block_size: int, batch_size: int, generator: np.random.Generator):
+def get_batch(data: np.ndarray, block_size: int, batch_size: int,
+              generator: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(x, y), each (batch_size, block_size) int64: random windows of `data` and the windows one id later."""
     data = np.asarray(data)
     if data.ndim != 1 or len(data) <= block_size:
@@ -154,7 +160,7 @@ def get_batch(data: np.ndarray, block_size: int, batch_size: int, generator: np.
 
 # %% nbgrader={"grade": false, "grade_id": "sample-next", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
-def sample_next(logits: np.ndarray, temperature: float, top_k, generator: np.random.Generator) -> np.ndarray:
+def sample_next(logits: np.ndarray, temperature: float, top_k: int | None, generator: np.random.Generator) -> np.ndarray:
     """One id per row of `logits` (B, V), drawn with the given temperature and top-k."""
     logits = np.asarray(logits, dtype=np.float64)
     if temperature < 0:
@@ -184,7 +190,8 @@ def sample_next(logits: np.ndarray, temperature: float, top_k, generator: np.ran
 
 # %% nbgrader={"grade": false, "grade_id": "generate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
-def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k=None, seed=None) -> np.ndarray:
+def generate(model: GPT, idx: TensorLike, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+             seed: int | np.random.Generator | None = None) -> np.ndarray:
     """Append `max_new_tokens` sampled ids to `idx` (B, T); returns (B, T + max_new_tokens) int64."""
     idx = np.asarray(idx.data if hasattr(idx, "data") and not isinstance(idx, np.ndarray) else idx)
     if idx.ndim != 2 or idx.dtype.kind not in "iu" or idx.shape[1] < 1:
@@ -302,7 +309,7 @@ gpt = GPT(GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=12
 for T in (1, 8, 32, 64):
     ids = np.zeros((1, T), dtype=np.int64)
     with no_grad():
-        seconds = measure(lambda: gpt(ids), repeat=5).seconds
+        seconds = measure(gpt, ids, repeat=5).seconds
     print(f"context {T:3d}: {seconds * 1e3:6.2f} ms per generated token")
 with no_grad():
     total = measure(lambda: generate(gpt, np.zeros((1, 1), dtype=np.int64), 500, seed=0), repeat=1).seconds
@@ -335,11 +342,9 @@ print(f"500 tokens: {total:.2f} s")
 # against `torch.softmax(torch.topk(...))`.
 
 # %%
-try:
-    import torch
-except ImportError:
-    torch = None
-    print("PyTorch is not installed: skipping the comparison")
+from tinytorch.profiler import torch_if_installed
+
+torch = torch_if_installed()
 
 if torch is not None:
     logits = np.random.default_rng(0).standard_normal((1, 65)) * 3

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import os
 import time
 from pathlib import Path
 
@@ -45,10 +46,10 @@ def normalise(images: tt.Tensor) -> tt.Tensor:
     return tt.Tensor((images.data - MNIST_MEAN) / MNIST_STD)
 
 
-def evaluate(model, loader) -> tuple[float, float]:
+def evaluate(model: Sequential, loader: DataLoader) -> tuple[float, float]:
     """Mean loss and accuracy over a loader, without recording history."""
     model.eval()
-    total_loss = correct = count = 0
+    total_loss, correct, count = 0.0, 0, 0
     with tt.no_grad():
         for images, labels in loader:
             logits = model(normalise(images))
@@ -59,13 +60,13 @@ def evaluate(model, loader) -> tuple[float, float]:
     return total_loss / count, correct / count
 
 
-def train(data=None, epochs: int = 2, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
+def train(data: str | os.PathLike[str] | None = None, epochs: int = 2, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
           out: Path = Path("results/milestones"), progress: bool = True, limit: int | None = None) -> dict:
     """Train the CNN; return {"test_accuracy": [...per epoch], "epoch_seconds": [...], "checkpoint", "plot"}."""
     tt.manual_seed(seed)
-    train_set, test_set = MNIST(data, train=True), MNIST(data, train=False)
-    if limit:  # a smaller run for quick checks: the first `limit` training images
-        train_set = TensorDataset(train_set.images[:limit], train_set.labels[:limit])
+    full_train, test_set = MNIST(data, train=True), MNIST(data, train=False)
+    # with `limit`, a smaller run for quick checks: the first `limit` training images
+    train_set = TensorDataset(full_train.images[:limit], full_train.labels[:limit]) if limit else full_train
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
     test_loader = DataLoader(test_set, batch_size=1000)
     model = make_cnn()
@@ -98,7 +99,7 @@ def train(data=None, epochs: int = 2, batch_size: int = 64, lr: float = 1e-3, se
     return {"test_accuracy": test_accuracy, "epoch_seconds": epoch_seconds, "checkpoint": checkpoint, "plot": plot}
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course.milestones.mnist_cnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="datasets folder holding mnist/ (default: $TINYTORCH_DATASETS)")

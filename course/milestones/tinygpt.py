@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ class TrainConfig:
                          n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout)
 
 
-def read_corpus(data=None) -> str:
+def read_corpus(data: str | os.PathLike[str] | None = None) -> str:
     """The Tiny Shakespeare text, after checking it against the folder's SHA256SUMS."""
     path = dataset_root(data) / CORPUS
     if not path.is_file():
@@ -124,7 +125,7 @@ def evaluate(model: GPT, data: np.ndarray, starts: np.ndarray, batch_size: int =
     return total / len(starts)
 
 
-def train(data=None, cfg: TrainConfig | None = None, out: Path = Path("results/milestones"), resume: bool = False,
+def train(data: str | os.PathLike[str] | None = None, cfg: TrainConfig | None = None, out: Path = Path("results/milestones"), resume: bool = False,
           progress: bool = True, text: str | None = None, sample_chars: int = 500, temperature: float = 0.8,
           top_k: int | None = None, prompt: str = "\n\n") -> dict:
     """Train (or continue) TinyGPT; returns losses, timings, the sample and the files written."""
@@ -138,7 +139,7 @@ def train(data=None, cfg: TrainConfig | None = None, out: Path = Path("results/m
     model = GPT(cfg.model_config(tokenizer.vocab_size))
     optimizer = make_optimizer(model, cfg)
     checkpoint = out / "tinygpt.npz"
-    history = {"iter": [], "train_loss": [], "val_loss": []}
+    history: dict[str, list[float]] = {"iter": [], "train_loss": [], "val_loss": []}
     start_iter, best_val = 0, math.inf
     if resume:
         saved = load_checkpoint(checkpoint, model, optimizer)   # CheckpointError if missing or not fitting
@@ -159,7 +160,9 @@ def train(data=None, cfg: TrainConfig | None = None, out: Path = Path("results/m
         due = it % cfg.eval_interval == 0 or it == cfg.max_iters
         if due and not (resume and it == start_iter):           # 2. evaluate and checkpoint (once per iteration)
             train_loss, val_loss = evaluate(model, train_ids, eval_train), evaluate(model, val_ids, eval_val)
-            history["iter"].append(it), history["train_loss"].append(train_loss), history["val_loss"].append(val_loss)
+            history["iter"].append(it)
+            history["train_loss"].append(train_loss)
+            history["val_loss"].append(val_loss)
             best_val = min(best_val, val_loss)
             tqdm.write(f"iter {it:5d}: train loss {train_loss:.4f}, val loss {val_loss:.4f} "
                        f"({time.perf_counter() - started:.0f} s)")
@@ -208,7 +211,7 @@ def _plot(history: dict, path: Path) -> Path:
     return path
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(prog="python -m course.milestones.tinygpt", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
