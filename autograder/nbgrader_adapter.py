@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import warnings
@@ -32,6 +31,7 @@ import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Dict, Unicode
 
+from autograder.lms_zips import SKIPPED_LOG, SafeExtractor, stage_downloads
 from course.build.sources import is_test_cell, test_name
 from hub_config import gradebook_url
 
@@ -145,16 +145,17 @@ class Course:
         return self.submitted_students(assignment)
 
     def zip_collect(self, assignment: str, zips: list[Path], regexp: str = CANVAS_REGEXP) -> list[str]:
-        """``nbgrader zip_collect``: LMS downloads -> submitted/<student>/<assignment>/; return the problems."""
+        """``nbgrader zip_collect``: LMS downloads -> submitted/<student>/<assignment>/; return the problems.
+        The downloads are opened as hostile archives (autograder/lms_zips.py): a bad file or member is
+        reported and skipped, the rest collected."""
         self.require_assignment(assignment)
         missing = [str(z) for z in zips if not Path(z).is_file()]
         if missing:
             raise GradeError(f"{', '.join(missing)}: no such zip file")
-        archive = self.root / "downloaded" / assignment / "archive"
-        archive.mkdir(parents=True, exist_ok=True)
-        for z in zips:
-            shutil.copy2(z, archive / Path(z).name)
+        downloaded = self.root / "downloaded" / assignment
+        stage_downloads(zips, downloaded / "archive")
         done = run_nbgrader(["zip_collect", assignment, "--force",
+                             f"--ZipCollectApp.extractor_plugin={SafeExtractor.__module__}.{SafeExtractor.__name__}",
                              f"--FileNameCollectorPlugin.named_regexp={regexp}"], self.root)
         if done.returncode != 0:
             raise GradeError(f"nbgrader zip_collect {assignment} failed: {done.stderr.strip()[-500:]}")
@@ -163,7 +164,10 @@ class Course:
         if counts and int(counts.group(1)) == 0:
             raise GradeError(f"nbgrader zip_collect found no submission in {', '.join(map(str, zips))}: the file names "
                              f"must match --zip-regexp ({regexp})" + (f"; e.g. {Path(skipped[0]).name}" if skipped else ""))
-        return [f"zip_collect skipped {Path(s).name}: its name does not match --zip-regexp" for s in skipped]
+        unpacked = downloaded / "extracted" / SKIPPED_LOG
+        refused = json.loads(unpacked.read_text()) if unpacked.is_file() else []
+        return [f"not collected: {why}" for why in refused] + \
+            [f"zip_collect skipped {Path(s).name}: its name does not match --zip-regexp" for s in skipped]
 
     def check_submission(self, assignment: str, student: str) -> tuple[bool, list[str]]:
         """(gradable, problems) for one collected submission, before nbgrader sees it."""
