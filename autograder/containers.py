@@ -23,6 +23,8 @@ from autograder.bundle import bundle
 from autograder.ttgrade.protocol import RESULT_PREFIX, SUBMISSION, ProbeLimits
 
 DEFAULT_IMAGE = "tinytorch/grader:latest"
+BATCH_LABEL = "org.tinytorch.grading-batch"  # every grading container carries its batch: one run, one value
+PROCESS_BATCH = f"process-{os.getpid()}-{secrets.token_hex(4)}"  # the batch of a Job that names none
 REFERENCE_MASK = "/opt/tinytorch-reference"  # the image keeps the reference there; grading hides it
 
 
@@ -35,10 +37,13 @@ class Limits:
     tmpfs_mb: int = 256           # the only writable place, /tmp (counts toward memory)
     probe_timeout: float = 20.0   # seconds one probe may run unless its test says otherwise
     probe_memory_mb: int = 1536   # the student's process: its address space is capped near this
+    probe_budget: float = 120.0   # seconds all of a submission's probes may take together (a milestone's own
+    #                               long timeout is apart): sleeping just under probe_timeout in every probe ends here
     wall_seconds: float = 900.0   # the whole container, after which it is killed
 
     def for_bundle(self) -> ProbeLimits:
-        return {"probe_timeout": self.probe_timeout, "probe_memory_mb": self.probe_memory_mb}
+        return {"probe_timeout": self.probe_timeout, "probe_memory_mb": self.probe_memory_mb,
+                "probe_budget": self.probe_budget}
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Job:
     label: str = ""                       # who, for messages
     limits: Limits = field(default_factory=Limits)
     image: str = DEFAULT_IMAGE
+    batch: str = PROCESS_BATCH            # the grading run it belongs to (a container label: see BATCH_LABEL)
 
 
 RUNNING: set[str] = set()  # names of the grading containers running now (killed if the TA interrupts)
@@ -75,10 +81,11 @@ def kill_running() -> None:
         subprocess.run(["docker", "kill", name], capture_output=True, timeout=60)
 
 
-def docker_command(name: str, image: str, staging: Path, limits: Limits) -> list[str]:
+def docker_command(name: str, image: str, staging: Path, limits: Limits, batch: str = PROCESS_BATCH) -> list[str]:
     """The ``docker run`` of one grading container: every hardening flag is here, in one place."""
     return [
         "docker", "run", "--rm", "-i", "--name", name,
+        "--label", f"{BATCH_LABEL}={batch}",                   # whose it is: tests and clean-up touch only theirs
         "--network", "none",                                   # no network at all
         "--memory", f"{limits.memory_mb}m", "--memory-swap", f"{limits.memory_mb}m",  # no swap either
         "--pids-limit", str(limits.pids),                      # fork bombs stop here
@@ -120,7 +127,7 @@ def grade_in_container(job: Job, work_root: Path | None = None) -> dict:
     RUNNING.add(name)
     try:
         try:
-            done = subprocess.run(docker_command(name, job.image, staging, job.limits), input=request,
+            done = subprocess.run(docker_command(name, job.image, staging, job.limits, job.batch), input=request,
                                   capture_output=True, timeout=job.limits.wall_seconds)
         except subprocess.TimeoutExpired:
             subprocess.run(["docker", "kill", name], capture_output=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import sys
 import time
@@ -104,7 +105,7 @@ def gather(course: Course, assignment: str, zips: list[Path], zip_regexp: str, c
 
 
 def plan(course: Course, assignment: str, students: list[str], summary: Summary, force: bool,
-         limits: containers.Limits, image: str) -> list[Planned]:
+         limits: containers.Limits, image: str, batch: str) -> list[Planned]:
     """Check each submission, and plan a container for each that is gradable and not graded unchanged before."""
     stored = read_results(course.root, assignment)
     planned = []
@@ -121,7 +122,7 @@ def plan(course: Course, assignment: str, students: list[str], summary: Summary,
             summary.resumed.append(student)
             continue
         planned.append(Planned(student, digest, containers.Job(assignment, notebooks, label=student, limits=limits,
-                                                               image=image)))
+                                                               image=image, batch=batch)))
     return planned
 
 
@@ -234,11 +235,13 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] | t
     if not todo:
         log(f"{assignment}: no submissions in {course.root / 'submitted'}")
         return summary
-    planned = plan(course, assignment, todo, summary, force, limits, image)
+    batch = f"{assignment}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    planned = plan(course, assignment, todo, summary, force, limits, image, batch)
     if planned:
         workers = worker_count(jobs, limits, len(planned))
         log(f"{assignment}: grading {len(planned)} submission(s) in hardened containers, {workers} at a time"
-            + (f" ({len(summary.resumed)} already graded, unchanged)" if summary.resumed else ""))
+            + (f" ({len(summary.resumed)} already graded, unchanged)" if summary.resumed else "")
+            + f"; batch {batch} (docker ps --filter label={containers.BATCH_LABEL}={batch})")
         run_containers(course.root, assignment, planned, workers, summary, progress)
     results = record(course, assignment, everyone, todo, summary)
     if feedback or release_feedback:

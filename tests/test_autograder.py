@@ -464,7 +464,9 @@ def test_an_interrupted_run_keeps_its_results_and_the_next_one_resumes(grader_im
     kept = read_results(course_dir, slug)
     assert process.returncode == 2 and "interrupted" in err, out + err
     assert 1 <= len(kept) < 4 and all(r["status"] == "graded" for r in kept.values())
-    leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "name=ttgrade-"], capture_output=True, text=True).stdout
+    batch = re.search(r"; batch (\S+) ", out).group(1)  # its containers' label: other batches may run on this host
+    leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={containers.BATCH_LABEL}={batch}"],
+                               capture_output=True, text=True).stdout
     assert leftovers.strip() == "", "the interrupted run left containers behind"
     again = autograder("grade", slug, "--no-collect", "--image", grader_image, "--no-progress", cwd=course_dir)
     assert again.returncode == 0, again.stderr

@@ -7,6 +7,8 @@ The honest submissions in the same batch must score exactly what they score when
 """
 from __future__ import annotations
 
+import dataclasses
+import os
 import socket
 import subprocess
 import threading
@@ -22,6 +24,7 @@ from tests.test_autograder import (autograder, canvas_zip, course_dir, failures,
                                    notebook_test_points, reference_notebook, with_payload, write_notebooks)
 
 SLUG = "02_tensor"
+BATCH = f"hostile-corpus-{os.getpid()}"  # this module's grading containers (others may run on the host)
 TIGHT = containers.Limits(memory_mb=768, pids=64, probe_timeout=3, probe_memory_mb=400, wall_seconds=300)
 
 
@@ -148,6 +151,33 @@ _fake = _types.ModuleType("tinytorch.checks.test_02_tensor")
 _fake.__getattr__ = lambda name: (lambda: None)
 _sys.modules["tinytorch.checks.test_02_tensor"] = _fake
 """
+PATCH_BUILTINS = r"""
+import builtins as _builtins
+_real_getattr = _builtins.getattr
+# every test function looked up by name becomes a no-op that "passes"
+_builtins.getattr = lambda obj, name, *default: (lambda *a, **k: None) if str(name).startswith("test_") \
+    else _real_getattr(obj, name, *default)
+"""
+DEEP_FOLDERS = r"""
+import os as _os
+_here = "/tmp/deep"
+for _ in range(1200):  # deeper than Python's recursion limit: a recursive clean-up of /tmp crashes the grader
+    _here += "/d"
+    try:
+        _os.mkdir(_here)
+    except OSError:
+        break
+"""
+SHARED_MEMORY = hostile_add(f"""import os
+if os.path.exists("/dev/shm/ttgrade-seen"):  # an earlier probe was here: behave well from now on
+    {CORRECT}
+open("/dev/shm/ttgrade-seen", "w").close()
+raise RuntimeError("first call")""")
+RAISES_THE_TEST = hostile_add("""import sys
+frame = sys._getframe()
+while frame is not None and "request" not in frame.f_locals:
+    frame = frame.f_back
+raise RuntimeError(frame.f_locals["request"]["probes"] if frame is not None else "no request found")""")
 HUNGRY_WRONG = hostile_add("_ballast = np.ones(16 * 2**20)\nreturn _make(np.zeros_like(self.data), 'add', (self, self._lift(other)))")
 
 
@@ -182,6 +212,10 @@ CORPUS = {  # name -> (payload, twin) ; twin None = RAISE
     "monkeypatches numpy, tracemalloc, helpers": (MONKEYPATCH + HUNGRY_WRONG, HUNGRY_WRONG),
     "rewires the memory measurement in its process": (DEEP_TAMPER + HUNGRY_WRONG, "hungry, measured"),
     "prints 100 MB": ("import sys as _sys\n_sys.stdout.write('x' * 100 * 2**20)\n_sys.stdout.flush()\n", ""),
+    "patches the builtins the test runner uses": (PATCH_BUILTINS + RAISE, None),
+    "1,200 nested folders in /tmp": (DEEP_FOLDERS + RAISE, None),
+    "keeps state in /dev/shm between probes": (SHARED_MEMORY, None),
+    "raises the test's code as its message": (RAISES_THE_TEST, None),
 }
 HONEST = {
     "reference": "",
@@ -215,12 +249,26 @@ def listener():
     server.close()
 
 
-def job(tmp_path, name: str, payload: str, image: str) -> containers.Job:
+def job(tmp_path, name: str, payload: str, image: str, limits: containers.Limits = TIGHT) -> containers.Job:
     nb = reference_notebook(SLUG)
     if payload:
         nb = with_payload(nb, payload)
     folder = tmp_path / name.replace(" ", "_").replace("/", "_")
-    return containers.Job(SLUG, write_notebooks(folder, {SLUG: nb}), label=name, image=image, limits=TIGHT)
+    return containers.Job(SLUG, write_notebooks(folder, {SLUG: nb}), label=name, image=image, limits=limits, batch=BATCH)
+
+
+@pytest.mark.slow
+def test_waiting_in_every_probe_is_stopped_by_the_submissions_time_budget(grader_image, tmp_path):
+    """Each probe waits just under its time limit (when its process imports the submission): the probes of one
+    submission share a budget, so the container ends soon after it, not after every probe's full limit."""
+    limits = dataclasses.replace(TIGHT, probe_budget=15)
+    waits = "import time as _time\n_time.sleep(2.5)  # of the 3 s a probe may take\n"
+    result = containers.grade_in_container(job(tmp_path, "waits in every probe", waits, grader_image, limits))
+    assert result["status"] == "graded", failures(result)
+    messages = [t["message"] for t in result["tests"] + result["visible"]]
+    assert any("used up the 15 s they may take together" in m for m in messages), messages
+    # about 40 probes of 2.5 s each without the budget; the budget, the grader's start and the reference's own runs
+    assert result["container_seconds"] < 15 + 45, result["container_seconds"]
 
 
 @pytest.mark.slow
@@ -284,8 +332,15 @@ def test_hostile_submissions_get_what_they_deserve_and_honest_ones_their_solo_sc
     assert "tampered" in memory_messages, memory_messages
     deep = " ".join(t["message"] for t in results["hostile: rewires the memory measurement in its process"]["tests"])
     assert "tracemalloc did not report" in deep, deep
+    test_code = {line.strip() for source in hidden.test_files(SLUG).values() for line in source.splitlines()
+                 if len(line.strip()) >= 20}
+    for name, result in results.items():
+        said = "\n".join(t["message"] for t in result["tests"] + result["visible"])
+        shown = sorted(line for line in test_code if line in said)
+        assert not shown, f"{name}: its feedback shows the hidden tests' code: {shown[:3]}"
     assert accepted == [], f"a grading container reached the host: {accepted}"
-    leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "name=ttgrade-"], capture_output=True, text=True).stdout
+    leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={containers.BATCH_LABEL}={BATCH}"],
+                               capture_output=True, text=True).stdout
     assert leftovers.strip() == "", "grading containers were left behind"
     # the host survived: the whole batch ran, bounded by the per-test limits (not a timing test: a generous bound)
     assert elapsed < TIGHT.wall_seconds * len(names) / 2

@@ -116,7 +116,11 @@ def within_budget(fn, *args, budget: int, what: str, timeout: float | None = Non
     if not outcome.marked:
         note(f"{what}: budget {mb(budget)}; not measured")
         raise StudentError("the memory measurement never started in the process running your code (tampered with?)")
-    extra = outcome.rss_growth - baseline.rss_growth if baseline.status == "ok" else 0
+    if baseline.status != "ok":  # never "no baseline, so no check": the student's leftovers must not buy a pass
+        note(f"{what}: budget {mb(budget)}; not measured")
+        raise StudentError(f"{what}: the memory used could not be compared with the reference's, whose run in a "
+                           f"fresh process failed after yours ({baseline.message})")
+    extra = outcome.rss_growth - baseline.rss_growth
     note(f"{what}: peak {mb(peak)}, budget {mb(budget)} (reference {mb(reference_peak)})")
     if peak > budget:
         raise StudentError(f"{what} allocated {mb(peak)} at its peak, over the budget of {mb(budget)} "

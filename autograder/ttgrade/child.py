@@ -12,6 +12,7 @@ submission is imported, and reported together with a check that tracemalloc was 
 """
 from __future__ import annotations
 
+import builtins
 import gc
 import os
 import pickle
@@ -31,6 +32,9 @@ _GET_TRACED, _RESET_PEAK = tracemalloc.get_traced_memory, tracemalloc.reset_peak
 _ORIGINALS = {name: getattr(tracemalloc, name) for name in
               ("start", "stop", "is_tracing", "get_traced_memory", "reset_peak", "clear_traces", "take_snapshot")}
 _GC_COLLECT = gc.collect
+# The builtins as they were: the probes (hidden and visible tests) run with this copy, so a submission that
+# replaces getattr, isinstance or Exception in the builtins module changes nothing the tests look up.
+_BUILTINS = dict(builtins.__dict__)
 _WRITE, _EXIT = os.write, os._exit
 TAMPERING: list[str] = []
 RESPONSE_FD = -1  # set in main()
@@ -107,7 +111,8 @@ def main() -> None:
     except BaseException as error:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
         envelope = {"status": "import", "message": describe_error(error, stack)}
     else:
-        namespace: dict[str, Any] = {"__name__": "hidden_probes", "np": np, "peak_bytes": peak_bytes, "probe": probe}
+        namespace: dict[str, Any] = {"__builtins__": _BUILTINS, "__name__": "hidden_probes", "np": np,
+                                     "peak_bytes": peak_bytes, "probe": probe}
         exec(compile(request["probes"], "<hidden test probes>", "exec"), namespace)
         try:
             value = namespace[request["probe"]](tt, *request["args"])

@@ -255,7 +255,7 @@ def load_hidden_tests(bundle: Bundle, context: runner.Context, stack_for) -> tup
         folder, problem = stack_for(declared(source, "stack", "module"))
         path = f"hidden/{bundle['assignment']}/{filename}"
         linecache.cache[path] = (len(source), None, source.splitlines(True), path)
-        context.files[path] = runner.FileContext(folder, probe_sources(source), problem)
+        context.files[path] = runner.FileContext(folder, probe_sources(source), problem, secret=source)
         test_file = HiddenTestFile.from_string(source, path=path)
         kinds[test_file.name] = declared(source, "kind", "correctness")
         for case in test_file.test_cases:

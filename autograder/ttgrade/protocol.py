@@ -23,6 +23,7 @@ DATASET_FILES = {           # what a hidden test file's `datasets = [...]` bring
 class ProbeLimits(TypedDict):
     probe_timeout: float    # seconds one probe may run unless its test says otherwise
     probe_memory_mb: int    # the student's process: its address space is capped near this
+    probe_budget: float     # seconds all probes of a submission without a timeout of their own may take together
 
 
 class Visible(TypedDict):

@@ -5,7 +5,6 @@ import os
 import pickle
 import resource
 import selectors
-import shutil
 import signal
 import struct
 import subprocess
@@ -38,6 +37,19 @@ class FileContext:
     stack: str                   # the package folder the student's process imports tinytorch from
     probes: str                  # the source of the file's @probe functions
     stack_problem: str = ""      # why the stack is not the student's code (no notebook, no export...)
+    secret: str = ""             # the test file's source, which no message may carry into the feedback
+
+
+MAX_MESSAGE = 500  # characters of a failure message from the student's process that reach the feedback
+
+
+def scrub(message: str, secret: str) -> str:
+    """A message from the student's process, as the feedback may show it: no line of the test's code (a
+    submission can read its caller's source from the stack and raise it), at most MAX_MESSAGE characters."""
+    for line in {line.strip() for line in secret.splitlines()}:
+        if len(line) >= 12 and line in message:
+            message = message.replace(line, "[test code]")
+    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + "..."
 
 
 class Context:
@@ -53,10 +65,12 @@ class Context:
         self.stacks: dict[str, dict[str, str]] = {}  # folder -> the package files written there
         self.keep: set[str] = set()                  # what in /tmp belongs to the grader
         self.reference_files: dict[str, str] = {}    # the reference tinytorch, for reference=True runs
+        self.spent = 0.0                             # seconds the submission's probes took so far (the budget)
 
     def restore(self) -> None:
-        """After a probe: remove whatever the student's processes left in /tmp and rewrite every stack as built."""
-        for top in [TMP] + sorted(self.keep):
+        """After a probe: remove whatever the student's processes left in /tmp and /dev/shm (the next probe gets
+        them fresh) and rewrite every stack as built."""
+        for top in [TMP, SHM] + sorted(self.keep):
             for entry in os.listdir(top) if os.path.isdir(top) else []:
                 path = os.path.join(top, entry)
                 if path not in self.keep and path not in self.stacks and path != self.workdir:
@@ -85,7 +99,14 @@ class Context:
         context = self.files.get(filename)
         if context is None or not getattr(fn, PROBE_MARK, False):
             raise RuntimeError(f"{fn.__name__} is not a @probe of a hidden test file")
+        budgeted = timeout is None and not reference  # a test's own long timeout (a milestone) is its own budget
         timeout = float(timeout or self.limits["probe_timeout"])
+        if budgeted:
+            remaining = self.limits["probe_budget"] - self.spent
+            if remaining <= 0:
+                return ProbeOutcome("timeout", f"not run: the tests of this submission used up the "
+                                               f"{self.limits['probe_budget']:g} s they may take together")
+            timeout = min(timeout, remaining)
         memory_mb = int(memory_mb or self.limits["probe_memory_mb"])
         stack = context.stack
         if reference:
@@ -99,6 +120,9 @@ class Context:
         finally:
             remove(home)
             self.restore()  # also deletes the reference stack
+        if budgeted:
+            self.spent += outcome.seconds
+        outcome.message = scrub(outcome.message, context.secret)
         if outcome.status == "import" and context.stack_problem:
             outcome.message = f"{context.stack_problem}; {outcome.message}"
         elif outcome.status != "ok" and context.stack_problem:
@@ -108,27 +132,41 @@ class Context:
 
 CONTEXT: Context  # set by ttgrade.parent
 TMP = "/tmp"
+SHM = "/dev/shm"  # noqa: S108  (the container's shared-memory tmpfs: writable by the student's processes)
 
 
 def remove(path: str) -> None:
-    """Delete a file, link or folder the student's code may have made read-only (same uid: chmod works)."""
+    """Delete a file, link or folder tree the student's code may have made read-only or deep (same uid: chmod
+    works), walking it without recursion: first every folder made writable and emptied of its files, then the
+    folders themselves, deepest first."""
     if os.path.islink(path) or not os.path.isdir(path):
         try:
             os.unlink(path)
-        except FileNotFoundError:
+        except OSError:
             pass
         return
-    for top, dirs, _ in os.walk(path):
-        for name in dirs:
-            try:
-                os.chmod(os.path.join(top, name), 0o755)
-            except OSError:
-                pass
-    try:
-        os.chmod(path, 0o755)
-    except OSError:
-        pass
-    shutil.rmtree(path, ignore_errors=True)
+    pending, folders = [path], []
+    while pending:
+        folder = pending.pop()
+        folders.append(folder)
+        try:
+            os.chmod(folder, 0o700)
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(entry.path)
+            else:
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass
+    for folder in reversed(folders):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
 
 
 def write_files(folder: str, files: dict[str, str]) -> None:
