@@ -107,41 +107,43 @@ def mlp_step():
                          tinytorch_step, torch_step, repeat=300)
 
 
+def training_step(model, optimizer, loss_fn, x, y) -> None:
+    """Forward, loss, zero the gradients, backward, step: the same calls in tinytorch and PyTorch."""
+    loss = loss_fn(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def cnn_twins(torch):
+    """The milestone CNN in tinytorch and in PyTorch, each with Adam at lr 1e-3: (ours, theirs, our_opt, their_opt)."""
+    from bench.twins import torch_cnn
+    from course.milestones.mnist_cnn import make_cnn
+    from tinytorch.adam import Adam
+
+    ours, theirs = make_cnn(), torch_cnn(torch)
+    return ours, theirs, Adam(ours.parameters(), lr=1e-3), torch.optim.Adam(theirs.parameters(), lr=1e-3)
+
+
 @benchmark
 def cnn_step():
     """One training step of the milestone CNN (Adam, batch 64), the two frameworks interleaved step by step."""
     import torch
     import tinytorch as tt
-    from bench.twins import torch_cnn
-    from course.milestones.mnist_cnn import make_cnn
-    from tinytorch.adam import Adam
     from tinytorch.losses import cross_entropy
 
     torch.set_num_threads(THREADS)
     tt.manual_seed(0)
-    ours = make_cnn()
-    theirs = torch_cnn(torch)
+    ours, theirs, our_opt, their_opt = cnn_twins(torch)
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
-    our_opt, their_opt = Adam(ours.parameters(), lr=1e-3), torch.optim.Adam(theirs.parameters(), lr=1e-3)
     r = np.random.default_rng(0)
     x = r.random((64, 1, 28, 28), dtype=np.float32)
     y = r.integers(0, 10, 64)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-    def tinytorch_step():
-        loss = cross_entropy(ours(tt.Tensor(x)), y)
-        our_opt.zero_grad()
-        loss.backward()
-        our_opt.step()
-
-    def torch_step():
-        loss = torch.nn.functional.cross_entropy(theirs(tx), ty)
-        their_opt.zero_grad()
-        loss.backward()
-        their_opt.step()
-
     return step_vs_torch("MNIST CNN training step (fwd+bwd+Adam), batch 64, interleaved",
-                         tinytorch_step, torch_step, repeat=100)
+                         lambda: training_step(ours, our_opt, cross_entropy, tt.Tensor(x), y),
+                         lambda: training_step(theirs, their_opt, torch.nn.functional.cross_entropy, tx, ty),
+                         repeat=100)
 
 
 @benchmark
@@ -149,9 +151,7 @@ def mnist_cnn():
     """The milestone CNN, Adam lr 1e-3, batch 64: seconds per epoch and test accuracy after 1 and 2 epochs."""
     import torch
     import tinytorch as tt
-    from bench.twins import torch_cnn
-    from course.milestones.mnist_cnn import MNIST_MEAN, MNIST_STD, evaluate, make_cnn, normalise
-    from tinytorch.adam import Adam
+    from course.milestones.mnist_cnn import MNIST_MEAN, MNIST_STD, evaluate, normalise
     from tinytorch.data import MNIST, DataLoader
     from tinytorch.losses import cross_entropy
 
@@ -159,24 +159,16 @@ def mnist_cnn():
     torch.manual_seed(0)
     tt.manual_seed(0)
     train_set, test_set = MNIST(train=True), MNIST(train=False)
-    ours = make_cnn()
-    theirs = torch_cnn(torch)
-    our_opt, their_opt = Adam(ours.parameters(), lr=1e-3), torch.optim.Adam(theirs.parameters(), lr=1e-3)
+    ours, theirs, our_opt, their_opt = cnn_twins(torch)
     x_test = torch.from_numpy((test_set.images - MNIST_MEAN) / MNIST_STD)
     y_test = torch.from_numpy(test_set.labels)
 
     def our_step(images, labels):
-        loss = cross_entropy(ours(normalise(images)), labels.data)
-        our_opt.zero_grad()
-        loss.backward()
-        our_opt.step()
+        training_step(ours, our_opt, cross_entropy, normalise(images), labels.data)
 
     def their_step(images, labels):
-        loss = torch.nn.functional.cross_entropy(theirs(torch.from_numpy((images.data - MNIST_MEAN) / MNIST_STD)),
-                                                 torch.from_numpy(labels.data))
-        their_opt.zero_grad()
-        loss.backward()
-        their_opt.step()
+        training_step(theirs, their_opt, torch.nn.functional.cross_entropy,
+                      torch.from_numpy((images.data - MNIST_MEAN) / MNIST_STD), torch.from_numpy(labels.data))
 
     result = {"what": "MNIST CNN epoch, Adam lr 1e-3, batch 64 (60,000 images)"}
     for epoch in (1, 2):

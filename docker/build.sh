@@ -12,7 +12,8 @@
 # tinytorch/ and hub_config.py without caches, from which the deploy builds the nbgrader course
 # directory with `python -m autograder course`). Environment:
 #   PYTHON          a Python with jupytext + nbformat, for the student skeleton (default: python3)
-#   BASE_IMAGE      the base to build FROM (default tinytorch/base:bookworm, made by docker/base/build-base.sh)
+#   BASE_IMAGE      the base to build FROM (default tinytorch/base:bookworm, made by docker/base/build-base.sh;
+#                   the images install into its venv, /opt/venv, first on PATH)
 #   INSTALL_TORCH   student image: no (default) | wheels (torch wheel from TORCH_WHEEL_DIR) | index
 #   TORCH_WHEEL_DIR where the torch==2.13.0 CPU wheel is (default /opt/wheels)
 #

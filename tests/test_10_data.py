@@ -219,10 +219,22 @@ def _leftovers(folder: Path) -> list:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_download_fetches_verifies_and_writes_atomically(datasets, server, tmp_path):
-    base_url, served, _ = server
+def _serve_test_split(datasets: Path, served: Path) -> None:
     for name in MNIST_FILES["test"]:
         shutil.copy(datasets / "mnist" / name, served / name)
+
+
+def _assert_download_fails_cleanly(base_url: str, tmp_path: Path, match: str) -> None:
+    """Downloading the test split raises a DownloadError matching `match` and leaves no file behind."""
+    root = tmp_path / "data"
+    with pytest.raises(DownloadError, match=match):
+        MNIST(root, train=False, download=True, base_url=base_url)
+    assert _leftovers(root / "mnist") == []
+
+
+def test_download_fetches_verifies_and_writes_atomically(datasets, server, tmp_path):
+    base_url, served, _ = server
+    _serve_test_split(datasets, served)
     root = tmp_path / "data"
     ds = MNIST(root, train=False, download=True, base_url=base_url)
     assert len(ds) == 10_000 and ds.labels[:3].tolist() == [7, 2, 1]
@@ -234,21 +246,14 @@ def test_download_fetches_verifies_and_writes_atomically(datasets, server, tmp_p
 
 def test_download_404_is_a_clear_error_and_leaves_no_file(server, tmp_path):
     base_url, _, _ = server
-    root = tmp_path / "data"
-    with pytest.raises(DownloadError, match="t10k-images-idx3-ubyte.gz failed: HTTP 404"):
-        MNIST(root, train=False, download=True, base_url=base_url)
-    assert _leftovers(root / "mnist") == []
+    _assert_download_fails_cleanly(base_url, tmp_path, "t10k-images-idx3-ubyte.gz failed: HTTP 404")
 
 
 def test_download_truncated_body_is_a_clear_error_and_leaves_no_file(datasets, server, tmp_path):
     base_url, served, handler = server
-    for name in MNIST_FILES["test"]:
-        shutil.copy(datasets / "mnist" / name, served / name)
+    _serve_test_split(datasets, served)
     handler.truncate.add("t10k-images-idx3-ubyte.gz")
-    root = tmp_path / "data"
-    with pytest.raises(DownloadError, match="t10k-images-idx3-ubyte.gz.*truncated"):
-        MNIST(root, train=False, download=True, base_url=base_url)
-    assert _leftovers(root / "mnist") == []
+    _assert_download_fails_cleanly(base_url, tmp_path, "t10k-images-idx3-ubyte.gz.*truncated")
 
 
 def test_download_of_a_truncated_file_is_a_clear_error_and_leaves_no_file(datasets, server, tmp_path):
@@ -256,16 +261,10 @@ def test_download_of_a_truncated_file_is_a_clear_error_and_leaves_no_file(datase
     base_url, served, _ = server
     source = datasets / "mnist" / "t10k-images-idx3-ubyte.gz"
     (served / source.name).write_bytes(source.read_bytes()[:100_000])
-    root = tmp_path / "data"
-    with pytest.raises(DownloadError, match="truncated or not a valid gzip"):
-        MNIST(root, train=False, download=True, base_url=base_url)
-    assert _leftovers(root / "mnist") == []
+    _assert_download_fails_cleanly(base_url, tmp_path, "truncated or not a valid gzip")
 
 
 def test_download_checksum_mismatch_is_a_clear_error_and_leaves_no_file(datasets, server, tmp_path):
     base_url, served, _ = server
     shutil.copy(datasets / "mnist" / "train-labels-idx1-ubyte.gz", served / "t10k-images-idx3-ubyte.gz")  # wrong file
-    root = tmp_path / "data"
-    with pytest.raises(DownloadError, match="checksum mismatch"):
-        MNIST(root, train=False, download=True, base_url=base_url)
-    assert _leftovers(root / "mnist") == []
+    _assert_download_fails_cleanly(base_url, tmp_path, "checksum mismatch")

@@ -108,11 +108,13 @@ def failures(result: dict) -> str:
 # ---- what never reaches students -----------------------------------------------------------------
 
 def hidden_names() -> list[str]:
-    """Text only the hidden tests hold: their test functions' definitions and their files' names."""
+    """Text only the hidden tests hold: their test functions' definitions (``def test_x(`` or, for a test
+    declared on its probe, ``test_case(name="test_x"``) and their files' names."""
     names = []
     for slug in hidden.assignments():
         for source in hidden.test_files(slug).values():
             names += re.findall(r"^(def test_\w+)\(", source, re.M)
+            names += re.findall(r'^@(test_case\(name="test_\w+")', source, re.M)
             names += re.findall(r"^name = \"([^\"]+)\"$", source, re.M)
     return names
 

@@ -43,7 +43,7 @@ import os as _os
 def _leaked():
     # hidden tests, or the reference of this module, anywhere this process can read?
     # built from pieces, so that this submission's own files (notebook, export) do not hold them
-    markers = ("def test_" + "broadcasting_arithmetic", 'name = "02_tensor' + ' correctness"')
+    markers = ('test_case(name="test_' + 'broadcasting_arithmetic"', 'name = "02_tensor' + ' correctness"')
     for path in ["/proc/1/environ", "/proc/1/fd/0", "/proc/1/fd/1", "/proc/1/maps"]:
         try:
             with open(path, "rb") as f:  # the grader's environment, stdin, stdout, memory map: all must be closed

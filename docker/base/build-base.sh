@@ -12,7 +12,11 @@
 # 4. Either way, CA certificates the host trusts and the image does not (a TLS
 #    inspecting proxy's) are added, so pip and apt work inside the images as on the
 #    host; TINYTORCH_HOST_CA=no skips that.
-# Prints "base: IMAGE built (registry|debootstrap)" or "base: IMAGE present".
+# 5. Last, the empty virtual environment every image installs its pinned packages into
+#    (/opt/venv, first on PATH), with pip's cache and Python's bytecode kept out of the layers.
+# The image is labelled with a hash of that last stage: an IMAGE built from an older one is
+# rebuilt, on the root file system already there.
+# Prints "base: IMAGE built (registry|debootstrap|existing root file system)" or "base: IMAGE present".
 set -euo pipefail
 
 rebuild=0
@@ -26,14 +30,39 @@ SUITE=bookworm
 PACKAGES=python3,python3-venv,python3-pip,ca-certificates
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-if [ "$rebuild" = 0 ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+# The final base: the root file system, the host's extra CAs, every TLS client (OpenSSL, pip,
+# requests) pointed at the system bundle, and the images' virtual environment.
+FINAL_STAGE=$(cat <<'DOCKERFILE'
+ARG ROOTFS
+FROM ${ROOTFS}
+COPY . /usr/local/share/ca-certificates/
+RUN update-ca-certificates >/dev/null
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+ENV PATH=/opt/venv/bin:$PATH \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python3 -m venv /opt/venv
+ARG STAGE
+LABEL org.tinytorch.base-stage=${STAGE}
+DOCKERFILE
+)
+STAGE=$(printf '%s\n' "$FINAL_STAGE" | sha256sum | cut -c1-12)
+
+if [ "$rebuild" = 0 ] && [ "$(docker image inspect "$IMAGE" \
+        --format '{{ index .Config.Labels "org.tinytorch.base-stage" }}' 2>/dev/null)" = "$STAGE" ]; then
     echo "base: $IMAGE present"
     exit 0
 fi
 work=$(mktemp -d /var/tmp/tinytorch-base.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-if timeout "${TINYTORCH_PULL_TIMEOUT:-120}" docker pull -q "$REGISTRY_IMAGE" >/dev/null 2>&1; then
+if [ "$rebuild" = 0 ] && docker image inspect "$ROOTFS" >/dev/null 2>&1; then
+    # A base from an older final stage: the root file system is still good.
+    how="existing root file system $ROOTFS"
+elif timeout "${TINYTORCH_PULL_TIMEOUT:-120}" docker pull -q "$REGISTRY_IMAGE" >/dev/null 2>&1; then
     # A registry answers: use its image, smaller and signed by its publisher.
     how="registry: $REGISTRY_IMAGE"
     DOCKER_BUILDKIT=0 docker build -q -t "$ROOTFS" --build-arg "FROM_IMAGE=$REGISTRY_IMAGE" \
@@ -69,21 +98,12 @@ SOURCES
     rm -rf "$root"
 fi
 
-# The final base: the root file system, the host's extra CAs, and every TLS
-# client (OpenSSL, pip, requests) pointed at the system bundle.
 mkdir -p "$work/ca"
 if [ "${TINYTORCH_HOST_CA:-yes}" != no ] && [ -f "$HOST_BUNDLE" ]; then
     docker run --rm "$ROOTFS" cat "$HOST_BUNDLE" >"$work/image-bundle.crt"
     added=$(python3 "$HERE/extra_ca.py" "$HOST_BUNDLE" "$work/image-bundle.crt" "$work/ca")
     [ "$added" = 0 ] || echo "base: adding $added CA certificate(s) the host trusts"
 fi
-DOCKER_BUILDKIT=0 docker build -q -t "$IMAGE" --build-arg "ROOTFS=$ROOTFS" -f - "$work/ca" >/dev/null <<'DOCKERFILE'
-ARG ROOTFS
-FROM ${ROOTFS}
-COPY . /usr/local/share/ca-certificates/
-RUN update-ca-certificates >/dev/null
-ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
-    PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
-    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
-DOCKERFILE
+printf '%s\n' "$FINAL_STAGE" | DOCKER_BUILDKIT=0 docker build -q -t "$IMAGE" --build-arg "ROOTFS=$ROOTFS" \
+    --build-arg "STAGE=$STAGE" -f - "$work/ca" >/dev/null
 echo "base: $IMAGE built ($how)"

@@ -2,7 +2,8 @@
 import numpy as np
 from otter.test_files import test_case
 
-from ttgrade import probe, same
+from ttgrade import probe
+from ttgrade.cases import same_as_reference
 
 name = "03_activations correctness"
 kind = "correctness"
@@ -11,28 +12,22 @@ EXTREME = np.array([[-1000.0, -88.0, -20.0, -1e-7, 0.0, 1e-7, 20.0, 88.0, 1000.0
 CUBE = np.random.default_rng(31).normal(scale=3.0, size=(2, 3, 4)).astype(np.float32)
 
 
+@test_case(name="test_pointwise_activations_on_extreme_values", points=2)
+@same_as_reference(EXTREME, atol=1e-6)
 @probe
 def pointwise(tt, x):
+    """relu, sigmoid and gelu from -1000 to 1000: finite, no overflow warnings turned into nan."""
     from tinytorch.activations import gelu, relu, sigmoid
     t = tt.Tensor(x)
     return {"relu": relu(t).data, "sigmoid": sigmoid(t).data, "gelu": gelu(t).data}
 
 
+@test_case(name="test_softmax_is_stable_and_respects_axis", points=2)
+@same_as_reference(EXTREME, CUBE)
 @probe
 def softmaxes(tt, x, cube):
+    """softmax of logits near 1000 (no nan), and over axes 0 and 1 of a 3-d tensor."""
     from tinytorch.activations import softmax
     return {"softmax of huge logits": softmax(tt.Tensor(x)).data,
             "softmax over axis 0": softmax(tt.Tensor(cube), axis=0).data,
             "softmax over axis 1 of a 3-d input": softmax(tt.Tensor(cube), axis=1).data}
-
-
-@test_case(points=2)
-def test_pointwise_activations_on_extreme_values():
-    """relu, sigmoid and gelu from -1000 to 1000: finite, no overflow warnings turned into nan."""
-    same(pointwise, EXTREME, atol=1e-6)
-
-
-@test_case(points=2)
-def test_softmax_is_stable_and_respects_axis():
-    """softmax of logits near 1000 (no nan), and over axes 0 and 1 of a 3-d tensor."""
-    same(softmaxes, EXTREME, CUBE)

@@ -3,7 +3,8 @@ edge cases, probabilities at 0 and 1."""
 import numpy as np
 from otter.test_files import test_case
 
-from ttgrade import probe, same
+from ttgrade import probe
+from ttgrade.cases import same_as_reference
 
 name = "06_losses correctness"
 kind = "correctness"
@@ -14,8 +15,11 @@ PROBS = np.array([[0.0], [1.0], [0.3], [0.999999]], dtype=np.float32)
 LABELS = np.array([[0.0], [1.0], [1.0], [0.0]], dtype=np.float32)
 
 
+@test_case(name="test_log_softmax_is_stable", points=2)
+@same_as_reference(LOGITS, rtol=1e-4, atol=1e-5)
 @probe
 def log_softmax_values(tt, logits):
+    """log_softmax of logits up to 1000 apart: finite values and gradient, either axis."""
     from tinytorch.losses import log_softmax
     x = tt.Tensor(logits, requires_grad=True)
     out = log_softmax(x, axis=-1)
@@ -24,8 +28,11 @@ def log_softmax_values(tt, logits):
     return {"log_softmax": out.data, "its gradient": x.grad, "over axis 0": column}
 
 
+@test_case(name="test_cross_entropy_on_huge_logits", points=2)
+@same_as_reference(LOGITS, TARGETS, rtol=1e-4, atol=1e-6)
 @probe
 def cross_entropy_values(tt, logits, targets):
+    """Cross-entropy with integer targets when a logit is 1000: finite loss, right gradient."""
     from tinytorch.losses import cross_entropy
     x = tt.Tensor(logits, requires_grad=True)
     loss = cross_entropy(x, targets)
@@ -33,28 +40,13 @@ def cross_entropy_values(tt, logits, targets):
     return {"loss": loss.data, "gradient": x.grad}
 
 
+@test_case(name="test_binary_cross_entropy_at_zero_and_one", points=1)
+@same_as_reference(PROBS, LABELS, rtol=1e-4, atol=1e-5)
 @probe
 def bce_values(tt, probs, labels):
+    """BCE of probabilities exactly 0 and 1: clipped like the reference, no nan."""
     from tinytorch.losses import binary_cross_entropy
     p = tt.Tensor(probs, requires_grad=True)
     loss = binary_cross_entropy(p, labels)
     loss.backward()
     return {"loss": loss.data, "finite gradient": np.isfinite(p.grad), "gradient where finite": np.where(np.isfinite(p.grad), p.grad, 0)}
-
-
-@test_case(points=2)
-def test_log_softmax_is_stable():
-    """log_softmax of logits up to 1000 apart: finite values and gradient, either axis."""
-    same(log_softmax_values, LOGITS, rtol=1e-4, atol=1e-5)
-
-
-@test_case(points=2)
-def test_cross_entropy_on_huge_logits():
-    """Cross-entropy with integer targets when a logit is 1000: finite loss, right gradient."""
-    same(cross_entropy_values, LOGITS, TARGETS, rtol=1e-4, atol=1e-6)
-
-
-@test_case(points=1)
-def test_binary_cross_entropy_at_zero_and_one():
-    """BCE of probabilities exactly 0 and 1: clipped like the reference, no nan."""
-    same(bce_values, PROBS, LABELS, rtol=1e-4, atol=1e-5)

@@ -3,7 +3,8 @@ binary and multi-class outputs, evaluate, and a short deterministic fit."""
 import numpy as np
 from otter.test_files import test_case
 
-from ttgrade import probe, same
+from ttgrade import probe
+from ttgrade.cases import same_as_reference
 
 name = "08_training correctness"
 kind = "correctness"
@@ -14,8 +15,11 @@ Y_CLASS = R.integers(0, 3, size=23)
 Y_REG = R.normal(size=(23, 1)).astype(np.float32)
 
 
+@test_case(name="test_split_and_minibatches", points=2)
+@same_as_reference(X, Y_CLASS)
 @probe
 def splits(tt, x, y):
+    """train_val_split with a seed; 23 examples in batches of 5 and 10: the last batch is short, shuffling is seeded."""
     from tinytorch.training import iterate_minibatches, train_val_split
     xt, yt, xv, yv = train_val_split(x, y, val_fraction=0.3, seed=5)
     batches = list(iterate_minibatches(x, y, batch_size=5, shuffle=True, seed=3))
@@ -24,8 +28,11 @@ def splits(tt, x, y):
             "shuffled batches": [b[1] for b in batches], "unshuffled batches": [b[0] for b in ordered]}
 
 
+@test_case(name="test_accuracy_binary_and_multiclass", points=1)
+@same_as_reference(Y_CLASS)
 @probe
 def accuracies(tt, y):
+    """accuracy of class logits, and of probabilities at two thresholds."""
     from tinytorch.training import accuracy
     logits = np.eye(3, dtype=np.float32)[y] * 2 + np.eye(3, dtype=np.float32)[(y + 1) % 3] * (np.arange(len(y)) % 2)[:, None] * 3
     probs = np.linspace(0, 1, 7, dtype=np.float32)[:, None]
@@ -34,8 +41,11 @@ def accuracies(tt, y):
             "binary, threshold 0.7": float(accuracy(probs, labels, threshold=0.7))}
 
 
+@test_case(name="test_fit_and_evaluate", points=2)
+@same_as_reference(X, Y_CLASS, Y_REG, rtol=1e-4)
 @probe
 def short_fit(tt, x, y_class, y_reg):
+    """Three seeded epochs of fit with a validation split, and evaluate on a regression."""
     from tinytorch.layers import Linear, ReLU, Sequential
     from tinytorch.losses import CrossEntropyLoss, MSELoss
     from tinytorch.optimizers import SGD
@@ -50,21 +60,3 @@ def short_fit(tt, x, y_class, y_reg):
     return {"train loss per epoch": history.train_loss, "val loss per epoch": history.val_loss,
             "train accuracy": history.train_accuracy, "val accuracy": history.val_accuracy,
             "evaluate (regression)": (float(loss), acc)}
-
-
-@test_case(points=2)
-def test_split_and_minibatches():
-    """train_val_split with a seed; 23 examples in batches of 5 and 10: the last batch is short, shuffling is seeded."""
-    same(splits, X, Y_CLASS)
-
-
-@test_case(points=1)
-def test_accuracy_binary_and_multiclass():
-    """accuracy of class logits, and of probabilities at two thresholds."""
-    same(accuracies, Y_CLASS)
-
-
-@test_case(points=2)
-def test_fit_and_evaluate():
-    """Three seeded epochs of fit with a validation split, and evaluate on a regression."""
-    same(short_fit, X, Y_CLASS, Y_REG, rtol=1e-4)

@@ -3,7 +3,8 @@ of other dtypes and shapes, and its errors."""
 import numpy as np
 from otter.test_files import test_case
 
-from ttgrade import probe, same
+from ttgrade import probe
+from ttgrade.cases import same_as_reference
 
 name = "10_data correctness"
 kind = "correctness"
@@ -12,8 +13,11 @@ X = np.arange(23 * 2, dtype=np.float32).reshape(23, 2)
 Y = np.arange(23)
 
 
+@test_case(name="test_dataloader_lengths_and_batches", points=2)
+@same_as_reference(X, Y)
 @probe
 def loader(tt, x, y):
+    """23 examples: len with and without drop_last, ordered batches, seeded shuffles that differ per epoch."""
     from tinytorch.data import DataLoader, TensorDataset
     ds = TensorDataset(x, y)
     plain, dropped = DataLoader(ds, batch_size=5), DataLoader(ds, batch_size=5, drop_last=True)
@@ -23,8 +27,11 @@ def loader(tt, x, y):
             "shuffled epoch 1": [b[1].data for b in shuffled], "shuffled epoch 2": [b[1].data for b in shuffled]}
 
 
+@test_case(name="test_idx_parsing", points=2)
+@same_as_reference()
 @probe
 def idx_files(tt):
+    """IDX files of int32 and uint8, and malformed ones (wrong magic, truncated, trailing bytes)."""
     import struct
 
     from tinytorch.data import mnist_arrays, parse_idx
@@ -43,15 +50,3 @@ def idx_files(tt):
     pair = mnist_arrays(images, labels)
     return {"int32 3-d": parse_idx(blob), "uint8 vector": parse_idx(vector), "errors": errors,
             "mnist_arrays": (pair[0], pair[1])}
-
-
-@test_case(points=2)
-def test_dataloader_lengths_and_batches():
-    """23 examples: len with and without drop_last, ordered batches, seeded shuffles that differ per epoch."""
-    same(loader, X, Y)
-
-
-@test_case(points=2)
-def test_idx_parsing():
-    """IDX files of int32 and uint8, and malformed ones (wrong magic, truncated, trailing bytes)."""
-    same(idx_files)

@@ -3,14 +3,18 @@ early stopping in both modes, and learning-rate schedules over many epochs."""
 import numpy as np
 from otter.test_files import test_case
 
-from ttgrade import probe, same
+from ttgrade import probe
+from ttgrade.cases import same_as_reference
 
 name = "12_production correctness"
 kind = "correctness"
 
 
+@test_case(name="test_checkpoint_round_trip_and_corrupt_file", points=2)
+@same_as_reference()
 @probe
 def checkpoint_round_trip(tt):
+    """A checkpoint restores weights, epoch and metrics into a fresh model; a corrupt file raises; no temporary file is left."""
     import os
     from tinytorch.adam import Adam
     from tinytorch.layers import Linear, Sequential, Tanh
@@ -37,8 +41,11 @@ def checkpoint_round_trip(tt):
             "metrics": info["metrics"], "a corrupt file": corrupt, "temporary files left": leftovers}
 
 
+@test_case(name="test_early_stopping_modes", points=1)
+@same_as_reference()
 @probe
 def early_stopping(tt):
+    """EarlyStopping with min_delta in min mode, and in max mode."""
     from tinytorch.production import EarlyStopping
     falling_then_flat = [1.0, 0.8, 0.79, 0.795, 0.7901, 0.8, 0.81, 0.6]
     stop_min = EarlyStopping(patience=2, min_delta=0.005)
@@ -47,8 +54,11 @@ def early_stopping(tt):
             "max mode": [bool(stop_max.step(v)) for v in [0.5, 0.6, 0.6, 0.59, 0.61, 0.6, 0.6, 0.6]]}
 
 
+@test_case(name="test_learning_rate_schedules", points=2)
+@same_as_reference(rtol=1e-6)
 @probe
 def schedules(tt):
+    """StepLR, CosineAnnealingLR and LinearWarmup over more epochs than their period."""
     from tinytorch.layers import Parameter
     from tinytorch.optimizers import SGD
     from tinytorch.production import CosineAnnealingLR, LinearWarmup, StepLR
@@ -63,21 +73,3 @@ def schedules(tt):
     return {"StepLR(step 3, gamma 0.5)": lrs(lambda o: StepLR(o, 3, 0.5), 10),
             "CosineAnnealingLR(T_max 7, eta_min 0.01)": lrs(lambda o: CosineAnnealingLR(o, 7, 0.01), 10),
             "LinearWarmup(0.25, 4 iters)": lrs(lambda o: LinearWarmup(o, 0.25, 4), 8)}
-
-
-@test_case(points=2)
-def test_checkpoint_round_trip_and_corrupt_file():
-    """A checkpoint restores weights, epoch and metrics into a fresh model; a corrupt file raises; no temporary file is left."""
-    same(checkpoint_round_trip)
-
-
-@test_case(points=1)
-def test_early_stopping_modes():
-    """EarlyStopping with min_delta in min mode, and in max mode."""
-    same(early_stopping)
-
-
-@test_case(points=2)
-def test_learning_rate_schedules():
-    """StepLR, CosineAnnealingLR and LinearWarmup over more epochs than their period."""
-    same(schedules, rtol=1e-6)

@@ -4,7 +4,8 @@ reference's initialisation."""
 import numpy as np
 from otter.test_files import test_case
 
-from ttgrade import probe, same
+from ttgrade import probe
+from ttgrade.cases import same_as_reference
 
 name = "14_transformers correctness"
 kind = "correctness"
@@ -14,8 +15,11 @@ X = (R.normal(size=(2, 5, 8)) * 100 + 1000).astype(np.float32)
 IDS = np.array([[3, 3, 0, 6], [6, 1, 3, 3]])
 
 
+@test_case(name="test_embedding_and_layer_norm", points=2)
+@same_as_reference(X, IDS, rtol=1e-4, atol=1e-4)
 @probe
 def embedding_and_norm(tt, x, ids):
+    """Embedding with repeated ids (gradients add) and layer norm of values near 1000 (stable), with gradients."""
     from tinytorch.transformer import Embedding, LayerNorm, layer_norm
     tt.manual_seed(14)
     embedding = Embedding(7, 8)
@@ -31,8 +35,11 @@ def embedding_and_norm(tt, x, ids):
             "layer_norm with eps 1e-3": plain.data}
 
 
+@test_case(name="test_dropout_statistics", points=1)
+@same_as_reference()
 @probe
 def dropout(tt):
+    """Dropout(0.3) drops 30% of a million values, scales the rest by 1/0.7, and is the identity in eval()."""
     from tinytorch.transformer import Dropout
     tt.manual_seed(15)
     layer = Dropout(0.3)
@@ -44,8 +51,11 @@ def dropout(tt):
             bool(np.allclose(kept, 1 / 0.7)), "eval() is the identity": layer(x).data}
 
 
+@test_case(name="test_multi_head_attention_and_a_small_gpt", points=3)
+@same_as_reference(rtol=1e-4, atol=1e-5)
 @probe
 def attention_and_gpt(tt):
+    """Causal multi-head attention (3 heads) with input gradients; a 2-layer GPT: logits, loss, tied-embedding gradient, names."""
     from tinytorch.transformer import GPT, GPTConfig, MultiHeadAttention
     tt.manual_seed(16)
     attention = MultiHeadAttention(12, 3)
@@ -59,21 +69,3 @@ def attention_and_gpt(tt):
     return {"attention output": out.data, "attention input gradient": x.grad, "GPT logits": logits.data,
             "GPT loss": loss.data, "gradient of the tied embedding": model.wte.weight.grad,
             "parameter names": [name for name, _ in model.named_parameters()]}
-
-
-@test_case(points=2)
-def test_embedding_and_layer_norm():
-    """Embedding with repeated ids (gradients add) and layer norm of values near 1000 (stable), with gradients."""
-    same(embedding_and_norm, X, IDS, rtol=1e-4, atol=1e-4)
-
-
-@test_case(points=1)
-def test_dropout_statistics():
-    """Dropout(0.3) drops 30% of a million values, scales the rest by 1/0.7, and is the identity in eval()."""
-    same(dropout)
-
-
-@test_case(points=3)
-def test_multi_head_attention_and_a_small_gpt():
-    """Causal multi-head attention (3 heads) with input gradients; a 2-layer GPT: logits, loss, tied-embedding gradient, names."""
-    same(attention_and_gpt, rtol=1e-4, atol=1e-5)
