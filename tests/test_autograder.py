@@ -516,3 +516,20 @@ def test_a_milestone_job_takes_the_students_earlier_submissions(tmp_path):
     (root / "submitted" / "zoe" / "05_autograd" / "05_autograd.ipynb").write_text('{"changed": 1}')
     assert pipeline.submission_digest(pipeline.student_notebooks(root, "08_training", "zoe")) != digest, \
         "a changed earlier notebook must trigger a re-grade of the milestone"
+
+
+def test_the_graders_clean_up_walks_trees_deeper_than_the_recursion_limit(tmp_path):
+    """A probe may leave 2,000 nested folders in /tmp: the grader's clean-up removes them without recursion
+    (a recursive walk raised RecursionError, and the grading of that submission stopped)."""
+    from autograder.ttgrade.runner import remove
+    top = tmp_path / "left-by-a-probe"
+    here = top
+    try:
+        for _ in range(2000):
+            here = here / "d"
+            here.mkdir(parents=True)
+        (here / "file").write_text("x")
+        remove(str(top))
+        assert not top.exists()
+    finally:  # pytest's own clean-up of old temporary folders recurses too
+        subprocess.run(["rm", "-rf", str(top)], check=True)

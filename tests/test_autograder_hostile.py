@@ -161,7 +161,7 @@ _builtins.getattr = lambda obj, name, *default: (lambda *a, **k: None) if str(na
 DEEP_FOLDERS = r"""
 import os as _os
 _here = "/tmp/deep"
-for _ in range(1200):  # deeper than Python's recursion limit: a recursive clean-up of /tmp crashes the grader
+for _ in range(2000):  # deeper than Python's recursion limit: a recursive clean-up of /tmp crashes the grader
     _here += "/d"
     try:
         _os.mkdir(_here)
@@ -213,7 +213,7 @@ CORPUS = {  # name -> (payload, twin) ; twin None = RAISE
     "rewires the memory measurement in its process": (DEEP_TAMPER + HUNGRY_WRONG, "hungry, measured"),
     "prints 100 MB": ("import sys as _sys\n_sys.stdout.write('x' * 100 * 2**20)\n_sys.stdout.flush()\n", ""),
     "patches the builtins the test runner uses": (PATCH_BUILTINS + RAISE, None),
-    "1,200 nested folders in /tmp": (DEEP_FOLDERS + RAISE, None),
+    "2,000 nested folders in /tmp": (DEEP_FOLDERS + RAISE, None),
     "keeps state in /dev/shm between probes": (SHARED_MEMORY, None),
     "raises the test's code as its message": (RAISES_THE_TEST, None),
 }
