@@ -431,6 +431,13 @@ def test_students_cannot_reach_each_other_or_the_hub_internals(hub):
         listener.close()
     assert out == ["False", "True", "False", "False", "False"], \
         "reach: bob's server, hub API, proxy API, formgrader, host: " + " ".join(out)
+    # A cloud's instance metadata (169.254.169.254, with its credentials) is off limits too. Checked as a
+    # rule, not by sending a packet there: tests send traffic only to this machine's own addresses.
+    bridge = json.loads(docker("network", "inspect", f"{NAME}-students").stdout)[0]["Options"].get(
+        "com.docker.network.bridge.name", "")
+    rules = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True).stdout
+    assert any(f"-i {bridge}" in rule and "-d 169.254.0.0/16" in rule and rule.endswith("-j DROP")
+               for rule in rules.splitlines()), f"no link-local rule for {bridge} in DOCKER-USER:\n{rules}"
 
 
 def test_two_students_cannot_submit_as_each_other(hub):
@@ -453,11 +460,16 @@ def test_two_students_cannot_submit_as_each_other(hub):
     forged = f"{inbound}/alice+01_setup+2099-01-01 00:00:00.000000 UTC+forged"
     in_container(bob, "bob", f"mkdir '{forged}' && echo forged > '{forged}/forged.txt' && "
                              f"echo '2099-01-01 00:00:00.000000 UTC' > '{forged}/timestamp.txt'")
+    # bob's own submission whose notebook is a link to the instructor's source (resolved where collect runs)
+    linked = f"{inbound}/bob+01_setup+2099-01-02 00:00:00.000000 UTC+linked"
+    in_container(bob, "bob", f"mkdir '{linked}' && ln -s /srv/nbgrader/course/source/01_setup/01_setup.ipynb "
+                             f"'{linked}/01_setup.ipynb' && echo '2099-01-02 00:00:00.000000 UTC' > '{linked}/timestamp.txt'")
     collect = subprocess.run(["docker", "exec", "-u", grader, "-w", "/srv/nbgrader/course", hub_container,
                               "nbgrader", "collect", "01_setup", "--update"],
                              capture_output=True, text=True, timeout=300)
     assert collect.returncode == 0, collect.stderr
     assert "claims to come from alice but is owned by bob" in collect.stderr
+    assert "01_setup.ipynb is a symbolic link" in collect.stderr, collect.stderr
     submitted = SRV / "course" / "submitted"
     assert (submitted / "alice" / "01_setup" / "alice.txt").read_text() == "alice was here\n"
     assert not (submitted / "alice" / "01_setup" / "forged.txt").exists()
