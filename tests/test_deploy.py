@@ -354,10 +354,10 @@ def test_in_a_browser_sign_up_approval_jupyterlab_and_formgrader(hub):
                 assert "/hub/login" in page.url, f"{name} logged in before the admin approved"
             admin.goto(f"{URL}/hub/authorize")
             for name in ("dana", "tina"):
-                admin.click(f'a[href$="authorize/{name}"]:has-text("Authorize")')
+                admin.click(f'form[action$="authorize/{name}"] button:has-text("Authorize")')  # posts the XSRF token
                 admin.wait_for_load_state()
                 admin.goto(f"{URL}/hub/authorize")
-            assert admin.locator('a[href$="authorize/eve"]:has-text("Authorize")').count() == 1  # still waiting
+            assert admin.locator('form[action$="authorize/eve"] button:has-text("Authorize")').count() == 1  # waiting
             log_in(dana, "dana", password, then="/hub/spawn")  # spawns her server, then JupyterLab
             dana.wait_for_url(f"{URL}/user/dana/lab**", timeout=240_000)
             dana.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
