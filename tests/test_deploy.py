@@ -435,9 +435,9 @@ def test_in_a_browser_a_students_notebook_runs_no_script_in_the_formgrader(hub, 
     from nbgrader.api import Gradebook
     from playwright.sync_api import sync_playwright
 
-    hub.create_user("alice")
-    hub.start_server("alice")
-    grader, alice = f"grader-{COURSE}", f"{NAME}-student-alice"
+    hub.create_user("dana")  # a student no other test submits as (they expect their own 01_setup)
+    hub.start_server("dana")
+    grader, dana = f"grader-{COURSE}", f"{NAME}-student-dana"
     release = subprocess.run(["docker", "exec", "-u", grader, "-w", "/srv/nbgrader/course", f"{NAME}-hub",
                               "nbgrader", "release_assignment", "01_setup", "--force"],
                              capture_output=True, text=True, timeout=300)
@@ -445,15 +445,15 @@ def test_in_a_browser_a_students_notebook_runs_no_script_in_the_formgrader(hub, 
     (tmp_path / "add_payloads.py").write_text(ADD_PAYLOADS)
     (tmp_path / "payloads.md").write_text("\n\n".join(payload.format(w=WATCH) for payload in XSS_PAYLOADS.values()))
     for name in ("add_payloads.py", "payloads.md"):
-        docker("cp", str(tmp_path / name), f"{alice}:/tmp/{name}")
-    in_container(alice, "alice", f"rm -rf 01_setup && nbgrader fetch_assignment 01_setup --course {COURSE} && "
-                                 f"python /tmp/add_payloads.py && nbgrader submit 01_setup --course {COURSE}")
+        docker("cp", str(tmp_path / name), f"{dana}:/tmp/{name}")
+    in_container(dana, "dana", f"rm -rf 01_setup && nbgrader fetch_assignment 01_setup --course {COURSE} && "
+                               f"python /tmp/add_payloads.py && nbgrader submit 01_setup --course {COURSE} && rm -r 01_setup")
     env = {**os.environ, "TINYTORCH_ROOT": str(SRV), "TINYTORCH_NAME": NAME}
     graded = subprocess.run(["bash", str(SNAPSHOT / "deploy" / "grade.sh"), "01_setup", "--force", "--no-progress"],
                             env=env, capture_output=True, text=True, timeout=1800)
     assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
     with Gradebook(f"sqlite:///{SRV}/course/gradebook.db") as gradebook:
-        submission = gradebook.find_submission_notebook("01_setup", "01_setup", "alice").id
+        submission = gradebook.find_submission_notebook("01_setup", "01_setup", "dana").id
 
     admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
     with watch_server() as hits, sync_playwright() as playwright:
@@ -483,15 +483,19 @@ def test_in_a_browser_a_students_notebook_runs_no_script_in_the_formgrader(hub, 
                                    " && formgrader.comments.loaded", timeout=30_000)
             csp = response.headers.get("content-security-policy", "")
             assert "script-src 'nonce-" in csp and "default-src 'none'" in csp, csp
+            # the formgrader's other pages: nothing sent or loaded elsewhere, still framed by the hub's pages
+            listing = page.goto(f"{URL}/services/{COURSE}/formgrader/gradebook/01_setup/01_setup")
+            csp = listing.headers.get("content-security-policy", "")
+            assert listing.ok and "connect-src 'self'" in csp and "frame-ancestors 'self' https://" in csp, csp
         finally:
             browser.close()
-    feedback = (SRV / "course" / "feedback" / "alice" / "01_setup" / "01_setup.html").read_text()
+    feedback = (SRV / "course" / "feedback" / "dana" / "01_setup" / "01_setup.html").read_text()
     assert "payload link" in feedback and "&lt;script&gt;window.__pwned" in feedback  # shown, escaped
     handler = re.search(r"<[a-z][^>]*\son[a-z]+\s*=", feedback)  # a tag with an event handler
     assert handler is None, handler.group(0)
     for active in ("<script>window.__pwned", 'href="javascript:', "<iframe", "<svg"):
         assert active not in feedback, f"{active} in the feedback HTML"
-    hub.stop_server("alice")
+    hub.stop_server("dana")
 
 
 def test_in_a_browser_approving_a_sign_up_needs_the_admins_click(hub):
