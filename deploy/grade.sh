@@ -71,6 +71,10 @@ fi
 # The milestones' hidden tests read MNIST and Tiny Shakespeare: the copy the deploy installed.
 [ -z "${TINYTORCH_DATASETS:-}" ] && [ -d "$ROOT/datasets" ] && export TINYTORCH_DATASETS="$ROOT/datasets"
 
+# The feedback HTML written here shows students' markdown: nbgrader sanitises it with the settings the
+# hub image uses (docker/hub/safe_html/nbgrader_config.py), found on the Jupyter config path.
+export JUPYTER_CONFIG_PATH="$REPO/docker/hub/safe_html${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
+
 echo "== grading $assignment in $COURSE_DIR"
 status=0
 (cd "$COURSE_DIR" && "$REPO/$VENV/bin/autograder" grade "$assignment" --no-collect "${args[@]}") || status=$?

@@ -17,7 +17,10 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -354,10 +357,10 @@ def test_in_a_browser_sign_up_approval_jupyterlab_and_formgrader(hub):
                 assert "/hub/login" in page.url, f"{name} logged in before the admin approved"
             admin.goto(f"{URL}/hub/authorize")
             for name in ("dana", "tina"):
-                admin.click(f'a[href$="authorize/{name}"]:has-text("Authorize")')
+                admin.click(f'form[action$="authorize/{name}"] button:has-text("Authorize")')  # posts the XSRF token
                 admin.wait_for_load_state()
                 admin.goto(f"{URL}/hub/authorize")
-            assert admin.locator('a[href$="authorize/eve"]:has-text("Authorize")').count() == 1  # still waiting
+            assert admin.locator('form[action$="authorize/eve"] button:has-text("Authorize")').count() == 1  # waiting
             log_in(dana, "dana", password, then="/hub/spawn")  # spawns her server, then JupyterLab
             dana.wait_for_url(f"{URL}/user/dana/lab**", timeout=240_000)
             dana.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
@@ -373,6 +376,177 @@ def test_in_a_browser_sign_up_approval_jupyterlab_and_formgrader(hub):
         finally:
             browser.close()
     hub.stop_server("dana")
+
+
+WATCH = "http://127.0.0.1:18953"   # another origin than the hub's: what reaches it left the hub's pages
+
+
+@contextmanager
+def watch_server(pages: dict[str, str] | None = None):
+    """A web server on another origin: records every request that reaches it and serves ``pages``."""
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(f"{self.command} {self.path}")
+            body = (pages or {}).get(self.path.split("?")[0], "").encode()
+            self.send_response(200 if body else 204)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", int(WATCH.rsplit(":", 1)[1])), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# What a hostile student writes in a markdown cell of a submission: each would run script in the
+# browser of whoever opens it (a TA or the admin, on the hub's origin) or send a request elsewhere.
+XSS_PAYLOADS = {
+    "script tag": "<script>window.__pwned = 'script'; document.title = 'PWNED'; fetch('{w}/script')</script>",
+    "img onerror": """<img src="x" onerror="window.__pwned = 'img'; fetch('{w}/img')">""",
+    "javascript: link": """<a href="javascript:window.__pwned = 'link'; fetch('{w}/link')">payload link</a>""",
+    "iframe srcdoc": """<iframe srcdoc="<script>parent.__pwned = 'iframe'; fetch('{w}/iframe')</script>"></iframe>""",
+    "svg onload": """<svg onload="window.__pwned = 'svg'; fetch('{w}/svg')"><circle r="4"/></svg>""",
+    "remote image": """<img src="{w}/pixel.png">""",
+}
+ADD_PAYLOADS = """import nbformat, pathlib
+path = pathlib.Path('01_setup/01_setup.ipynb')
+nb = nbformat.read(path, as_version=4)
+nb.cells.append(nbformat.v4.new_markdown_cell(pathlib.Path('/tmp/payloads.md').read_text()))
+nbformat.write(nb, path)
+"""
+
+
+def test_in_a_browser_a_students_notebook_runs_no_script_in_the_formgrader(hub, tmp_path):
+    """Stored XSS: a student submits markup that runs script (script tag, img onerror, javascript: link,
+    iframe srcdoc, SVG onload) or loads from elsewhere; it is graded, and the admin opens the submission in
+    the formgrader. Nothing may run and nothing may leave the hub's origin; the formgrader's own scripts
+    still work on that page. The feedback HTML written for the student carries none of it either."""
+    from nbgrader.api import Gradebook
+    from playwright.sync_api import sync_playwright
+
+    hub.create_user("dana")  # a student no other test submits as (they expect their own 01_setup)
+    hub.start_server("dana")
+    grader, dana = f"grader-{COURSE}", f"{NAME}-student-dana"
+    release = subprocess.run(["docker", "exec", "-u", grader, "-w", "/srv/nbgrader/course", f"{NAME}-hub",
+                              "nbgrader", "release_assignment", "01_setup", "--force"],
+                             capture_output=True, text=True, timeout=300)
+    assert release.returncode == 0, release.stderr
+    (tmp_path / "add_payloads.py").write_text(ADD_PAYLOADS)
+    (tmp_path / "payloads.md").write_text("\n\n".join(payload.format(w=WATCH) for payload in XSS_PAYLOADS.values()))
+    for name in ("add_payloads.py", "payloads.md"):
+        docker("cp", str(tmp_path / name), f"{dana}:/tmp/{name}")
+    in_container(dana, "dana", f"rm -rf 01_setup && nbgrader fetch_assignment 01_setup --course {COURSE} && "
+                               f"python /tmp/add_payloads.py && nbgrader submit 01_setup --course {COURSE} && rm -r 01_setup")
+    env = {**os.environ, "TINYTORCH_ROOT": str(SRV), "TINYTORCH_NAME": NAME}
+    graded = subprocess.run(["bash", str(SNAPSHOT / "deploy" / "grade.sh"), "01_setup", "--force", "--no-progress"],
+                            env=env, capture_output=True, text=True, timeout=1800)
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
+    with Gradebook(f"sqlite:///{SRV}/course/gradebook.db") as gradebook:
+        submission = gradebook.find_submission_notebook("01_setup", "01_setup", "dana").id
+
+    admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
+    with watch_server() as hits, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(ignore_https_errors=True)
+            page = context.new_page()
+            elsewhere, blocked = [], set()  # requests to another origin; those the browser refused to send
+            page.on("request", lambda r: None if r.url.startswith((URL, "data:", "about:")) else elsewhere.append(r.url))
+            page.on("requestfailed",  # Chromium's reason when the page's policy refused it
+                    lambda r: blocked.add(r.url) if r.failure == "csp" or "BLOCKED" in (r.failure or "") else None)
+            log_in(page, "admin", admin_password)
+            response = page.goto(f"{URL}/services/{COURSE}/formgrader/submissions/{submission}/")
+            page.wait_for_load_state("load")
+            page.wait_for_selector("text=payload link", timeout=60_000)  # the student's cell is on the page
+            page.get_by_text("payload link").first.click()             # the TA clicks the student's link
+            page.wait_for_timeout(3000)
+            page.screenshot(path="/tmp/tinytorch-formgrader-submission.png", full_page=True)
+            ran = {frame.url: frame.evaluate("() => window.__pwned || null") for frame in page.frames}
+            assert not any(ran.values()), f"the student's script ran in the admin's browser: {ran}"
+            assert page.title() != "PWNED"
+            assert hits == [], f"requests from the submission reached another origin: {hits}"
+            left = [url for url in elsewhere if url not in blocked]
+            assert left == [], f"the submission's page sent requests to another origin: {left}"
+            # formgrader's own scripts run under the page's policy: grades and comments load from its API
+            page.wait_for_function("() => window.formgrader && formgrader.loaded && formgrader.grades.loaded"
+                                   " && formgrader.comments.loaded", timeout=30_000)
+            csp = response.headers.get("content-security-policy", "")
+            assert "script-src 'nonce-" in csp and "default-src 'none'" in csp, csp
+            # the formgrader's other pages: nothing sent or loaded elsewhere, still framed by the hub's pages
+            listing = page.goto(f"{URL}/services/{COURSE}/formgrader/gradebook/01_setup/01_setup")
+            csp = listing.headers.get("content-security-policy", "")
+            assert listing.ok and "connect-src 'self'" in csp and "frame-ancestors 'self' https://" in csp, csp
+        finally:
+            browser.close()
+    feedback = (SRV / "course" / "feedback" / "dana" / "01_setup" / "01_setup.html").read_text()
+    assert "payload link" in feedback and "&lt;script&gt;window.__pwned" in feedback  # shown, escaped
+    handler = re.search(r"<[a-z][^>]*\son[a-z]+\s*=", feedback)  # a tag with an event handler
+    assert handler is None, handler.group(0)
+    for active in ("<script>window.__pwned", 'href="javascript:', "<iframe", "<svg"):
+        assert active not in feedback, f"{active} in the feedback HTML"
+    hub.stop_server("dana")
+
+
+def test_in_a_browser_approving_a_sign_up_needs_the_admins_click(hub):
+    """CSRF: a page on another origin that sends the logged-in admin's browser to /hub/authorize/<name>
+    (a top-level GET, which carries the hub's SameSite=Lax cookies) or posts a form there approves
+    nobody; nor does a plain GET from the admin's own browser, nor a GET to /hub/discard/<name>.
+    The admin's buttons on /hub/authorize (a POST with the XSRF token) approve, unapprove and discard."""
+    from playwright.sync_api import sync_playwright
+
+    admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
+    pages = {"/get.html": f'<script>location = "{URL}/hub/authorize/mallory"</script>',
+             "/post.html": f'<form method="post" action="{URL}/hub/authorize/mallory"></form>'
+                           '<script>document.forms[0].submit()</script>'}
+    with watch_server(pages), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            new_page = lambda: browser.new_context(ignore_https_errors=True).new_page()  # noqa: E731
+            admin, mallory = new_page(), new_page()
+            log_in(admin, "admin", admin_password)
+            assert "sent to the admin" in sign_up(mallory, "mallory", "correct-horse-battery-9")
+
+            def approved(name: str = "mallory") -> bool:
+                admin.goto(f"{URL}/hub/authorize")
+                row = admin.locator(f"tr#{name} td")
+                assert row.count() > 0, f"{name} is not listed on /hub/authorize"
+                return row.nth(2).inner_text().strip() == "Yes"  # user name, 2FA, authorized?
+
+            for attack in ("get", "post"):
+                admin.goto(f"{WATCH}/{attack}.html")
+                admin.wait_for_load_state()
+                admin.wait_for_timeout(1000)
+                assert not approved(), f"a page on another origin approved a sign-up ({attack})"
+            response = admin.goto(f"{URL}/hub/authorize/mallory")
+            assert not approved(), "a GET without the XSRF token approved a sign-up"
+            assert response.status == 405, response.status
+            admin.goto(f"{URL}/hub/discard/mallory")
+            assert not approved(), "a GET discarded a sign-up"  # still listed, still waiting
+            admin.goto(f"{URL}/hub/authorize")
+            admin.click('tr#mallory button:has-text("Authorize")')
+            admin.wait_for_load_state()
+            assert approved(), "the admin's click did not approve"
+            admin.click('tr#mallory button:has-text("Unauthorize")')
+            admin.wait_for_load_state()
+            assert not approved(), "the admin's click did not unapprove"
+            admin.click('tr#mallory button:has-text("Discard")')
+            admin.wait_for_load_state()
+            admin.goto(f"{URL}/hub/authorize")
+            assert admin.locator("tr#mallory").count() == 0, "the admin's click did not discard"
+            admin.screenshot(path="/tmp/tinytorch-authorize.png", full_page=True)
+        finally:
+            browser.close()
 
 
 def test_student_image_holds_the_skeleton_and_no_solutions(deployment, tmp_path):
