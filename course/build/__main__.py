@@ -1,0 +1,82 @@
+"""The course build's command line.
+
+    python -m course.build export          write the generated files (tinytorch/, tinytorch/checks/)
+    python -m course.build check           exit 1 if committed files drifted from course/
+    python -m course.build notebooks DIR   write each module as a notebook, solutions in
+    python -m course.build skeleton DIR    write the student package: every solution region
+                                           replaced by NotImplementedError naming its module,
+                                           plus the overlay hook that finds the student's exports,
+                                           and course/milestones/ beside it
+    python -m course.build leaks PATH...   exit 1 if any file under PATH holds solution text, a mark
+                                           scheme or a hidden test (run it on whatever students get)
+
+The nbgrader course directory: `autograder course DIR --config course.yml` (autograder/README.md).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from course.build.leaks import find_leaks
+from course.build.package import drift, export, write_notebooks
+from course.build.skeleton import write_skeleton
+from course.build.sources import CourseError
+
+
+def check() -> int:
+    problems = drift()
+    for problem in problems:
+        print(f"drift: {problem}", file=sys.stderr)
+    if problems:
+        print("run `python -m course.build export` and commit the result", file=sys.stderr)
+        return 1
+    print("tinytorch/ matches course/")
+    return 0
+
+
+def leaks(paths: list[Path]) -> int:
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        print(f"no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    found = find_leaks(*paths)
+    for leak in found:
+        print(f"leak: {leak}", file=sys.stderr)
+    if found:
+        return 1
+    print(f"no solution text, mark scheme or hidden test in {' '.join(map(str, paths))}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course.build", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("export", help="write tinytorch/ and tinytorch/checks/ from course/")
+    sub.add_parser("check", help="fail if the committed generated files differ from course/")
+    sub.add_parser("notebooks", help="write the modules as notebooks with solutions").add_argument("out_dir", type=Path)
+    sub.add_parser("skeleton", help="write the student tinytorch package (solutions stubbed)").add_argument(
+        "out_dir", type=Path)
+    sub.add_parser("leaks", help="fail if files students get hold solutions, mark schemes or hidden tests").add_argument(
+        "paths", type=Path, nargs="+")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "export":
+            print("\n".join(export()) or "tinytorch/ is up to date")
+        elif args.command == "check":
+            return check()
+        elif args.command == "notebooks":
+            print("\n".join(f"wrote {path}" for path in write_notebooks(args.out_dir)))
+        elif args.command == "skeleton":
+            print(f"wrote {write_skeleton(args.out_dir)}")
+        else:
+            return leaks(args.paths)
+    except CourseError as error:
+        print(f"course error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

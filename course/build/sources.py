@@ -1,0 +1,159 @@
+"""Reading a module's source: where the modules are, their cells, and the markers inside them.
+
+Each module lives once, in ``course/NN_name/NN_name.py`` (a jupytext "percent" file with nbgrader
+cell metadata). Cells whose first line is ``#| export`` are the module's code; its ``#| default_exp
+<target>`` line says it goes to ``tinytorch/<target>.py`` (the markers are tinytorch.export's: the
+student's export reads the same ones). Code students write sits between ``### BEGIN SOLUTION`` and
+``### END SOLUTION``; a written answer's mark scheme between ``=== BEGIN MARK SCHEME ===`` and
+``=== END MARK SCHEME ===``. Grade cells (nbgrader ``grade: true`` code cells) are the visible tests.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jupytext
+import nbformat
+
+# The student's export reads the same cells with the same markers: one definition, tinytorch.export's.
+from tinytorch.export import DEFAULT_EXP, cell_source, is_export_cell
+
+__all__ = ["cell_source", "is_export_cell"]  # re-exported for the rest of the build
+
+COURSE = Path(__file__).resolve().parent.parent
+ROOT = COURSE.parent
+PACKAGE = ROOT / "tinytorch"
+CHECKS = PACKAGE / "checks"
+MILESTONES = COURSE / "milestones"  # programs on tinytorch; students get them beside the skeleton
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+MARK_SCHEME = ("=== BEGIN MARK SCHEME ===", "=== END MARK SCHEME ===")
+
+
+class CourseError(Exception):
+    """A course source breaks the format described above (or in course/README.md)."""
+
+
+@dataclass(frozen=True)
+class Module:
+    number: str  # "02"
+    name: str    # "tensor"
+    path: Path   # course/02_tensor/02_tensor.py
+
+    @property
+    def slug(self) -> str:
+        return f"{self.number}_{self.name}"
+
+    @property
+    def source(self) -> str:
+        return self.path.relative_to(ROOT).as_posix()
+
+
+def course_modules() -> list[Module]:
+    """Every module folder ``course/NN_name`` with its source ``NN_name.py``, in course order."""
+    found = []
+    for folder in sorted(COURSE.glob("[0-9][0-9]_*")):
+        number, name = folder.name.split("_", 1)
+        path = folder / f"{folder.name}.py"
+        if not path.exists():
+            raise CourseError(f"{folder.relative_to(ROOT)} has no source file {path.name}")
+        found.append(Module(number, name, path))
+    return found
+
+
+def find_module(slug: str) -> Module:
+    """The module named ``NN_name`` (an assignment's name)."""
+    for module in course_modules():
+        if module.slug == slug:
+            return module
+    raise CourseError(f"no module {slug!r} in {COURSE}")
+
+
+def read_notebook(module: Module) -> nbformat.NotebookNode:
+    nb = jupytext.read(module.path)
+    for index, cell in enumerate(nb.cells):
+        cell.metadata.pop("lines_to_next_cell", None)  # jupytext bookkeeping that nbgrader and readers do not need
+        cell.id = f"{module.slug}-{index:03d}"  # nbformat draws random ids; the build must be deterministic
+    nb.metadata.pop("jupytext", None)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    return nb
+
+
+def export_target(nb: nbformat.NotebookNode, module: Module) -> str:
+    for cell in nb.cells:
+        for line in cell.source.splitlines():
+            if cell.cell_type == "code" and line.startswith(DEFAULT_EXP):
+                return line[len(DEFAULT_EXP):].strip()
+    raise CourseError(f"{module.source}: no '{DEFAULT_EXP}<name>' line says where its code goes")
+
+
+def is_test_cell(cell: Mapping[str, Any]) -> bool:
+    """A visible test: an autograded code cell (nbgrader ``grade`` and not ``solution``). Works on nbformat
+    cells and on the plain dicts of a notebook read as JSON."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("grade", False)) and not meta.get("solution", False)
+
+
+def test_name(grade_id: str) -> str:
+    """The visible test's function name for a grade cell (``tinytorch/checks``, the grading results)."""
+    name = re.sub(r"\W", "_", grade_id)
+    return name if name.startswith("test_") else f"test_{name}"
+
+
+def strip_solution_markers(code: str, where: str) -> str:
+    """The reference keeps the solution code and drops the marker lines."""
+    lines, depth = [], 0
+    for line in code.splitlines():
+        marker = line.strip()
+        if marker == BEGIN_SOLUTION:
+            depth += 1
+        elif marker == END_SOLUTION:
+            depth -= 1
+        else:
+            lines.append(line)
+        if depth not in (0, 1):
+            raise CourseError(f"{where}: unbalanced {BEGIN_SOLUTION} / {END_SOLUTION}")
+    if depth:
+        raise CourseError(f"{where}: {BEGIN_SOLUTION} without {END_SOLUTION}")
+    return "\n".join(lines)
+
+
+def stub_solutions(code: str, module: Module) -> str:
+    """The student's version: each solution region becomes a NotImplementedError naming the module."""
+    lines, inside = [], False
+    for line in code.splitlines():
+        marker = line.strip()
+        if marker == BEGIN_SOLUTION:
+            indent = line[: len(line) - len(line.lstrip())]
+            lines.append(f'{indent}raise NotImplementedError("implement in module {module.slug}")')
+            inside = True
+        elif marker == END_SOLUTION:
+            inside = False
+        elif not inside:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def lines_between(text: str, begin: str, end: str) -> list[str]:
+    """The stripped, non-empty lines between each ``begin`` and ``end`` marker line."""
+    found, inside = [], False
+    for line in text.splitlines():
+        marker = line.strip()
+        if marker in (begin, end):
+            inside = marker == begin
+        elif inside and marker:
+            found.append(marker)
+    return found
+
+
+def solution_lines(code: str) -> list[str]:
+    """The stripped lines inside solution regions."""
+    return lines_between(code, BEGIN_SOLUTION, END_SOLUTION)
+
+
+def mark_scheme_lines(text: str) -> list[str]:
+    return lines_between(text, *MARK_SCHEME)
