@@ -21,7 +21,7 @@ HUB = ROOT / "docker" / "hub"
 WATCH = "http://127.0.0.1:18953"
 PAYLOADS = {
     "script tag": f"<script>window.__pwned = 'script'; fetch('{WATCH}/script')</script>",
-    "img onerror": f"""<img src="x" onerror="window.__pwned = 'img'">""",
+    "img onerror": """<img src="x" onerror="window.__pwned = 'img'">""",
     "javascript: link": """<a href="javascript:window.__pwned = 'link'">payload link</a>""",
     "iframe srcdoc": """<iframe srcdoc="<script>parent.__pwned = 'iframe'</script>"></iframe>""",
     "svg onload": """<svg onload="window.__pwned = 'svg'"><circle r="4"/></svg>""",
