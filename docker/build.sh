@@ -11,7 +11,8 @@
 # NAME is student, hub or grader (or, for prepare/context only, course: course/, autograder/,
 # tinytorch/ and hub_config.py without caches, from which the deploy builds the nbgrader course
 # directory with `python -m autograder course`). Environment:
-#   PYTHON          a Python with jupytext + nbformat, for the student skeleton (default: python3)
+#   PYTHON          a Python with deploy/requirements.txt (jupytext, nbformat, numpy, tqdm), for the student
+#                   skeleton (default: python3)
 #   BASE_IMAGE      the base to build FROM (default tinytorch/base:bookworm, made by docker/base/build-base.sh;
 #                   the images install into its venv, /opt/venv, first on PATH)
 #   INSTALL_TORCH   student image: no (default) | wheels (torch wheel from TORCH_WHEEL_DIR) | index
@@ -53,7 +54,7 @@ make_context() {
     case "$name" in
         student)
             (cd "$REPO" && "$PYTHON" -m course.build skeleton "$dir") >/dev/null \
-                || die "could not write the tinytorch skeleton (needs jupytext and nbformat in $PYTHON)"
+                || die "could not write the tinytorch skeleton (needs jupytext, nbformat, numpy and tqdm in $PYTHON: deploy/requirements.txt)"
             mkdir -p "$dir/wheels"
             if [ "$INSTALL_TORCH" = wheels ]; then
                 ls "$TORCH_WHEEL_DIR"/torch-2.13.0*.whl >/dev/null 2>&1 \
