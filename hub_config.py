@@ -344,6 +344,10 @@ def update_network_and_tls(c, cfg: dict) -> None:
     c.JupyterHub.pid_file = f"{hub['data_dir']}/jupyterhub.pid"
     c.JupyterHub.cookie_secret_file = hub["cookie_secret_file"]
     c.JupyterHub.concurrent_spawn_limit = hub["concurrent_spawn_limit"]
+    # A hub restart (a redeploy with a new config, dockerd restarting, a crash) must not stop the students'
+    # servers: their kernels keep their state, and the restarted hub finds them (DockerSpawner keeps each
+    # container's id in the hub's database) and routes to them again.
+    c.JupyterHub.cleanup_servers = False
     c.JupyterHub.active_server_limit = hub["active_server_limit"]
     # Secure cookies need https; behind plain http (tests without TLS) they would never be sent.
     c.JupyterHub.cookie_options = {"secure": hub["bind_url"].startswith("https://"), "samesite": "Lax"}

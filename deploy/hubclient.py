@@ -89,11 +89,12 @@ class HubClient:
         """Run ``code`` in a new kernel on the user's server; return its stdout, raise HubError on an error."""
         kernel = self.server_api(name, "POST", "/kernels", json={"name": "python3"}).json()["id"]
         try:
-            return self._execute(name, kernel, code, timeout)
+            return self.execute(name, kernel, code, timeout)
         finally:
             self.server_api(name, "DELETE", f"/kernels/{kernel}")
 
-    def _execute(self, name: str, kernel: str, code: str, timeout: float) -> str:
+    def execute(self, name: str, kernel: str, code: str, timeout: float = 120) -> str:
+        """Run ``code`` in the user's running kernel ``kernel``; return its stdout, raise HubError on an error."""
         ws_url = self.url.replace("https://", "wss://").replace("http://", "ws://")
         session = uuid.uuid4().hex
         sslopt = {"ca_certs": self.ca} if self.ca else {"cert_reqs": ssl.CERT_REQUIRED}

@@ -334,6 +334,28 @@ def sign_up(page, name: str, password: str) -> str:
     return page.inner_text("body")
 
 
+def test_a_hub_restart_keeps_every_students_kernel(hub):
+    """Restarting the hub container (a redeploy with a new config, dockerd, a crash) leaves the students' servers
+    running: a variable in a student's kernel is still there once the hub is back, in the same container."""
+    hub.create_user("alice")
+    hub.start_server("alice")
+    container = json.loads(docker("inspect", f"{NAME}-student-alice").stdout)[0]["Id"]
+    kernel = hub.server_api("alice", "POST", "/kernels", json={"name": "python3"}).json()["id"]
+    hub.execute("alice", kernel, "kept = 6 * 7")
+    docker("restart", f"{NAME}-hub")
+    deadline = time.monotonic() + 180
+    while True:  # the hub, then the route to alice's server, come back
+        try:
+            hub.server_api("alice", "GET", f"/kernels/{kernel}")
+            break
+        except (HubError, requests.RequestException):
+            assert time.monotonic() < deadline, "alice's server was not reachable within 180 s of the hub's restart"
+            time.sleep(1)
+    assert hub.execute("alice", kernel, "print(kept)").strip() == "42"
+    assert json.loads(docker("inspect", f"{NAME}-student-alice").stdout)[0]["Id"] == container
+    hub.server_api("alice", "DELETE", f"/kernels/{kernel}")
+
+
 def test_in_a_browser_sign_up_approval_jupyterlab_and_formgrader(hub):
     """The README's path, in Chromium, on the hub's self-signed HTTPS: a student, a TA and someone not
     on the roster sign up; none can log in before the admin approves them on /hub/authorize (a roster
