@@ -90,6 +90,8 @@ DEFAULTS: dict = {
         "course_root": "/srv/nbgrader/course",       # inside the hub container
         "grader_uid": 1999,
         "formgrader_port": 9999,
+        "grading_port": 9998,                        # the grading page (/services/grading/)
+        "grading_socket": "/run/tinytorch-grading/agent.sock",  # the grading agent, inside the hub container
     },
     "roster": {
         "admins": ["admin"],
@@ -162,6 +164,8 @@ SCHEMA: dict = _object({
         "course_root": _PATH,
         "grader_uid": {"type": "integer", "minimum": 1000, "maximum": 9999},
         "formgrader_port": _PORT,
+        "grading_port": _PORT,
+        "grading_socket": _PATH,
     }),
     "roster": _object({"admins": _NAMES, "tas": _NAMES, "students": _NAMES}),
 })
@@ -384,6 +388,9 @@ def update_auth(c, cfg: dict) -> None:
         # admin still approves each one (open_signup false).
         c.Authenticator.allow_all = True
     if auth["class"] == "native":
+        c.ApprovedNativeAuthenticator.student_group = f"nbgrader-{cfg['course_id']}"
+        c.ApprovedNativeAuthenticator.ta_group = f"formgrade-{cfg['course_id']}"
+        c.ApprovedNativeAuthenticator.enrol_on_approval = not (roster["tas"] or roster["students"])
         c.NativeAuthenticator.open_signup = auth["open_signup"]
         c.NativeAuthenticator.minimum_password_length = auth["minimum_password_length"]
         c.NativeAuthenticator.check_common_password = True
@@ -435,18 +442,38 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     c.Spawner.pre_spawn_hook = make_pre_spawn_hook(cfg, in_container)
 
 
+def known_users(data_dir: str) -> set[str]:
+    """The users in the hub's database (none before its first start, or where it cannot be read)."""
+    import sqlite3
+
+    database = Path(data_dir) / "jupyterhub.sqlite"
+    if not database.is_file():
+        return set()
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10) as db:
+            return {name for (name,) in db.execute("SELECT name FROM users")}
+    except sqlite3.Error:
+        return set()
+
+
 def update_groups_and_roles(c, cfg: dict) -> None:
+    """Who is a student and who a TA lives in the hub's database: its groups ``nbgrader-<course>`` and
+    ``formgrade-<course>``, which the admin edits on the hub's admin page (Groups) and which a restart or a
+    redeploy never changes. The roster only enrols names the hub has not seen yet (a new row of the CSV,
+    on the next deploy); sign-ups without a roster become students when approved (tinytorch_auth.py)."""
     course = cfg["course_id"]
     roster = cfg["roster"]
+    seen = known_users(cfg["hub"]["data_dir"])
     c.JupyterHub.load_groups = {
         # The formgrader asks the hub for its own user's courses (nbgrader's JupyterHubAuthPlugin):
         # the grader is a hub user in the TAs' group, blocked from logging in (update_auth).
-        f"formgrade-{course}": {"users": sorted(roster["tas"]) + [grader_user(cfg)]},
-        f"nbgrader-{course}": {"users": sorted(roster["students"])},
+        f"formgrade-{course}": {"users": sorted(set(roster["tas"]) - seen) + [grader_user(cfg)]},
+        f"nbgrader-{course}": {"users": sorted(set(roster["students"]) - seen)},
     }
     c.JupyterHub.load_roles = [
         {"name": f"formgrade-{course}", "groups": [f"formgrade-{course}"],
-         "scopes": [f"access:services!service={course}", "list:services", f"read:services!service={course}"]},
+         "scopes": [f"access:services!service={course}", "list:services", f"read:services!service={course}",
+                    "access:services!service=grading", "read:services!service=grading"]},
         {"name": f"nbgrader-{course}", "groups": [f"nbgrader-{course}"],
          "scopes": ["list:services", f"read:services!service={course}"]},
         {"name": f"{course}-formgrader-service", "services": [course],
@@ -481,6 +508,19 @@ def update_services(c, cfg: dict) -> None:
                 # jupyter_server_config.py sends this as CSP frame-ancestors.
                 "TINYTORCH_FRAME_ANCESTORS": f"'self' {origin}",
             },
+            "oauth_no_confirm": True,
+        },
+        {
+            # The grading page (docker/hub/tinytorch_grading.py): only who may open the formgrader may open it;
+            # it asks the grading agent (autograder/agent.py) over a socket only the grader's uid may open.
+            "name": "grading",
+            "url": f"http://127.0.0.1:{nbg['grading_port']}",
+            "command": [sys.executable, "-m", "tinytorch_grading"],
+            "user": grader_user(cfg),
+            "cwd": nbg["course_root"],
+            "environment": {"TINYTORCH_GRADING_SOCKET": nbg["grading_socket"], "TINYTORCH_COURSE_ID": course,
+                            "HOME": nbg["course_root"]},
+            "display": True,
             "oauth_no_confirm": True,
         },
         {"name": "tinytorch-deploy", "api_token": _read_secret(cfg["hub"]["api_token_file"])},

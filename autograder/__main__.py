@@ -6,6 +6,7 @@
     autograder grade 02_tensor --release-feedback          ... and hand the feedback back
     autograder list                                        the modules with hidden tests and their points
     autograder course [DIR] [--config course.yml]          write the nbgrader course directory from course/
+    autograder agent --config ... --course ... --socket ...  the grading agent behind the hub's grading page
 
 Run it in the nbgrader course directory (or name it with --course). It collects (nbgrader collect,
 or zip_collect for --zip), runs each submission's visible tests (the notebook's test cells) and
@@ -26,7 +27,10 @@ and source/ from course/ and the course config, then release/ and the gradebook 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import threading
+import time
 from pathlib import Path
 
 import hub_config
@@ -50,25 +54,39 @@ def build_course(out_dir: Path | None, config: Path | None, force: bool) -> int:
     return 0
 
 
+def event_writer(path: Path) -> pipeline.Progress:
+    """``--events FILE``: one JSON line per submission's step, flushed at once (the grading agent reads it)."""
+    lock = threading.Lock()
+
+    def write(student: str, state: str, detail: str) -> None:
+        line = json.dumps({"student": student, "state": state, "detail": detail, "at": time.time()})
+        with lock, open(path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    return write
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    grade = sub.add_parser("grade", help="grade an assignment (visible and hidden tests, in containers) and export the gradebooks")
-    grade.add_argument("assignment", help="e.g. 02_tensor")
-    grade.add_argument("--course", type=Path, default=Path.cwd(), help="the nbgrader course directory (default: here)")
-    grade.add_argument("--zip", type=Path, action="append", default=[], help="an LMS download to zip_collect (repeatable)")
-    grade.add_argument("--zip-regexp", default=CANVAS_REGEXP,
+    grader = sub.add_parser("grade", help="grade an assignment (visible and hidden tests, in containers) and export the gradebooks")
+    grader.add_argument("assignment", help="e.g. 02_tensor")
+    grader.add_argument("--course", type=Path, default=Path.cwd(), help="the nbgrader course directory (default: here)")
+    grader.add_argument("--zip", type=Path, action="append", default=[], help="an LMS download to zip_collect (repeatable)")
+    grader.add_argument("--zip-regexp", default=CANVAS_REGEXP,
                        help="how file names in the zip name the student (nbgrader FileNameCollector.named_regexp; "
                             "default: Canvas's <lastfirst>_<id>_<id>_<file>)")
-    grade.add_argument("--no-collect", action="store_true", help="grade what is in submitted/ already")
-    grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    grade.add_argument("--force", action="store_true", help="grade again submissions graded before")
-    grade.add_argument("--jobs", type=int, help="containers at once (default: the number of cores)")
-    grade.add_argument("--image", default=containers.DEFAULT_IMAGE, help=f"the grader image (default {containers.DEFAULT_IMAGE})")
-    grade.add_argument("--no-feedback", action="store_true", help="do not write feedback pages")
-    grade.add_argument("--release-feedback", action="store_true", help="release the feedback to the students")
-    grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grader.add_argument("--no-collect", action="store_true", help="grade what is in submitted/ already")
+    grader.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    grader.add_argument("--force", action="store_true", help="grade again submissions graded before")
+    grader.add_argument("--jobs", type=int, help="containers at once (default: the number of cores)")
+    grader.add_argument("--image", default=containers.DEFAULT_IMAGE, help=f"the grader image (default {containers.DEFAULT_IMAGE})")
+    grader.add_argument("--no-feedback", action="store_true", help="do not write feedback pages")
+    grader.add_argument("--release-feedback", action="store_true", help="release the feedback to the students")
+    grader.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grader.add_argument("--events", type=Path, help="append each submission's progress to this file, one JSON "
+                                                   "line each (planned, running, graded, error, skipped)")
     sub.add_parser("list", help="the modules with hidden tests")
     course = sub.add_parser("course", help="write the nbgrader course directory (source/, release/, gradebook)")
     course.add_argument("out_dir", type=Path, nargs="?",
@@ -76,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     course.add_argument("--config", type=Path, help="the course config the hub reads (hub_config.py owns its schema); "
                                                     "without it: the defaults")
     course.add_argument("--force", action="store_true", help="overwrite files edited since the last build")
+    sub.add_parser("agent", help="the grading agent the hub's grading page talks to (autograder/agent.py)",
+                   add_help=False)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["agent"]:
+        from autograder import agent
+        return agent.main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "course":
         try:
@@ -89,11 +113,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.jobs is not None and args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    return grade(args)
+
+
+def grade(args: argparse.Namespace) -> int:
+    """``autograder grade``: grade, report one line per student, and say what could not be graded."""
     try:
         summary = pipeline.grade_assignment(
             args.course, args.assignment, zips=args.zip, zip_regexp=args.zip_regexp, collect=not args.no_collect,
             students=args.student, force=args.force, jobs=args.jobs, image=args.image,
-            feedback=not args.no_feedback, release_feedback=args.release_feedback, progress=not args.no_progress)
+            feedback=not args.no_feedback, release_feedback=args.release_feedback, bar=not args.no_progress,
+            progress=event_writer(args.events) if args.events else pipeline.no_progress)
     except GradeError as error:
         print(f"autograder: {error}", file=sys.stderr)
         return 2
@@ -103,7 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     for student, message in sorted(summary.skipped.items()):
         print(f"autograder: {student} skipped: {message}", file=sys.stderr)
     return 1 if summary.errors or summary.skipped else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

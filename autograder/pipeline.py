@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -16,8 +17,9 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,38 @@ class Summary:
     visible: dict[str, tuple[float, float]] = field(default_factory=dict)  # the gradebook's visible-test scores
     problems: list[str] = field(default_factory=list)   # everything else the TA should know
     outputs: list[Path] = field(default_factory=list)
+
+
+# progress(student, state, detail): "planned", "running", then "graded" (detail: the score) or "error" (detail:
+# the message) as each container finishes; "skipped" and "unchanged" at planning. The grading page shows them.
+Progress = Callable[[str, str, str], None]
+
+
+def no_progress(student: str, state: str, detail: str) -> None:
+    return None
+
+
+@contextmanager
+def one_batch_at_a_time(course_root: Path, assignment: str) -> Iterator[None]:
+    """Hold the assignment's grading lock, or raise GradeError at once: two batches of one assignment (two TAs,
+    the grading page and a script) would write the same results, gradebook rows and CSVs."""
+    folder = results_dir(course_root, assignment)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".grading.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise GradeError(f"{assignment} is being graded right now ({holder}); wait for that run to "
+                             "finish, then run this again") from None
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.truncate(0)
 
 
 @dataclass
@@ -105,7 +139,7 @@ def gather(course: Course, assignment: str, zips: list[Path], zip_regexp: str, c
 
 
 def plan(course: Course, assignment: str, students: list[str], summary: Summary, force: bool,
-         limits: containers.Limits, image: str, batch: str) -> list[Planned]:
+         limits: containers.Limits, image: str, batch: str, progress: Progress = no_progress) -> list[Planned]:
     """Check each submission, and plan a container for each that is gradable and not graded unchanged before."""
     stored = read_results(course.root, assignment)
     planned = []
@@ -113,6 +147,7 @@ def plan(course: Course, assignment: str, students: list[str], summary: Summary,
         gradable, problems = course.check_submission(assignment, student)
         if not gradable:  # empty, notebook renamed: reported, not graded
             summary.skipped[student] = "; ".join(problems)
+            progress(student, "skipped", summary.skipped[student])
             continue
         notebooks = student_notebooks(course.root, assignment, student)
         digest = submission_digest(notebooks)
@@ -120,7 +155,9 @@ def plan(course: Course, assignment: str, students: list[str], summary: Summary,
         if (not force and previous and previous.get("status") == "graded" and previous.get("digest") == digest
                 and previous.get("visible") is not None):
             summary.resumed.append(student)
+            progress(student, "unchanged", "graded before; the submission has not changed")
             continue
+        progress(student, "planned", "")
         planned.append(Planned(student, digest, containers.Job(assignment, notebooks, label=student, limits=limits,
                                                                image=image, batch=batch)))
     return planned
@@ -133,16 +170,21 @@ def worker_count(jobs: int | None, limits: containers.Limits, planned: int) -> i
 
 
 def run_containers(root: Path, assignment: str, planned: list[Planned], workers: int, summary: Summary,
-                   progress: bool) -> None:
+                   bar: bool, progress: Progress = no_progress) -> None:
     """Grade each planned submission in its own container; each result is kept (atomically) as it arrives,
     so an interrupted batch resumes where it stopped."""
     out_dir, work_root = results_dir(root, assignment), root / "autograder" / ".work"
-    bar = None
-    if progress:
+    tqdm_bar = None
+    if bar:
         from tqdm import tqdm
-        bar = tqdm(total=len(planned), unit="submission", desc=assignment, file=sys.stderr)
+        tqdm_bar = tqdm(total=len(planned), unit="submission", desc=assignment, file=sys.stderr)
+
+    def grade(item: Planned) -> dict:
+        progress(item.student, "running", "")
+        return containers.grade_in_container(item.job, work_root)
+
     pool = ThreadPoolExecutor(workers)
-    futures: dict[Future, Planned] = {pool.submit(containers.grade_in_container, p.job, work_root): p for p in planned}
+    futures: dict[Future, Planned] = {pool.submit(grade, p): p for p in planned}
     try:
         for future in as_completed(futures):
             item = futures[future]
@@ -154,10 +196,12 @@ def run_containers(root: Path, assignment: str, planned: list[Planned], workers:
             write_atomic(out_dir / f"{item.student}.json", json.dumps(result, indent=1) + "\n")
             if result.get("status") == "graded":
                 summary.graded.append(item.student)
+                progress(item.student, "graded", f"hidden tests {result['score']:g}/{result['possible']:g}")
             else:
                 summary.errors[item.student] = result.get("message", "unknown error")
-            if bar is not None:
-                bar.update(1)
+                progress(item.student, "error", summary.errors[item.student])
+            if tqdm_bar is not None:
+                tqdm_bar.update(1)
     except KeyboardInterrupt:
         for future in futures:
             future.cancel()
@@ -166,8 +210,8 @@ def run_containers(root: Path, assignment: str, planned: list[Planned], workers:
         raise GradeError(f"interrupted: {len(summary.graded)} result(s) of this run are kept in {out_dir}; "
                          "run the same command again to grade the rest") from None
     pool.shutdown(wait=True)
-    if bar is not None:
-        bar.close()
+    if tqdm_bar is not None:
+        tqdm_bar.close()
     shutil.rmtree(work_root, ignore_errors=True)
 
 
@@ -221,13 +265,23 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] | t
                      zip_regexp: str = CANVAS_REGEXP, collect: bool = True, students: list[str] | None = None,
                      force: bool = False, jobs: int | None = None, image: str = containers.DEFAULT_IMAGE,
                      limits: containers.Limits | None = None, feedback: bool = True, release_feedback: bool = False,
-                     progress: bool = True, log: Callable[[str], None] = print) -> Summary:
-    """Grade ``assignment`` in the course directory ``course_root`` (the steps in this module's docstring).
-    Raises GradeError when nothing can be graded; one submission's problem never stops the batch."""
-    limits = limits or containers.Limits()
+                     bar: bool = True, progress: Progress = no_progress,
+                     log: Callable[[str], None] = print) -> Summary:
+    """Grade ``assignment`` in the course directory ``course_root`` (the steps in this module's docstring),
+    one batch of an assignment at a time. Raises GradeError when nothing can be graded; one submission's
+    problem never stops the batch."""
     course = open_course(course_root, assignment, image)
+    with one_batch_at_a_time(course.root, assignment):
+        return grade_batch(course, assignment, list(zips), zip_regexp, collect, students, force, jobs, image,
+                           limits or containers.Limits(), feedback, release_feedback, bar, progress, log)
+
+
+def grade_batch(course: Course, assignment: str, zips: list[Path], zip_regexp: str, collect: bool,
+                students: list[str] | None, force: bool, jobs: int | None, image: str, limits: containers.Limits,
+                feedback: bool, release_feedback: bool, bar: bool, progress: Progress,
+                log: Callable[[str], None]) -> Summary:
     summary = Summary(assignment)
-    everyone = gather(course, assignment, list(zips), zip_regexp, collect, summary, log)
+    everyone = gather(course, assignment, zips, zip_regexp, collect, summary, log)
     unknown = [s for s in students or [] if s not in everyone]
     if unknown:
         raise GradeError(f"no submission of {assignment} from {', '.join(unknown)} in {course.root / 'submitted'}")
@@ -236,13 +290,13 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] | t
         log(f"{assignment}: no submissions in {course.root / 'submitted'}")
         return summary
     batch = f"{assignment}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-    planned = plan(course, assignment, todo, summary, force, limits, image, batch)
+    planned = plan(course, assignment, todo, summary, force, limits, image, batch, progress)
     if planned:
         workers = worker_count(jobs, limits, len(planned))
         log(f"{assignment}: grading {len(planned)} submission(s) in hardened containers, {workers} at a time"
             + (f" ({len(summary.resumed)} already graded, unchanged)" if summary.resumed else "")
             + f"; batch {batch} (docker ps --filter label={containers.BATCH_LABEL}={batch})")
-        run_containers(course.root, assignment, planned, workers, summary, progress)
+        run_containers(course.root, assignment, planned, workers, summary, bar, progress)
     results = record(course, assignment, everyone, todo, summary)
     if feedback or release_feedback:
         hand_back(course, assignment, results, summary, release_feedback)

@@ -399,7 +399,7 @@ def test_a_submission_the_container_could_not_grade_scores_zero_and_is_reported(
     zed = write_notebooks(tmp_path / "zed", {slug: reference_notebook(slug)})[slug]
     lines = []
     summary = pipeline.grade_assignment(course_dir, slug, zips=[canvas_zip(tmp_path / "z.zip", {"zed": zed}, slug)],
-                                        students=["zed"], image=grader_image, progress=False, log=lines.append,
+                                        students=["zed"], image=grader_image, bar=False, log=lines.append,
                                         limits=containers.Limits(wall_seconds=1))
     pipeline.report(summary, course_dir, log=lines.append)
     assert "did not finish within 1 s" in summary.errors["zed"]

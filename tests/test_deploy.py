@@ -672,24 +672,40 @@ def test_two_students_cannot_submit_as_each_other(hub):
     assert not (submitted / "bob").exists()
 
 
-def test_ta_grades_the_exchange_in_containers_and_the_student_fetches_feedback(hub, tmp_path):
-    """deploy/grade.sh: collect in the hub, visible + hidden tests in grading containers, gradebook, feedback."""
+def submit_reference(hub, student: str, assignment: str, tmp_path: Path) -> None:
+    """``student`` fetches ``assignment`` and submits the reference solution through the exchange."""
     import nbformat
 
-    from autograder import hidden
     from autograder.coursedir import nbgrader_notebook
     from course.build.sources import find_module
-    hub.create_user("bob")      # on the roster: enrolled in the course (nbgrader-<course> group)
-    hub.start_server("bob")
+    hub.create_user(student)
+    hub.start_server(student)
+    container = f"{NAME}-student-{student}"
+    in_container(container, student, f"test -d {assignment} || nbgrader fetch_assignment {assignment} --course {COURSE}")
+    nbformat.write(nbgrader_notebook(find_module(assignment)), tmp_path / f"{assignment}.ipynb")
+    docker("cp", str(tmp_path / f"{assignment}.ipynb"), f"{container}:/home/student/{assignment}/{assignment}.ipynb")
+    in_container(container, "root", f"chown {student} /home/student/{assignment}/{assignment}.ipynb")
+    in_container(container, student, f"nbgrader submit {assignment} --course {COURSE}")
+
+
+def wait_for_run(page, timeout: float = 900) -> str:
+    """On a run's page (it refreshes itself while the run goes on): the run's final state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = page.inner_text("#run-state").strip()
+        if state != "running":
+            return state
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"the run at {page.url} did not finish within {timeout} s")
+
+
+def test_ta_grades_the_exchange_in_containers_and_the_student_fetches_feedback(hub, tmp_path):
+    """deploy/grade.sh: collect in the hub, visible + hidden tests in grading containers, gradebook, feedback."""
+    from autograder import hidden
     subprocess.run(["docker", "exec", "-u", f"grader-{COURSE}", "-w", "/srv/nbgrader/course", f"{NAME}-hub",
                     "nbgrader", "release_assignment", "01_setup", "--force"], capture_output=True, timeout=300)
+    submit_reference(hub, "bob", "01_setup", tmp_path)  # bob is on the roster: a student of the course
     bob = f"{NAME}-student-bob"
-    in_container(bob, "bob", f"nbgrader fetch_assignment 01_setup --course {COURSE}")
-    # bob's answers: the reference notebook, submitted through the exchange like any other
-    nbformat.write(nbgrader_notebook(find_module("01_setup")), tmp_path / "01_setup.ipynb")
-    docker("cp", str(tmp_path / "01_setup.ipynb"), f"{bob}:/home/student/01_setup/01_setup.ipynb")
-    in_container(bob, "root", "chown bob /home/student/01_setup/01_setup.ipynb")
-    in_container(bob, "bob", f"nbgrader submit 01_setup --course {COURSE}")
 
     env = {**os.environ, "TINYTORCH_ROOT": str(SRV), "TINYTORCH_NAME": NAME}
     graded = subprocess.run(["bash", str(SNAPSHOT / "deploy" / "grade.sh"), "01_setup", "--release-feedback",
@@ -704,6 +720,62 @@ def test_ta_grades_the_exchange_in_containers_and_the_student_fetches_feedback(h
     fetched = in_container(bob, "bob", f"nbgrader fetch_feedback 01_setup --course {COURSE} && "
                                            "cat 01_setup/feedback/*/01_setup.html")
     assert "Hidden tests" in fetched.stdout and "passed" in fetched.stdout
+
+
+def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
+    """The TA, in Chromium, with no shell: opens Grading from the hub's Services menu, collects and grades
+    01_setup (hidden tests in grading containers, through the grading agent), watches it finish, reads the
+    scores, downloads Otter's CSV and releases the feedback, which the student then fetches. A student gets
+    403; a path-like assignment is refused; a second click while the batch runs is told to wait."""
+    from playwright.sync_api import sync_playwright
+
+    from autograder import hidden
+    submit_reference(hub, "alice", "01_setup", tmp_path)
+    points = hidden.points("01_setup")
+    password = "correct-horse-battery-9"  # tina (TA) and dana (student) signed up in the sign-up test above
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            tina = browser.new_context(ignore_https_errors=True).new_page()
+            dana = browser.new_context(ignore_https_errors=True).new_page()
+            log_in(dana, "dana", password, then="/services/grading/")
+            assert dana.wait_for_selector("text=403", timeout=30_000), dana.content()[:500]
+            assert dana.locator("#assignments").count() == 0
+            log_in(tina, "tina", password)
+            assert tina.url == f"{URL}/hub/home", "tina (the roster's TA) could not log in: run the sign-up test first"
+            tina.click("text=Services")
+            tina.click('a[href$="/services/grading/"]')
+            tina.wait_for_selector("#assignments", timeout=60_000)
+            tina.screenshot(path="/tmp/tinytorch-grading-index.png", full_page=True)
+            tina.click("#assignment-01_setup button:has-text('Collect and grade')")
+            tina.wait_for_url(f"{URL}/services/grading/runs/**")
+            # a second click meanwhile (another TA, another tab) is told to wait, and starts nothing
+            second = tina.context.new_page()
+            second.goto(f"{URL}/services/grading/")
+            second.click("#assignment-01_setup button:has-text('Collect and grade')")
+            second.wait_for_load_state()
+            assert "being graded right now" in second.inner_text("#message"), second.content()[:800]
+            assert wait_for_run(tina) == "done", tina.inner_text("#log")
+            assert "graded" in tina.inner_text("#progress-alice")
+            tina.screenshot(path="/tmp/tinytorch-grading-run.png", full_page=True)
+            tina.goto(f"{URL}/services/grading/assignments/01_setup")
+            assert tina.inner_text("#student-alice .hidden-score").strip() == f"{points:g}/{points:g}"
+            with tina.expect_download() as download:
+                tina.click("#otter-csv")
+            assert "alice" in Path(download.value.path()).read_text()
+            # a path-like name, posted with tina's own XSRF token, is refused and starts nothing
+            token = tina.input_value("input[name=_xsrf] >> nth=0")
+            refused = tina.request.post(f"{URL}/services/grading/runs", form={
+                "_xsrf": token, "action": "grade", "assignment": "../../../etc"})
+            assert refused.status == 400 and "no assignment named" in refused.text()
+            tina.click("#release-feedback")
+            tina.wait_for_url(f"{URL}/services/grading/runs/**")
+            assert wait_for_run(tina) == "done", tina.inner_text("#log")
+        finally:
+            browser.close()
+    fetched = in_container(f"{NAME}-student-alice", "alice",
+                           f"nbgrader fetch_feedback 01_setup --course {COURSE} && cat 01_setup/feedback/*/01_setup.html")
+    assert "Hidden tests" in fetched.stdout
 
 
 def test_backup_then_restore_brings_back_database_gradebook_and_home(hub):

@@ -129,6 +129,34 @@ def test_groups_roles_and_services_follow_the_course_id(hub_config, write_config
     assert c.Authenticator.allowed_users == {"root1", "tina", "alice", "bob"}
 
 
+def test_the_grading_page_is_for_tas_and_admins_and_runs_as_the_grader(hub_config, write_config):
+    c = configured(hub_config, write_config({"course_id": "ml101"}))
+    grading = next(s for s in c.JupyterHub.services if s["name"] == "grading")
+    assert grading["user"] == "grader-ml101" and grading["command"][1:] == ["-m", "tinytorch_grading"]
+    assert grading["environment"]["TINYTORCH_GRADING_SOCKET"] == "/run/tinytorch-grading/agent.sock"
+    roles = {role["name"]: role for role in c.JupyterHub.load_roles}
+    who_may = [name for name, role in roles.items() if "access:services!service=grading" in role["scopes"]]
+    assert who_may == ["formgrade-ml101"]  # and the admins, whose role has every access scope
+
+
+def test_the_roster_enrols_only_names_the_hub_has_not_seen(hub_config, write_config, tmp_path):
+    """The hub's database is the truth of who is a student or TA: an admin's change on the hub's admin page
+    (bob removed from the students) survives the next start, which only enrols names new to the hub."""
+    import sqlite3
+
+    (tmp_path / "hubdata").mkdir()
+    with sqlite3.connect(tmp_path / "hubdata" / "jupyterhub.sqlite") as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        db.executemany("INSERT INTO users (name) VALUES (?)", [("bob",), ("tina",)])
+    c = configured(hub_config, write_config({"roster": {"tas": ["tina", "tom"], "students": ["alice", "bob"]}}))
+    assert c.JupyterHub.load_groups["nbgrader-tinytorch"] == {"users": ["alice"]}
+    assert c.JupyterHub.load_groups["formgrade-tinytorch"] == {"users": ["tom", "grader-tinytorch"]}
+    assert c.ApprovedNativeAuthenticator.enrol_on_approval is False  # a roster: its roles decide
+    c = configured(hub_config, write_config({"roster": {"tas": [], "students": []}}))
+    assert c.ApprovedNativeAuthenticator.enrol_on_approval is True  # no roster: approved sign-ups are students
+    assert c.ApprovedNativeAuthenticator.student_group == "nbgrader-tinytorch"
+
+
 def test_culler_is_a_hub_service_with_the_configured_timeout(hub_config, write_config):
     c = configured(hub_config, write_config({"culler": {"timeout": 900, "every": 60}}))
     culler = next(s for s in c.JupyterHub.services if s["name"] == "idle-culler")

@@ -42,7 +42,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "course/milestones/": ({"tinytorch", "course.milestones"}, {"numpy", "tqdm", "matplotlib"}),
     "course/build/": ({"course.build", "tinytorch.export"}, {"jupytext", "nbformat"}),
     "autograder/": ({"autograder", "course.build", "hub_config"},
-                    {"nbgrader", "nbformat", "traitlets", "jupyter_core", "otter", "tqdm"}),
+                    {"nbgrader", "nbformat", "traitlets", "jupyter_core", "otter", "tqdm", "tornado"}),
     "autograder/hidden/": ({"ttgrade", "tinytorch", "autograder.ttgrade.protocol"}, {"otter", "numpy"}),
     "autograder/ttgrade/": ({"ttgrade", "tinytorch"}, {"numpy", "otter"}),
     "hub_config.py": (set(), {"yaml", "jsonschema"}),

@@ -11,6 +11,10 @@ redirect; the hub's SameSite=Lax cookie goes along on a top-level GET) approved 
 sign-up. Here both act only on a POST carrying the admin's XSRF token (JupyterHub checks it
 before the handler runs, and the handler checks again); a GET changes nothing and answers 405.
 The buttons on /hub/authorize are forms that post it. tests/test_deploy.py attacks it in Chromium.
+
+Enrolment: without a roster (``enrol_on_approval``), the sign-up the admin approves becomes a student of
+the course (the hub group ``nbgrader-<course>``, where nbgrader's Assignments tab looks), unless the
+admin already put them in a course group. After that the hub's admin page (Groups) decides.
 """
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import (
@@ -19,8 +23,10 @@ from nativeauthenticator.handlers import (
     ToggleAuthorizationHandler,
     admin_users_scope,
 )
+from jupyterhub import orm
 from nativeauthenticator.orm import UserInfo
 from tornado import web
+from traitlets import Bool, Unicode
 
 # Upstream's authorization-area.html (NativeAuthenticator 1.3.0) with each link that acted on a GET
 # turned into a form that posts the XSRF token; "Change password" only opens a form, it stays a link.
@@ -93,6 +99,24 @@ class PostOnlyToggleAuthorizationHandler(ToggleAuthorizationHandler):
     async def post(self, slug):
         self.check_xsrf_cookie()
         await ToggleAuthorizationHandler.get.__wrapped__(self, slug)
+        info = UserInfo.find(self.db, slug)
+        if info is not None and info.is_authorized and self.authenticator.enrol_on_approval:
+            self.enrol(slug)
+
+    def enrol(self, name):
+        """The approved sign-up joins the students' group, unless an admin already placed them."""
+        auth = self.authenticator
+        user = self.user_from_username(name).orm_user
+        placed = {group.name for group in user.groups} & {auth.student_group, auth.ta_group}
+        if placed or user.admin or not auth.student_group:
+            return
+        group = orm.Group.find(self.db, auth.student_group)
+        if group is None:
+            group = orm.Group(name=auth.student_group)
+            self.db.add(group)
+        user.groups.append(group)
+        self.db.commit()
+        self.log.info("Enrolled %s in %s on approval", name, auth.student_group)
 
 
 class PostOnlyDiscardHandler(DiscardHandler):
@@ -114,6 +138,10 @@ POST_ONLY = {
 
 
 class ApprovedNativeAuthenticator(NativeAuthenticator):
+    student_group = Unicode("", config=True, help="the course's students' group (nbgrader-<course>)")
+    ta_group = Unicode("", config=True, help="the course's TAs' group (formgrade-<course>)")
+    enrol_on_approval = Bool(True, config=True, help="an approved sign-up joins student_group (no roster)")
+
     def get_authed_users(self):
         """The users an admin approved, and the admins; not everyone on the roster."""
         approved = {info.username for info in UserInfo.all_users(self.db) if info.is_authorized}

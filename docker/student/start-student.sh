@@ -31,8 +31,9 @@ grep -v -e "^${NB_USER}:" -e "^[^:]*:[^:]*:${NB_UID}:" /etc/passwd > /tmp/passwd
 echo "${NB_USER}:x:${NB_UID}:${NB_GID}::${HOME}:/bin/bash" >> /tmp/passwd.new
 cat /tmp/passwd.new > /etc/passwd && rm -f /tmp/passwd.new
 
-# A new volume starts owned by the image's default user: hand it over once.
+# A new volume starts owned by the image's default user: hand it over once, with the welcome page.
 if [ "$(stat -c %u "$HOME")" != "$NB_UID" ]; then
+    [ -e "$HOME/WELCOME.md" ] || [ -L "$HOME/WELCOME.md" ] || cp /opt/tinytorch/WELCOME.md "$HOME/WELCOME.md"
     chown -R "$NB_UID:$NB_GID" "$HOME"
 fi
 chmod 0700 "$HOME"
