@@ -15,7 +15,7 @@ from tinytorch.optimizers import Optimizer, Params
 from tinytorch.tensor import Tensor, no_grad
 
 # What a loader yields: (inputs, integer class targets), e.g. a DataLoader over MNIST (module 10).
-Batches = Iterable[tuple[Tensor, Tensor]]
+Batches = Iterable[tuple[Tensor, ...]]
 # loss_fn(logits (N, C), targets (N,)) -> a scalar Tensor; transform(inputs) -> what the model takes.
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Transform = Callable[[Tensor], Tensor]

@@ -368,7 +368,7 @@ rng_mm = np.random.default_rng(0)
 times = []
 for N in sizes:
     a = Tensor(rng_mm.standard_normal((N, N)).astype(np.float32))
-    times.append(measure(lambda: a @ a, repeat=5).seconds)
+    times.append(measure(Tensor.__matmul__, a, a, repeat=5).seconds)
     print(f"N = {N:4d}: {times[-1] * 1e3:7.2f} ms, {2 * N ** 3 / times[-1] / 1e9:6.1f} GFLOP/s")
 exponent = np.polyfit(np.log(sizes), np.log(times), 1)[0]
 print(f"fitted: time grows like N^{exponent:.2f} (the arithmetic: N^3)")

@@ -75,7 +75,7 @@ def one_epoch(tt, images, labels):
     model = Sequential(Linear(6, 8), ReLU(), Linear(8, 3))
     loader = DataLoader(TensorDataset(images, labels), batch_size=7, shuffle=True, seed=3)
     mean_loss = train_epoch(model, loader, AdamW(model.parameters(), lr=0.01), transform=lambda x: x * 2.0)
-    return {"mean batch loss": np.float64(mean_loss), "training mode": model.training,
+    return {"mean batch loss": float(mean_loss), "training mode": model.training,
             **{name: value.data for name, value in model.named_parameters()}}
 
 
@@ -90,7 +90,7 @@ def metrics(tt, images, labels):
     model.bias.data[...] = [0.1, -0.2, 0.0, 0.3]
     model.eval()
     result = evaluate_classifier(model, DataLoader(TensorDataset(images, labels), batch_size=8), num_classes=4)
-    return {"loss": np.float64(result.loss), "accuracy": np.float64(result.accuracy),
+    return {"loss": float(result.loss), "accuracy": float(result.accuracy),
             "per class": np.asarray(result.per_class_accuracy, dtype=np.float64), "still in eval mode": not model.training,
             "no gradient": model.weight.grad is None}
 
