@@ -127,3 +127,16 @@ def test_check_runner_reports_a_broken_implementation(monkeypatch):
 def test_check_runner_refuses_unknown_modules():
     result = subprocess.run([sys.executable, "-m", "tinytorch.check", "99"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and "no visible tests for module(s) 99" in result.stderr
+
+
+def test_build_prints_solution_lines_per_module():
+    """`python -m course.build lines`: one row per module (its solution lines, counted from its source), and the total."""
+    result = subprocess.run([sys.executable, "-m", "course.build", "lines"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:-1]}
+    assert list(rows)[:-1] == [m.slug for m in MODULES], result.stdout
+    counted = {m.slug: sources.module_size(m).solution_lines for m in MODULES}
+    assert {slug: int(rows[slug][2]) for slug in counted} == counted
+    assert int(rows["total"][2]) == sum(counted.values()) > 0
+    tensor = sources.module_size(sources.find_module("02_tensor"))
+    assert tensor.exercises >= 1 and tensor.questions >= 3 and tensor.hours > 0.5

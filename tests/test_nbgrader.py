@@ -392,8 +392,10 @@ def test_round_trip_two_students_one_ta_and_bad_submissions(site, course, grader
     assert "5 submission(s) collected" in report
     lines = {line.split()[0]: line for line in report.splitlines() if line.startswith("  ")}
     hidden_points = f"{hidden.points(slug):g}"
-    assert lines["alice"].split()[1:4] == ["graded", "4/4", f"{hidden_points}/{hidden_points}"], report
-    assert lines["bob"].split()[1:4] == ["graded", "0/4", f"0/{hidden_points}"], report
+    visible = sum(c.metadata["nbgrader"]["points"] for c in sources.read_notebook(sources.find_module(slug)).cells
+                  if sources.is_test_cell(c))
+    assert lines["alice"].split()[1:4] == ["graded", f"{visible:g}/{visible:g}", f"{hidden_points}/{hidden_points}"], report
+    assert lines["bob"].split()[1:4] == ["graded", f"0/{visible:g}", f"0/{hidden_points}"], report
     assert "graded" in lines["carol"] and "test-setup-predictions were deleted: they score 0" in lines["carol"]
     assert "skipped" in lines["dave"] and "01_setup.ipynb is missing; the submission has Copy1.ipynb" in lines["dave"]
     assert "skipped" in lines["erin"] and "empty submission" in lines["erin"]
@@ -412,9 +414,9 @@ def test_round_trip_two_students_one_ta_and_bad_submissions(site, course, grader
     exported = nbgrader("export", cwd=course)
     assert exported.returncode == 0, exported.stderr
     rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader((course / "grades.csv").open())}
-    # 4 points of visible tests + 6 of written answers a TA grades by hand + the hidden tests
-    assert float(rows[(slug, "alice")]["raw_score"]) == 4 + hidden.points(slug)
-    assert float(rows[(slug, "alice")]["max_score"]) == 10 + hidden.points(slug), "visible, written and hidden points"
+    # the visible tests' points + 6 of written answers a TA grades by hand + the hidden tests
+    assert float(rows[(slug, "alice")]["raw_score"]) == visible + hidden.points(slug)
+    assert float(rows[(slug, "alice")]["max_score"]) == visible + 6 + hidden.points(slug), "visible, written and hidden points"
     assert rows[(slug, "bob")]["raw_score"] == "0.0" and rows[(slug, "carol")]["raw_score"] == "0.0"
     assert (slug, "dave") not in rows or rows[(slug, "dave")]["timestamp"] == ""
 

@@ -198,3 +198,21 @@ def fit(model: Module, loss_fn: LossFn, optimizer: Optimizer, X: TensorLike, y: 
     bar.close()
     history.seconds = time.perf_counter() - started
     return history
+
+
+def accumulated_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, X: TensorLike, y: TensorLike,
+                     micro_batch_size: int) -> float:
+    """One optimizer step on the batch (X, y) from gradients accumulated over micro-batches; the batch's mean loss."""
+    X, y = _array(X), _array(y)
+    _check_pair(X, y, "accumulated_step")
+    if int(micro_batch_size) != micro_batch_size or micro_batch_size < 1:
+        raise ValueError(f"micro_batch_size must be a positive integer, got {micro_batch_size!r}")
+    optimizer.zero_grad()
+    total = 0.0
+    for start in range(0, len(X), micro_batch_size):
+        xb, yb = X[start:start + micro_batch_size], y[start:start + micro_batch_size]
+        loss = loss_fn(model(Tensor(xb)), yb) * (len(xb) / len(X))
+        loss.backward()                      # adds into .grad: the micro-batches' gradients sum up
+        total += loss.item()
+    optimizer.step()
+    return total

@@ -73,28 +73,20 @@
 #| default_exp profiler
 
 # %% [markdown]
-# ## Given: the profiler
+# ## Given: the imports and two helpers
 #
-# `Profile` measures a block of code: wall-clock seconds with
-# `time.perf_counter`, and the **peak** memory the block allocated above what
-# was already allocated, with Python's `tracemalloc` (NumPy reports its array
-# buffers to tracemalloc, so array memory is counted). `measure` runs a
-# function several times and keeps the best time: the minimum is the run the
-# rest of the machine disturbed least.
-#
-# One caveat, itself a systems lesson: tracing every allocation slows
-# allocation-heavy code down (several times for small tensors). So read
-# `Profile` for **memory**, and time with `measure`, whose repeats run
-# without tracing.
+# `format_bytes` prints a byte count for people; `torch_if_installed` is the
+# guard of every module's PyTorch comparison: the comparison runs where
+# PyTorch is installed and says it was skipped where it is not.
 
 # %%
 #| export
-"""Time and memory of a block of code: the tool of every analysis in the course (module 01)."""
+"""Time and memory of a block of code, and a small test runner: the tools of every module (module 01)."""
 from __future__ import annotations
 
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -111,6 +103,44 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} GB"
 
 
+def torch_if_installed() -> ModuleType | None:
+    """PyTorch for a notebook's comparison with it; None, saying the comparison is skipped, when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        print("PyTorch is not installed: skipping the comparison")
+        return None
+    return torch
+
+
+# %% [markdown]
+# ## Your turn: the profiler
+#
+# Every later module measures itself with the two tools you write here.
+#
+# `Profile` measures a block of code, `with Profile("label") as p: ...`:
+#
+# * **time**: wall-clock seconds between `__enter__` and `__exit__`, with
+#   `time.perf_counter()` (a monotonic clock made for intervals, unlike
+#   `time.time()`, which jumps when the system clock is set);
+# * **memory**: the **peak** the block allocated above what was already
+#   allocated, with Python's `tracemalloc` (NumPy reports its array buffers to
+#   it, so array memory is counted). In `__enter__`: start tracing unless it is
+#   already on (remember which, so that `__exit__` stops only what it started),
+#   note the memory traced so far (`tracemalloc.get_traced_memory()[0]`) as the
+#   baseline, and `tracemalloc.reset_peak()`. In `__exit__`: the peak
+#   (`get_traced_memory()[1]`) minus the baseline, never below 0.
+#
+# `measure(fn, *args, repeat=3, label=None, **kwargs)` runs `fn(*args,
+# **kwargs)` `repeat` times. The first run is inside a `Profile` (its peak
+# memory and its result are kept); the others run **without** tracing, and
+# the best (minimum) time of all runs is kept: tracing every allocation slows
+# allocation-heavy code down several times, and the minimum is the run the
+# rest of the machine disturbed least. So read `Profile` for memory, and time
+# with `measure`.
+
+# %% nbgrader={"grade": false, "grade_id": "profiler", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
 class Profile:
     """`with Profile("label") as p: ...` then `p.peak_bytes` and `p.seconds` (timed while tracing: slower)."""
 
@@ -118,21 +148,28 @@ class Profile:
         self.label = label
         self.seconds = 0.0
         self.peak_bytes = 0
+        self._started_tracing = False  # did __enter__ start tracemalloc (so __exit__ must stop it)?
+        self._baseline = 0             # bytes traced when the block began
+        self._start = 0.0              # time.perf_counter() when the block began
 
     def __enter__(self) -> "Profile":
+        ### BEGIN SOLUTION
         self._started_tracing = not tracemalloc.is_tracing()
         if self._started_tracing:
             tracemalloc.start()
         self._baseline = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
         self._start = time.perf_counter()
+        ### END SOLUTION
         return self
 
     def __exit__(self, *exc: object) -> None:
+        ### BEGIN SOLUTION
         self.seconds = time.perf_counter() - self._start
         self.peak_bytes = max(tracemalloc.get_traced_memory()[1] - self._baseline, 0)
         if self._started_tracing:
             tracemalloc.stop()
+        ### END SOLUTION
 
     def __str__(self) -> str:
         return f"{self.label}: {self.seconds * 1e3:.2f} ms, peak {format_bytes(self.peak_bytes)}"
@@ -150,8 +187,9 @@ class Measurement:
 
 
 def measure(fn: Callable[..., Any], *args: Any, repeat: int = 3, label: str | None = None, **kwargs: Any) -> Measurement:
-    """Run `fn(*args, **kwargs)` `repeat` times; keep the best time and the first run's peak memory."""
+    """Run `fn(*args, **kwargs)` `repeat` times; keep the best time and the first run's peak memory and result."""
     name = label or str(getattr(fn, "__name__", "fn"))
+    ### BEGIN SOLUTION
     with Profile(name) as first:
         result = fn(*args, **kwargs)
     best = first.seconds
@@ -160,17 +198,96 @@ def measure(fn: Callable[..., Any], *args: Any, repeat: int = 3, label: str | No
         fn(*args, **kwargs)
         best = min(best, time.perf_counter() - start)
     return Measurement(name, best, first.peak_bytes, result)
+    ### END SOLUTION
 
 
-def torch_if_installed() -> ModuleType | None:
-    """PyTorch for a notebook's comparison with it; None, saying the comparison is skipped, when it is not installed."""
-    try:
-        import torch
-    except ImportError:
-        print("PyTorch is not installed: skipping the comparison")
-        return None
-    return torch
+# %% [markdown]
+# Try it: the peak of allocating a 1000×1000 float32 array should be close to
+# 4 MB, and `measure` should report a best time.
 
+# %%
+with Profile("ones 1000x1000") as p:
+    block = np.ones((1000, 1000), dtype=np.float32)
+print(p)
+print(measure(np.ones, (1000, 1000), repeat=5))
+del block
+
+# %% [markdown]
+# ## Your turn: a small test runner
+#
+# Each module's tests are plain functions that `assert`. A test runner finds
+# them, runs every one even when an earlier one fails, and reports what
+# failed and why. (`python -m tinytorch.check NN` is the course's own runner,
+# built the same way; you will use it from module 02 on.)
+#
+# * `find_tests(namespace)`: the callables of a namespace (a dict such as
+#   `globals()`) whose name starts with `test_`, as `(name, function)` pairs
+#   in the namespace's order (definition order).
+# * `run_tests(tests)`: call each test; a test passes when it returns, fails
+#   when it raises any `Exception`. Record a `CheckResult` per test: its name,
+#   whether it passed, its seconds, and for a failure the error as
+#   `"TypeName: message"` (e.g. `"AssertionError: got 3, expected 4"`). One
+#   failure never stops the run.
+
+# %% nbgrader={"grade": false, "grade_id": "test-runner", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+@dataclass
+class CheckResult:
+    """One test's outcome (named Check..., not Test..., so that pytest does not take it for a test class)."""
+    name: str
+    passed: bool
+    seconds: float
+    error: str = ""   # "TypeName: message" when it failed
+
+
+def find_tests(namespace: Mapping[str, Any]) -> list[tuple[str, Callable[[], Any]]]:
+    """The callables in `namespace` whose name starts with "test_", in the namespace's order."""
+    ### BEGIN SOLUTION
+    return [(name, value) for name, value in namespace.items() if name.startswith("test_") and callable(value)]
+    ### END SOLUTION
+
+
+def run_tests(tests: Iterable[tuple[str, Callable[[], Any]]]) -> list[CheckResult]:
+    """Run every test, in order; record each one's outcome. A failing test does not stop the others."""
+    ### BEGIN SOLUTION
+    results = []
+    for name, test in tests:
+        start = time.perf_counter()
+        try:
+            test()
+        except Exception as error:
+            results.append(CheckResult(name, False, time.perf_counter() - start, f"{type(error).__name__}: {error}"))
+        else:
+            results.append(CheckResult(name, True, time.perf_counter() - start))
+    return results
+    ### END SOLUTION
+
+
+def report(results: list[CheckResult]) -> str:
+    """One line per test, then the count: what a runner prints."""
+    lines = [f"{'ok  ' if r.passed else 'FAIL'} {r.name} ({r.seconds * 1e3:.1f} ms){'' if r.passed else ': ' + r.error}"
+             for r in results]
+    failed = sum(not r.passed for r in results)
+    return "\n".join(lines + [f"{len(results) - failed} passed, {failed} failed"])
+
+
+# %% [markdown]
+# Try it on three tests, one of them wrong on purpose:
+
+# %%
+def test_sum_of_small_numbers():
+    assert sum([1, 2, 3]) == 6
+
+
+def test_float_addition_is_exact():  # it is not: 0.1 + 0.2 == 0.30000000000000004
+    assert 0.1 + 0.2 == 0.3, f"got {0.1 + 0.2!r}, expected 0.3"
+
+
+def test_empty_array_has_no_bytes():
+    assert np.zeros((10, 0)).nbytes == 0
+
+
+print(report(run_tests(find_tests(globals()))))
 
 # %% [markdown]
 # ## Your turn: predict, then measure
@@ -219,6 +336,41 @@ assert expected_bytes((500, 500)) <= p.peak_bytes < 2 * expected_bytes((500, 500
 assert p.seconds >= 0
 m = measure(np.ones, (100, 100), repeat=2)
 assert m.result.shape == (100, 100) and m.seconds > 0
+
+# %% nbgrader={"grade": true, "grade_id": "test-setup-profiler-baseline", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""Profile counts only what its block allocates, leaves tracing on when it was on, and measure repeats."""
+import tracemalloc as _tracemalloc
+_tracemalloc.start()
+try:
+    before = np.ones((1000, 1000), dtype=np.float32)        # 4 MB allocated before the block: not its cost
+    with Profile("small") as p:
+        small = np.ones((100, 100), dtype=np.float32)        # 40 KB
+    assert p.peak_bytes < 1_000_000, f"peak {p.peak_bytes} bytes for a 40 KB block: subtract the baseline"
+    assert _tracemalloc.is_tracing(), "Profile stopped tracing that it did not start"
+finally:
+    _tracemalloc.stop()
+assert not _tracemalloc.is_tracing()
+calls = []
+m = measure(lambda x, scale=1: calls.append(x * scale) or len(calls), 2, repeat=4, scale=3, label="count")
+assert calls == [6, 6, 6, 6], f"measure called fn {len(calls)} times with results {calls}, expected 4 times 6"
+assert m.result == 1 and m.label == "count", f"got result {m.result}, label {m.label!r}: keep the first run's"
+
+# %% nbgrader={"grade": true, "grade_id": "test-setup-test-runner", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""find_tests keeps test_ callables in order; run_tests runs them all and records each failure's type and message."""
+def _ok():
+    pass
+def _wrong():
+    assert 1 + 1 == 3, "got 2, expected 3"
+def _crash():
+    raise KeyError("missing")
+namespace = {"test_b": _ok, "helper": _ok, "test_a": _wrong, "test_value": 42, "test_c": _crash}
+found = find_tests(namespace)
+assert [name for name, _ in found] == ["test_b", "test_a", "test_c"], f"found {[n for n, _ in found]}"
+results = run_tests(found)
+assert [(r.name, r.passed) for r in results] == [("test_b", True), ("test_a", False), ("test_c", False)], results
+assert results[0].error == "" and results[1].error == "AssertionError: got 2, expected 3", results[1].error
+assert results[2].error.startswith("KeyError"), results[2].error
+assert all(r.seconds >= 0 for r in results)
 
 # %% [markdown]
 # ## Memory and performance analysis

@@ -559,6 +559,96 @@ for label, fn in [("a + a", lambda: a + a), ("a + bias (broadcast)", lambda: a +
 # primitive then needs exactly one gradient rule.
 
 # %% [markdown]
+# ### Memory layout: row-major and column-major
+#
+# A 2-D array is one flat buffer; its **strides** say how many bytes to skip
+# to move one step along each axis. NumPy (like C and PyTorch) stores rows
+# one after another by default (*row-major*, `order="C"`); Fortran and
+# MATLAB store columns (*column-major*, `order="F"`). The same loop over the
+# same numbers then reads memory in order or jumps through it. Time a
+# Python loop that sums one row at a time, then one column at a time, on both
+# layouts:
+
+# %%
+from tinytorch.profiler import measure
+
+n = 2000
+c_order = np.ones((n, n), dtype=np.float32)            # rows contiguous
+f_order = np.asfortranarray(c_order)                   # the same values, columns contiguous
+print(f"C order strides {c_order.strides}, F order strides {f_order.strides} (bytes per step along each axis)")
+print(f"a Tensor's transpose is a view with the strides swapped: {Tensor(c_order).T.data.strides}")
+
+
+def sum_rows(a):
+    return sum(float(a[i, :].sum()) for i in range(a.shape[0]))
+
+
+def sum_columns(a):
+    return sum(float(a[:, j].sum()) for j in range(a.shape[1]))
+
+
+for name, a in (("C order", c_order), ("F order", f_order)):
+    rows, cols = measure(sum_rows, a, repeat=3).seconds, measure(sum_columns, a, repeat=3).seconds
+    print(f"{name}: row by row {rows * 1e3:6.1f} ms, column by column {cols * 1e3:6.1f} ms "
+          f"-> the strided traversal is {max(rows, cols) / min(rows, cols):.1f}x slower")
+
+# %% [markdown]
+# A row of a C-order array is 8 KB in a row; a column touches one float in
+# every 8 KB, so each cache line fetched serves one number instead of
+# sixteen. Which traversal is fast flips with the layout.
+#
+# ### Views and copies: who sees a write?
+#
+# `reshape`, transpose and basic slicing return **views**: new shape and
+# strides over the *same* buffer. Fancy indexing (a list of indices) and
+# `.copy()` return **copies**. Write through one and look at the others:
+
+# %%
+base = Tensor(np.zeros((3, 4), dtype=np.float32))
+views = {"reshape(4, 3)": base.reshape(4, 3), "transpose": base.T, "slice [::2]": base[::2]}
+copies = {"fancy index [[0, 2]]": base[[0, 2]], "Tensor(base.data.copy())": Tensor(base.data.copy())}
+base.data[0, 0] = 7.0                                  # one write, through the original
+for name, t in {**views, **copies}.items():
+    first = t.data.flat[0]
+    print(f"{name:26s} shares memory: {str(np.shares_memory(t.data, base.data)):5s}  sees the write: "
+          f"{first == 7.0!s:5s} (first element {first})")
+views["reshape(4, 3)"].data[3, 2] = -1.0               # and a write through a view reaches the original
+print("write through the reshape view -> base[2, 3] =", base.data[2, 3])
+
+# %% [markdown]
+# Views cost no memory (the profiler above saw 0 bytes for reshape and
+# transpose) but alias: an in-place change through any of them changes all of
+# them. That is why module 07's optimizer updates `p.data` in place (every
+# view of a weight sees the new value) and why a saved activation must never
+# be modified in place before the backward pass reads it.
+#
+# ### A Python loop against one vectorised call
+#
+# `a * b + c` on NumPy arrays is one loop in C over contiguous memory. The
+# same arithmetic in a Python loop pays for the interpreter on every element:
+
+# %%
+size = 100_000
+xs, ys, zs = (np.random.default_rng(k).standard_normal(size).astype(np.float32) for k in range(3))
+xl, yl, zl = xs.tolist(), ys.tolist(), zs.tolist()
+
+
+def python_loop():
+    return [x * y + z for x, y, z in zip(xl, yl, zl)]
+
+
+def vectorised():
+    return xs * ys + zs
+
+
+slow, fast = measure(python_loop, repeat=3), measure(vectorised, repeat=3)
+assert np.allclose(slow.result, fast.result, atol=1e-5)  # the same numbers
+print(f"{size} multiply-adds: Python loop {slow.seconds * 1e3:.2f} ms, NumPy {fast.seconds * 1e3:.3f} ms "
+      f"-> {slow.seconds / fast.seconds:.0f}x faster")
+t_fast = measure(lambda: Tensor(xs) * Tensor(ys) + Tensor(zs), repeat=3)
+print(f"the same with tinytorch Tensors: {t_fast.seconds * 1e3:.3f} ms (a few Python calls, then NumPy)")
+
+# %% [markdown]
 # ## Comparison with PyTorch
 #
 # `torch.Tensor` has the same shape rules. It is faster on small tensors

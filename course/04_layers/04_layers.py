@@ -355,6 +355,59 @@ for batch in (1, 64, 1024):
     print(f"{m}   {m.seconds / batch * 1e6:7.2f} µs per example")
 
 # %% [markdown]
+# ### Matrix multiplication is O(N³)
+#
+# A Linear layer is one matrix product: `(N, N) @ (N, N)` does `N³`
+# multiply-adds. Double `N` and the work grows 8×. Time `Tensor @ Tensor` as
+# `N` grows and fit the exponent `k` in `time ∝ Nᵏ` (the slope of the
+# log-log line):
+
+# %%
+sizes = (256, 384, 512, 768, 1024)
+rng_mm = np.random.default_rng(0)
+times = []
+for N in sizes:
+    a = Tensor(rng_mm.standard_normal((N, N)).astype(np.float32))
+    times.append(measure(Tensor.__matmul__, a, a, repeat=5).seconds)
+    print(f"N = {N:4d}: {times[-1] * 1e3:7.2f} ms, {2 * N ** 3 / times[-1] / 1e9:6.1f} GFLOP/s")
+exponent = np.polyfit(np.log(sizes), np.log(times), 1)[0]
+print(f"fitted: time grows like N^{exponent:.2f} (the arithmetic: N^3)")
+
+# %% [markdown]
+# The fit lands below 3 when the smaller products do not yet keep the CPU
+# busy (the fixed cost of a call, more cores used for larger products); at
+# large sizes the cubic term wins. Either way doubling a layer's width
+# multiplies its compute by about 8 for a square product — 4 for one matrix
+# with a fixed batch (`(B, N) @ (N, N)`: `B·N²`).
+#
+# ### Parameter memory grows with the square of the width
+#
+# `Linear(n, n)` holds `n² + n` numbers. Build the same three-layer MLP at
+# several widths, count its parameters and let the profiler see what
+# building it allocates:
+
+# %%
+from tinytorch.profiler import Profile
+
+previous = None
+for width in (64, 128, 256, 512, 1024):
+    with Profile(f"width {width}") as p:
+        net = Sequential(Linear(width, width), ReLU(), Linear(width, width), ReLU(), Linear(width, 10))
+    count = sum(q.size for q in net.parameters())
+    growth = f"{count / previous:4.1f}x the previous" if previous else ""
+    print(f"width {width:5d}: {count:9d} parameters = {format_bytes(4 * count):>9s} "
+          f"(profiler peak while building: {format_bytes(p.peak_bytes):>9s}) {growth}")
+    previous = count
+del net
+
+# %% [markdown]
+# Each doubling of the width multiplies the parameters by almost exactly 4
+# (the `n²` weights dominate the `n` biases), and with them the gradients and
+# the optimizer's buffers (modules 07 and 11). The profiler's peak is larger
+# than the parameters themselves: it also counts the temporaries made while
+# initialising them.
+
+# %% [markdown]
 # ## Comparison with PyTorch
 #
 # Copy a `torch.nn.Sequential`'s weights into ours through `state_dict`: the

@@ -343,6 +343,35 @@ for classes in (10, 1000, 10_000):
 # the backward pass.
 
 # %% [markdown]
+# ### Gradient magnitudes: MSE against cross entropy
+#
+# "Loss choice affects convergence" has a number behind it. Take one
+# example of class 0 out of 10 and logits that make the model more and more
+# confidently **wrong** (class 1 gets a logit of `s`, the rest 0). Compare
+# the gradient that reaches the logits through MSE on the softmax
+# probabilities (against the one-hot target) and through cross entropy:
+
+# %%
+from tinytorch.activations import softmax
+
+one_hot = np.eye(10, dtype=np.float32)[[0]]                   # (1, 10): the target, class 0
+print(f"{'logit of the wrong class':>25s} {'p(correct)':>11s} {'|grad| MSE':>11s} {'|grad| CE':>10s}")
+for s in (0.0, 2.0, 5.0, 10.0, 15.0):
+    z_mse = Tensor(np.array([[0.0, s] + [0.0] * 8], dtype=np.float32), requires_grad=True)
+    mse_loss(softmax(z_mse, axis=1), one_hot).backward()
+    z_ce = Tensor(z_mse.data.copy(), requires_grad=True)
+    cross_entropy(z_ce, np.array([0])).backward()
+    p_correct = softmax(Tensor(z_mse.data), axis=1).data[0, 0]
+    print(f"{s:25.0f} {p_correct:11.2e} {np.linalg.norm(z_mse.grad):11.2e} {np.linalg.norm(z_ce.grad):10.2e}")
+
+# %% [markdown]
+# The worse the prediction, the *smaller* the MSE gradient: the softmax
+# saturates, and its derivative `p(1 - p)` multiplies the error away, so a
+# confidently wrong classifier barely learns. Cross entropy's gradient is
+# `softmax(z) - onehot(y)`: its size stays near √2 however wrong the model
+# is, which is why classifiers are trained with cross entropy.
+
+# %% [markdown]
 # ## Comparison with PyTorch
 #
 # Same logits in, same loss and same gradient out — including on logits of

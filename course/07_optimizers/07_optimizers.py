@@ -388,6 +388,82 @@ for settings in (dict(lr=0.01), dict(lr=0.01, momentum=0.9), dict(lr=0.01, momen
 # for `lr * g` (and `weight_decay * p`).
 
 # %% [markdown]
+# ### The forgotten `zero_grad`, by its numbers
+#
+# The course's design document shows this training loop for XOR, written as
+# is (`net`, `X`, `y`, `mse_loss` and `optimizer` as in modules 04–07):
+#
+# ```python
+# for epoch in range(100):
+#     pred = net(X)
+#     loss = mse_loss(pred, y)
+#     loss.backward()  # Autograd magic!
+#     optimizer.step()  # Parameters update!
+#     print(f"Epoch {epoch}: Loss = {loss.data}")
+# ```
+#
+# It has no `optimizer.zero_grad()`. `backward` **adds** into `.grad`
+# (module 05: a node used twice gets the sum), so every step uses the sum of
+# all gradients so far. Run the loop exactly as written (printing every
+# 10th epoch instead of all 100), and again with `zero_grad()` first, from
+# the same weights, and watch the gradient norm:
+
+# %%
+from tinytorch.layers import Linear, ReLU, Sequential
+from tinytorch.losses import mse_loss
+from tinytorch.tensor import manual_seed
+
+X = Tensor(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32))
+y = Tensor(np.array([[0], [1], [1], [0]], dtype=np.float32))
+
+
+def design_loop(zero_grad: bool, epochs: int = 100, lr: float = 0.1):
+    manual_seed(1)
+    net = Sequential(Linear(2, 4), ReLU(), Linear(4, 1))
+    optimizer = SGD(net.parameters(), lr=lr)
+    for epoch in range(epochs):
+        if zero_grad:
+            optimizer.zero_grad()                     # the line the design's loop leaves out
+        pred = net(X)
+        loss = mse_loss(pred, y)
+        loss.backward()
+        optimizer.step()
+        if epoch % 10 == 0 or epoch == epochs - 1:
+            norm = np.sqrt(sum(float((p.grad ** 2).sum()) for p in net.parameters()))
+            print(f"  Epoch {epoch:2d}: Loss = {float(loss.data):10.4g}   gradient norm used by the step {norm:10.4g}")
+    return float(loss.data)
+
+
+print("as written (no zero_grad):")
+without = design_loop(zero_grad=False)
+print("with optimizer.zero_grad() first:")
+with_zero = design_loop(zero_grad=True)
+print(f"final loss {without:.4g} without zero_grad, {with_zero:.4g} with it")
+
+# %% [markdown]
+# Without `zero_grad`, the step at epoch `t` uses the sum of all `t`
+# gradients so far: compare the two gradient-norm columns, an order of
+# magnitude apart after a few epochs. It acts like momentum with no friction —
+# old gradients never fade — so the weights overshoot, the loss swings up and
+# down instead of settling, and a larger learning rate or a longer run makes
+# it diverge. Check the accumulation directly: two backward passes without
+# clearing give exactly the sum of the two gradients.
+
+# %%
+manual_seed(2)
+layer = Linear(2, 1)
+mse_loss(layer(X), y).backward()
+first = layer.weight.grad.copy()
+mse_loss(layer(X * 2), y).backward()                 # no zero_grad in between
+after_two = layer.weight.grad.copy()
+layer.zero_grad()
+mse_loss(layer(X * 2), y).backward()
+second = layer.weight.grad.copy()
+print("first gradient          ", first.ravel())
+print("second gradient alone   ", second.ravel())
+print("after two backward calls", after_two.ravel(), "= first + second:", np.allclose(after_two, first + second))
+
+# %% [markdown]
 # ## Comparison with PyTorch
 #
 # Same starting weights, same gradients every step, 100 steps: the

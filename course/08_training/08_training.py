@@ -329,6 +329,45 @@ def fit(model: Module, loss_fn: LossFn, optimizer: Optimizer, X: TensorLike, y: 
 
 
 # %% [markdown]
+# ## Your turn: gradient accumulation
+#
+# Training memory is activations + gradients, and the activations grow with
+# the batch (measured below). When the batch you want does not fit, split it
+# into **micro-batches** and let `backward` do what it always does: *add*
+# into `.grad`. Clear the gradients once, run forward and backward on each
+# micro-batch, then take one step. Because the losses are means over
+# examples, weigh each micro-batch's loss by its share of the batch,
+# `len(micro-batch) / len(batch)`: the summed gradients are then exactly the
+# gradient of the mean loss over the whole batch, and the step is the same
+# step (up to float rounding) with the memory of one micro-batch.
+#
+# `accumulated_step(model, loss_fn, optimizer, X, y, micro_batch_size)` takes
+# one step on the batch `(X, y)` that way (the last micro-batch may be
+# smaller) and returns the batch's mean loss as a float.
+
+# %% nbgrader={"grade": false, "grade_id": "accumulation", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def accumulated_step(model: Module, loss_fn: LossFn, optimizer: Optimizer, X: TensorLike, y: TensorLike,
+                     micro_batch_size: int) -> float:
+    """One optimizer step on the batch (X, y) from gradients accumulated over micro-batches; the batch's mean loss."""
+    X, y = _array(X), _array(y)
+    _check_pair(X, y, "accumulated_step")
+    if int(micro_batch_size) != micro_batch_size or micro_batch_size < 1:
+        raise ValueError(f"micro_batch_size must be a positive integer, got {micro_batch_size!r}")
+    ### BEGIN SOLUTION
+    optimizer.zero_grad()
+    total = 0.0
+    for start in range(0, len(X), micro_batch_size):
+        xb, yb = X[start:start + micro_batch_size], y[start:start + micro_batch_size]
+        loss = loss_fn(model(Tensor(xb)), yb) * (len(xb) / len(X))
+        loss.backward()                      # adds into .grad: the micro-batches' gradients sum up
+        total += loss.item()
+    optimizer.step()
+    return total
+    ### END SOLUTION
+
+
+# %% [markdown]
 # ## See it work: learning, then overfitting
 #
 # Three classes of points in the plane, on interleaved spirals, with 20% of
@@ -477,6 +516,35 @@ classes = fit(model, mse, opt, X, (X[:, 0] > 0).astype(np.int64).reshape(-1, 1) 
               progress=False, classification=True)
 assert len(classes.train_accuracy) == 1 and classes.val_loss == []
 
+# %% nbgrader={"grade": true, "grade_id": "test-training-accumulation", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""accumulated_step over micro-batches of 3, 4, 1 and 10 makes the same update, and reports the same loss, as one step on all 10."""
+from tinytorch.layers import Linear, ReLU, Sequential
+from tinytorch.losses import CrossEntropyLoss
+from tinytorch.optimizers import SGD
+from tinytorch.tensor import manual_seed
+manual_seed(0)
+reference_net = Sequential(Linear(3, 5), ReLU(), Linear(5, 3))
+start = reference_net.state_dict()
+Xb = np.random.default_rng(1).normal(size=(10, 3)).astype(np.float32)
+yb = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 2])
+one_step = SGD(reference_net.parameters(), lr=0.5, momentum=0.9)
+one_step.zero_grad()
+full_loss = CrossEntropyLoss()(reference_net(Tensor(Xb)), yb)
+full_loss.backward()
+one_step.step()
+for micro in (3, 4, 1, 10):
+    net = Sequential(Linear(3, 5), ReLU(), Linear(5, 3))
+    net.load_state_dict(start)
+    for p in net.parameters():
+        p.grad = np.full_like(p.data, 100.0)          # stale gradients from an earlier step: must not count
+    loss = accumulated_step(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.5, momentum=0.9), Xb, yb, micro)
+    assert isinstance(loss, float) and np.isclose(loss, full_loss.item(), rtol=1e-5), \
+        f"micro-batches of {micro}: loss {loss!r}, expected the batch's mean loss {full_loss.item():.6f}"
+    for (name, got), want in zip(net.state_dict().items(), reference_net.state_dict().values()):
+        assert np.allclose(got, want, rtol=1e-5, atol=1e-6), \
+            f"micro-batches of {micro}: {name} after the step differs from one step on the whole batch by " \
+            f"{np.abs(got - want).max():.3g}"
+
 # %% [markdown]
 # ## Memory and performance analysis
 #
@@ -513,6 +581,30 @@ for batch_size in (16, 64, 256, 1024):
 # the time per epoch falls steeply with the batch size until the matrix
 # products dominate. Larger batches mean fewer, less noisy updates per
 # epoch, so the fastest epoch is not always the fastest training.
+
+# %% [markdown]
+# ### What gradient accumulation saves
+#
+# One step on a batch of 2,048 examples of an MLP with 1,024 hidden units,
+# in one piece and accumulated over micro-batches: the peak memory follows
+# the micro-batch (the activations), while the parameters and gradients stay
+# the same, and the resulting weights agree.
+
+# %%
+X_acc = r.standard_normal((2048, 64)).astype(np.float32)
+y_acc = r.integers(0, 10, 2048)
+results = {}
+for micro in (2048, 512, 128):
+    tinytorch.manual_seed(0)
+    net = Sequential(Linear(64, 1024), ReLU(), Linear(1024, 10))
+    opt = SGD(net.parameters(), lr=0.05)
+    with Profile(f"batch 2048 as micro-batches of {micro:4d}") as p:
+        loss = accumulated_step(net, CrossEntropyLoss(), opt, X_acc, y_acc, micro)
+    results[micro] = net.state_dict()
+    params = sum(q.data.nbytes for q in net.parameters())
+    print(f"{p}; loss {loss:.5f}; parameters {format_bytes(params)}")
+drift = max(np.abs(results[128][name] - results[2048][name]).max() for name in results[2048])
+print(f"largest weight difference between 128 and 2048: {drift:.2e} (float32 rounding)")
 
 # %% [markdown]
 # ## Comparison with PyTorch

@@ -599,6 +599,58 @@ for (c_in, c_out, size, input_grad) in [(1, 8, 28, False), (8, 16, 14, True)]:
     print("   ", measure(np.matmul, weight.data.reshape(c_out, -1), cols, repeat=10, label="forward matmul"))
 
 # %% [markdown]
+# ### Receptive field: how much of the image one output sees
+#
+# One output pixel of a 3×3 convolution depends on a 3×3 patch of its input.
+# Stack layers and the patch grows: each 3×3 convolution adds 2 input pixels
+# (times the stride of everything below it), and a 2×2 pool doubles the
+# step of everything above it. Measure it instead of deriving it: backward
+# from the centre output pixel, and count the input pixels whose gradient is
+# not zero. (Weights are set to 1 and average pooling is used, so no
+# gradient cancels or is routed to a single winner as in max pooling.)
+
+# %%
+def measured_receptive_field(layers, size=32):
+    x = Tensor(np.ones((1, 1, size, size), dtype=np.float32), requires_grad=True)
+    for layer in layers:
+        for p in layer.parameters():
+            p.data[...] = 1.0
+    out = x
+    for layer in layers:
+        out = layer(out)
+    _, _, h, w = out.shape
+    out[0, 0, h // 2, w // 2].backward()
+    rows, cols = np.nonzero(x.grad[0, 0])
+    return rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+
+
+def formula(layers):
+    field, jump = 1, 1                       # field size and input pixels per output step so far
+    for layer in layers:
+        k = np.atleast_1d(layer.kernel_size)[0]                 # a pool keeps the int it was given
+        s = np.atleast_1d(layer.stride or layer.kernel_size)[0]  # a pool's stride defaults to its window
+        field, jump = field + (k - 1) * jump, jump * s
+    return field
+
+
+stacks = {
+    "conv3": [Conv2d(1, 1, 3)],
+    "conv3 conv3": [Conv2d(1, 1, 3), Conv2d(1, 1, 3)],
+    "conv3 conv3 conv3": [Conv2d(1, 1, 3), Conv2d(1, 1, 3), Conv2d(1, 1, 3)],
+    "conv3 pool2 conv3": [Conv2d(1, 1, 3), AvgPool2d(2), Conv2d(1, 1, 3)],
+    "conv3 pool2 conv3 pool2 conv3": [Conv2d(1, 1, 3), AvgPool2d(2), Conv2d(1, 1, 3), AvgPool2d(2), Conv2d(1, 1, 3)],
+}
+for name, layers in stacks.items():
+    h, w = measured_receptive_field(layers)
+    print(f"{name:32s} measured {h}x{w} input pixels, formula {formula(layers)}")
+
+# %% [markdown]
+# Without pooling the field grows by 2 per layer: seeing a whole 28×28
+# digit would take 14 layers. Each pooling doubles the growth of every layer
+# above it, which is how the milestone CNN's last layers see most of the
+# digit after only two convolutions and two pools.
+
+# %% [markdown]
 # ## Comparison with PyTorch
 #
 # PyTorch's CPU convolution (oneDNN) uses the same idea with blocked memory

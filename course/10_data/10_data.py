@@ -538,6 +538,39 @@ print(q)
 print(f"the copying loader needed {q.peak_bytes / max(p.peak_bytes, 1):.0f}x the memory")
 
 # %% [markdown]
+# ### Batch size against peak memory
+#
+# The batch size the loader hands out decides the memory of a training
+# step: every activation is `(batch, features)`, kept until the backward
+# pass. Sweep it for one forward + backward + step of an MLP on MNIST-sized
+# inputs and fit a line: the slope is the memory per example, the intercept
+# what does not depend on the batch (parameters, gradients).
+
+# %%
+from tinytorch.layers import Linear, ReLU, Sequential
+from tinytorch.losses import cross_entropy
+from tinytorch.optimizers import SGD
+
+images = np.random.default_rng(0).random((2048, 784), dtype=np.float32)
+labels = np.random.default_rng(1).integers(0, 10, 2048)
+model = Sequential(Linear(784, 256), ReLU(), Linear(256, 10))
+optimizer = SGD(model.parameters(), lr=0.01)
+param_bytes = sum(p.data.nbytes for p in model.parameters())
+batch_sizes, peaks = [16, 64, 256, 1024, 2048], []
+for batch_size in batch_sizes:
+    xb, yb = next(iter(DataLoader(TensorDataset(images, labels), batch_size=batch_size)))
+    optimizer.zero_grad()
+    with Profile(f"batch {batch_size}") as p:
+        loss = cross_entropy(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+    peaks.append(p.peak_bytes)
+    print(f"batch {batch_size:5d}: peak {format_bytes(p.peak_bytes):>9s}, {p.peak_bytes / batch_size / 1024:6.1f} KB per example")
+slope, intercept = np.polyfit(batch_sizes, peaks, 1)
+print(f"fit: {format_bytes(intercept)} + {slope / 1024:.1f} KB x batch; the parameters are {format_bytes(param_bytes)}, "
+      f"one example's input {format_bytes(784 * 4)}")
+
+# %% [markdown]
 # ## Comparison with PyTorch
 #
 # `torch.utils.data.DataLoader` fetches examples one by one (`dataset[i]`)

@@ -49,13 +49,24 @@
 
 # %%
 #| export
-"""Adam and AdamW, built on module 07's Optimizer (module 11)."""
+"""Adam and AdamW on module 07's Optimizer, the image training loop and validation metrics (module 11)."""
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
+from tinytorch.layers import Module
+from tinytorch.losses import cross_entropy
 from tinytorch.optimizers import Optimizer, Params
-from tinytorch.tensor import Tensor, no_grad  # noqa: F401  (Tensor: for the tests and users)
+from tinytorch.tensor import Tensor, no_grad
+
+# What a loader yields: (inputs, integer class targets), e.g. a DataLoader over MNIST (module 10).
+Batches = Iterable[tuple[Tensor, ...]]
+# loss_fn(logits (N, C), targets (N,)) -> a scalar Tensor; transform(inputs) -> what the model takes.
+LossFn = Callable[[Tensor, Tensor], Tensor]
+Transform = Callable[[Tensor], Tensor]
 
 
 def _check_adam_settings(name: str, lr: float, betas: tuple[float, float], eps: float, weight_decay: float) -> None:
@@ -96,17 +107,29 @@ def adam_update(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, t: i
 
 
 # %% [markdown]
-# ## Given: the optimizers
+# ## Your turn: the Adam optimizer
 #
-# `Adam` adds `weight_decay · p` to the gradient (the classic L2 penalty);
-# `AdamW` decays the weights directly. Everything else is `adam_update`.
+# The constructor is given: it checks the settings the way `torch.optim.Adam`
+# does and hands them to module 07's `Optimizer`. Write `step()`, for every
+# parameter of every group that has a gradient:
+#
+# * its state lives in `self.state[id(p)]`, created on its first step with
+#   PyTorch's names: `"step"` (a 0-d integer array counting its steps),
+#   `"exp_avg"` (m) and `"exp_avg_sq"` (v), both zeros like `p.data`. The names
+#   matter: module 12's checkpoints save and restore this dict, and a parameter
+#   that skipped steps (no gradient) must keep its own count `t`;
+# * weight decay: `Adam` (`self.decoupled` False) adds `weight_decay · p` to
+#   the gradient (a new array: never change `p.grad`); `AdamW`
+#   (`self.decoupled` True) first shrinks the weights themselves,
+#   `p.data *= 1 - lr · weight_decay`, and leaves the gradient alone;
+# * then one `adam_update` on `p.data` in place.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "adam-optimizer", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
 class Adam(Optimizer):
     """Adam with bias correction; weight_decay adds weight_decay * p to the gradient (as torch.optim.Adam)."""
 
-    decoupled = False
+    decoupled = False  # AdamW: True
 
     def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
@@ -114,12 +137,14 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
     def step(self) -> None:
+        """One Adam (or AdamW) step on every parameter that has a gradient, in place."""
         with no_grad():
             for group in self.param_groups:
                 lr, wd = group["lr"], group["weight_decay"]
                 for p in group["params"]:
                     if p.grad is None:
                         continue
+                    ### BEGIN SOLUTION
                     state = self.state.setdefault(id(p), {})
                     if not state:
                         state.update(step=np.array(0), exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
@@ -131,6 +156,7 @@ class Adam(Optimizer):
                         g = g + wd * p.data            # Adam: L2 penalty through the gradient
                     adam_update(p.data, g, state["exp_avg"], state["exp_avg_sq"], int(state["step"]),
                                 lr, group["betas"], group["eps"])
+                    ### END SOLUTION
 
 
 class AdamW(Adam):
@@ -141,6 +167,90 @@ class AdamW(Adam):
     def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.01):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+# %% [markdown]
+# ## Your turn: the image training loop and validation metrics
+#
+# Module 08's `fit` took whole arrays. Images come from a `DataLoader`
+# (module 10) one batch at a time, and a model is judged on data it never
+# trained on. Write:
+#
+# * `train_epoch(model, batches, optimizer, loss_fn=cross_entropy,
+#   transform=None)`: one pass over `batches` (pairs of input and target
+#   Tensors). For each batch: apply `transform` to the inputs if one is given
+#   (normalisation), forward, loss, `optimizer.zero_grad()`, backward,
+#   `optimizer.step()`. Put the model in training mode first. Return the mean
+#   of the batch losses (floats: keep `loss.item()`, never the Tensor, or
+#   every batch's graph stays in memory).
+# * `evaluate_classifier(model, batches, num_classes, loss_fn=cross_entropy,
+#   transform=None)`: under `no_grad()` and in eval mode, restoring the mode
+#   the model was in afterwards (also when something raises). Return
+#   `ClassifierMetrics`: the loss averaged over **examples** (a smaller last
+#   batch weighs less), the accuracy (argmax of the logits equals the
+#   target), and the accuracy of each class over the examples of that class
+#   (`nan` for a class that has none): a 97% model that gets every "8"
+#   wrong is not a good digit reader.
+
+# %% nbgrader={"grade": false, "grade_id": "image-training", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+@dataclass
+class ClassifierMetrics:
+    loss: float                      # mean loss per example
+    accuracy: float                  # fraction of examples whose argmax is the target
+    per_class_accuracy: np.ndarray   # (num_classes,): accuracy over each class's examples, nan where there are none
+
+    def __str__(self) -> str:
+        worst = int(np.nanargmin(self.per_class_accuracy)) if not np.all(np.isnan(self.per_class_accuracy)) else -1
+        return (f"loss {self.loss:.4f}, accuracy {self.accuracy:.2%}, worst class {worst} "
+                f"({self.per_class_accuracy[worst]:.2%})")
+
+
+def train_epoch(model: Module, batches: Batches, optimizer: Optimizer, loss_fn: LossFn = cross_entropy,
+                transform: Transform | None = None) -> float:
+    """One pass of training over `batches`; returns the mean of the batch losses."""
+    ### BEGIN SOLUTION
+    model.train()
+    losses = []
+    for inputs, targets in batches:
+        if transform is not None:
+            inputs = transform(inputs)
+        loss = loss_fn(model(inputs), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+    ### END SOLUTION
+
+
+def evaluate_classifier(model: Module, batches: Batches, num_classes: int, loss_fn: LossFn = cross_entropy,
+                        transform: Transform | None = None) -> ClassifierMetrics:
+    """Loss, accuracy and per-class accuracy over `batches`, without gradients, in eval mode (then restored)."""
+    ### BEGIN SOLUTION
+    was_training = model.training
+    model.eval()
+    total_loss, count = 0.0, 0
+    correct = np.zeros(num_classes)
+    seen = np.zeros(num_classes)
+    try:
+        with no_grad():
+            for inputs, targets in batches:
+                if transform is not None:
+                    inputs = transform(inputs)
+                logits = model(inputs)
+                labels = np.asarray(targets.data if isinstance(targets, Tensor) else targets).astype(np.int64).ravel()
+                total_loss += loss_fn(logits, targets).item() * len(labels)
+                count += len(labels)
+                hits = logits.data.argmax(axis=1) == labels
+                np.add.at(seen, labels, 1)
+                np.add.at(correct, labels, hits)
+    finally:
+        model.train(was_training)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(seen > 0, correct / np.maximum(seen, 1), np.nan)
+    return ClassifierMetrics(total_loss / count, float(correct.sum() / count), per_class)
+    ### END SOLUTION
 
 
 # %% [markdown]
@@ -168,6 +278,48 @@ print("SGD  lr=0.009 :", minimise(lambda ps: SGD(ps, lr=0.009)))
 print("Adam lr=0.01  :", minimise(lambda ps: Adam(ps, lr=0.01)))
 
 # %% [markdown]
+# ## See it work: images, and why we validate
+#
+# A small network on 1,000 MNIST training images, validated each epoch on
+# 1,000 images it never trains on. Watch the two accuracies: the training
+# accuracy keeps climbing towards 100% while the validation accuracy levels
+# off. The gap is **overfitting**: what the model memorised about these
+# 1,000 images does not carry over. Validation is how you notice (and, in
+# module 12, when early stopping halts training).
+
+# %%
+import os
+from pathlib import Path
+
+from tinytorch.data import MNIST, DataLoader, TensorDataset
+from tinytorch.layers import Linear, ReLU, Sequential
+from tinytorch.tensor import manual_seed
+
+try:
+    import course
+    _default_datasets = Path(course.__file__).resolve().parent.parent.parent / "shared" / "datasets"
+except ImportError:  # the course package is not installed: assume the notebook runs from the repository root
+    _default_datasets = Path("..") / "shared" / "datasets"
+DATASETS = Path(os.environ.get("TINYTORCH_DATASETS", _default_datasets))
+
+manual_seed(0)
+mnist = MNIST(DATASETS, train=True)
+flat = mnist.images.reshape(len(mnist), -1)                       # (60000, 784) pixels in [0, 1]
+train_images = DataLoader(TensorDataset(flat[:1000], mnist.labels[:1000]), batch_size=50, shuffle=True, seed=0)
+train_check = DataLoader(TensorDataset(flat[:1000], mnist.labels[:1000]), batch_size=500)
+val_images = DataLoader(TensorDataset(flat[50000:51000], mnist.labels[50000:51000]), batch_size=500)
+net = Sequential(Linear(784, 128), ReLU(), Linear(128, 10))
+opt = Adam(net.parameters(), lr=2e-3)
+for epoch in range(1, 7):
+    train_loss = train_epoch(net, train_images, opt)
+    on_train = evaluate_classifier(net, train_check, 10)
+    on_val = evaluate_classifier(net, val_images, 10)
+    print(f"epoch {epoch}: train loss {train_loss:.3f}, train accuracy {on_train.accuracy:.1%}, "
+          f"validation accuracy {on_val.accuracy:.1%} (gap {on_train.accuracy - on_val.accuracy:+.1%})")
+print("validation:", on_val)
+print("per-class validation accuracy:", np.round(on_val.per_class_accuracy, 2))
+
+# %% [markdown]
 # ## Tests
 
 # %% nbgrader={"grade": true, "grade_id": "test-adam-first-step", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
@@ -193,6 +345,88 @@ decay = AdamW([z], lr=0.1, weight_decay=0.5)
 z.grad = np.zeros(1)
 decay.step()
 assert np.isclose(z.data[0], 2.0 * (1 - 0.1 * 0.5)), z.data
+
+# %% nbgrader={"grade": true, "grade_id": "test-adam-state", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""Adam's state uses PyTorch's names and counts each parameter's own steps; Adam and AdamW decay differently."""
+a = Tensor(np.array([1.0, -1.0]), requires_grad=True)
+b = Tensor(np.array([2.0]), requires_grad=True)
+opt = Adam([a, b], lr=0.1)
+a.grad = np.array([0.5, -0.5])
+opt.step()
+assert id(b) not in opt.state, "b had no gradient: it must get no state and not move"
+assert b.data[0] == 2.0, b.data
+a.grad, b.grad = np.array([0.5, -0.5]), np.array([1.0])
+opt.step()
+assert set(opt.state[id(a)]) == {"step", "exp_avg", "exp_avg_sq"}, sorted(opt.state[id(a)])
+assert int(opt.state[id(a)]["step"]) == 2 and int(opt.state[id(b)]["step"]) == 1, \
+    f"steps a={opt.state[id(a)]['step']}, b={opt.state[id(b)]['step']}, expected 2 and 1"
+assert np.isclose(b.data[0], 1.9), f"b's first step must be bias-corrected to lr: got {b.data[0]}, expected 1.9"
+grad = np.array([0.2])
+coupled, decoupled = Tensor(np.array([3.0]), requires_grad=True), Tensor(np.array([3.0]), requires_grad=True)
+coupled.grad, decoupled.grad = grad.copy(), grad.copy()
+Adam([coupled], lr=0.1, weight_decay=0.5).step()
+AdamW([decoupled], lr=0.1, weight_decay=0.5).step()
+assert np.isclose(coupled.data[0], 2.9), f"Adam: decay enters the gradient (sign unchanged): got {coupled.data[0]}, expected 2.9"
+assert np.isclose(decoupled.data[0], 3.0 * 0.95 - 0.1), f"AdamW: shrink then step: got {decoupled.data[0]}, expected 2.75"
+assert np.array_equal(coupled.grad, grad), "never change p.grad itself"
+
+# %% nbgrader={"grade": true, "grade_id": "test-adam-train-epoch", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""train_epoch runs forward, loss, zero_grad, backward, step on each batch and returns the mean batch loss."""
+from tinytorch.layers import Linear
+from tinytorch.losses import cross_entropy
+from tinytorch.tensor import manual_seed
+manual_seed(0)
+X = np.array([[2.0, 0.0], [0.0, 2.0], [-2.0, 0.0], [0.0, -2.0]] * 4, dtype=np.float32)
+y = np.array([0, 1, 1, 0] * 4)                    # class 1 where y > x: linearly separable
+batches = [(Tensor(X[i:i + 4]), Tensor(y[i:i + 4])) for i in range(0, 16, 4)]
+model, twin = Linear(2, 2), Linear(2, 2)
+twin.load_state_dict(model.state_dict())
+twin_opt, expected = Adam(twin.parameters(), lr=0.05), []
+for xb, yb in batches:                                   # the loop by hand, on a copy of the model
+    loss = cross_entropy(twin(xb * 0.5), yb)
+    twin_opt.zero_grad()
+    loss.backward()
+    twin_opt.step()
+    expected.append(loss.item())
+calls = []
+def halve(x):
+    calls.append(x.shape)
+    return x * 0.5
+model.eval()
+opt = Adam(model.parameters(), lr=0.05)
+first = train_epoch(model, batches, opt, transform=halve)
+assert model.training, "train_epoch puts the model in training mode"
+assert calls == [(4, 2)] * 4, f"the transform ran on {calls}, expected once per batch"
+assert isinstance(first, float) and np.isclose(first, np.mean(expected)), \
+    f"returned {first!r}, expected the mean of the batch losses {np.mean(expected):.6f}"
+assert np.allclose(model.weight.data, twin.weight.data) and np.allclose(model.bias.data, twin.bias.data), \
+    "after one epoch the weights differ from four steps of forward, loss, zero_grad, backward, step"
+losses = [train_epoch(model, batches, opt, transform=halve) for _ in range(30)]
+assert losses[-1] < 0.5 * first, f"the loss went from {first:.3f} to {losses[-1]:.3f}: the parameters barely learn"
+
+# %% nbgrader={"grade": true, "grade_id": "test-adam-validation-metrics", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""evaluate_classifier: loss per example, accuracy, per-class accuracy (nan for absent classes), no graph, mode restored."""
+from tinytorch.layers import Linear
+from tinytorch.losses import cross_entropy
+model = Linear(2, 4)
+model.weight.data[...] = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+model.bias.data[...] = 0.0
+X = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, 0.0], [0.0, 3.0], [3.0, 0.1]], dtype=np.float32)
+y = np.array([0, 1, 1, 1, 2])    # correct: 0 -> 0, 1 -> 1, x -> 2 (target 1: wrong), 1 -> 1, x -> 0 (target 2: wrong)
+batches = [(Tensor(X[:4]), Tensor(y[:4])), (Tensor(X[4:]), Tensor(y[4:]))]      # batches of 4 and 1
+model.train()
+metrics = evaluate_classifier(model, batches, num_classes=4)
+expected_loss = cross_entropy(model(Tensor(X)), y).item()
+assert np.isclose(metrics.loss, expected_loss, rtol=1e-5), \
+    f"loss {metrics.loss}, expected {expected_loss} (weigh each batch by its size)"
+assert np.isclose(metrics.accuracy, 3 / 5), f"accuracy {metrics.accuracy}, expected 0.6"
+per_class = metrics.per_class_accuracy
+assert per_class.shape == (4,) and np.allclose(per_class[:3], [1.0, 2 / 3, 0.0]) and np.isnan(per_class[3]), per_class
+assert model.training, "the model was training before: restore it"
+model.eval()
+evaluate_classifier(model, batches, num_classes=4)
+assert not model.training, "the model was in eval mode before: leave it there"
+assert model.weight.grad is None, "evaluation must not compute gradients"
 
 # %% [markdown]
 # ## Memory and performance analysis

@@ -561,6 +561,57 @@ for name, f in (("composed gelu (module 03)", gelu), ("fused_gelu", fused_gelu))
     del kept
 
 # %% [markdown]
+# ### LayerNorm against BatchNorm
+#
+# Both subtract a mean and divide by a standard deviation; they differ in
+# **which axis** the statistics are taken over. For activations of shape
+# `(B, T, C)`:
+#
+# * LayerNorm: over the `C` features of each token, one mean per `(b, t)`;
+# * BatchNorm: over the batch (and the positions), one mean per feature `c`.
+#
+# BatchNorm is not part of tinytorch (the design leaves it out); its
+# training-mode statistics are two NumPy lines, enough to measure the
+# difference that matters: what happens to one example when the rest of the
+# batch changes.
+
+# %%
+def batch_norm_train(x, eps=1e-5):
+    mean = x.mean(axis=(0, 1), keepdims=True)                  # (1, 1, C): one per feature, over batch and time
+    var = x.var(axis=(0, 1), keepdims=True)
+    return (x - mean) / np.sqrt(var + eps)
+
+
+r = np.random.default_rng(0)
+C = 16
+ln = LayerNorm(C)
+example = r.normal(2.0, 3.0, size=(1, 8, C)).astype(np.float32)          # the example we follow
+print(f"{'batch size':>10s} {'LayerNorm output change':>24s} {'BatchNorm output change':>24s}")
+alone_ln = ln(Tensor(example)).data
+alone_bn = batch_norm_train(np.concatenate([example, example]))[:1]   # a batch of two copies of the example
+for batch in (2, 4, 16, 64):
+    others = r.normal(0.0, 1.0, size=(batch - 1, 8, C)).astype(np.float32)  # other examples, other statistics
+    batched = np.concatenate([example, others])
+    ln_change = np.abs(ln(Tensor(batched)).data[:1] - alone_ln).max()
+    bn_change = np.abs(batch_norm_train(batched)[:1] - alone_bn).max()
+    print(f"{batch:10d} {ln_change:24.2e} {bn_change:24.2e}")
+out_ln = ln(Tensor(batched)).data
+out_bn = batch_norm_train(batched)
+print("after LayerNorm, per-token means (first 3):", np.round(out_ln.mean(axis=-1).ravel()[:3], 4),
+      " stats shape", out_ln.mean(axis=-1, keepdims=True).shape)
+print("after BatchNorm, per-feature means (first 3):", np.round(out_bn.mean(axis=(0, 1))[:3], 4),
+      " stats shape", out_bn.mean(axis=(0, 1), keepdims=True).shape)
+
+# %% [markdown]
+# LayerNorm's output for an example does not depend on the rest of the batch
+# (the change is zero), so it behaves the same at batch size 1, at
+# generation time one token at a time, and across machines that split a
+# batch. BatchNorm's output for the very same example moves with its
+# batch-mates; at inference it must switch to running averages collected in
+# training, and with small or variable batches (or sequences of different
+# lengths) its statistics are noisy. That is why transformers use LayerNorm.
+
+# %% [markdown]
 # ## Comparison with PyTorch
 #
 # A nanoGPT-style model in PyTorch with the same names (plus nanoGPT's

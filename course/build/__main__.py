@@ -9,6 +9,8 @@
                                            and course/milestones/ beside it
     python -m course.build leaks PATH...   exit 1 if any file under PATH holds solution text, a mark
                                            scheme or a hidden test (run it on whatever students get)
+    python -m course.build lines           each module's exercises, solution lines, written questions
+                                           and a time estimate: how balanced the course is
 
 The nbgrader course directory: `autograder course DIR --config course.yml` (autograder/README.md).
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 from course.build.leaks import find_leaks
 from course.build.package import drift, export, write_notebooks
 from course.build.skeleton import write_skeleton
-from course.build.sources import CourseError
+from course.build.sources import CourseError, course_modules, module_size
 
 
 def check() -> int:
@@ -49,6 +51,17 @@ def leaks(paths: list[Path]) -> int:
     return 0
 
 
+def lines() -> int:
+    sizes = [module_size(module) for module in course_modules()]
+    print(f"{'module':<18} {'exercises':>9} {'solution lines':>14} {'questions':>9} {'hours (est.)':>12}")
+    for size in sizes:
+        print(f"{size.module.slug:<18} {size.exercises:>9} {size.solution_lines:>14} {size.questions:>9} {size.hours:>12.1f}")
+    print(f"{'total':<18} {sum(s.exercises for s in sizes):>9} {sum(s.solution_lines for s in sizes):>14} "
+          f"{sum(s.questions for s in sizes):>9} {sum(s.hours for s in sizes):>12.1f}")
+    print("hours: solution lines / 20 + 0.25 per written question + 0.5 (course/build/sources.py, ModuleSize.hours)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course.build", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "out_dir", type=Path)
     sub.add_parser("leaks", help="fail if files students get hold solutions, mark schemes or hidden tests").add_argument(
         "paths", type=Path, nargs="+")
+    sub.add_parser("lines", help="print each module's solution lines and a time estimate")
     args = parser.parse_args(argv)
     try:
         if args.command == "export":
@@ -68,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             return check()
         elif args.command == "notebooks":
             print("\n".join(f"wrote {path}" for path in write_notebooks(args.out_dir)))
+        elif args.command == "lines":
+            return lines()
         elif args.command == "skeleton":
             print(f"wrote {write_skeleton(args.out_dir)}")
         else:

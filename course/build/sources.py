@@ -157,3 +157,31 @@ def solution_lines(code: str) -> list[str]:
 
 def mark_scheme_lines(text: str) -> list[str]:
     return lines_between(text, *MARK_SCHEME)
+
+
+@dataclass(frozen=True)
+class ModuleSize:
+    """How much a module asks of a student: what the course build's ``lines`` command prints."""
+    module: Module
+    exercises: int       # solution regions (each a stub in the release)
+    solution_lines: int  # code lines inside them, blank and comment-only lines not counted
+    questions: int       # written answers (markdown cells graded by hand)
+
+    @property
+    def hours(self) -> float:
+        """A rough time estimate: 20 tested solution lines an hour (reading, writing, debugging against the
+        tests), a quarter of an hour per written answer, half an hour for the prose and analysis cells."""
+        return self.solution_lines / 20 + 0.25 * self.questions + 0.5
+
+
+def is_question_cell(cell: Mapping[str, Any]) -> bool:
+    """A written answer: a markdown cell that nbgrader grades by hand."""
+    return cell.get("cell_type") == "markdown" and bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade"))
+
+
+def module_size(module: Module) -> ModuleSize:
+    nb = read_notebook(module)
+    code = [cell_source(c) for c in nb.cells if c.cell_type == "code"]
+    regions = sum(line.strip() == BEGIN_SOLUTION for text in code for line in text.splitlines())
+    lines = [line for text in code for line in solution_lines(text) if not line.startswith("#")]
+    return ModuleSize(module, regions, len(lines), sum(is_question_cell(c) for c in nb.cells))

@@ -16,12 +16,11 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from course.milestones import run
 import tinytorch as tt
-from tinytorch.adam import Adam
+from tinytorch.adam import Adam, evaluate_classifier, train_epoch
 from tinytorch.data import MNIST, DataLoader, TensorDataset
 from tinytorch.layers import Linear, ReLU, Sequential
 from tinytorch.losses import cross_entropy
@@ -47,17 +46,9 @@ def normalise(images: tt.Tensor) -> tt.Tensor:
 
 
 def evaluate(model: Sequential, loader: DataLoader) -> tuple[float, float]:
-    """Mean loss and accuracy over a loader, without recording history."""
-    model.eval()
-    total_loss, correct, count = 0.0, 0, 0
-    with tt.no_grad():
-        for images, labels in loader:
-            logits = model(normalise(images))
-            total_loss += cross_entropy(logits, labels.data).item() * len(labels)
-            correct += int((logits.data.argmax(axis=1) == labels.data).sum())
-            count += len(labels)
-    model.train()
-    return total_loss / count, correct / count
+    """Mean loss and accuracy over a loader, without recording history (module 11's evaluate_classifier)."""
+    metrics = evaluate_classifier(model, loader, num_classes=10, loss_fn=cross_entropy, transform=normalise)
+    return metrics.loss, metrics.accuracy
 
 
 def train(data: str | os.PathLike[str] | None = None, epochs: int = 2, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
@@ -74,19 +65,12 @@ def train(data: str | os.PathLike[str] | None = None, epochs: int = 2, batch_siz
     history, test_accuracy, epoch_seconds = History(), [], []
     out = Path(out)
     for epoch in range(1, epochs + 1):
-        start, running = time.perf_counter(), []
+        start = time.perf_counter()
         bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=True)
-        for images, labels in bar:
-            loss = cross_entropy(model(normalise(images)), labels.data)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            running.append(loss.item())
-            if len(running) % 50 == 0:
-                bar.set_postfix(loss=f"{np.mean(running[-50:]):.3f}")
+        train_loss = train_epoch(model, bar, optimizer, cross_entropy, transform=normalise)  # module 11's loop
         epoch_seconds.append(time.perf_counter() - start)
         test_loss, accuracy = evaluate(model, test_loader)
-        history.train_loss.append(float(np.mean(running)))
+        history.train_loss.append(train_loss)
         history.val_loss.append(test_loss)
         history.val_accuracy.append(accuracy)
         test_accuracy.append(accuracy)

@@ -8,7 +8,9 @@ from tinytorch.profiler import *  # noqa: F401,F403  (the names the notebook def
 MODULE = '01_setup'
 POINTS = {
     "test_setup_predictions": 2,
-    "test_setup_profiler": 2
+    "test_setup_profiler": 2,
+    "test_setup_profiler_baseline": 2,
+    "test_setup_test_runner": 3
 }
 
 
@@ -29,3 +31,40 @@ def test_setup_profiler():
     assert p.seconds >= 0
     m = measure(np.ones, (100, 100), repeat=2)
     assert m.result.shape == (100, 100) and m.seconds > 0
+
+
+def test_setup_profiler_baseline():
+    """Profile counts only what its block allocates, leaves tracing on when it was on, and measure repeats."""
+    import tracemalloc as _tracemalloc
+    _tracemalloc.start()
+    try:
+        before = np.ones((1000, 1000), dtype=np.float32)        # 4 MB allocated before the block: not its cost
+        with Profile("small") as p:
+            small = np.ones((100, 100), dtype=np.float32)        # 40 KB
+        assert p.peak_bytes < 1_000_000, f"peak {p.peak_bytes} bytes for a 40 KB block: subtract the baseline"
+        assert _tracemalloc.is_tracing(), "Profile stopped tracing that it did not start"
+    finally:
+        _tracemalloc.stop()
+    assert not _tracemalloc.is_tracing()
+    calls = []
+    m = measure(lambda x, scale=1: calls.append(x * scale) or len(calls), 2, repeat=4, scale=3, label="count")
+    assert calls == [6, 6, 6, 6], f"measure called fn {len(calls)} times with results {calls}, expected 4 times 6"
+    assert m.result == 1 and m.label == "count", f"got result {m.result}, label {m.label!r}: keep the first run's"
+
+
+def test_setup_test_runner():
+    """find_tests keeps test_ callables in order; run_tests runs them all and records each failure's type and message."""
+    def _ok():
+        pass
+    def _wrong():
+        assert 1 + 1 == 3, "got 2, expected 3"
+    def _crash():
+        raise KeyError("missing")
+    namespace = {"test_b": _ok, "helper": _ok, "test_a": _wrong, "test_value": 42, "test_c": _crash}
+    found = find_tests(namespace)
+    assert [name for name, _ in found] == ["test_b", "test_a", "test_c"], f"found {[n for n, _ in found]}"
+    results = run_tests(found)
+    assert [(r.name, r.passed) for r in results] == [("test_b", True), ("test_a", False), ("test_c", False)], results
+    assert results[0].error == "" and results[1].error == "AssertionError: got 2, expected 3", results[1].error
+    assert results[2].error.startswith("KeyError"), results[2].error
+    assert all(r.seconds >= 0 for r in results)

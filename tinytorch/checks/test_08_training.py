@@ -9,7 +9,8 @@ MODULE = '08_training'
 POINTS = {
     "test_training_data": 3,
     "test_training_accuracy_evaluate": 3,
-    "test_training_fit": 4
+    "test_training_fit": 4,
+    "test_training_accumulation": 3
 }
 
 
@@ -97,3 +98,33 @@ def test_training_fit():
     classes = fit(model, mse, opt, X, (X[:, 0] > 0).astype(np.int64).reshape(-1, 1) * 1.0, epochs=1, batch_size=50,
                   progress=False, classification=True)
     assert len(classes.train_accuracy) == 1 and classes.val_loss == []
+
+
+def test_training_accumulation():
+    """accumulated_step over micro-batches of 3, 4, 1 and 10 makes the same update, and reports the same loss, as one step on all 10."""
+    from tinytorch.layers import Linear, ReLU, Sequential
+    from tinytorch.losses import CrossEntropyLoss
+    from tinytorch.optimizers import SGD
+    from tinytorch.tensor import manual_seed
+    manual_seed(0)
+    reference_net = Sequential(Linear(3, 5), ReLU(), Linear(5, 3))
+    start = reference_net.state_dict()
+    Xb = np.random.default_rng(1).normal(size=(10, 3)).astype(np.float32)
+    yb = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 2])
+    one_step = SGD(reference_net.parameters(), lr=0.5, momentum=0.9)
+    one_step.zero_grad()
+    full_loss = CrossEntropyLoss()(reference_net(Tensor(Xb)), yb)
+    full_loss.backward()
+    one_step.step()
+    for micro in (3, 4, 1, 10):
+        net = Sequential(Linear(3, 5), ReLU(), Linear(5, 3))
+        net.load_state_dict(start)
+        for p in net.parameters():
+            p.grad = np.full_like(p.data, 100.0)          # stale gradients from an earlier step: must not count
+        loss = accumulated_step(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.5, momentum=0.9), Xb, yb, micro)
+        assert isinstance(loss, float) and np.isclose(loss, full_loss.item(), rtol=1e-5), \
+            f"micro-batches of {micro}: loss {loss!r}, expected the batch's mean loss {full_loss.item():.6f}"
+        for (name, got), want in zip(net.state_dict().items(), reference_net.state_dict().values()):
+            assert np.allclose(got, want, rtol=1e-5, atol=1e-6), \
+                f"micro-batches of {micro}: {name} after the step differs from one step on the whole batch by " \
+                f"{np.abs(got - want).max():.3g}"

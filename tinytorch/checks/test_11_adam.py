@@ -8,7 +8,10 @@ from tinytorch.adam import *  # noqa: F401,F403  (the names the notebook defines
 MODULE = '11_adam'
 POINTS = {
     "test_adam_first_step": 3,
-    "test_adam_optimizer": 3
+    "test_adam_optimizer": 3,
+    "test_adam_state": 3,
+    "test_adam_train_epoch": 3,
+    "test_adam_validation_metrics": 3
 }
 
 
@@ -36,3 +39,88 @@ def test_adam_optimizer():
     z.grad = np.zeros(1)
     decay.step()
     assert np.isclose(z.data[0], 2.0 * (1 - 0.1 * 0.5)), z.data
+
+
+def test_adam_state():
+    """Adam's state uses PyTorch's names and counts each parameter's own steps; Adam and AdamW decay differently."""
+    a = Tensor(np.array([1.0, -1.0]), requires_grad=True)
+    b = Tensor(np.array([2.0]), requires_grad=True)
+    opt = Adam([a, b], lr=0.1)
+    a.grad = np.array([0.5, -0.5])
+    opt.step()
+    assert id(b) not in opt.state, "b had no gradient: it must get no state and not move"
+    assert b.data[0] == 2.0, b.data
+    a.grad, b.grad = np.array([0.5, -0.5]), np.array([1.0])
+    opt.step()
+    assert set(opt.state[id(a)]) == {"step", "exp_avg", "exp_avg_sq"}, sorted(opt.state[id(a)])
+    assert int(opt.state[id(a)]["step"]) == 2 and int(opt.state[id(b)]["step"]) == 1, \
+        f"steps a={opt.state[id(a)]['step']}, b={opt.state[id(b)]['step']}, expected 2 and 1"
+    assert np.isclose(b.data[0], 1.9), f"b's first step must be bias-corrected to lr: got {b.data[0]}, expected 1.9"
+    grad = np.array([0.2])
+    coupled, decoupled = Tensor(np.array([3.0]), requires_grad=True), Tensor(np.array([3.0]), requires_grad=True)
+    coupled.grad, decoupled.grad = grad.copy(), grad.copy()
+    Adam([coupled], lr=0.1, weight_decay=0.5).step()
+    AdamW([decoupled], lr=0.1, weight_decay=0.5).step()
+    assert np.isclose(coupled.data[0], 2.9), f"Adam: decay enters the gradient (sign unchanged): got {coupled.data[0]}, expected 2.9"
+    assert np.isclose(decoupled.data[0], 3.0 * 0.95 - 0.1), f"AdamW: shrink then step: got {decoupled.data[0]}, expected 2.75"
+    assert np.array_equal(coupled.grad, grad), "never change p.grad itself"
+
+
+def test_adam_train_epoch():
+    """train_epoch runs forward, loss, zero_grad, backward, step on each batch and returns the mean batch loss."""
+    from tinytorch.layers import Linear
+    from tinytorch.losses import cross_entropy
+    from tinytorch.tensor import manual_seed
+    manual_seed(0)
+    X = np.array([[2.0, 0.0], [0.0, 2.0], [-2.0, 0.0], [0.0, -2.0]] * 4, dtype=np.float32)
+    y = np.array([0, 1, 1, 0] * 4)                    # class 1 where y > x: linearly separable
+    batches = [(Tensor(X[i:i + 4]), Tensor(y[i:i + 4])) for i in range(0, 16, 4)]
+    model, twin = Linear(2, 2), Linear(2, 2)
+    twin.load_state_dict(model.state_dict())
+    twin_opt, expected = Adam(twin.parameters(), lr=0.05), []
+    for xb, yb in batches:                                   # the loop by hand, on a copy of the model
+        loss = cross_entropy(twin(xb * 0.5), yb)
+        twin_opt.zero_grad()
+        loss.backward()
+        twin_opt.step()
+        expected.append(loss.item())
+    calls = []
+    def halve(x):
+        calls.append(x.shape)
+        return x * 0.5
+    model.eval()
+    opt = Adam(model.parameters(), lr=0.05)
+    first = train_epoch(model, batches, opt, transform=halve)
+    assert model.training, "train_epoch puts the model in training mode"
+    assert calls == [(4, 2)] * 4, f"the transform ran on {calls}, expected once per batch"
+    assert isinstance(first, float) and np.isclose(first, np.mean(expected)), \
+        f"returned {first!r}, expected the mean of the batch losses {np.mean(expected):.6f}"
+    assert np.allclose(model.weight.data, twin.weight.data) and np.allclose(model.bias.data, twin.bias.data), \
+        "after one epoch the weights differ from four steps of forward, loss, zero_grad, backward, step"
+    losses = [train_epoch(model, batches, opt, transform=halve) for _ in range(30)]
+    assert losses[-1] < 0.5 * first, f"the loss went from {first:.3f} to {losses[-1]:.3f}: the parameters barely learn"
+
+
+def test_adam_validation_metrics():
+    """evaluate_classifier: loss per example, accuracy, per-class accuracy (nan for absent classes), no graph, mode restored."""
+    from tinytorch.layers import Linear
+    from tinytorch.losses import cross_entropy
+    model = Linear(2, 4)
+    model.weight.data[...] = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    model.bias.data[...] = 0.0
+    X = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, 0.0], [0.0, 3.0], [3.0, 0.1]], dtype=np.float32)
+    y = np.array([0, 1, 1, 1, 2])    # correct: 0 -> 0, 1 -> 1, x -> 2 (target 1: wrong), 1 -> 1, x -> 0 (target 2: wrong)
+    batches = [(Tensor(X[:4]), Tensor(y[:4])), (Tensor(X[4:]), Tensor(y[4:]))]      # batches of 4 and 1
+    model.train()
+    metrics = evaluate_classifier(model, batches, num_classes=4)
+    expected_loss = cross_entropy(model(Tensor(X)), y).item()
+    assert np.isclose(metrics.loss, expected_loss, rtol=1e-5), \
+        f"loss {metrics.loss}, expected {expected_loss} (weigh each batch by its size)"
+    assert np.isclose(metrics.accuracy, 3 / 5), f"accuracy {metrics.accuracy}, expected 0.6"
+    per_class = metrics.per_class_accuracy
+    assert per_class.shape == (4,) and np.allclose(per_class[:3], [1.0, 2 / 3, 0.0]) and np.isnan(per_class[3]), per_class
+    assert model.training, "the model was training before: restore it"
+    model.eval()
+    evaluate_classifier(model, batches, num_classes=4)
+    assert not model.training, "the model was in eval mode before: leave it there"
+    assert model.weight.grad is None, "evaluation must not compute gradients"
