@@ -91,12 +91,24 @@ DEFAULTS: dict = {
         "grader_uid": 1999,
         "formgrader_port": 9999,
         "grading_port": 9998,                        # the grading page (/services/grading/)
+        "progress_port": 9997,                       # the progress page (/services/progress/)
         "grading_socket": "/run/tinytorch-grading/agent.sock",  # the grading agent, inside the hub container
     },
     "roster": {
         "admins": ["admin"],
         "tas": [],
         "students": [],
+    },
+    # Due dates: module -> ISO 8601 date and time with its zone ("2026-12-07T23:59:00+01:00"). The course
+    # build enters them in the gradebook where it has none yet; after that TAs change them in formgrader.
+    "deadlines": {},
+    # What a late submission loses, in percent of its autograded score (visible + hidden tests), per day
+    # or part of a day after the due date (plus the student's extension) and the grace period, at most
+    # max_percent. Written answers are graded by hand, knowing the lateness.
+    "late_policy": {
+        "grace_minutes": 15,
+        "percent_per_day": 10,
+        "max_percent": 50,
     },
 }
 
@@ -165,9 +177,17 @@ SCHEMA: dict = _object({
         "grader_uid": {"type": "integer", "minimum": 1000, "maximum": 9999},
         "formgrader_port": _PORT,
         "grading_port": _PORT,
+        "progress_port": _PORT,
         "grading_socket": _PATH,
     }),
     "roster": _object({"admins": _NAMES, "tas": _NAMES, "students": _NAMES}),
+    "deadlines": {"type": "object", "additionalProperties": False,
+                  "patternProperties": {r"^[0-9]{2}_[a-z0-9_]+$": {"type": "string", "minLength": 10}}},
+    "late_policy": _object({
+        "grace_minutes": {"type": "number", "minimum": 0},
+        "percent_per_day": {"type": "number", "minimum": 0, "maximum": 100},
+        "max_percent": {"type": "number", "minimum": 0, "maximum": 100},
+    }),
 })
 
 AUTHENTICATORS = {
@@ -212,9 +232,22 @@ def validate(cfg: dict, source: str = "course config") -> dict:
             problems.append("hub.bind_url: must be https:// when hub.tls_cert is set")
         if bool(cfg["hub"]["tls_cert"]) != bool(cfg["hub"]["tls_key"]):
             problems.append("hub.tls_cert and hub.tls_key: set both or neither")
+        problems += [f"deadlines.{module}: {problem}" for module, when in cfg["deadlines"].items()
+                     if (problem := deadline_problem(when))]
     if problems:
         raise CourseConfigError(f"{source} is invalid:\n  " + "\n  ".join(problems))
     return cfg
+
+
+def deadline_problem(when: str) -> str:
+    """What is wrong with a due date of the course config ("" when it is a date and time with its zone)."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(when)
+    except ValueError:
+        return f"{when!r} is not an ISO 8601 date and time (like 2026-12-07T23:59:00+01:00)"
+    return "" if moment.tzinfo is not None else f"{when!r} has no time zone (add +00:00, or Z)"
 
 
 def load_course_config(path: str | os.PathLike | None) -> dict:
@@ -475,7 +508,12 @@ def update_groups_and_roles(c, cfg: dict) -> None:
          "scopes": [f"access:services!service={course}", "list:services", f"read:services!service={course}",
                     "access:services!service=grading", "read:services!service=grading"]},
         {"name": f"nbgrader-{course}", "groups": [f"nbgrader-{course}"],
-         "scopes": ["list:services", f"read:services!service={course}"]},
+         "scopes": ["list:services", f"read:services!service={course}",
+                    "access:services!service=progress", "read:services!service=progress"]},
+        {"name": f"{course}-tas-see-progress", "groups": [f"formgrade-{course}"],
+         "scopes": ["access:services!service=progress", "read:services!service=progress"]},
+        # The progress page asks the hub whether its visitor is a TA (their groups) or an admin.
+        {"name": "progress-page", "services": ["progress"], "scopes": ["read:users"]},
         {"name": f"{course}-formgrader-service", "services": [course],
          "scopes": ["list:users", "read:users", f"groups!group=nbgrader-{course}", "read:groups"]},
         {"name": "idle-culler", "services": ["idle-culler"],
@@ -520,6 +558,18 @@ def update_services(c, cfg: dict) -> None:
             "cwd": nbg["course_root"],
             "environment": {"TINYTORCH_GRADING_SOCKET": nbg["grading_socket"], "TINYTORCH_COURSE_ID": course,
                             "HOME": nbg["course_root"]},
+            "display": True,
+            "oauth_no_confirm": True,
+        },
+        {
+            # The progress page, the same program: a student's own modules and milestones; TAs see the class.
+            "name": "progress",
+            "url": f"http://127.0.0.1:{nbg['progress_port']}",
+            "command": [sys.executable, "-m", "tinytorch_grading"],
+            "user": grader_user(cfg),
+            "cwd": nbg["course_root"],
+            "environment": {"TINYTORCH_GRADING_SOCKET": nbg["grading_socket"], "TINYTORCH_COURSE_ID": course,
+                            "HOME": nbg["course_root"], "TINYTORCH_PAGE": "progress"},
             "display": True,
             "oauth_no_confirm": True,
         },

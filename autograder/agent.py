@@ -9,8 +9,13 @@ hub"). What it accepts is small on purpose:
     GET  /assignments/<A>              its students' results and its last runs
     POST /runs {action, assignment, student?, by}
                                        collect | grade (collect, then grade what changed) | regrade (one
-                                       student, again) | feedback (release it); 202 and the run, 400 for an
+                                       student, again) | feedback (release it) | recompute (late penalties,
+                                       CSVs, feedback; grades nothing new); 202 and the run, 400 for an
                                        unknown assignment, student or action, 409 while A is being graded
+    POST /extensions {assignment, student, hours, by}
+                                       give a student more time (0 takes it back), then recompute
+    GET  /progress, /progress/<student>, /progress.csv
+                                       the class's (or one student's) scores, lateness and milestones
     GET  /runs/<id>                    a run: its state, each submission's progress, its log
     GET  /files/canvas, /files/<A>/otter   the Canvas CSV (every assignment), Otter's CSV of A
 
@@ -31,12 +36,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tornado import web
+
 import hub_config
-from autograder import containers, hidden
+from autograder import containers, hidden, late, progress
 from autograder.results import read_results, results_dir, write_atomic
 
 ASSIGNMENT = re.compile(r"^[0-9]{2}_[a-z0-9_]{1,40}$")
-ACTIONS = ("collect", "grade", "regrade", "feedback")
+ACTIONS = ("collect", "grade", "regrade", "feedback", "recompute")
 LOG_LINES = 400           # the last lines of a run's output that it keeps
 RUNS_SHOWN = 10
 
@@ -134,9 +141,9 @@ class Agent:
             run.log.append(f"the grading agent failed: {type(error).__name__}: {error}")
         finally:
             run.finished = time.time()
-            self.save(run)
-            with self.lock:
+            with self.lock:  # free before the final state is seen: whoever sees it may start the next run
                 self.busy.pop(run.assignment, None)
+            self.save(run)
 
     def commands(self, run: Run) -> list[list[str]]:
         """What the TA would type for this run (checked names only)."""
@@ -151,6 +158,7 @@ class Agent:
             "grade": [in_hub + ["collect", run.assignment, "--update"], grade, chown],
             "regrade": [grade + ["--student", str(run.student), "--force"], chown],
             "feedback": [in_hub + ["release_feedback", run.assignment]],
+            "recompute": [grade, chown],
         }[run.action]
 
     def step(self, run: Run, command: list[str]) -> int:
@@ -179,7 +187,7 @@ class Agent:
         return Run(**json.loads((self.runs_dir / f"{run_id}.json").read_text()))
 
     # -- what the page shows ----------------------------------------------------------------------------
-    def progress(self, run_id: str) -> dict[str, dict]:
+    def submission_states(self, run_id: str) -> dict[str, dict]:
         """Each submission's latest state in the run (from ``autograder grade --events``)."""
         states: dict[str, dict] = {}
         events = self.runs_dir / f"{run_id}.events"
@@ -193,7 +201,7 @@ class Agent:
         return states
 
     def run_view(self, run_id: str) -> dict:
-        return {**asdict(self.load(run_id)), "submissions": self.progress(run_id)}
+        return {**asdict(self.load(run_id)), "submissions": self.submission_states(run_id)}
 
     def runs(self, assignment: str | None = None) -> list[dict]:
         found = sorted(self.runs_dir.glob("*.json"), reverse=True)
@@ -214,16 +222,43 @@ class Agent:
     def detail(self, assignment: str) -> dict:
         self.require(assignment)
         results = read_results(self.settings.course_dir, assignment)
+        table = progress.class_progress(self.settings.course_dir)
+        rows = {name: student["modules"][assignment] for name, student in table["students"].items()}
         students = []
         for name in sorted(set(self.submitted(assignment)) | set(results)):
-            r = results.get(name, {})
+            r, row = results.get(name, {}), rows.get(name, {})
             visible = r.get("visible") or []
             students.append({"name": name, "status": r.get("status", "not graded"),
                              "hidden": f"{r['score']:g}/{r['possible']:g}" if r.get("status") == "graded" else "",
                              "visible": f"{sum(t['passed'] for t in visible)}/{len(visible)} passed" if visible else "",
-                             "message": str(r.get("message", ""))[:300], "graded_at": r.get("graded_at", "")})
-        return {"name": assignment, "students": students, "runs": self.runs(assignment),
+                             "message": str(r.get("message", ""))[:300], "graded_at": r.get("graded_at", ""),
+                             "late_hours": row.get("late_hours", 0), "extension_hours": row.get("extension_hours", 0),
+                             "penalty": row.get("penalty", 0), "total": row.get("total"), "max": row.get("max")})
+        return {"name": assignment, "students": students, "runs": self.runs(assignment), "due": table["due"][assignment],
                 "running": self.busy.get(assignment)}
+
+    def extend(self, assignment: str, student: object, hours: object, by: str) -> dict:
+        """Give ``student`` ``hours`` more for ``assignment``, then recompute its late penalties (or say when)."""
+        self.require(assignment)
+        if not isinstance(student, str) or not re.match(hub_config.USERNAME_PATTERN, student):
+            raise Refused(400, f"{str(student)[:40]!r} is not a user name")
+        try:
+            late.grant_extension(self.settings.course_dir, assignment, student, float(str(hours)))
+        except ValueError as error:
+            raise Refused(400, f"the extension must be a number of hours: {error}") from None
+        try:
+            run = self.start("recompute", assignment, None, by)
+        except Refused:  # graded right now: that run reads the extension when it records
+            return {"message": f"extension saved; it applies when the run of {assignment} going on records"}
+        return {"message": f"extension saved; late penalties of {assignment} recomputed in run {run.id}", "run": run.id}
+
+    def progress(self, student: str | None = None) -> dict:
+        table = progress.class_progress(self.settings.course_dir)
+        if student is None:
+            return table
+        if student not in table["students"]:
+            raise Refused(404, f"nothing recorded for {student[:40]!r} yet: fetch and submit an assignment first")
+        return {**table, "students": {student: table["students"][student]}}
 
     def canvas_csv(self) -> Path:
         return self.settings.course_dir / "autograder" / "canvas_gradebook.csv"
@@ -234,63 +269,93 @@ class Agent:
 
 
 # -- the Unix socket ------------------------------------------------------------------------------------
+# (the web framework is tornado, which nbgrader's Jupyter server brings; pinned in pyproject's grader extra)
 
-def make_app(agent: Agent):
-    """The HTTP face of ``agent`` (tornado, on the Unix socket ``serve`` opens)."""
-    from tornado import web
+class Handler(web.RequestHandler):
+    """The agent's HTTP face: JSON in and out; ``answer`` turns a Refused into its status and message."""
 
-    class Handler(web.RequestHandler):
-        def write_error(self, status_code: int, **kwargs) -> None:
-            error = kwargs.get("exc_info", (None, None))[1]
-            message = str(error) if isinstance(error, Refused) else self._reason
-            self.finish({"error": message})
+    @property
+    def agent(self) -> Agent:
+        return self.settings["agent"]
 
-        def answer(self, call, *args) -> None:
-            try:
-                self.finish(json.dumps(call(*args)))
-            except Refused as refused:
-                self.set_status(refused.status)
-                self.finish({"error": str(refused)})
+    def write_error(self, status_code: int, **kwargs) -> None:
+        error = kwargs.get("exc_info", (None, None))[1]
+        self.finish({"error": str(error) if isinstance(error, Refused) else self._reason})
 
-    class Assignments(Handler):
-        def get(self, name: str | None = None) -> None:
-            self.answer(agent.detail, name) if name else self.answer(lambda: {"assignments": agent.overview()})
+    def answer(self, call, *args) -> None:
+        try:
+            self.finish(json.dumps(call(*args)))
+        except Refused as refused:
+            self.set_status(refused.status)
+            self.finish({"error": str(refused)})
 
-    class Runs(Handler):
-        def get(self, run_id: str | None = None) -> None:
-            self.answer(agent.run_view, run_id) if run_id else self.answer(lambda: {"runs": agent.runs()})
+    def body(self) -> dict:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "the request is not a JSON object")
+        return body
 
-        def post(self, run_id: str | None = None) -> None:
-            try:
-                body = json.loads(self.request.body or b"{}")
-                assert isinstance(body, dict)
-            except (ValueError, AssertionError):
-                self.set_status(400)
-                self.finish({"error": "the request is not a JSON object"})
-                return
-            self.set_status(202)
-            self.answer(lambda: asdict(agent.start(str(body.get("action")), str(body.get("assignment")),
-                                                   body.get("student") or None, str(body.get("by", "?")))))
 
-    class Files(Handler):
-        def get(self, assignment: str | None = None) -> None:
-            try:
-                path = agent.otter_csv(assignment) if assignment else agent.canvas_csv()
-            except Refused as refused:
-                self.set_status(refused.status)
-                self.finish({"error": str(refused)})
-                return
-            if not path.is_file():
-                self.set_status(404)
-                self.finish({"error": f"no CSV yet: grade {assignment or 'an assignment'} first"})
-                return
-            self.set_header("Content-Type", "text/csv; charset=utf-8")
-            self.finish(path.read_bytes())
+class AssignmentsHandler(Handler):
+    def get(self, name: str | None = None) -> None:
+        self.answer(self.agent.detail, name) if name else self.answer(lambda: {"assignments": self.agent.overview()})
 
+
+class RunsHandler(Handler):
+    def get(self, run_id: str | None = None) -> None:
+        self.answer(self.agent.run_view, run_id) if run_id else self.answer(lambda: {"runs": self.agent.runs()})
+
+    def post(self) -> None:
+        body = self.body()
+        self.set_status(202)
+        self.answer(lambda: asdict(self.agent.start(str(body.get("action")), str(body.get("assignment")),
+                                                    body.get("student") or None, str(body.get("by", "?")))))
+
+
+class ExtensionsHandler(Handler):
+    def post(self) -> None:
+        body = self.body()
+        self.answer(self.agent.extend, str(body.get("assignment")), body.get("student"), body.get("hours"),
+                    str(body.get("by", "?")))
+
+
+class ProgressHandler(Handler):
+    def get(self, student: str | None = None) -> None:
+        self.answer(self.agent.progress, student)
+
+
+class ProgressCsvHandler(Handler):
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.finish(progress.progress_csv(self.agent.progress()))
+
+
+class FilesHandler(Handler):
+    def get(self, assignment: str | None = None) -> None:
+        try:
+            path = self.agent.otter_csv(assignment) if assignment else self.agent.canvas_csv()
+        except Refused as refused:
+            self.set_status(refused.status)
+            self.finish({"error": str(refused)})
+            return
+        if not path.is_file():
+            self.set_status(404)
+            self.finish({"error": f"no CSV yet: grade {assignment or 'an assignment'} first"})
+            return
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.finish(path.read_bytes())
+
+
+def make_app(agent: Agent) -> web.Application:
     return web.Application([
-        (r"/assignments", Assignments), (r"/assignments/([^/]+)", Assignments),
-        (r"/runs", Runs), (r"/runs/([^/]+)", Runs), (r"/files/canvas", Files), (r"/files/([^/]+)/otter", Files),
-    ])
+        (r"/assignments", AssignmentsHandler), (r"/assignments/([^/]+)", AssignmentsHandler),
+        (r"/runs", RunsHandler), (r"/runs/([^/]+)", RunsHandler), (r"/extensions", ExtensionsHandler),
+        (r"/progress", ProgressHandler), (r"/progress\.csv", ProgressCsvHandler), (r"/progress/([^/]+)", ProgressHandler),
+        (r"/files/canvas", FilesHandler), (r"/files/([^/]+)/otter", FilesHandler),
+    ], agent=agent)
 
 
 def serve(agent: Agent, socket_path: Path, owner: tuple[int, int]) -> None:

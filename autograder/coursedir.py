@@ -20,6 +20,7 @@ import nbformat
 
 from autograder import hidden
 from autograder.gradebook import task_cell
+from autograder.late import POLICY_FILE, policy_text, read_policy, seed_deadlines
 from autograder.nbgrader_adapter import GradeError, run_nbgrader
 from course.build.package import export_cells, visible_tests
 from course.build.sources import CHECKS, CourseError, Module, course_modules, export_target, find_module, read_notebook
@@ -71,7 +72,7 @@ def nbgrader_notebook(module: Module) -> nbformat.NotebookNode:
 
 def course_files(root: Path, cfg: dict, source: str) -> dict[Path, str]:
     """Every file the build writes into the course directory, path -> text."""
-    files = {root / "nbgrader_config.py": nbgrader_config(cfg, root, source)}
+    files = {root / "nbgrader_config.py": nbgrader_config(cfg, root, source), root / POLICY_FILE: policy_text(cfg)}
     for module in course_modules():
         files[root / "source" / module.slug / f"{module.slug}.ipynb"] = nbformat.writes(nbgrader_notebook(module)) + "\n"
     return files
@@ -133,15 +134,22 @@ def write_course_directory(root: Path, cfg: dict, source: str = "the defaults", 
 
 
 def generate_release(root: Path, students: list[str], course_id: str) -> None:
-    """``nbgrader generate_assignment`` of every module into release/, and the roster into the gradebook."""
+    """``nbgrader generate_assignment`` of every module into release/; the roster and the course config's due
+    dates (where an assignment has none yet: autograder/late.py) into the gradebook."""
+    from nbgrader.api import Gradebook
+
     result = run_nbgrader(["generate_assignment", "*", "--force"], root)
     if result.returncode != 0 or "[GenerateAssignmentApp | ERROR]" in result.stderr:
         raise CourseError(f"nbgrader generate_assignment failed in {root}:\n{result.stderr[-3000:]}")
-    if students:
-        from nbgrader.api import Gradebook  # the gradebook's database layer: only needed with a roster
-        with Gradebook(gradebook_url(root), course_id) as gradebook:
-            for student in students:
-                gradebook.update_or_create_student(student)
+    deadlines, _ = read_policy(root)
+    unknown = sorted(set(deadlines) - {m.slug for m in course_modules()})
+    if unknown:
+        raise CourseError(f"the course config gives due dates to {', '.join(unknown)}, which are not modules of "
+                          f"this course ({', '.join(m.slug for m in course_modules())})")
+    with Gradebook(gradebook_url(root), course_id) as gradebook:
+        for student in students:
+            gradebook.update_or_create_student(student)
+        seed_deadlines(gradebook, deadlines)
 
 
 def check_visible_tests(root: Path, assignment: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from autograder.late import late_text
 from autograder.results import write_atomic
 
 
@@ -22,6 +23,8 @@ def feedback_html(result: dict) -> str:
         rows.append(f"<tr class='{mark}'><td>{esc(test['kind'])}</td><td>{esc(test.get('checks') or test['name'])}"
                     f"{detail}{notes}</td><td>{test['score']:g} / {test['points']:g}</td><td>{mark}</td></tr>")
     problems = "".join(f"<p class='problem'>{esc(p)}</p>" for p in result.get("problems", []))
+    late = late_text(result.get("late", {}))
+    problems += f"<p class='late' id='late-penalty'>{esc(late)}</p>" if late else ""
     return (f"<section id='hidden-tests'><h2>Hidden tests: {result['score']:g} / {result['possible']:g}</h2>{problems}"
             "<table><tr><th>kind</th><th>what it checks</th><th>points</th><th></th></tr>"
             + "".join(rows) + "</table></section>")

@@ -89,12 +89,13 @@ def canvas_csv(course: Course, path: Path) -> Path:
 
 
 def submission_total(submission, hidden_score: float | None) -> float | None:
-    """nbgrader's total of a submission (visible + written + hidden once recorded), plus the hidden score the
-    gradebook does not hold yet; for a submission nbgrader does not know, the hidden score alone."""
+    """nbgrader's total of a submission (visible + written + hidden once recorded, less its late penalty), plus
+    the hidden score the gradebook does not hold yet; for a submission nbgrader does not know, the hidden score."""
     if submission is None:
         return hidden_score
     in_book = any(g.cell.name == HIDDEN_CELL and g.score is not None for nb in submission.notebooks for g in nb.grades)
-    return float(submission.score) + (0 if in_book or hidden_score is None else hidden_score)
+    late_penalty = float(submission.late_submission_penalty or 0)  # autograder/late.py
+    return float(submission.score) - late_penalty + (0 if in_book or hidden_score is None else hidden_score)
 
 
 def course_points(course: Course, assignment: str) -> float:

@@ -27,6 +27,7 @@ from autograder import containers, hidden
 from autograder.coursedir import check_visible_tests
 from autograder.feedback import write_feedback
 from autograder.gradebook import canvas_csv, record_in_gradebook
+from autograder.late import apply_late_penalties
 from autograder.nbgrader_adapter import CANVAS_REGEXP, Course, GradeError
 from autograder.results import final_grades_csv, read_results, results_dir, write_atomic
 
@@ -231,6 +232,9 @@ def record(course: Course, assignment: str, everyone: list[str], todo: list[str]
     summary.visible = {s: v for s, v in course.scores(assignment).items() if s in everyone}
     graded = {s: r["score"] for s, r in results.items() if r.get("status") == "graded"}
     summary.problems += record_in_gradebook(course, assignment, graded)
+    with course.api.gradebook as gradebook:  # after the hidden score: the penalty is a share of the autograded score
+        for student, late in apply_late_penalties(gradebook, root, assignment, sorted(graded)).items():
+            results[student]["late"] = late
     summary.outputs.append(final_grades_csv(results, results_dir(root, assignment) / "final_grades.csv"))
     summary.outputs.append(canvas_csv(course, root / "autograder" / "canvas_gradebook.csv"))
     return results

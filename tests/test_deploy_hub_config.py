@@ -137,6 +137,10 @@ def test_the_grading_page_is_for_tas_and_admins_and_runs_as_the_grader(hub_confi
     roles = {role["name"]: role for role in c.JupyterHub.load_roles}
     who_may = [name for name, role in roles.items() if "access:services!service=grading" in role["scopes"]]
     assert who_may == ["formgrade-ml101"]  # and the admins, whose role has every access scope
+    progress = next(s for s in c.JupyterHub.services if s["name"] == "progress")
+    assert progress["environment"]["TINYTORCH_PAGE"] == "progress" and progress["user"] == "grader-ml101"
+    may_see = sorted(g for r in roles.values() if "access:services!service=progress" in r["scopes"] for g in r["groups"])
+    assert may_see == ["formgrade-ml101", "nbgrader-ml101"]  # students see their own row only (the page checks)
 
 
 def test_the_roster_enrols_only_names_the_hub_has_not_seen(hub_config, write_config, tmp_path):

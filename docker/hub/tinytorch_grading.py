@@ -1,4 +1,6 @@
-"""The grading page: TAs collect, grade, re-grade and hand back feedback from the hub, without a shell.
+"""The grading page: TAs collect, grade, re-grade, give extensions and hand back feedback from the hub,
+without a shell; and the progress page (the same program as the ``progress`` service): each student's
+modules, scores, lateness and milestones, and the whole class for TAs.
 
 A JupyterHub service (``/services/grading/``, in the Services menu) run by the hub as the course's grader
 user. JupyterHub's OAuth lets in only users with ``access:services!service=grading``: the TAs' group
@@ -66,19 +68,32 @@ hand in the <a href="/services/{{ course }}/formgrader">formgrader</a>.
 <button name="action" value="grade" id="grade">Collect and grade</button>
 <button name="action" value="collect">Collect only</button>
 <button name="action" value="feedback" id="release-feedback">Release feedback</button></form>
+<p>Due: <strong id="due">{{ a['due'] or "no due date" }}</strong> (change it in the formgrader, Manage Assignments;
+late work loses what the course's late policy says, on the autograded score)</p>
 {% if a['running'] %}<p class="message">Being graded now: <a href="{{ prefix }}runs/{{ a['running'] }}">follow the run</a>.</p>{% end %}
 <p>Downloads: <a href="{{ prefix }}files/{{ a['name'] }}/otter" id="otter-csv">Otter CSV ({{ a['name'] }}, hidden tests)</a>
 · <a href="{{ prefix }}files/canvas" id="canvas-csv">Canvas CSV (every assignment)</a></p>
-<h2>Submissions</h2><table id="students"><tr><th>student</th><th>status</th><th>visible tests</th><th>hidden tests</th><th>graded at</th><th>note</th><th></th></tr>
+<h2>Submissions</h2><table id="students"><tr><th>student</th><th>status</th><th>visible tests</th><th>hidden tests</th>
+<th>late</th><th>penalty</th><th>total</th><th>graded at</th><th>note</th><th></th><th>extension</th></tr>
 {% for s in a['students'] %}<tr id="student-{{ s['name'] }}"><td>{{ s['name'] }}</td><td class="state-{{ s['status'] }}">{{ s['status'] }}</td>
-<td>{{ s['visible'] }}</td><td class="hidden-score">{{ s['hidden'] }}</td><td>{{ s['graded_at'] }}</td><td>{{ s['message'] }}</td>
+<td>{{ s['visible'] }}</td><td class="hidden-score">{{ s['hidden'] }}</td>
+<td>{% if s['late_hours'] > 0 %}{{ s['late_hours'] }} h{% end %}</td><td class="penalty">{{ "%g" % s['penalty'] if s['penalty'] else "" }}</td>
+<td class="total">{% if s['total'] is not None %}{{ "%g" % s['total'] }}/{{ "%g" % s['max'] }}{% end %}</td>
+<td>{{ s['graded_at'] }}</td><td>{{ s['message'] }}</td>
 <td><form class="inline" method="post" action="{{ prefix }}runs">{% raw xsrf_form_html() %}
 <input type="hidden" name="assignment" value="{{ a['name'] }}"><input type="hidden" name="student" value="{{ s['name'] }}">
-<button name="action" value="regrade">Grade again</button></form></td></tr>{% end %}</table>
+<button name="action" value="regrade">Grade again</button></form></td>
+<td>{% include "extension.html" %}</td></tr>{% end %}</table>
+<h2>Extension for a student who has not submitted</h2><p>{% set s = {"name": "", "extension_hours": 0} %}{% include "extension.html" %}</p>
 {% if not a['students'] %}<p>No submission collected yet.</p>{% end %}
 <h2>Last runs</h2><table><tr><th>run</th><th>what</th><th>by</th><th>state</th></tr>
 {% for r in a['runs'] %}<tr><td><a href="{{ prefix }}runs/{{ r['id'] }}">{{ r['id'] }}</a></td><td>{{ r['action'] }}{% if r['student'] %} {{ r['student'] }}{% end %}</td>
 <td>{{ r['by'] }}</td><td class="state-{{ r['state'] }}">{{ r['state'] }}</td></tr>{% end %}</table>{% end %}""",
+    "extension.html": """<form class="inline" method="post" action="{{ prefix }}extensions">{% raw xsrf_form_html() %}
+<input type="hidden" name="assignment" value="{{ a['name'] }}">{% if s['name'] %}<input type="hidden" name="student" value="{{ s['name'] }}">
+{% else %}<input name="student" placeholder="user name" size="10" required>{% end %}
+<input name="hours" type="number" min="0" max="8760" step="any" value="{{ "%g" % s['extension_hours'] }}" size="4"> h
+<button>Set</button></form>""",
     "run.html": """{% extends "base.html" %}
 {% block head %}{% if run['state'] == 'running' %}<meta http-equiv="refresh" content="2">{% end %}{% end %}
 {% block body %}<p>{{ run['action'] }} of <a href="{{ prefix }}assignments/{{ run['assignment'] }}">{{ run['assignment'] }}</a>
@@ -88,6 +103,28 @@ hand in the <a href="/services/{{ course }}/formgrader">formgrader</a>.
 {% for name, s in sorted(run['submissions'].items()) %}<tr id="progress-{{ name }}"><td>{{ name }}</td><td class="state-{{ s['state'] }}">{{ s['state'] }}</td><td>{{ s['detail'] }}</td></tr>{% end %}
 </table>{% end %}<h2>Output</h2><pre id="log">{{ "\\n".join(run['log']) }}</pre>{% end %}""",
 }
+PAGES["student.html"] = """{% extends "base.html" %}{% block body %}
+{% for name, student in table['students'].items() %}
+<table id="modules"><tr><th>module</th><th>due</th><th>submitted</th><th>late</th><th>visible tests</th><th>hidden tests</th>
+<th>written</th><th>late penalty</th><th>total</th><th>status</th></tr>
+{% for a in table['assignments'] %}{% set m = student['modules'][a] %}<tr id="module-{{ a }}"><td>{{ a }}</td>
+<td>{{ m['due'] }}{% if m['extension_hours'] %} + {{ "%g" % m['extension_hours'] }} h{% end %}</td><td>{{ m['submitted'] }}</td>
+<td>{% if m['late_hours'] > 0 %}{{ m['late_hours'] }} h{% end %}</td>
+{% for part in ('visible', 'hidden', 'written') %}<td class="{{ part }}">{{ "" if m[part] is None else "%g" % m[part] }}</td>{% end %}
+<td class="penalty">{{ "%g" % m['penalty'] if m['penalty'] else "" }}</td>
+<td class="total">{% if m['total'] is not None %}{{ "%g" % m['total'] }}/{{ "%g" % m['max'] }}{% end %}</td><td>{{ m['status'] }}</td></tr>{% end %}
+</table>
+<h2>Milestones</h2><ul id="milestones">{% for milestone in ("XOR", "MNIST CNN", "TinyGPT") %}{% set m = student["milestones"].get(milestone) %}
+<li>{{ milestone }}: {% if m is None %}not graded yet{% elif m['passed'] %}<strong>passed</strong>{% else %}not passed{% end %}
+{% if m %} ({{ m['figures'] }}){% end %}</li>{% end %}</ul>
+<p>Your feedback for a graded module: the Assignments list in JupyterLab, Fetch Feedback.</p>
+{% end %}{% end %}"""
+PAGES["class.html"] = """{% extends "base.html" %}{% block body %}
+<p><a href="{{ prefix }}progress.csv" id="class-csv">Download the table (CSV)</a></p>
+<table id="class"><tr><th>student</th>{% for a in table['assignments'] %}<th>{{ a }}</th>{% end %}<th>milestones passed</th></tr>
+{% for name, student in table['students'].items() %}<tr id="row-{{ name }}"><td><a href="{{ prefix }}students/{{ name }}">{{ name }}</a></td>
+{% for a in table['assignments'] %}{% set m = student['modules'][a] %}<td>{% if m['total'] is not None %}{{ "%g" % m['total'] }}{% if m['penalty'] %} (late -{{ "%g" % m['penalty'] }}){% end %}{% end %}</td>{% end %}
+<td>{{ ", ".join(t for t, m in student['milestones'].items() if m['passed']) }}</td></tr>{% end %}</table>{% end %}"""
 LOADER = template.DictLoader(PAGES)
 
 
@@ -175,6 +212,20 @@ class Runs(Page):
         self.redirect(f"{PREFIX}runs/{run['id']}")
 
 
+class Extension(Page):
+    @web.authenticated
+    def post(self) -> None:
+        assignment = self.get_body_argument("assignment", "")
+        request = {"assignment": assignment, "student": self.get_body_argument("student", ""),
+                   "hours": self.get_body_argument("hours", ""), "by": self.current_user["name"]}
+        try:
+            answer = self.call("POST", "/extensions", request)
+        except AgentError as error:
+            self.show("base.html", "Extension not saved", status=error.status, message=str(error))
+            return
+        self.show("base.html", f"Extension for {request['student']}", message=answer["message"])
+
+
 class Run(Page):
     @web.authenticated
     def get(self, run_id: str) -> None:
@@ -201,6 +252,48 @@ class File(Page):
         self.finish(data)
 
 
+def is_ta(name: str) -> bool:
+    """Is this hub user an admin or in the course's TAs' group? (asked of the hub, with the service's token)"""
+    import urllib.parse
+    import urllib.request
+
+    url = f"{os.environ['JUPYTERHUB_API_URL']}/users/{urllib.parse.quote(name)}"
+    request = urllib.request.Request(url, headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        user = json.loads(response.read())
+    return bool(user.get("admin")) or f"formgrade-{COURSE}" in user.get("groups", [])
+
+
+class Progress(Page):
+    """/services/progress/: a student's own modules and milestones; for TAs and admins, the whole class."""
+
+    @web.authenticated
+    def get(self, student: str | None = None) -> None:
+        me = self.current_user["name"]
+        ta = is_ta(me)
+        if student is not None and student != me and not ta:
+            raise web.HTTPError(403, "you may see your own progress only")
+        if student is None and ta:
+            self.show("class.html", f"Progress of the class ({COURSE})", table=self.call("GET", "/progress"))
+            return
+        try:
+            table = self.call("GET", f"/progress/{student or me}")
+        except AgentError as error:
+            self.show("base.html", f"Progress of {student or me}", message=str(error))
+            return
+        self.show("student.html", f"Progress of {student or me}", table=table)
+
+
+class ProgressCsv(Page):
+    @web.authenticated
+    def get(self) -> None:
+        if not is_ta(self.current_user["name"]):
+            raise web.HTTPError(403, "the class table is for TAs")
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="{COURSE}_progress.csv"')
+        self.finish(agent("GET", "/progress.csv")[1])
+
+
 class Style(web.RequestHandler):
     def get(self) -> None:
         self.set_header("Content-Type", "text/css")
@@ -208,11 +301,20 @@ class Style(web.RequestHandler):
 
 
 def make_app() -> web.Application:
+    if os.environ.get("TINYTORCH_PAGE") == "progress":
+        return web.Application([
+            (PREFIX, Progress),
+            (url_path_join(PREFIX, "grading.css"), Style),
+            (url_path_join(PREFIX, r"students/([a-z][a-z0-9_-]{0,31})"), Progress),
+            (url_path_join(PREFIX, "progress.csv"), ProgressCsv),
+            (url_path_join(PREFIX, "oauth_callback"), HubOAuthCallbackHandler),
+        ], cookie_secret=os.urandom(32), xsrf_cookies=True)
     return web.Application([
         (PREFIX, Index),
         (url_path_join(PREFIX, "grading.css"), Style),
         (url_path_join(PREFIX, r"assignments/([0-9a-z_]+)"), Assignment),
         (url_path_join(PREFIX, "runs"), Runs),
+        (url_path_join(PREFIX, "extensions"), Extension),
         (url_path_join(PREFIX, r"runs/([0-9a-f-]+)"), Run),
         (url_path_join(PREFIX, "files/canvas"), File),
         (url_path_join(PREFIX, r"files/([0-9a-z_]+)/otter"), File),
