@@ -43,9 +43,9 @@
 # NumPy arrays keep their dtype, so you can ask for float64 when you need
 # precision (the finite-difference checks do).
 #
-# `_make(data, op, parents)` is how every operation builds its result: it
-# records `op` and `parents` only when some parent requires gradients and
-# grad mode is on. `no_grad()` switches recording off, which is what you
+# `_make(data, op, parents, ctx)` is how every operation builds its result: it
+# records `op`, `parents` and `ctx` only when some parent requires gradients
+# and grad mode is on. `no_grad()` switches recording off, which is what you
 # want at inference time and inside an optimizer's update.
 
 # %%
@@ -157,6 +157,20 @@ def _make(data: ArrayLike, op: str, parents: tuple[Tensor, ...], ctx: Any = None
 #    Everything else — subtraction, division, negation, `mean`, `sqrt`,
 #    `transpose` — is written in terms of them, so module 05 needs twelve
 #    gradient rules, not twenty.
+#
+# **The history contract.** Module 05's gradient rules read what you record
+# here, and module 05 is graded on the course's module 02, so record exactly
+# this (each method's docstring repeats its line; the test
+# `test-tensor-ctx-contract` checks it):
+#
+# | op name | `_parents` | `_ctx` (the 4th argument of `_make`) |
+# |---|---|---|
+# | `add`, `mul`, `matmul` | `(self, other)` | `None` |
+# | `exp`, `log`, `tanh`, `reshape` | `(self,)` | `None` (reshape's rule reads the parent's shape) |
+# | `pow` | `(self,)` | the exponent, as given: `x ** 3` stores `3` |
+# | `sum`, `max` | `(self,)` | the tuple `(axis, keepdims)`, as given: `x.sum(1)` stores `(1, False)` |
+# | `permute` | `(self,)` | the tuple of axes: `x.permute(2, 0, 1)` stores `(2, 0, 1)` |
+# | `getitem` | `(self,)` | the index NumPy was given, Tensors replaced by their arrays: `x[1, :]` stores `(1, slice(None))` |
 
 # %% nbgrader={"grade": false, "grade_id": "tensor-class", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -236,18 +250,21 @@ class Tensor:
 
     # -- element-wise primitives ---------------------------------------------
     def __add__(self, other: TensorLike) -> Tensor:
+        """Element-wise sum, broadcast. Records op "add", parents (self, other), ctx None."""
         other = self._lift(other)
         ### BEGIN SOLUTION
         return _make(self.data + other.data, "add", (self, other))
         ### END SOLUTION
 
     def __mul__(self, other: TensorLike) -> Tensor:
+        """Element-wise product, broadcast. Records op "mul", parents (self, other), ctx None."""
         other = self._lift(other)
         ### BEGIN SOLUTION
         return _make(self.data * other.data, "mul", (self, other))
         ### END SOLUTION
 
     def __pow__(self, exponent: float) -> Tensor:
+        """Each element to a number's power. Records op "pow", parents (self,), ctx = the exponent."""
         if not isinstance(exponent, numbers.Number):
             raise TypeError("tensor ** exponent needs a number exponent; for a tensor exponent use (b * a.log()).exp()")
         ### BEGIN SOLUTION
@@ -255,14 +272,17 @@ class Tensor:
         ### END SOLUTION
 
     def exp(self) -> Tensor:
+        """e to each element. Records op "exp", parents (self,), ctx None (the worked example)."""
         return _make(np.exp(self.data), "exp", (self,))
 
     def log(self) -> Tensor:
+        """Natural logarithm of each element. Records op "log", parents (self,), ctx None."""
         ### BEGIN SOLUTION
         return _make(np.log(self.data), "log", (self,))
         ### END SOLUTION
 
     def tanh(self) -> Tensor:
+        """tanh of each element. Records op "tanh", parents (self,), ctx None."""
         ### BEGIN SOLUTION
         return _make(np.tanh(self.data), "tanh", (self,))
         ### END SOLUTION
@@ -320,6 +340,7 @@ class Tensor:
             return (self @ other.reshape(-1, 1)).reshape(*a[:-1])
         # A stack of matrices times one matrix (a Linear layer on (B, T, C) inputs) is one tall
         # matrix product: BLAS does one big call, and the weight's gradient needs no sum over B.
+        # What is left is the primitive: op "matmul", parents (self, other), ctx None.
         if self.ndim > 2 and other.ndim == 2:
             return (self.reshape(-1, a[-1]) @ other).reshape(*a[:-1], b[-1])
         ### BEGIN SOLUTION
@@ -335,6 +356,7 @@ class Tensor:
 
     # -- reductions ------------------------------------------------------------
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Sum over `axis` (all when None). Records op "sum", parents (self,), ctx = (axis, keepdims) as given."""
         ### BEGIN SOLUTION
         return _make(self.data.sum(axis=axis, keepdims=keepdims), "sum", (self,), (axis, keepdims))
         ### END SOLUTION
@@ -348,6 +370,7 @@ class Tensor:
         ### END SOLUTION
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Largest value over `axis` (all when None). Records op "max", parents (self,), ctx = (axis, keepdims)."""
         ### BEGIN SOLUTION
         return _make(self.data.max(axis=axis, keepdims=keepdims), "max", (self,), (axis, keepdims))
         ### END SOLUTION
@@ -358,6 +381,7 @@ class Tensor:
 
     # -- shapes ------------------------------------------------------------------
     def reshape(self, *dims: int | Sequence[int]) -> Tensor:
+        """The same numbers in a new shape (-1: inferred). Records op "reshape", parents (self,), ctx None."""
         shape = _dims(dims)
         ### BEGIN SOLUTION
         try:
@@ -368,7 +392,10 @@ class Tensor:
         ### END SOLUTION
 
     def permute(self, *dims: int | Sequence[int]) -> Tensor:
-        """Reorder the dimensions: `x.permute(0, 2, 1)` swaps the last two of a 3-D tensor."""
+        """Reorder the dimensions: `x.permute(0, 2, 1)` swaps the last two of a 3-D tensor.
+
+        Records op "permute", parents (self,), ctx = the tuple of axes, `(0, 2, 1)` here.
+        """
         axes = _dims(dims)
         ### BEGIN SOLUTION
         return _make(self.data.transpose(axes), "permute", (self,), axes)
@@ -388,6 +415,8 @@ class Tensor:
         return self.permute(*reversed(range(self.ndim)))
 
     def __getitem__(self, index: Any) -> Tensor:
+        """NumPy indexing. Records op "getitem", parents (self,), ctx = the index given to NumPy (Tensors
+        replaced by their arrays, as the lines below do): `x[1, :]` records `(1, slice(None))`."""
         if isinstance(index, Tensor):
             index = index.data
         elif isinstance(index, tuple):
@@ -530,6 +559,41 @@ assert y.requires_grad and y._op == "mul" and y._parents[0] is w
 assert (x * x)._parents == (), "tensors that need no gradient keep no history"
 with no_grad():
     assert not (w * x).requires_grad
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-ctx-contract", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""Every primitive records the op name, parents and `_ctx` of the history contract (the table above), which module 05's gradient rules read."""
+x = Tensor(np.arange(1, 25, dtype=np.float32).reshape(2, 3, 4), requires_grad=True)
+a = Tensor(np.ones((3, 4), dtype=np.float32), requires_grad=True)
+b = Tensor(np.ones((4, 2), dtype=np.float32))
+picks = np.array([1, 0, 1])
+expected = [  # (what was computed, the result, op, parents, ctx)
+    ("x + a", x + a, "add", (x, a), None),
+    ("x * a", x * a, "mul", (x, a), None),
+    ("a @ b", a @ b, "matmul", (a, b), None),
+    ("x.exp()", x.exp(), "exp", (x,), None),
+    ("x.log()", x.log(), "log", (x,), None),
+    ("x.tanh()", x.tanh(), "tanh", (x,), None),
+    ("x ** 3", x ** 3, "pow", (x,), 3),
+    ("x ** -0.5", x ** -0.5, "pow", (x,), -0.5),
+    ("x.sum()", x.sum(), "sum", (x,), (None, False)),
+    ("x.sum(axis=1, keepdims=True)", x.sum(axis=1, keepdims=True), "sum", (x,), (1, True)),
+    ("x.max(axis=(0, 2))", x.max(axis=(0, 2)), "max", (x,), ((0, 2), False)),
+    ("x.max()", x.max(), "max", (x,), (None, False)),
+    ("x.reshape(6, 4)", x.reshape(6, 4), "reshape", (x,), None),
+    ("x.permute(2, 0, 1)", x.permute(2, 0, 1), "permute", (x,), (2, 0, 1)),
+    ("x.transpose(0, 2)", x.transpose(0, 2), "permute", (x,), (2, 1, 0)),
+    ("x[1, :, 2]", x[1, :, 2], "getitem", (x,), (1, slice(None), 2)),
+]
+for what, out, op, parents, ctx in expected:
+    assert out._op == op, f"{what}: _op should be {op!r}, got {out._op!r}"
+    assert len(out._parents) == len(parents) and all(p is q for p, q in zip(out._parents, parents)), \
+        f"{what}: _parents should be the {len(parents)} input tensor(s) themselves, in order; got {out._parents!r}"
+    same = isinstance(out._ctx, tuple) == isinstance(ctx, tuple) and bool(np.all(out._ctx == ctx))
+    assert same, f"{what}: _ctx should be {ctx!r}, got {out._ctx!r}"
+picked = x[Tensor(picks)]
+assert picked._op == "getitem", f"x[Tensor(array)]: _op should be 'getitem', got {picked._op!r}"
+assert isinstance(picked._ctx, np.ndarray) and picked._ctx.tolist() == [1, 0, 1], \
+    f"x[Tensor(array)]: _ctx should be the index array [1, 0, 1] (the Tensor's .data), got {picked._ctx!r}"
 
 # %% [markdown]
 # ## Memory and performance analysis

@@ -12,7 +12,8 @@ POINTS = {
     "test_tensor_broadcasting": 2,
     "test_tensor_matmul": 3,
     "test_tensor_reductions_shapes": 3,
-    "test_tensor_history": 2
+    "test_tensor_history": 2,
+    "test_tensor_ctx_contract": 3
 }
 
 
@@ -99,3 +100,39 @@ def test_tensor_history():
     assert (x * x)._parents == (), "tensors that need no gradient keep no history"
     with no_grad():
         assert not (w * x).requires_grad
+
+
+def test_tensor_ctx_contract():
+    """Every primitive records the op name, parents and `_ctx` of the history contract (the table above), which module 05's gradient rules read."""
+    x = Tensor(np.arange(1, 25, dtype=np.float32).reshape(2, 3, 4), requires_grad=True)
+    a = Tensor(np.ones((3, 4), dtype=np.float32), requires_grad=True)
+    b = Tensor(np.ones((4, 2), dtype=np.float32))
+    picks = np.array([1, 0, 1])
+    expected = [  # (what was computed, the result, op, parents, ctx)
+        ("x + a", x + a, "add", (x, a), None),
+        ("x * a", x * a, "mul", (x, a), None),
+        ("a @ b", a @ b, "matmul", (a, b), None),
+        ("x.exp()", x.exp(), "exp", (x,), None),
+        ("x.log()", x.log(), "log", (x,), None),
+        ("x.tanh()", x.tanh(), "tanh", (x,), None),
+        ("x ** 3", x ** 3, "pow", (x,), 3),
+        ("x ** -0.5", x ** -0.5, "pow", (x,), -0.5),
+        ("x.sum()", x.sum(), "sum", (x,), (None, False)),
+        ("x.sum(axis=1, keepdims=True)", x.sum(axis=1, keepdims=True), "sum", (x,), (1, True)),
+        ("x.max(axis=(0, 2))", x.max(axis=(0, 2)), "max", (x,), ((0, 2), False)),
+        ("x.max()", x.max(), "max", (x,), (None, False)),
+        ("x.reshape(6, 4)", x.reshape(6, 4), "reshape", (x,), None),
+        ("x.permute(2, 0, 1)", x.permute(2, 0, 1), "permute", (x,), (2, 0, 1)),
+        ("x.transpose(0, 2)", x.transpose(0, 2), "permute", (x,), (2, 1, 0)),
+        ("x[1, :, 2]", x[1, :, 2], "getitem", (x,), (1, slice(None), 2)),
+    ]
+    for what, out, op, parents, ctx in expected:
+        assert out._op == op, f"{what}: _op should be {op!r}, got {out._op!r}"
+        assert len(out._parents) == len(parents) and all(p is q for p, q in zip(out._parents, parents)), \
+            f"{what}: _parents should be the {len(parents)} input tensor(s) themselves, in order; got {out._parents!r}"
+        same = isinstance(out._ctx, tuple) == isinstance(ctx, tuple) and bool(np.all(out._ctx == ctx))
+        assert same, f"{what}: _ctx should be {ctx!r}, got {out._ctx!r}"
+    picked = x[Tensor(picks)]
+    assert picked._op == "getitem", f"x[Tensor(array)]: _op should be 'getitem', got {picked._op!r}"
+    assert isinstance(picked._ctx, np.ndarray) and picked._ctx.tolist() == [1, 0, 1], \
+        f"x[Tensor(array)]: _ctx should be the index array [1, 0, 1] (the Tensor's .data), got {picked._ctx!r}"
