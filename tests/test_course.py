@@ -111,7 +111,7 @@ def test_notebook_with_solutions_executes_top_to_bottom(module, tmp_path, datase
 def test_check_runner_passes_on_the_reference():
     result = subprocess.run([sys.executable, "-m", "tinytorch.check", "02"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "0 failed" in result.stdout and "15/15 points" in result.stdout
+    assert "0 failed" in result.stdout and "18/18 points" in result.stdout
 
 
 def test_check_runner_reports_a_broken_implementation(monkeypatch):
