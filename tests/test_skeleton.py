@@ -168,3 +168,40 @@ def test_milestones_run_on_the_students_own_tinytorch(student, skeleton):
     used = run_student(env, home, "-c", "import course.milestones.xor, sys\n"
                                         "print(sys.modules['tinytorch.optimizers'].__file__)")
     assert used.stdout.strip() == str(home / "overlay" / "optimizers.py")
+
+
+def overlay_with(env, home, target: str, old: str, new: str) -> None:
+    """The student's overlay holds the reference's ``target``.py with one line changed (their own version)."""
+    overlay = home / "overlay"
+    overlay.mkdir(exist_ok=True)
+    text = (sources.PACKAGE / f"{target}.py").read_text()
+    assert old in text, f"{old!r} is not in tinytorch/{target}.py any more"
+    (overlay / f"{target}.py").write_text(text.replace(old, new))
+
+
+def test_check_names_the_earlier_module_whose_contract_broke(student):
+    """A module 02 that records no exponent for pow passes every module 02 test but the contract one, and
+    module 05's check says to fix module 02 first (it used to report only module 05's own TypeError)."""
+    env, home = student
+    overlay_with(env, home, "tensor", '"pow", (self,), exponent)', '"pow", (self,))')
+    for target in ("autograd", "activations", "layers"):
+        overlay_with(env, home, target, "", "")
+    own = run_student(env, home, "-m", "tinytorch.check", "02")
+    assert "FAIL test_tensor_ctx_contract" in own.stdout and "x ** 3: _ctx should be 3, got None" in own.stdout
+    later = run_student(env, home, "-m", "tinytorch.check", "05")
+    assert later.returncode == 1, later.stdout + later.stderr
+    assert f"earlier modules it uses: your exports ({home / 'overlay'}): 02 03 04" in later.stdout, later.stdout
+    assert ("your exported module 02_tensor fails 1 of its own visible test(s) (test_tensor_ctx_contract)"
+            in later.stdout and "python -m tinytorch.check 02" in later.stdout), later.stdout
+
+
+def test_check_says_when_a_failure_is_raised_in_an_earlier_modules_code(student):
+    """Module 03's tests failing inside the student's tensor.py point at module 02's check."""
+    env, home = student
+    overlay_with(env, home, "tensor", 'return _make(np.exp(self.data), "exp", (self,))',
+                 'raise ValueError("my exp is broken")')
+    overlay_with(env, home, "activations", "", "")
+    result = run_student(env, home, "-m", "tinytorch.check", "03")
+    assert "ValueError: my exp is broken" in result.stdout, result.stdout + result.stderr
+    assert ("the error is raised in module 02_tensor's code (tensor.py, your export, "
+            f"{home / 'overlay' / 'tensor.py'}): run python -m tinytorch.check 02") in result.stdout, result.stdout
