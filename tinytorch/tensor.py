@@ -62,8 +62,8 @@ def _to_array(data: TensorLike, dtype: DTypeLike | None) -> np.ndarray:
         raise ValueError(f"Tensor data must be rectangular (every row the same length): {error}") from None
     if array.dtype.kind not in "biuf":
         raise TypeError(f"Tensor data must be numbers, got {type(data).__name__} with dtype {array.dtype}")
-    if array.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
-        array = array.astype(DEFAULT_DTYPE)  # Python floats become float32, arrays keep their dtype
+    if not isinstance(data, (np.ndarray, np.generic)):
+        array = array.astype(DEFAULT_DTYPE)  # Python numbers become float32 (torch.Tensor's rule); arrays keep their dtype
     return array
 
 
@@ -90,7 +90,8 @@ class Tensor:
     """An n-dimensional array of numbers that remembers how it was made.
 
     `Tensor(data, requires_grad=False, dtype=None)`: data is a number, a
-    (nested) list, a NumPy array or a Tensor. Python floats become float32.
+    (nested) list, a NumPy array or a Tensor. Python numbers (ints too) become
+    float32, like `torch.Tensor([1, 2, 3])`; NumPy arrays keep their dtype.
     """
 
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__
@@ -156,8 +157,8 @@ class Tensor:
     def _lift(self, other: TensorLike) -> Tensor:
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, numbers.Number) and self.dtype.kind == "f":
-            return Tensor(np.asarray(other, dtype=self.dtype))
+        if isinstance(other, numbers.Number):  # x * 2 keeps x's dtype: float32 stays float32, int64 stays int64
+            return Tensor(np.asarray(other, dtype=self.dtype if self.dtype.kind == "f" else None))
         return Tensor(other)
 
     # -- element-wise primitives ---------------------------------------------

@@ -38,10 +38,13 @@
 # ## Given: construction, the history record, and grad mode
 #
 # Read this cell; you do not change it. `Tensor(data)` accepts lists, NumPy
-# arrays, numbers and other tensors. Python floats become float32 (the dtype
-# of deep learning: half the memory of float64 and twice the SIMD width);
-# NumPy arrays keep their dtype, so you can ask for float64 when you need
-# precision (the finite-difference checks do).
+# arrays, numbers and other tensors. Python numbers and lists of them, ints
+# included, become float32, as `torch.Tensor([1, 2, 3])` does (the dtype of
+# deep learning: half the memory of float64 and twice the SIMD width), so
+# XOR inputs written `[[0, 0], [0, 1], ...]` compute in float32. **NumPy
+# arrays keep their dtype**: `Tensor(np.array([1, 0, 2]))` stays int64 (class
+# indices, token ids) and a float64 array stays float64 when you need the
+# precision (the finite-difference checks do). `dtype=` overrides both.
 #
 # `_make(data, op, parents, ctx)` is how every operation builds its result: it
 # records `op`, `parents` and `ctx` only when some parent requires gradients
@@ -111,8 +114,8 @@ def _to_array(data: TensorLike, dtype: DTypeLike | None) -> np.ndarray:
         raise ValueError(f"Tensor data must be rectangular (every row the same length): {error}") from None
     if array.dtype.kind not in "biuf":
         raise TypeError(f"Tensor data must be numbers, got {type(data).__name__} with dtype {array.dtype}")
-    if array.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
-        array = array.astype(DEFAULT_DTYPE)  # Python floats become float32, arrays keep their dtype
+    if not isinstance(data, (np.ndarray, np.generic)):
+        array = array.astype(DEFAULT_DTYPE)  # Python numbers become float32 (torch.Tensor's rule); arrays keep their dtype
     return array
 
 
@@ -178,7 +181,8 @@ class Tensor:
     """An n-dimensional array of numbers that remembers how it was made.
 
     `Tensor(data, requires_grad=False, dtype=None)`: data is a number, a
-    (nested) list, a NumPy array or a Tensor. Python floats become float32.
+    (nested) list, a NumPy array or a Tensor. Python numbers (ints too) become
+    float32, like `torch.Tensor([1, 2, 3])`; NumPy arrays keep their dtype.
     """
 
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__
@@ -244,8 +248,8 @@ class Tensor:
     def _lift(self, other: TensorLike) -> Tensor:
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, numbers.Number) and self.dtype.kind == "f":
-            return Tensor(np.asarray(other, dtype=self.dtype))
+        if isinstance(other, numbers.Number):  # x * 2 keeps x's dtype: float32 stays float32, int64 stays int64
+            return Tensor(np.asarray(other, dtype=self.dtype if self.dtype.kind == "f" else None))
         return Tensor(other)
 
     # -- element-wise primitives ---------------------------------------------
@@ -482,11 +486,15 @@ print(grid)
 # `python -m tinytorch.check 02` runs the same tests on your exported code.
 
 # %% nbgrader={"grade": true, "grade_id": "test-tensor-creation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""Tensors keep shape and dtype, also through arithmetic with Python numbers; Python floats become float32; bad data is refused."""
+"""Tensors keep shape and dtype, also through arithmetic with Python numbers; Python numbers become float32 (ints too, as torch.Tensor); arrays keep their dtype; bad data is refused."""
 t = Tensor([[1.0, 2.0], [3.0, 4.0]])
 assert t.shape == (2, 2) and t.dtype == np.float32
 assert (t + 0.5).dtype == (t * 2).dtype == np.float32 and (t + 0.5).data.tolist() == [[1.5, 2.5], [3.5, 4.5]]
 assert Tensor(np.zeros(3, dtype=np.float64)).dtype == np.float64
+ints = Tensor([1, 2, 3])
+assert ints.dtype == np.float32, f"Tensor([1, 2, 3]) (Python ints) should be float32, got {ints.dtype}"
+indices = Tensor(np.array([1, 0, 2]))
+assert indices.dtype == np.int64, f"Tensor(np.array([1, 0, 2])) should keep int64, got {indices.dtype}"
 assert Tensor(3.5).item() == 3.5
 assert np.array(t).tolist() == [[1.0, 2.0], [3.0, 4.0]]
 try:

@@ -21,6 +21,13 @@
 # see with your own eyes that a linear model cannot learn XOR while one hidden
 # layer with ReLU can.
 #
+# `from tinytorch.activations import *` gives these functions: `relu(x)`,
+# `sigmoid(x)`, ... The layer forms that go into a network, `ReLU()`,
+# `Sigmoid()`, ..., need module 04's `Module`, so they arrive there, built on
+# these functions (`from tinytorch.layers import *` gives `Sequential`,
+# `Linear` and `ReLU` together), just as `torch.nn.ReLU` is built on
+# `torch.nn.functional.relu`.
+#
 # Each activation is written **only with Tensor operations from module 02**.
 # That is a design choice with a pay-off: in module 05 every one of them gets
 # its gradient for free, because autograd knows the gradient of every

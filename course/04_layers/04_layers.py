@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -212,7 +212,8 @@ class Linear(Module):
 # %% [markdown]
 # ## Sequential and the activation modules
 #
-# `Sequential(a, b, c)(x)` is `c(b(a(x)))`. It stores its layers as
+# `Sequential(a, b, c)(x)` is `c(b(a(x)))`; `Sequential([a, b, c])`, a list
+# (as the course design writes it), means the same. It stores its layers as
 # attributes named `"0"`, `"1"`, ... so parameter names match PyTorch's
 # (`"0.weight"`). An activation module's `forward` is module 03's function
 # itself (`forward = staticmethod(activations.relu)`): it has no state.
@@ -222,7 +223,9 @@ class Linear(Module):
 class Sequential(Module):
     """Apply layers one after another."""
 
-    def __init__(self, *layers: Module):
+    def __init__(self, *layers: Module | Sequence[Module]):
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])  # Sequential([a, b, c]) is Sequential(a, b, c)
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
                 raise TypeError(f"Sequential takes Modules, argument {i} is a {type(layer).__name__}")
@@ -315,6 +318,22 @@ assert all(m.training for m in net.modules())
 tied = Sequential(Linear(2, 2), Linear(2, 2))
 tied[1].weight = tied[0].weight
 assert len(tied.parameters()) == 3
+
+# %% nbgrader={"grade": true, "grade_id": "test-layers-xor-inference", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""The course design's Phase 1 milestone runs as written: a Sequential built from a list (or from arguments) runs XOR inputs written as integer lists."""
+xor_input = Tensor([[0, 0], [0, 1], [1, 0], [1, 1]])
+net = Sequential([Linear(2, 4), ReLU(), Linear(4, 1)])
+output = net(xor_input)  # works without training
+assert output.shape == (4, 1), f"Sequential([Linear(2, 4), ReLU(), Linear(4, 1)]) on (4, 2) inputs gave shape {output.shape}, expected (4, 1)"
+assert output.dtype == np.float32, f"the output should be float32 (integer lists become float32), got {output.dtype}"
+names = [name for name, _ in net.named_parameters()]
+assert names == ["0.weight", "0.bias", "2.weight", "2.bias"], f"a list-built Sequential names its parameters {names}"
+same = Sequential(net[0], net[1], net[2])
+assert np.array_equal(same(xor_input).data, output.data), \
+    f"Sequential(a, b, c) gave {same(xor_input).data.ravel()}, Sequential([a, b, c]) {output.data.ravel()}"
+hidden = np.maximum(np.array(xor_input) @ net[0].weight.data.T + net[0].bias.data, 0)
+expected = hidden @ net[2].weight.data.T + net[2].bias.data
+assert np.allclose(output.data, expected, atol=1e-6), f"net(xor_input) gave {output.data.ravel()}, expected {expected.ravel()}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-layers-state-dict", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """state_dict round-trips; a mismatched one is refused without changing the model."""

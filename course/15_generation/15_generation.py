@@ -217,6 +217,25 @@ def generate(model: GPT, idx: TensorLike, max_new_tokens: int, temperature: floa
 
 
 # %% [markdown]
+# ## Given: from a prompt string to text in one call
+#
+# The course design ends with `model.generate("To be or not to be")`. A model
+# knows ids, not characters, so the tokenizer comes along:
+# `generate_text(model, tok, "To be or not to be", 200)` encodes the prompt,
+# calls your `generate`, and decodes the prompt and its continuation.
+
+# %%
+#| export
+def generate_text(model: GPT, tokenizer: CharTokenizer, prompt: str, max_new_tokens: int, temperature: float = 1.0,
+                  top_k: int | None = None, seed: int | np.random.Generator | None = None) -> str:
+    """The prompt followed by `max_new_tokens` sampled characters: encode, `generate`, decode."""
+    if not isinstance(prompt, str) or not prompt:
+        raise ValueError(f"generate_text needs a non-empty prompt string, got {prompt!r}")
+    ids = tokenizer.encode(prompt)[None]  # (1, T): a batch of one sequence
+    return tokenizer.decode(generate(model, ids, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)[0])
+
+
+# %% [markdown]
 # ## See it work
 #
 # A tiny GPT learns a repeating pattern in a few dozen steps, then continues
@@ -242,6 +261,7 @@ for step in range(80):
     opt.step()
 print(f"loss after 80 steps: {loss.item():.3f}")
 print(repr(tok.decode(generate(tiny, tok.encode("hel")[None], 30, temperature=0)[0])))
+print(repr(generate_text(tiny, tok, "hel", 30, temperature=0)))  # the same, in one call
 
 # %% [markdown]
 # ## Tests
@@ -289,6 +309,8 @@ out = generate(model, start, 10, seed=42)
 assert out.shape == (1, 16) and np.array_equal(out[:, :6], start) and out.max() < 7
 assert np.array_equal(out, generate(model, start, 10, seed=42)) and model.training
 assert np.array_equal(generate(model, start, 0), start)
+text = generate_text(model, CharTokenizer("abcdefg"), "bcdefg", 10, seed=42)
+assert text == CharTokenizer("abcdefg").decode(out[0]), f"generate_text gave {text!r}, expected the decoded ids {out[0].tolist()}"
 
 # %% [markdown]
 # ## Memory and performance analysis: a KV cache?

@@ -18,11 +18,15 @@ POINTS = {
 
 
 def test_tensor_creation():
-    """Tensors keep shape and dtype, also through arithmetic with Python numbers; Python floats become float32; bad data is refused."""
+    """Tensors keep shape and dtype, also through arithmetic with Python numbers; Python numbers become float32 (ints too, as torch.Tensor); arrays keep their dtype; bad data is refused."""
     t = Tensor([[1.0, 2.0], [3.0, 4.0]])
     assert t.shape == (2, 2) and t.dtype == np.float32
     assert (t + 0.5).dtype == (t * 2).dtype == np.float32 and (t + 0.5).data.tolist() == [[1.5, 2.5], [3.5, 4.5]]
     assert Tensor(np.zeros(3, dtype=np.float64)).dtype == np.float64
+    ints = Tensor([1, 2, 3])
+    assert ints.dtype == np.float32, f"Tensor([1, 2, 3]) (Python ints) should be float32, got {ints.dtype}"
+    indices = Tensor(np.array([1, 0, 2]))
+    assert indices.dtype == np.int64, f"Tensor(np.array([1, 0, 2])) should keep int64, got {indices.dtype}"
     assert Tensor(3.5).item() == 3.5
     assert np.array(t).tolist() == [[1.0, 2.0], [3.0, 4.0]]
     try:

@@ -9,6 +9,7 @@ MODULE = '04_layers'
 POINTS = {
     "test_layers_linear": 3,
     "test_layers_parameters": 3,
+    "test_layers_xor_inference": 2,
     "test_layers_state_dict": 3
 }
 
@@ -42,6 +43,23 @@ def test_layers_parameters():
     tied = Sequential(Linear(2, 2), Linear(2, 2))
     tied[1].weight = tied[0].weight
     assert len(tied.parameters()) == 3
+
+
+def test_layers_xor_inference():
+    """The course design's Phase 1 milestone runs as written: a Sequential built from a list (or from arguments) runs XOR inputs written as integer lists."""
+    xor_input = Tensor([[0, 0], [0, 1], [1, 0], [1, 1]])
+    net = Sequential([Linear(2, 4), ReLU(), Linear(4, 1)])
+    output = net(xor_input)  # works without training
+    assert output.shape == (4, 1), f"Sequential([Linear(2, 4), ReLU(), Linear(4, 1)]) on (4, 2) inputs gave shape {output.shape}, expected (4, 1)"
+    assert output.dtype == np.float32, f"the output should be float32 (integer lists become float32), got {output.dtype}"
+    names = [name for name, _ in net.named_parameters()]
+    assert names == ["0.weight", "0.bias", "2.weight", "2.bias"], f"a list-built Sequential names its parameters {names}"
+    same = Sequential(net[0], net[1], net[2])
+    assert np.array_equal(same(xor_input).data, output.data), \
+        f"Sequential(a, b, c) gave {same(xor_input).data.ravel()}, Sequential([a, b, c]) {output.data.ravel()}"
+    hidden = np.maximum(np.array(xor_input) @ net[0].weight.data.T + net[0].bias.data, 0)
+    expected = hidden @ net[2].weight.data.T + net[2].bias.data
+    assert np.allclose(output.data, expected, atol=1e-6), f"net(xor_input) gave {output.data.ravel()}, expected {expected.ravel()}"
 
 
 def test_layers_state_dict():

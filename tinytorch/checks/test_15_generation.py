@@ -60,3 +60,5 @@ def test_generate():
     assert out.shape == (1, 16) and np.array_equal(out[:, :6], start) and out.max() < 7
     assert np.array_equal(out, generate(model, start, 10, seed=42)) and model.training
     assert np.array_equal(generate(model, start, 0), start)
+    text = generate_text(model, CharTokenizer("abcdefg"), "bcdefg", 10, seed=42)
+    assert text == CharTokenizer("abcdefg").decode(out[0]), f"generate_text gave {text!r}, expected the decoded ids {out[0].tolist()}"
