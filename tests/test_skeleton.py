@@ -151,23 +151,38 @@ def test_the_overlay_defaults_to_the_students_home(student):
 
 
 def test_milestones_run_on_the_students_own_tinytorch(student, skeleton):
-    """The milestones ship beside the skeleton (not the rest of course/); they name the module a student
-    has not exported yet, and once 02-07 are exported, XOR trains on the student's code."""
+    """The milestones ship beside the skeleton (not the rest of course/); they name the FIRST module a student
+    has not exported yet (XOR named module 06 when 05 was missing, the first stub it happened to call), and once
+    02-07 are exported, XOR trains on the student's code; tinytorch.status follows along."""
     env, home = student
     assert sorted(p.name for p in (skeleton.parent / "course").iterdir()) == ["__init__.py", "milestones"]
     plot = ["--plot", str(home / "xor.png")]
     stub = run_student(env, home, "-m", "course.milestones.xor", *plot)
     assert stub.returncode == 2 and "Traceback" not in stub.stderr, stub.stderr
-    assert "not exported yet (implement in module 04_layers)" in stub.stderr  # its first layer
-    for slug in ("02_tensor", "03_activations", "04_layers", "05_autograd", "06_losses", "07_optimizers"):
+    assert "module 02_tensor is not exported yet" in stub.stderr, stub.stderr
+    for slug in ("02_tensor", "03_activations", "04_layers", "06_losses", "07_optimizers"):
         exported = run_student(env, home, "-m", "tinytorch.export", finished_notebook(slug, home))
         assert exported.returncode == 0, exported.stderr
+    gap = run_student(env, home, "-m", "course.milestones.xor", *plot)
+    assert gap.returncode == 2 and "module 05_autograd is not exported yet" in gap.stderr, gap.stderr
+    status = run_student(env, home, "-m", "tinytorch.status")
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert any(line.split()[:3] == ["02_tensor", "exported", "7/7"] for line in lines), status.stdout
+    assert any(line.split()[:3] == ["05_autograd", "not", "exported"] for line in lines), status.stdout
+    assert "xor" in status.stdout and "locked: export module 05_autograd first" in status.stdout
+    assert "next step: finish module 01_setup" in status.stdout, status.stdout  # 01 comes first
+    exported = run_student(env, home, "-m", "tinytorch.export", finished_notebook("05_autograd", home))
+    assert exported.returncode == 0, exported.stderr
     trained = run_student(env, home, "-m", "course.milestones.xor", *plot)
     assert trained.returncode == 0, trained.stdout + trained.stderr
     assert "< 0.01 after" in trained.stdout and (home / "xor.png").is_file()
     used = run_student(env, home, "-c", "import course.milestones.xor, sys\n"
                                         "print(sys.modules['tinytorch.optimizers'].__file__)")
     assert used.stdout.strip() == str(home / "overlay" / "optimizers.py")
+    status = run_student(env, home, "-m", "tinytorch.status")
+    assert any(line.split()[:2] == ["xor", "XOR"] and line.endswith("passed") for line in status.stdout.splitlines()), \
+        status.stdout
 
 
 def overlay_with(env, home, target: str, old: str, new: str) -> None:
