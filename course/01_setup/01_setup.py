@@ -55,7 +55,9 @@
 #   `python -m course.milestones.xor` once modules 02-07 are exported (XOR
 #   learns), `course.milestones.mnist_cnn` after module 12 (a CNN on MNIST),
 #   `course.milestones.tinygpt` after module 15 (a GPT writes Shakespeare). A
-#   module you have not exported yet is named, not a crash.
+#   milestone names the first module you have not exported yet, not a crash.
+# * `python -m tinytorch.status` shows where you are: each module exported or
+#   not, its visible tests, the milestones, and the next step.
 #
 # ## Before you submit
 #

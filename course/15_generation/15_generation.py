@@ -222,7 +222,10 @@ def generate(model: GPT, idx: TensorLike, max_new_tokens: int, temperature: floa
 # The course design ends with `model.generate("To be or not to be")`. A model
 # knows ids, not characters, so the tokenizer comes along:
 # `generate_text(model, tok, "To be or not to be", 200)` encodes the prompt,
-# calls your `generate`, and decodes the prompt and its continuation.
+# calls your `generate`, and decodes the prompt and its continuation. The
+# TinyGPT milestone does the same from a terminal with the model it saved:
+# `python -m course.milestones.tinygpt --sample --prompt "To be or not to be"`
+# samples from the last checkpoint in seconds, without training again.
 
 # %%
 #| export
