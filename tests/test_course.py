@@ -127,3 +127,35 @@ def test_check_runner_reports_a_broken_implementation(monkeypatch):
 def test_check_runner_refuses_unknown_modules():
     result = subprocess.run([sys.executable, "-m", "tinytorch.check", "99"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and "no visible tests for module(s) 99" in result.stderr
+
+
+def silent_asserts(source: str) -> list[str]:
+    """The asserts of a grade cell that would fail without saying what they got: no message, a message without
+    a value in it, or several conditions joined by `and` (the report could not say which one failed)."""
+    problems = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Assert):
+            continue
+        line = ast.get_source_segment(source, node).splitlines()[0]
+        if isinstance(node.test, ast.BoolOp) and isinstance(node.test.op, ast.And):
+            problems.append(f"line {node.lineno}: `and` joins several checks (split them): {line}")
+        elif node.msg is None:
+            problems.append(f"line {node.lineno}: no message: {line}")
+        elif isinstance(node.msg, ast.Constant) or (isinstance(node.msg, ast.JoinedStr) and not any(
+                isinstance(part, ast.FormattedValue) for part in node.msg.values)):
+            problems.append(f"line {node.lineno}: the message shows no value: {line}")
+    return problems
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.slug)
+def test_every_visible_test_says_what_it_got_and_expected(module):
+    """A failing grade cell reports values (`AssertionError: (no message)` told a student nothing)."""
+    nb = sources.read_notebook(module)
+    problems = [f"{cell.metadata['nbgrader']['grade_id']} {p}" for cell in nb.cells if sources.is_test_cell(cell)
+                for p in silent_asserts(sources.cell_source(cell))]
+    assert not problems, f"{module.slug}: {len(problems)} silent assert(s):\n" + "\n".join(problems)
+
+
+def test_the_silent_assert_check_finds_each_kind():
+    found = silent_asserts("assert a == 1\nassert a == 1, 'a is wrong'\nassert a and b, f'{a}'\nassert a == 1, f'got {a}'\n")
+    assert [p.split(":")[0] for p in found] == ["line 1", "line 2", "line 3"], found
