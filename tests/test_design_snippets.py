@@ -54,7 +54,7 @@ def test_phase_4_generates_text_from_a_prompt_string(datasets, tmp_path):
                "--out", str(tmp_path), "--sample-chars", "40", "--temperature", "1.0", "--seed", "0"]
     sampled = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert sampled.returncode == 0, sampled.stderr
-    assert f"(iteration 20)" in sampled.stdout and generated in sampled.stdout, sampled.stdout
+    assert "(iteration 20)" in sampled.stdout and generated in sampled.stdout, sampled.stdout
     assert "TinyGPT:" not in sampled.stdout, "sampling must not train"
 
 

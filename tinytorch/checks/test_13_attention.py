@@ -87,7 +87,7 @@ def test_positions():
     assert np.isclose(pe[7, 3], np.cos(7 / 10000 ** (2 / 8))), \
         f"got pe[7, 3] = {pe[7, 3]!r}; np.cos(7 / 10000 ** (2 / 8)) = {np.cos(7 / 10000 ** (2 / 8))!r}"
     assert len({row.tobytes() for row in pe}) == 50, \
-        f"got len({row.tobytes() for row in pe}) = {len({row.tobytes() for row in pe})!r}"
+        f"every position should get its own encoding, got {len({row.tobytes() for row in pe})} distinct rows of 50"
     x = Tensor(np.zeros((2, 10, 8), dtype=np.float32))
     assert np.allclose(SinusoidalPositionalEncoding(16, 8)(x).data[1], pe[:10]), \
         f"got SinusoidalPositionalEncoding(16, 8)(x).data[1] = {SinusoidalPositionalEncoding(16, 8)(x).data[1]!r}; pe[:10] = {pe[:10]!r}"
