@@ -111,7 +111,7 @@ def test_notebook_with_solutions_executes_top_to_bottom(module, tmp_path, datase
 def test_check_runner_passes_on_the_reference():
     result = subprocess.run([sys.executable, "-m", "tinytorch.check", "02"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "0 failed" in result.stdout and "15/15 points" in result.stdout
+    assert "0 failed" in result.stdout and "18/18 points" in result.stdout
 
 
 def test_check_runner_reports_a_broken_implementation(monkeypatch):
@@ -140,3 +140,35 @@ def test_build_prints_solution_lines_per_module():
     assert int(rows["total"][2]) == sum(counted.values()) > 0
     tensor = sources.module_size(sources.find_module("02_tensor"))
     assert tensor.exercises >= 1 and tensor.questions >= 3 and tensor.hours > 0.5
+
+
+def silent_asserts(source: str) -> list[str]:
+    """The asserts of a grade cell that would fail without saying what they got: no message, a message without
+    a value in it, or several conditions joined by `and` (the report could not say which one failed)."""
+    problems = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Assert):
+            continue
+        line = ast.get_source_segment(source, node).splitlines()[0]
+        if isinstance(node.test, ast.BoolOp) and isinstance(node.test.op, ast.And):
+            problems.append(f"line {node.lineno}: `and` joins several checks (split them): {line}")
+        elif node.msg is None:
+            problems.append(f"line {node.lineno}: no message: {line}")
+        elif isinstance(node.msg, ast.Constant) or (isinstance(node.msg, ast.JoinedStr) and not any(
+                isinstance(part, ast.FormattedValue) for part in node.msg.values)):
+            problems.append(f"line {node.lineno}: the message shows no value: {line}")
+    return problems
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.slug)
+def test_every_visible_test_says_what_it_got_and_expected(module):
+    """A failing grade cell reports values (`AssertionError: (no message)` told a student nothing)."""
+    nb = sources.read_notebook(module)
+    problems = [f"{cell.metadata['nbgrader']['grade_id']} {p}" for cell in nb.cells if sources.is_test_cell(cell)
+                for p in silent_asserts(sources.cell_source(cell))]
+    assert not problems, f"{module.slug}: {len(problems)} silent assert(s):\n" + "\n".join(problems)
+
+
+def test_the_silent_assert_check_finds_each_kind():
+    found = silent_asserts("assert a == 1\nassert a == 1, 'a is wrong'\nassert a and b, f'{a}'\nassert a == 1, f'got {a}'\n")
+    assert [p.split(":")[0] for p in found] == ["line 1", "line 2", "line 3"], found

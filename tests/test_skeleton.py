@@ -102,7 +102,7 @@ def test_exported_modules_replace_their_stubs_and_only_theirs(student):
     assert "[2. 4.]" in used.stdout
     assert "NotImplementedError: implement in module 03_activations" in used.stderr, "unexported modules stay stubs"
     check = run_student(env, home, "-m", "tinytorch.check", "01", "02")
-    assert check.returncode == 0 and "15/15 points" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "18/18 points" in check.stdout, check.stdout + check.stderr
     assert f"code under test: {home / 'overlay' / 'tensor.py'}\n" in check.stdout
 
 
@@ -151,20 +151,72 @@ def test_the_overlay_defaults_to_the_students_home(student):
 
 
 def test_milestones_run_on_the_students_own_tinytorch(student, skeleton):
-    """The milestones ship beside the skeleton (not the rest of course/); they name the module a student
-    has not exported yet, and once 02-07 are exported, XOR trains on the student's code."""
+    """The milestones ship beside the skeleton (not the rest of course/); they name the FIRST module a student
+    has not exported yet (XOR named module 06 when 05 was missing, the first stub it happened to call), and once
+    02-07 are exported, XOR trains on the student's code; tinytorch.status follows along."""
     env, home = student
     assert sorted(p.name for p in (skeleton.parent / "course").iterdir()) == ["__init__.py", "milestones"]
     plot = ["--plot", str(home / "xor.png")]
     stub = run_student(env, home, "-m", "course.milestones.xor", *plot)
     assert stub.returncode == 2 and "Traceback" not in stub.stderr, stub.stderr
-    assert "not exported yet (implement in module 04_layers)" in stub.stderr  # its first layer
-    for slug in ("02_tensor", "03_activations", "04_layers", "05_autograd", "06_losses", "07_optimizers"):
+    assert "module 02_tensor is not exported yet" in stub.stderr, stub.stderr
+    for slug in ("02_tensor", "03_activations", "04_layers", "06_losses", "07_optimizers"):
         exported = run_student(env, home, "-m", "tinytorch.export", finished_notebook(slug, home))
         assert exported.returncode == 0, exported.stderr
+    gap = run_student(env, home, "-m", "course.milestones.xor", *plot)
+    assert gap.returncode == 2 and "module 05_autograd is not exported yet" in gap.stderr, gap.stderr
+    status = run_student(env, home, "-m", "tinytorch.status")
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert any(line.split()[:3] == ["02_tensor", "exported", "7/7"] for line in lines), status.stdout
+    assert any(line.split()[:3] == ["05_autograd", "not", "exported"] for line in lines), status.stdout
+    assert "xor" in status.stdout and "locked: export module 05_autograd first" in status.stdout
+    assert "next step: finish module 01_setup" in status.stdout, status.stdout  # 01 comes first
+    exported = run_student(env, home, "-m", "tinytorch.export", finished_notebook("05_autograd", home))
+    assert exported.returncode == 0, exported.stderr
     trained = run_student(env, home, "-m", "course.milestones.xor", *plot)
     assert trained.returncode == 0, trained.stdout + trained.stderr
     assert "< 0.01 after" in trained.stdout and (home / "xor.png").is_file()
     used = run_student(env, home, "-c", "import course.milestones.xor, sys\n"
                                         "print(sys.modules['tinytorch.optimizers'].__file__)")
     assert used.stdout.strip() == str(home / "overlay" / "optimizers.py")
+    status = run_student(env, home, "-m", "tinytorch.status")
+    assert any(line.split()[:2] == ["xor", "XOR"] and line.endswith("passed") for line in status.stdout.splitlines()), \
+        status.stdout
+
+
+def overlay_with(env, home, target: str, old: str, new: str) -> None:
+    """The student's overlay holds the reference's ``target``.py with one line changed (their own version)."""
+    overlay = home / "overlay"
+    overlay.mkdir(exist_ok=True)
+    text = (sources.PACKAGE / f"{target}.py").read_text()
+    assert old in text, f"{old!r} is not in tinytorch/{target}.py any more"
+    (overlay / f"{target}.py").write_text(text.replace(old, new))
+
+
+def test_check_names_the_earlier_module_whose_contract_broke(student):
+    """A module 02 that records no exponent for pow passes every module 02 test but the contract one, and
+    module 05's check says to fix module 02 first (it used to report only module 05's own TypeError)."""
+    env, home = student
+    overlay_with(env, home, "tensor", '"pow", (self,), exponent)', '"pow", (self,))')
+    for target in ("autograd", "activations", "layers"):
+        overlay_with(env, home, target, "", "")
+    own = run_student(env, home, "-m", "tinytorch.check", "02")
+    assert "FAIL test_tensor_ctx_contract" in own.stdout and "x ** 3: _ctx should be 3, got None" in own.stdout
+    later = run_student(env, home, "-m", "tinytorch.check", "05")
+    assert later.returncode == 1, later.stdout + later.stderr
+    assert f"earlier modules it uses: your exports ({home / 'overlay'}): 02 03 04" in later.stdout, later.stdout
+    assert ("your exported module 02_tensor fails 1 of its own visible test(s) (test_tensor_ctx_contract)"
+            in later.stdout and "python -m tinytorch.check 02" in later.stdout), later.stdout
+
+
+def test_check_says_when_a_failure_is_raised_in_an_earlier_modules_code(student):
+    """Module 03's tests failing inside the student's tensor.py point at module 02's check."""
+    env, home = student
+    overlay_with(env, home, "tensor", 'return _make(np.exp(self.data), "exp", (self,))',
+                 'raise ValueError("my exp is broken")')
+    overlay_with(env, home, "activations", "", "")
+    result = run_student(env, home, "-m", "tinytorch.check", "03")
+    assert "ValueError: my exp is broken" in result.stdout, result.stdout + result.stderr
+    assert ("the error is raised in module 02_tensor's code (tensor.py, your export, "
+            f"{home / 'overlay' / 'tensor.py'}): run python -m tinytorch.check 02") in result.stdout, result.stdout

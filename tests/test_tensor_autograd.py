@@ -205,7 +205,16 @@ def test_non_numeric_or_ragged_data_is_refused(data, error, words):
 
 def test_integer_tensor_cannot_require_grad():
     with pytest.raises(TypeError, match="floating-point"):
-        tt.Tensor([1, 2], requires_grad=True)
+        tt.Tensor(np.array([1, 2]), requires_grad=True)
+
+
+def test_python_numbers_become_float32_and_arrays_keep_their_dtype():
+    """As torch.Tensor([1, 2]): a list of Python ints is float32 (and may require gradients); arrays keep theirs."""
+    assert tt.Tensor([1, 2], requires_grad=True).dtype == np.float32
+    assert tt.Tensor(3).dtype == tt.Tensor(True).dtype == np.float32
+    assert tt.Tensor(np.array([1, 2])).dtype == np.int64 and tt.Tensor(np.float64(2.0)).dtype == np.float64
+    assert (tt.Tensor(np.array([1, 2])) * 2).dtype == np.int64, "an int tensor times a Python int stays int"
+    assert tt.Tensor([1, 2], dtype=np.int32).dtype == np.int32
 
 
 @pytest.mark.parametrize("shape_a, shape_b", [((2, 3), (2, 3)), ((3,), (4,)), ((2, 3, 4), (3, 4, 5))])

@@ -128,3 +128,12 @@ def generate(model: GPT, idx: TensorLike, max_new_tokens: int, temperature: floa
     finally:
         model.train(was_training)
     return idx.astype(np.int64)
+
+
+def generate_text(model: GPT, tokenizer: CharTokenizer, prompt: str, max_new_tokens: int, temperature: float = 1.0,
+                  top_k: int | None = None, seed: int | np.random.Generator | None = None) -> str:
+    """The prompt followed by `max_new_tokens` sampled characters: encode, `generate`, decode."""
+    if not isinstance(prompt, str) or not prompt:
+        raise ValueError(f"generate_text needs a non-empty prompt string, got {prompt!r}")
+    ids = tokenizer.encode(prompt)[None]  # (1, T): a batch of one sequence
+    return tokenizer.decode(generate(model, ids, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)[0])

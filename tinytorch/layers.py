@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -136,7 +136,9 @@ class Linear(Module):
 class Sequential(Module):
     """Apply layers one after another."""
 
-    def __init__(self, *layers: Module):
+    def __init__(self, *layers: Module | Sequence[Module]):
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])  # Sequential([a, b, c]) is Sequential(a, b, c)
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
                 raise TypeError(f"Sequential takes Modules, argument {i} is a {type(layer).__name__}")

@@ -62,8 +62,8 @@ def _to_array(data: TensorLike, dtype: DTypeLike | None) -> np.ndarray:
         raise ValueError(f"Tensor data must be rectangular (every row the same length): {error}") from None
     if array.dtype.kind not in "biuf":
         raise TypeError(f"Tensor data must be numbers, got {type(data).__name__} with dtype {array.dtype}")
-    if array.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
-        array = array.astype(DEFAULT_DTYPE)  # Python floats become float32, arrays keep their dtype
+    if not isinstance(data, (np.ndarray, np.generic)):
+        array = array.astype(DEFAULT_DTYPE)  # Python numbers become float32 (torch.Tensor's rule); arrays keep their dtype
     return array
 
 
@@ -90,7 +90,8 @@ class Tensor:
     """An n-dimensional array of numbers that remembers how it was made.
 
     `Tensor(data, requires_grad=False, dtype=None)`: data is a number, a
-    (nested) list, a NumPy array or a Tensor. Python floats become float32.
+    (nested) list, a NumPy array or a Tensor. Python numbers (ints too) become
+    float32, like `torch.Tensor([1, 2, 3])`; NumPy arrays keep their dtype.
     """
 
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__
@@ -156,31 +157,37 @@ class Tensor:
     def _lift(self, other: TensorLike) -> Tensor:
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, numbers.Number) and self.dtype.kind == "f":
-            return Tensor(np.asarray(other, dtype=self.dtype))
+        if isinstance(other, numbers.Number):  # x * 2 keeps x's dtype: float32 stays float32, int64 stays int64
+            return Tensor(np.asarray(other, dtype=self.dtype if self.dtype.kind == "f" else None))
         return Tensor(other)
 
     # -- element-wise primitives ---------------------------------------------
     def __add__(self, other: TensorLike) -> Tensor:
+        """Element-wise sum, broadcast. Records op "add", parents (self, other), ctx None."""
         other = self._lift(other)
         return _make(self.data + other.data, "add", (self, other))
 
     def __mul__(self, other: TensorLike) -> Tensor:
+        """Element-wise product, broadcast. Records op "mul", parents (self, other), ctx None."""
         other = self._lift(other)
         return _make(self.data * other.data, "mul", (self, other))
 
     def __pow__(self, exponent: float) -> Tensor:
+        """Each element to a number's power. Records op "pow", parents (self,), ctx = the exponent."""
         if not isinstance(exponent, numbers.Number):
             raise TypeError("tensor ** exponent needs a number exponent; for a tensor exponent use (b * a.log()).exp()")
         return _make(self.data ** exponent, "pow", (self,), exponent)
 
     def exp(self) -> Tensor:
+        """e to each element. Records op "exp", parents (self,), ctx None (the worked example)."""
         return _make(np.exp(self.data), "exp", (self,))
 
     def log(self) -> Tensor:
+        """Natural logarithm of each element. Records op "log", parents (self,), ctx None."""
         return _make(np.log(self.data), "log", (self,))
 
     def tanh(self) -> Tensor:
+        """tanh of each element. Records op "tanh", parents (self,), ctx None."""
         return _make(np.tanh(self.data), "tanh", (self,))
 
     # -- composed from the primitives (no gradient rule of their own) -----------
@@ -228,6 +235,7 @@ class Tensor:
             return (self @ other.reshape(-1, 1)).reshape(*a[:-1])
         # A stack of matrices times one matrix (a Linear layer on (B, T, C) inputs) is one tall
         # matrix product: BLAS does one big call, and the weight's gradient needs no sum over B.
+        # What is left is the primitive: op "matmul", parents (self, other), ctx None.
         if self.ndim > 2 and other.ndim == 2:
             return (self.reshape(-1, a[-1]) @ other).reshape(*a[:-1], b[-1])
         try:
@@ -241,6 +249,7 @@ class Tensor:
 
     # -- reductions ------------------------------------------------------------
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Sum over `axis` (all when None). Records op "sum", parents (self,), ctx = (axis, keepdims) as given."""
         return _make(self.data.sum(axis=axis, keepdims=keepdims), "sum", (self,), (axis, keepdims))
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -250,6 +259,7 @@ class Tensor:
         return total / (self.size // total.size)  # divide by how many numbers went into each sum
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Largest value over `axis` (all when None). Records op "max", parents (self,), ctx = (axis, keepdims)."""
         return _make(self.data.max(axis=axis, keepdims=keepdims), "max", (self,), (axis, keepdims))
 
     def argmax(self, axis: int | None = None) -> Tensor:
@@ -258,6 +268,7 @@ class Tensor:
 
     # -- shapes ------------------------------------------------------------------
     def reshape(self, *dims: int | Sequence[int]) -> Tensor:
+        """The same numbers in a new shape (-1: inferred). Records op "reshape", parents (self,), ctx None."""
         shape = _dims(dims)
         try:
             out = self.data.reshape(shape)
@@ -266,7 +277,10 @@ class Tensor:
         return _make(out, "reshape", (self,))
 
     def permute(self, *dims: int | Sequence[int]) -> Tensor:
-        """Reorder the dimensions: `x.permute(0, 2, 1)` swaps the last two of a 3-D tensor."""
+        """Reorder the dimensions: `x.permute(0, 2, 1)` swaps the last two of a 3-D tensor.
+
+        Records op "permute", parents (self,), ctx = the tuple of axes, `(0, 2, 1)` here.
+        """
         axes = _dims(dims)
         return _make(self.data.transpose(axes), "permute", (self,), axes)
 
@@ -282,6 +296,8 @@ class Tensor:
         return self.permute(*reversed(range(self.ndim)))
 
     def __getitem__(self, index: Any) -> Tensor:
+        """NumPy indexing. Records op "getitem", parents (self,), ctx = the index given to NumPy (Tensors
+        replaced by their arrays, as the lines below do): `x[1, :]` records `(1, slice(None))`."""
         if isinstance(index, Tensor):
             index = index.data
         elif isinstance(index, tuple):

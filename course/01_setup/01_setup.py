@@ -55,7 +55,9 @@
 #   `python -m course.milestones.xor` once modules 02-07 are exported (XOR
 #   learns), `course.milestones.mnist_cnn` after module 12 (a CNN on MNIST),
 #   `course.milestones.tinygpt` after module 15 (a GPT writes Shakespeare). A
-#   module you have not exported yet is named, not a crash.
+#   milestone names the first module you have not exported yet, not a crash.
+# * `python -m tinytorch.status` shows where you are: each module exported or
+#   not, its visible tests, the milestones, and the next step.
 #
 # ## Before you submit
 #
@@ -322,20 +324,23 @@ def matmul_flops(n: int, k: int, m: int) -> int:
 
 # %% nbgrader={"grade": true, "grade_id": "test-setup-predictions", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """The predictions are right for a few shapes and dtypes."""
-assert expected_bytes((1000, 1000)) == 4_000_000
-assert expected_bytes((64, 3, 32, 32), np.float64) == 64 * 3 * 32 * 32 * 8
-assert expected_bytes(()) == 4
-assert expected_bytes((10, 0)) == 0
-assert matmul_flops(2, 3, 4) == 48
+assert expected_bytes((1000, 1000)) == 4_000_000, f"got expected_bytes((1000, 1000)) = {expected_bytes((1000, 1000))!r}"
+assert expected_bytes((64, 3, 32, 32), np.float64) == 64 * 3 * 32 * 32 * 8, \
+    f"got expected_bytes((64, 3, 32, 32), np.float64) = {expected_bytes((64, 3, 32, 32), np.float64)!r}; 64 * 3 * 32 * 32 * 8 = {64 * 3 * 32 * 32 * 8!r}"
+assert expected_bytes(()) == 4, f"got expected_bytes(()) = {expected_bytes(())!r}"
+assert expected_bytes((10, 0)) == 0, f"got expected_bytes((10, 0)) = {expected_bytes((10, 0))!r}"
+assert matmul_flops(2, 3, 4) == 48, f"got matmul_flops(2, 3, 4) = {matmul_flops(2, 3, 4)!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-setup-profiler", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """The profiler sees a NumPy allocation of the predicted size."""
 with Profile("allocate") as p:
     block = np.ones((500, 500), dtype=np.float32)
-assert expected_bytes((500, 500)) <= p.peak_bytes < 2 * expected_bytes((500, 500))
-assert p.seconds >= 0
+assert expected_bytes((500, 500)) <= p.peak_bytes < 2 * expected_bytes((500, 500)), \
+    f"got expected_bytes((500, 500)) = {expected_bytes((500, 500))!r}; p.peak_bytes = {p.peak_bytes!r}; 2 * expected_bytes((500, 500)) = {2 * expected_bytes((500, 500))!r}"
+assert p.seconds >= 0, f"got p.seconds = {p.seconds!r}"
 m = measure(np.ones, (100, 100), repeat=2)
-assert m.result.shape == (100, 100) and m.seconds > 0
+assert m.result.shape == (100, 100), f"got m.result.shape = {m.result.shape!r}"
+assert m.seconds > 0, f"got m.seconds = {m.seconds!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-setup-profiler-baseline", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """Profile counts only what its block allocates, leaves tracing on when it was on, and measure repeats."""

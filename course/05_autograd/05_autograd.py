@@ -337,10 +337,12 @@ print(x.grad)
 # %% nbgrader={"grade": true, "grade_id": "test-autograd-unbroadcast", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """unbroadcast sums over added and stretched dimensions."""
 g = np.ones((2, 3, 4), dtype=np.float32)
-assert unbroadcast(g, (2, 3, 4)).shape == (2, 3, 4)
-assert np.allclose(unbroadcast(g, (4,)), 6.0)
-assert np.allclose(unbroadcast(g, (3, 1)), 8.0) and unbroadcast(g, (3, 1)).shape == (3, 1)
-assert np.allclose(unbroadcast(g, ()), 24.0)
+assert unbroadcast(g, (2, 3, 4)).shape == (2, 3, 4), \
+    f"got unbroadcast(g, (2, 3, 4)).shape = {unbroadcast(g, (2, 3, 4)).shape!r}"
+assert np.allclose(unbroadcast(g, (4,)), 6.0), f"got unbroadcast(g, (4,)) = {unbroadcast(g, (4,))!r}"
+assert np.allclose(unbroadcast(g, (3, 1)), 8.0), f"got unbroadcast(g, (3, 1)) = {unbroadcast(g, (3, 1))!r}"
+assert unbroadcast(g, (3, 1)).shape == (3, 1), f"got unbroadcast(g, (3, 1)).shape = {unbroadcast(g, (3, 1)).shape!r}"
+assert np.allclose(unbroadcast(g, ()), 24.0), f"got unbroadcast(g, ()) = {unbroadcast(g, ())!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-autograd-simple", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """Gradients of small expressions match the hand-derived ones."""
@@ -348,11 +350,12 @@ x = Tensor([2.0, -1.0], requires_grad=True)
 y = Tensor([3.0, 4.0], requires_grad=True)
 z = (x * y + x ** 2).sum()
 backward(z)
-assert np.allclose(x.grad, [3.0 + 4.0, 4.0 - 2.0])
-assert np.allclose(y.grad, [2.0, -1.0])
+assert np.allclose(x.grad, [3.0 + 4.0, 4.0 - 2.0]), \
+    f"got x.grad = {x.grad!r}; [3.0 + 4.0, 4.0 - 2.0] = {[3.0 + 4.0, 4.0 - 2.0]!r}"
+assert np.allclose(y.grad, [2.0, -1.0]), f"got y.grad = {y.grad!r}"
 w = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
 backward((w @ Tensor([1.0, 1.0])).sum())
-assert np.allclose(w.grad, np.ones((2, 2)))
+assert np.allclose(w.grad, np.ones((2, 2))), f"got w.grad = {w.grad!r}; np.ones((2, 2)) = {np.ones((2, 2))!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-autograd-finite-differences", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 """Every primitive agrees with finite differences (float64), broadcasting included."""
@@ -374,20 +377,21 @@ gradcheck(lambda a: a.reshape(6, 2).T[1:, np.array([0, 2, 2])], [t(3, 4)])
 a = Tensor([3.0], requires_grad=True)
 b = a * a * a            # a is used three times
 backward(b)
-assert np.allclose(a.grad, [27.0])
+assert np.allclose(a.grad, [27.0]), f"got a.grad = {a.grad!r}"
 x = Tensor([1.0], requires_grad=True)
 y = x
 for _ in range(10_000):
     y = y * 1.0001
 backward(y)
-assert np.isclose(x.grad[0], 1.0001 ** 10_000, rtol=1e-3)
+assert np.isclose(x.grad[0], 1.0001 ** 10_000, rtol=1e-3), \
+    f"got x.grad[0] = {x.grad[0]!r}; 1.0001 ** 10_000 = {1.0001 ** 10_000!r}"
 try:
     backward(Tensor([1.0, 2.0], requires_grad=True).exp())
     raise AssertionError("backward on a non-scalar without grad must fail")
 except RuntimeError as error:
-    assert "grad" in str(error)
+    assert "grad" in str(error), f"got str(error) = {str(error)!r}"
 with no_grad():
-    assert not (x * 2).requires_grad
+    assert not (x * 2).requires_grad, f"under no_grad() nothing requires gradients, got {(x * 2).requires_grad}"
 
 # %% [markdown]
 # ## Memory and performance analysis

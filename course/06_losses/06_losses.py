@@ -252,12 +252,16 @@ print("cross entropy for targets [0, 2]:", cross_entropy(logits, np.array([0, 2]
 """log_softmax matches log(softmax) on small inputs, along either axis, and stays finite at ±1e4."""
 z = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]])
 expected = np.log(np.exp(z) / np.exp(z).sum(axis=1, keepdims=True))
-assert np.allclose(log_softmax(Tensor(z)).data, expected)
+assert np.allclose(log_softmax(Tensor(z)).data, expected), \
+    f"got log_softmax(Tensor(z)).data = {log_softmax(Tensor(z)).data!r}; expected = {expected!r}"
 expected0 = np.log(np.exp(z) / np.exp(z).sum(axis=0, keepdims=True))
-assert np.allclose(log_softmax(Tensor(z), axis=0).data, expected0)
+assert np.allclose(log_softmax(Tensor(z), axis=0).data, expected0), \
+    f"got log_softmax(Tensor(z), axis=0).data = {log_softmax(Tensor(z), axis=0).data!r}; expected0 = {expected0!r}"
 big = log_softmax(Tensor(np.array([[1e4, 0.0, -1e4]], dtype=np.float32))).data
-assert np.all(np.isfinite(big)) and np.allclose(big, [[0.0, -1e4, -2e4]])
-assert log_softmax(Tensor(np.zeros((2, 3), dtype=np.float32))).dtype == np.float32
+assert np.all(np.isfinite(big)), f"got np.isfinite(big) = {np.isfinite(big)!r}"
+assert np.allclose(big, [[0.0, -1e4, -2e4]]), f"got big = {big!r}"
+assert log_softmax(Tensor(np.zeros((2, 3), dtype=np.float32))).dtype == np.float32, \
+    f"got log_softmax(Tensor(np.zeros((2, 3), dtype=np.float32))).dtype = {log_softmax(Tensor(np.zeros((2, 3), dtype=np.float32))).dtype!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-losses-cross-entropy", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 """cross_entropy's value is -mean(log p[target]) and its gradient is (softmax - onehot) / N."""
@@ -266,16 +270,20 @@ y = np.array([0, 1, 2, 0])
 p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
 logits = Tensor(z, requires_grad=True)
 loss = cross_entropy(logits, y)
-assert np.isclose(loss.item(), -np.log(p[np.arange(4), y]).mean())
+assert np.isclose(loss.item(), -np.log(p[np.arange(4), y]).mean()), \
+    f"got loss.item() = {loss.item()!r}; -np.log(p[np.arange(4), y]).mean() = {-np.log(p[np.arange(4), y]).mean()!r}"
 loss.backward()
 onehot = np.eye(3)[y]
-assert np.allclose(logits.grad, (p - onehot) / 4)
-assert np.isclose(CrossEntropyLoss()(Tensor(z), y).item(), loss.item())
+assert np.allclose(logits.grad, (p - onehot) / 4), \
+    f"got logits.grad = {logits.grad!r}; (p - onehot) / 4 = {(p - onehot) / 4!r}"
+assert np.isclose(CrossEntropyLoss()(Tensor(z), y).item(), loss.item()), \
+    f"got CrossEntropyLoss()(Tensor(z), y).item() = {CrossEntropyLoss()(Tensor(z), y).item()!r}; loss.item() = {loss.item()!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-losses-cross-entropy-errors", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """Good targets give the loss; bad targets are refused with a message that names the problem."""
 logits = Tensor(np.zeros((2, 3), dtype=np.float32))
-assert np.isclose(cross_entropy(logits, np.array([0, 2])).item(), np.log(3))   # uniform scores: ln(3 classes)
+assert np.isclose(cross_entropy(logits, np.array([0, 2])).item(), np.log(3)), \
+    f"got cross_entropy(logits, np.array([0, 2])).item() = {cross_entropy(logits, np.array([0, 2])).item()!r}; np.log(3) = {np.log(3)!r}"
 cases = [(np.array([0, 1, 2]), "3 targets"), (np.array([0.0, 1.0]), "integer"),
          (np.array([0, 3]), "[0, 3)"), (np.array([[0], [1]]), "(2, 1)")]
 for bad, phrase in cases:
@@ -288,29 +296,38 @@ try:
     cross_entropy(Tensor(np.zeros(3, dtype=np.float32)), np.array([0]))
     raise AssertionError("1-D logits should be refused")
 except ValueError as error:
-    assert "(N, C)" in str(error) and "(3,)" in str(error)
+    assert "(N, C)" in str(error), f"got str(error) = {str(error)!r}"
+    assert "(3,)" in str(error), f"got str(error) = {str(error)!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-losses-mse-bce", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """mse_loss and binary_cross_entropy match their formulas, refuse shape mismatches, and survive p = 0 or 1."""
 pred = Tensor(np.array([[0.5], [2.0]], dtype=np.float32), requires_grad=True)
 target = np.array([[1.0], [0.0]], dtype=np.float32)
 loss = mse_loss(pred, target)
-assert np.isclose(loss.item(), (0.25 + 4.0) / 2) and loss.dtype == np.float32
+assert np.isclose(loss.item(), (0.25 + 4.0) / 2), \
+    f"got loss.item() = {loss.item()!r}; (0.25 + 4.0) / 2 = {(0.25 + 4.0) / 2!r}"
+assert loss.dtype == np.float32, f"got loss.dtype = {loss.dtype!r}"
 loss.backward()
-assert np.allclose(pred.grad, 2 * (pred.data - target) / 2)
+assert np.allclose(pred.grad, 2 * (pred.data - target) / 2), \
+    f"got pred.grad = {pred.grad!r}; 2 * (pred.data - target) / 2 = {2 * (pred.data - target) / 2!r}"
 try:
     mse_loss(pred, np.zeros(2, dtype=np.float32))
     raise AssertionError("(2, 1) against (2,) should be refused")
 except ValueError as error:
-    assert "(2, 1)" in str(error) and "(2,)" in str(error)
+    assert "(2, 1)" in str(error), f"got str(error) = {str(error)!r}"
+    assert "(2,)" in str(error), f"got str(error) = {str(error)!r}"
 p = np.array([0.9, 0.2, 0.6])
 y = np.array([1.0, 0.0, 0.0])
-assert np.isclose(binary_cross_entropy(Tensor(p), y).item(), -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+assert np.isclose(binary_cross_entropy(Tensor(p), y).item(), -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))), \
+    f"got binary_cross_entropy(Tensor(p), y).item() = {binary_cross_entropy(Tensor(p), y).item()!r}; -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)) = {-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))!r}"
 saturated = Tensor(np.array([0.0, 1.0, 1.0], dtype=np.float32), requires_grad=True)
 loss = BCELoss()(saturated, np.array([1.0, 0.0, 1.0], dtype=np.float32))
 loss.backward()
-assert np.isfinite(loss.item()) and loss.item() > 5 and np.all(np.isfinite(saturated.grad))
-assert np.isclose(MSELoss()(Tensor([1.0, 2.0]), Tensor([1.0, 4.0])).item(), 2.0)
+assert np.isfinite(loss.item()), f"got loss.item() = {loss.item()!r}"
+assert loss.item() > 5, f"got loss.item() = {loss.item()!r}"
+assert np.all(np.isfinite(saturated.grad)), f"got np.isfinite(saturated.grad) = {np.isfinite(saturated.grad)!r}"
+assert np.isclose(MSELoss()(Tensor([1.0, 2.0]), Tensor([1.0, 4.0])).item(), 2.0), \
+    f"got MSELoss()(Tensor([1.0, 2.0]), Tensor([1.0, 4.0])).item() = {MSELoss()(Tensor([1.0, 2.0]), Tensor([1.0, 4.0])).item()!r}"
 
 # %% [markdown]
 # ## Memory and performance analysis

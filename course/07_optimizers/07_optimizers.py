@@ -309,10 +309,12 @@ buffer = p.data
 opt = SGD([p, q], lr=0.1)
 p.grad = np.array([10.0, -10.0])
 opt.step()
-assert np.allclose(p.data, [0.0, -1.0]) and p.data is buffer, "update p.data in place"
-assert np.allclose(q.data, [5.0]), "q has no gradient and must not move"
+assert np.allclose(p.data, [0.0, -1.0]), f"update p.data in place: got p.data = {p.data!r}"
+assert p.data is buffer, f"update p.data in place: got p.data = {p.data!r}; buffer = {buffer!r}"
+assert np.allclose(q.data, [5.0]), f"q has no gradient and must not move: got q.data = {q.data!r}"
 opt.zero_grad()
-assert p.grad is None and q.grad is None
+assert p.grad is None, f"got p.grad = {p.grad!r}"
+assert q.grad is None, f"got q.grad = {q.grad!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-optimizers-sgd-momentum", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 """Momentum, dampening, Nesterov and weight decay follow torch.optim.SGD's formulas, checked by hand."""
@@ -326,19 +328,23 @@ def run(grads, **settings):
         values.append(p.data[0])
     return values
 # momentum 0.5: buffers 1, 1.5, 1.75 -> p = 1 - 0.1 * (1, 2.5, 4.25)
-assert np.allclose(run([1, 1, 1], lr=0.1, momentum=0.5), [0.9, 0.75, 0.575])
+assert np.allclose(run([1, 1, 1], lr=0.1, momentum=0.5), [0.9, 0.75, 0.575]), \
+    f"got run([1, 1, 1], lr=0.1, momentum=0.5) = {run([1, 1, 1], lr=0.1, momentum=0.5)!r}"
 # Nesterov: d = g + 0.5 * buf = 1.5, 1.75 -> p = 0.85, 0.675
-assert np.allclose(run([1, 1], lr=0.1, momentum=0.5, nesterov=True), [0.85, 0.675])
+assert np.allclose(run([1, 1], lr=0.1, momentum=0.5, nesterov=True), [0.85, 0.675]), \
+    f"got run([1, 1], lr=0.1, momentum=0.5, nesterov=True) = {run([1, 1], lr=0.1, momentum=0.5, nesterov=True)!r}"
 # dampening 0.5: buffers 1 (the first gradient, undampened), 0.5 + 0.5 = 1
-assert np.allclose(run([1, 1], lr=0.1, momentum=0.5, dampening=0.5), [0.9, 0.8])
+assert np.allclose(run([1, 1], lr=0.1, momentum=0.5, dampening=0.5), [0.9, 0.8]), \
+    f"got run([1, 1], lr=0.1, momentum=0.5, dampening=0.5) = {run([1, 1], lr=0.1, momentum=0.5, dampening=0.5)!r}"
 # weight decay 0.1: g = 1 + 0.1 * 1 = 1.1 -> p = 0.89
-assert np.allclose(run([1], lr=0.1, weight_decay=0.1), [0.89])
+assert np.allclose(run([1], lr=0.1, weight_decay=0.1), [0.89]), \
+    f"got run([1], lr=0.1, weight_decay=0.1) = {run([1], lr=0.1, weight_decay=0.1)!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-optimizers-errors-state", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """Generators are accepted, bad settings are refused by name, and state_dict round-trips the momentum."""
 params = [Tensor(np.ones(2), requires_grad=True) for _ in range(2)]
 opt = SGD((p for p in params), lr=0.1, momentum=0.9)
-assert len(list(opt.parameters())) == 2
+assert len(list(opt.parameters())) == 2, f"got len(list(opt.parameters())) = {len(list(opt.parameters()))!r}"
 for bad, phrase in [(dict(params=[], lr=0.1), "empty"), (dict(params=params, lr=-1.0), "lr"),
                     (dict(params=params, lr=0.1, nesterov=True), "Nesterov")]:
     try:
@@ -350,13 +356,16 @@ for p in params:
     p.grad = np.array([1.0, 2.0])
 opt.step()
 saved = opt.state_dict()
-assert np.allclose(saved["state"][0]["momentum_buffer"], [1.0, 2.0]) and saved["param_groups"][0]["lr"] == 0.1
+assert np.allclose(saved["state"][0]["momentum_buffer"], [1.0, 2.0]), \
+    f'got saved["state"][0]["momentum_buffer"] = {saved["state"][0]["momentum_buffer"]!r}'
+assert saved["param_groups"][0]["lr"] == 0.1, f'got saved["param_groups"][0]["lr"] = {saved["param_groups"][0]["lr"]!r}'
 fresh = SGD(params, lr=0.5, momentum=0.9)
 fresh.load_state_dict(saved)
-assert fresh.param_groups[0]["lr"] == 0.1
+assert fresh.param_groups[0]["lr"] == 0.1, f'got fresh.param_groups[0]["lr"] = {fresh.param_groups[0]["lr"]!r}'
 fresh.step()
 opt.step()
-assert np.allclose(fresh.state_dict()["state"][1]["momentum_buffer"], opt.state_dict()["state"][1]["momentum_buffer"])
+assert np.allclose(fresh.state_dict()["state"][1]["momentum_buffer"], opt.state_dict()["state"][1]["momentum_buffer"]), \
+    f'got fresh.state_dict()["state"][1]["momentum_buffer"] = {fresh.state_dict()["state"][1]["momentum_buffer"]!r}; opt.state_dict()["state"][1]["momentum_buffer"] = {opt.state_dict()["state"][1]["momentum_buffer"]!r}'
 
 # %% [markdown]
 # ## Memory and performance analysis

@@ -473,14 +473,17 @@ print(conv2d(Tensor(image), Tensor(edge)).data[0, 0])
 """im2col copies each window into a column; col2im adds the columns back (each pixel once per window holding it)."""
 x = np.arange(2 * 1 * 3 * 3, dtype=np.float32).reshape(2, 1, 3, 3)
 xpad = pad_to_chwn(x, (0, 0))
-assert xpad.shape == (1, 3, 3, 2)
+assert xpad.shape == (1, 3, 3, 2), f"got xpad.shape = {xpad.shape!r}"
 cols = im2col(xpad, (2, 2), (1, 1))
-assert cols.shape == (4, 2 * 2 * 2)
+assert cols.shape == (4, 2 * 2 * 2), f"got cols.shape = {cols.shape!r}; (4, 2 * 2 * 2) = {(4, 2 * 2 * 2)!r}"
 # column (i=0, j=1, n=1) is the 2x2 window at row 0, column 1 of image 1
-assert cols[:, (0 * 2 + 1) * 2 + 1].tolist() == x[1, 0, 0:2, 1:3].ravel().tolist()
+assert cols[:, (0 * 2 + 1) * 2 + 1].tolist() == x[1, 0, 0:2, 1:3].ravel().tolist(), \
+    f"got cols[:, (0 * 2 + 1) * 2 + 1].tolist() = {cols[:, (0 * 2 + 1) * 2 + 1].tolist()!r}; x[1, 0, 0:2, 1:3].ravel().tolist() = {x[1, 0, 0:2, 1:3].ravel().tolist()!r}"
 back = col2im(np.ones_like(cols), xpad.shape, (2, 2), (1, 1), (2, 2))
-assert back[0, :, :, 0].tolist() == [[1, 2, 1], [2, 4, 2], [1, 2, 1]], "the centre pixel is in all 4 windows"
-assert im2col(pad_to_chwn(x, (1, 1)), (3, 3), (2, 2)).shape == (9, 2 * 2 * 2)
+assert back[0, :, :, 0].tolist() == [[1, 2, 1], [2, 4, 2], [1, 2, 1]], \
+    f"the centre pixel is in all 4 windows: got back[0, :, :, 0].tolist() = {back[0, :, :, 0].tolist()!r}"
+assert im2col(pad_to_chwn(x, (1, 1)), (3, 3), (2, 2)).shape == (9, 2 * 2 * 2), \
+    f"got im2col(pad_to_chwn(x, (1, 1)), (3, 3), (2, 2)).shape = {im2col(pad_to_chwn(x, (1, 1)), (3, 3), (2, 2)).shape!r}; (9, 2 * 2 * 2) = {(9, 2 * 2 * 2)!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-spatial-conv-forward", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """conv2d equals the naive loops for several strides, paddings and odd/even sizes; errors name the shapes."""
@@ -490,18 +493,20 @@ for (h, w, k, s, p) in [(5, 5, 3, 1, 0), (6, 7, 3, 2, 1), (8, 8, 2, 2, 2), (4, 5
     wt = r.standard_normal((4, 3, k, k)).astype(np.float32)
     b = r.standard_normal(4).astype(np.float32)
     out = conv2d(Tensor(x), Tensor(wt), Tensor(b), stride=s, padding=p)
-    assert out.dtype == np.float32
+    assert out.dtype == np.float32, f"got out.dtype = {out.dtype!r}"
     assert np.allclose(out.data, conv2d_naive(x, wt, b, s, p), atol=1e-4), (h, w, k, s, p)
 try:
     conv2d(Tensor(np.zeros((1, 2, 5, 5), np.float32)), Tensor(np.zeros((4, 3, 3, 3), np.float32)))
     raise AssertionError("a channel mismatch must be refused")
 except ValueError as error:
-    assert "(1, 2, 5, 5)" in str(error) and "(4, 3, 3, 3)" in str(error)
+    assert "(1, 2, 5, 5)" in str(error), f"got str(error) = {str(error)!r}"
+    assert "(4, 3, 3, 3)" in str(error), f"got str(error) = {str(error)!r}"
 try:
     conv2d(Tensor(np.zeros((1, 1, 2, 2), np.float32)), Tensor(np.zeros((1, 1, 5, 5), np.float32)), padding=1)
     raise AssertionError("a kernel larger than the padded input must be refused")
 except ValueError as error:
-    assert "(5, 5)" in str(error) and "(4, 4)" in str(error)
+    assert "(5, 5)" in str(error), f"got str(error) = {str(error)!r}"
+    assert "(4, 4)" in str(error), f"got str(error) = {str(error)!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-spatial-conv-backward", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 """conv2d's gradients for input, weight and bias agree with finite differences (float64)."""
@@ -517,12 +522,15 @@ gradcheck(lambda x, w: conv2d(x, w, stride=2, padding=2), [t(1, 2, 3, 3), t(2, 2
 x = Tensor(np.array([[[[1, 2, 5, 0], [3, 4, 1, 1], [0, 0, 2, 2], [9, 0, 2, 2]]]], dtype=np.float32),
            requires_grad=True)
 m = max_pool2d(x, 2)
-assert m.shape == (1, 1, 2, 2) and m.data[0, 0].tolist() == [[4, 5], [9, 2]]
+assert m.shape == (1, 1, 2, 2), f"got m.shape = {m.shape!r}"
+assert m.data[0, 0].tolist() == [[4, 5], [9, 2]], f"got m.data[0, 0].tolist() = {m.data[0, 0].tolist()!r}"
 m.sum().backward()
-assert x.grad[0, 0].tolist() == [[0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0]], "ties: first wins"
+assert x.grad[0, 0].tolist() == [[0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0]], \
+    f"ties: first wins: got x.grad[0, 0].tolist() = {x.grad[0, 0].tolist()!r}"
 a = avg_pool2d(x, 2)
-assert a.data[0, 0].tolist() == [[2.5, 1.75], [2.25, 2.0]]
-assert max_pool2d(Tensor(np.zeros((2, 3, 7, 7), np.float32)), 3, stride=2).shape == (2, 3, 3, 3)
+assert a.data[0, 0].tolist() == [[2.5, 1.75], [2.25, 2.0]], f"got a.data[0, 0].tolist() = {a.data[0, 0].tolist()!r}"
+assert max_pool2d(Tensor(np.zeros((2, 3, 7, 7), np.float32)), 3, stride=2).shape == (2, 3, 3, 3), \
+    f"got max_pool2d(Tensor(np.zeros((2, 3, 7, 7), np.float32)), 3, stride=2).shape = {max_pool2d(Tensor(np.zeros((2, 3, 7, 7), np.float32)), 3, stride=2).shape!r}"
 r = np.random.default_rng(2)
 gradcheck(lambda v: avg_pool2d(v, 3, stride=2), [Tensor(r.standard_normal((2, 2, 5, 6)), requires_grad=True, dtype=np.float64)])
 gradcheck(lambda v: max_pool2d(v, 2), [Tensor(r.standard_normal((2, 2, 4, 5)), requires_grad=True, dtype=np.float64)])
@@ -530,17 +538,23 @@ gradcheck(lambda v: max_pool2d(v, 2), [Tensor(r.standard_normal((2, 2, 4, 5)), r
 # %% nbgrader={"grade": true, "grade_id": "test-spatial-layers", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """Conv2d has PyTorch's weight shape and init bound; a small CNN runs forward and backward."""
 conv = Conv2d(3, 8, 3, padding=1)
-assert conv.weight.shape == (8, 3, 3, 3) and conv.bias.shape == (8,) and conv.weight.dtype == np.float32
-assert np.abs(conv.weight.data).max() <= 1 / np.sqrt(27)
-assert len(conv.parameters()) == 2 and len(Conv2d(3, 8, 3, bias=False).parameters()) == 1
+assert conv.weight.shape == (8, 3, 3, 3), f"got conv.weight.shape = {conv.weight.shape!r}"
+assert conv.bias.shape == (8,), f"got conv.bias.shape = {conv.bias.shape!r}"
+assert conv.weight.dtype == np.float32, f"got conv.weight.dtype = {conv.weight.dtype!r}"
+assert np.abs(conv.weight.data).max() <= 1 / np.sqrt(27), \
+    f"got np.abs(conv.weight.data).max() = {np.abs(conv.weight.data).max()!r}; 1 / np.sqrt(27) = {1 / np.sqrt(27)!r}"
+assert len(conv.parameters()) == 2, f"got len(conv.parameters()) = {len(conv.parameters())!r}"
+assert len(Conv2d(3, 8, 3, bias=False).parameters()) == 1, \
+    f"got len(Conv2d(3, 8, 3, bias=False).parameters()) = {len(Conv2d(3, 8, 3, bias=False).parameters())!r}"
 x = Tensor(np.random.default_rng(3).standard_normal((4, 3, 8, 8)).astype(np.float32))
 h = MaxPool2d(2)(conv(x))
-assert h.shape == (4, 8, 4, 4)
-assert AvgPool2d(2)(h).shape == (4, 8, 2, 2)
+assert h.shape == (4, 8, 4, 4), f"got h.shape = {h.shape!r}"
+assert AvgPool2d(2)(h).shape == (4, 8, 2, 2), f"got AvgPool2d(2)(h).shape = {AvgPool2d(2)(h).shape!r}"
 flat = Flatten()(h)
-assert flat.shape == (4, 128)
+assert flat.shape == (4, 128), f"got flat.shape = {flat.shape!r}"
 flat.sum().backward()
-assert conv.weight.grad.shape == (8, 3, 3, 3) and conv.bias.grad.shape == (8,)
+assert conv.weight.grad.shape == (8, 3, 3, 3), f"got conv.weight.grad.shape = {conv.weight.grad.shape!r}"
+assert conv.bias.grad.shape == (8,), f"got conv.bias.grad.shape = {conv.bias.grad.shape!r}"
 
 # %% [markdown]
 # ## Memory and performance analysis

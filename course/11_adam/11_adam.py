@@ -329,7 +329,8 @@ g = np.array([1e3, -1e-3, 2.0])
 m, v = np.zeros(3), np.zeros(3)
 adam_update(p, g, m, v, t=1, lr=0.1, betas=(0.9, 0.999), eps=1e-8)
 assert np.allclose(p, [0.9, 1.1, 0.9], atol=1e-4), p
-assert np.allclose(m, 0.1 * g) and np.allclose(v, 0.001 * g * g)
+assert np.allclose(m, 0.1 * g), f"got m = {m!r}; 0.1 * g = {0.1 * g!r}"
+assert np.allclose(v, 0.001 * g * g), f"got v = {v!r}; 0.001 * g * g = {0.001 * g * g!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-adam-optimizer", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """Adam and AdamW reduce a quadratic; AdamW decays weights even with a zero gradient."""

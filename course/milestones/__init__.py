@@ -8,19 +8,45 @@ TinyGPT training step took 95-128 ms with one thread and 340-357 ms with two.
 """
 import os
 import sys
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 
-def run(main: Callable[[], int]) -> int:
-    """Run a milestone's ``main()``: where it reaches a stub the student has not exported yet, say which
-    module to finish, not a traceback."""
+def run(main: Callable[[], int], name: str) -> int:
+    """Run milestone ``name``'s ``main()`` on the student's tinytorch. Before it starts: when a module it needs
+    is not exported yet, name the first such module, not a traceback. After it: record the result for
+    ``python -m tinytorch.status``."""
+    from tinytorch.status import MILESTONES, first_missing, record_milestone
+    milestone = next(m for m in MILESTONES if m.name == name)
+    missing = first_missing(milestone)
+    if missing is not None:
+        print(f"The {milestone.title} milestone runs your modules 02 to {milestone.last_module}; module "
+              f"{missing.slug} is not exported yet (implement in module {missing.slug}).\n"
+              f"Finish {missing.slug}.ipynb and run its last cell (or: python -m tinytorch.export "
+              f"{missing.slug}.ipynb), then run the milestone again. python -m tinytorch.status shows every "
+              "module's state.", file=sys.stderr)
+        return 2
     try:
-        return main()
+        code = main()
     except NotImplementedError as error:
-        print(f"This milestone uses tinytorch code you have not exported yet ({error}).\n"
-              "Finish that module's notebook and run its last cell (or: python -m tinytorch.export "
+        print(f"This milestone reached code you have not written yet: {unfinished(error)}\n"
+              "Finish it in that module's notebook and run its last cell (or: python -m tinytorch.export "
               "NN_name.ipynb), then run the milestone again.", file=sys.stderr)
         return 2
+    record_milestone(name, code == 0)
+    return code
+
+
+def unfinished(error: NotImplementedError) -> str:
+    """Where a NotImplementedError came from: the innermost frame in a tinytorch module, named by its course module."""
+    from tinytorch.check import course_modules
+    by_target = {m.target: m for m in course_modules().values()}
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        module = by_target.get(Path(frame.filename).stem)
+        if module is not None:
+            return f"{frame.name} in {frame.filename} (module {module.slug}) raises NotImplementedError {error}".strip()
+    return f"NotImplementedError {error}".strip()

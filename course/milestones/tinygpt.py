@@ -2,12 +2,16 @@
 
     python -m course.milestones.tinygpt [--data DATASETS] [--out results/milestones] [--resume]
                                         [--max-iters 3000] [--eval-interval 250] [--seed 0] ...
+    python -m course.milestones.tinygpt --sample --prompt "To be or not to be" [--out ...] [--sample-chars 500]
 
 Reads tinyshakespeare/input.txt from the datasets folder (--data, else $TINYTORCH_DATASETS), checks its
 SHA-256, trains on the first 90% and validates on the last 10%. Every --eval-interval iterations it
 prints the train and validation loss and writes a checkpoint (model, optimizer, iteration, best
 validation loss, config) that --resume continues from, bit for bit. At the end it evaluates the whole
 validation split, prints a sample and saves it, with a plot of the losses. Exits 1 above --target.
+
+With --sample it trains nothing: it loads the model and tokenizer saved in --out (the last checkpoint
+of a run, finished or interrupted) and prints --sample-chars characters after --prompt, in seconds.
 
 The defaults are nanoGPT's CPU recipe for this corpus (block 64, batch 12, 4 layers, 4 heads, 128 dims,
 dropout 0, AdamW lr 1e-3 decayed to 1e-4 by cosine, betas (0.9, 0.99), weight decay 0.1 on matrices).
@@ -31,11 +35,12 @@ from course.milestones import run
 import tinytorch as tt
 from tinytorch.adam import AdamW
 from tinytorch.data import dataset_root
-from tinytorch.generation import CharTokenizer, generate, get_batch
+from tinytorch.generation import CharTokenizer, generate, generate_text, get_batch
 from tinytorch.production import CheckpointError, load_checkpoint, save_checkpoint
 from tinytorch.transformer import GPT, GPTConfig, clip_grad_norm_
 
 CORPUS = Path("tinyshakespeare") / "input.txt"
+CHECKPOINT, TOKENIZER = "tinygpt.npz", "tinygpt_tokenizer.json"   # what a run writes in --out
 
 
 @dataclass
@@ -138,7 +143,8 @@ def train(data: str | os.PathLike[str] | None = None, cfg: TrainConfig | None = 
     tt.manual_seed(cfg.seed)
     model = GPT(cfg.model_config(tokenizer.vocab_size))
     optimizer = make_optimizer(model, cfg)
-    checkpoint = out / "tinygpt.npz"
+    checkpoint = out / CHECKPOINT
+    tokenizer.save(out / TOKENIZER)                             # now: every checkpoint can be sampled from
     history: dict[str, list[float]] = {"iter": [], "train_loss": [], "val_loss": []}
     start_iter, best_val = 0, math.inf
     if resume:
@@ -183,7 +189,6 @@ def train(data: str | os.PathLike[str] | None = None, cfg: TrainConfig | None = 
     seconds = time.perf_counter() - started
 
     final_val = evaluate(model, val_ids, windows(val_ids, cfg.block_size))   # the whole validation split
-    tokenizer.save(out / "tinygpt_tokenizer.json")
     sample = tokenizer.decode(generate(model, prompt_ids, sample_chars, temperature=temperature, top_k=top_k,
                                        seed=cfg.seed)[0])
     (out / "tinygpt_sample.txt").write_text(sample, encoding="utf-8")
@@ -191,6 +196,22 @@ def train(data: str | os.PathLike[str] | None = None, cfg: TrainConfig | None = 
     return {"final_val_loss": final_val, "best_val_loss": min(best_val, final_val), "history": history,
             "train_seconds": seconds, "iterations": cfg.max_iters - start_iter, "sample": sample,
             "checkpoint": checkpoint, "plot": plot}
+
+
+def load_trained(out: Path = Path("results/milestones")) -> tuple[GPT, CharTokenizer, int]:
+    """(model, tokenizer, iteration) from the last checkpoint a run wrote in ``out``; no training."""
+    checkpoint, tokenizer_file = Path(out) / CHECKPOINT, Path(out) / TOKENIZER
+    if not checkpoint.is_file() or not tokenizer_file.is_file():
+        raise CheckpointError(f"no trained TinyGPT in {out} (it needs {CHECKPOINT} and {TOKENIZER}): train it first "
+                              f"with python -m course.milestones.tinygpt --out {out}")
+    try:  # the model's shape is in the checkpoint's metadata: read it before building the model
+        with np.load(checkpoint, allow_pickle=False) as npz:
+            model_config = json.loads(str(npz["meta"]))["config"]["model"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{checkpoint} is not a TinyGPT checkpoint ({type(error).__name__}: {error})") from None
+    model = GPT(GPTConfig(**model_config))
+    saved = load_checkpoint(checkpoint, model)
+    return model, CharTokenizer.load(tokenizer_file), saved["epoch"]
 
 
 def _jsonable(cfg: TrainConfig) -> dict:
@@ -211,6 +232,20 @@ def _plot(history: dict, path: Path) -> Path:
     return path
 
 
+def sample_main(args: argparse.Namespace) -> int:
+    """--sample: the saved model continues the prompt; nothing is trained."""
+    try:
+        model, tokenizer, iteration = load_trained(args.out)
+        text = generate_text(model, tokenizer, args.prompt, args.sample_chars, temperature=args.temperature,
+                             top_k=args.top_k, seed=args.seed)
+    except (ValueError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"--- TinyGPT from {Path(args.out) / CHECKPOINT} (iteration {iteration}), temperature {args.temperature} ---")
+    print(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(prog="python -m course.milestones.tinygpt", description=__doc__,
@@ -228,7 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt", default="\n\n",
                         help="text the sample continues (default: a blank line, which precedes every speech)")
     parser.add_argument("--target", type=float, default=1.90, help="fail if the final validation loss is above this")
+    parser.add_argument("--sample", action="store_true",
+                        help="train nothing: continue --prompt with the model saved in --out and print it")
     args = parser.parse_args(argv)
+    if args.sample:
+        return sample_main(args)
     settings = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
     try:
         cfg = TrainConfig(**settings)
@@ -254,4 +293,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(run(main, "tinygpt"))

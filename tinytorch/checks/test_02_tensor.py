@@ -12,18 +12,27 @@ POINTS = {
     "test_tensor_broadcasting": 2,
     "test_tensor_matmul": 3,
     "test_tensor_reductions_shapes": 3,
-    "test_tensor_history": 2
+    "test_tensor_history": 2,
+    "test_tensor_ctx_contract": 3
 }
 
 
 def test_tensor_creation():
-    """Tensors keep shape and dtype, also through arithmetic with Python numbers; Python floats become float32; bad data is refused."""
+    """Tensors keep shape and dtype, also through arithmetic with Python numbers; Python numbers become float32 (ints too, as torch.Tensor); arrays keep their dtype; bad data is refused."""
     t = Tensor([[1.0, 2.0], [3.0, 4.0]])
-    assert t.shape == (2, 2) and t.dtype == np.float32
-    assert (t + 0.5).dtype == (t * 2).dtype == np.float32 and (t + 0.5).data.tolist() == [[1.5, 2.5], [3.5, 4.5]]
-    assert Tensor(np.zeros(3, dtype=np.float64)).dtype == np.float64
-    assert Tensor(3.5).item() == 3.5
-    assert np.array(t).tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert t.shape == (2, 2), f"got t.shape = {t.shape!r}"
+    assert t.dtype == np.float32, f"got t.dtype = {t.dtype!r}"
+    assert (t + 0.5).dtype == (t * 2).dtype == np.float32, \
+        f"got (t + 0.5).dtype = {(t + 0.5).dtype!r}; (t * 2).dtype = {(t * 2).dtype!r}"
+    assert (t + 0.5).data.tolist() == [[1.5, 2.5], [3.5, 4.5]], f"got (t + 0.5).data.tolist() = {(t + 0.5).data.tolist()!r}"
+    assert Tensor(np.zeros(3, dtype=np.float64)).dtype == np.float64, \
+        f"got Tensor(np.zeros(3, dtype=np.float64)).dtype = {Tensor(np.zeros(3, dtype=np.float64)).dtype!r}"
+    ints = Tensor([1, 2, 3])
+    assert ints.dtype == np.float32, f"Tensor([1, 2, 3]) (Python ints) should be float32, got {ints.dtype}"
+    indices = Tensor(np.array([1, 0, 2]))
+    assert indices.dtype == np.int64, f"Tensor(np.array([1, 0, 2])) should keep int64, got {indices.dtype}"
+    assert Tensor(3.5).item() == 3.5, f"got Tensor(3.5).item() = {Tensor(3.5).item()!r}"
+    assert np.array(t).tolist() == [[1.0, 2.0], [3.0, 4.0]], f"got np.array(t).tolist() = {np.array(t).tolist()!r}"
     try:
         Tensor(["a", "b"])
         raise AssertionError("strings should be refused")
@@ -35,59 +44,74 @@ def test_tensor_arithmetic():
     """+ - * / ** and unary minus agree with NumPy, with numbers on either side."""
     a = Tensor([[1.0, 2.0], [3.0, 4.0]])
     b = Tensor([[0.5, -1.0], [2.0, 8.0]])
-    assert np.allclose((a + b).data, [[1.5, 1.0], [5.0, 12.0]])
-    assert np.allclose((a - b).data, [[0.5, 3.0], [1.0, -4.0]])
-    assert np.allclose((a * b).data, [[0.5, -2.0], [6.0, 32.0]])
-    assert np.allclose((a / b).data, [[2.0, -2.0], [1.5, 0.5]])
-    assert np.allclose((a ** 2).data, [[1.0, 4.0], [9.0, 16.0]])
-    assert np.allclose((-a).data, [[-1.0, -2.0], [-3.0, -4.0]])
-    assert np.allclose((1 - a).data, [[0.0, -1.0], [-2.0, -3.0]])
-    assert np.allclose((2 / a).data, [[2.0, 1.0], [2 / 3, 0.5]])
-    assert (a * 2).dtype == np.float32, "multiplying by a Python number must keep float32"
+    assert np.allclose((a + b).data, [[1.5, 1.0], [5.0, 12.0]]), f"got (a + b).data = {(a + b).data!r}"
+    assert np.allclose((a - b).data, [[0.5, 3.0], [1.0, -4.0]]), f"got (a - b).data = {(a - b).data!r}"
+    assert np.allclose((a * b).data, [[0.5, -2.0], [6.0, 32.0]]), f"got (a * b).data = {(a * b).data!r}"
+    assert np.allclose((a / b).data, [[2.0, -2.0], [1.5, 0.5]]), f"got (a / b).data = {(a / b).data!r}"
+    assert np.allclose((a ** 2).data, [[1.0, 4.0], [9.0, 16.0]]), f"got (a ** 2).data = {(a ** 2).data!r}"
+    assert np.allclose((-a).data, [[-1.0, -2.0], [-3.0, -4.0]]), f"got (-a).data = {(-a).data!r}"
+    assert np.allclose((1 - a).data, [[0.0, -1.0], [-2.0, -3.0]]), f"got (1 - a).data = {(1 - a).data!r}"
+    assert np.allclose((2 / a).data, [[2.0, 1.0], [2 / 3, 0.5]]), \
+        f"got (2 / a).data = {(2 / a).data!r}; [[2.0, 1.0], [2 / 3, 0.5]] = {[[2.0, 1.0], [2 / 3, 0.5]]!r}"
+    assert (a * 2).dtype == np.float32, \
+        f"multiplying by a Python number must keep float32: got (a * 2).dtype = {(a * 2).dtype!r}"
 
 
 def test_tensor_broadcasting():
     """Shapes broadcast like NumPy's."""
     x = Tensor(np.ones((3, 1), dtype=np.float32))
     y = Tensor(np.arange(4, dtype=np.float32))
-    assert (x + y).shape == (3, 4)
-    assert (x * y).shape == (3, 4)
-    assert np.allclose((x * y).data[2], [0, 1, 2, 3])
+    assert (x + y).shape == (3, 4), f"got (x + y).shape = {(x + y).shape!r}"
+    assert (x * y).shape == (3, 4), f"got (x * y).shape = {(x * y).shape!r}"
+    assert np.allclose((x * y).data[2], [0, 1, 2, 3]), f"got (x * y).data[2] = {(x * y).data[2]!r}"
 
 
 def test_tensor_matmul():
     """@ handles matrices, vectors and batches, and names the shapes when they do not fit."""
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
     b = np.arange(12, dtype=np.float32).reshape(3, 4)
-    assert np.allclose((Tensor(a) @ Tensor(b)).data, a @ b)
+    assert np.allclose((Tensor(a) @ Tensor(b)).data, a @ b), \
+        f"got (Tensor(a) @ Tensor(b)).data = {(Tensor(a) @ Tensor(b)).data!r}; a @ b = {a @ b!r}"
     v = np.arange(3, dtype=np.float32)
-    assert np.allclose((Tensor(a) @ Tensor(v)).data, a @ v)
+    assert np.allclose((Tensor(a) @ Tensor(v)).data, a @ v), \
+        f"got (Tensor(a) @ Tensor(v)).data = {(Tensor(a) @ Tensor(v)).data!r}; a @ v = {a @ v!r}"
     batch = np.ones((5, 2, 3), dtype=np.float32)
-    assert (Tensor(batch) @ Tensor(b)).shape == (5, 2, 4)
+    assert (Tensor(batch) @ Tensor(b)).shape == (5, 2, 4), \
+        f"got (Tensor(batch) @ Tensor(b)).shape = {(Tensor(batch) @ Tensor(b)).shape!r}"
     try:
         Tensor(a) @ Tensor(a)
         raise AssertionError("(2,3) @ (2,3) should be refused")
     except ValueError as error:
-        assert "(2, 3)" in str(error)
+        assert "(2, 3)" in str(error), f"got str(error) = {str(error)!r}"
 
 
 def test_tensor_reductions_shapes():
     """sum/mean/max with axis and keepdims; reshape, transpose, indexing and elementwise maths."""
     x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     t = Tensor(x)
-    assert t.sum().item() == x.sum()
-    assert np.allclose(t.sum(axis=1).data, x.sum(axis=1))
-    assert t.mean(axis=(0, 2), keepdims=True).shape == (1, 3, 1)
-    assert np.allclose(t.mean(axis=-1).data, x.mean(axis=-1))
-    assert np.allclose(t.max(axis=0).data, x.max(axis=0))
-    assert t.reshape(4, 6).shape == (4, 6) and t.reshape(-1).shape == (24,)
-    assert t.transpose(0, 2).shape == (4, 3, 2)
-    assert t.reshape(6, 4).T.shape == (4, 6)
-    assert np.allclose(t[1, :, 2].data, x[1, :, 2])
-    assert np.allclose(t[np.array([1, 0, 1])].data, x[[1, 0, 1]])
-    assert np.allclose(Tensor([1.0, 4.0]).sqrt().data, [1.0, 2.0])
-    assert np.allclose(Tensor([0.0]).exp().data, [1.0]) and np.allclose(Tensor([1.0]).log().data, [0.0])
-    assert np.allclose(Tensor([0.5]).tanh().data, np.tanh([0.5]))
+    assert t.sum().item() == x.sum(), f"got t.sum().item() = {t.sum().item()!r}; x.sum() = {x.sum()!r}"
+    assert np.allclose(t.sum(axis=1).data, x.sum(axis=1)), \
+        f"got t.sum(axis=1).data = {t.sum(axis=1).data!r}; x.sum(axis=1) = {x.sum(axis=1)!r}"
+    assert t.mean(axis=(0, 2), keepdims=True).shape == (1, 3, 1), \
+        f"got t.mean(axis=(0, 2), keepdims=True).shape = {t.mean(axis=(0, 2), keepdims=True).shape!r}"
+    assert np.allclose(t.mean(axis=-1).data, x.mean(axis=-1)), \
+        f"got t.mean(axis=-1).data = {t.mean(axis=-1).data!r}; x.mean(axis=-1) = {x.mean(axis=-1)!r}"
+    assert np.allclose(t.max(axis=0).data, x.max(axis=0)), \
+        f"got t.max(axis=0).data = {t.max(axis=0).data!r}; x.max(axis=0) = {x.max(axis=0)!r}"
+    assert t.reshape(4, 6).shape == (4, 6), f"got t.reshape(4, 6).shape = {t.reshape(4, 6).shape!r}"
+    assert t.reshape(-1).shape == (24,), f"got t.reshape(-1).shape = {t.reshape(-1).shape!r}"
+    assert t.transpose(0, 2).shape == (4, 3, 2), f"got t.transpose(0, 2).shape = {t.transpose(0, 2).shape!r}"
+    assert t.reshape(6, 4).T.shape == (4, 6), f"got t.reshape(6, 4).T.shape = {t.reshape(6, 4).T.shape!r}"
+    assert np.allclose(t[1, :, 2].data, x[1, :, 2]), \
+        f"got t[1, :, 2].data = {t[1, :, 2].data!r}; x[1, :, 2] = {x[1, :, 2]!r}"
+    assert np.allclose(t[np.array([1, 0, 1])].data, x[[1, 0, 1]]), \
+        f"got t[np.array([1, 0, 1])].data = {t[np.array([1, 0, 1])].data!r}; x[[1, 0, 1]] = {x[[1, 0, 1]]!r}"
+    assert np.allclose(Tensor([1.0, 4.0]).sqrt().data, [1.0, 2.0]), \
+        f"got Tensor([1.0, 4.0]).sqrt().data = {Tensor([1.0, 4.0]).sqrt().data!r}"
+    assert np.allclose(Tensor([0.0]).exp().data, [1.0]), f"got Tensor([0.0]).exp().data = {Tensor([0.0]).exp().data!r}"
+    assert np.allclose(Tensor([1.0]).log().data, [0.0]), f"got Tensor([1.0]).log().data = {Tensor([1.0]).log().data!r}"
+    assert np.allclose(Tensor([0.5]).tanh().data, np.tanh([0.5])), \
+        f"got Tensor([0.5]).tanh().data = {Tensor([0.5]).tanh().data!r}; np.tanh([0.5]) = {np.tanh([0.5])!r}"
 
 
 def test_tensor_history():
@@ -95,7 +119,48 @@ def test_tensor_history():
     w = Tensor([1.0, 2.0], requires_grad=True)
     x = Tensor([3.0, 4.0])
     y = w * x
-    assert y.requires_grad and y._op == "mul" and y._parents[0] is w
-    assert (x * x)._parents == (), "tensors that need no gradient keep no history"
+    assert y.requires_grad, f"w * x with w.requires_grad should require gradients, got y.requires_grad = {y.requires_grad}"
+    assert y._op == "mul", f"got y._op = {y._op!r}"
+    assert y._parents[0] is w, f"got y._parents[0] = {y._parents[0]!r}; w = {w!r}"
+    assert (x * x)._parents == (), \
+        f"tensors that need no gradient keep no history: got (x * x)._parents = {(x * x)._parents!r}"
     with no_grad():
-        assert not (w * x).requires_grad
+        assert not (w * x).requires_grad, f"under no_grad() nothing requires gradients, got {(w * x).requires_grad}"
+
+
+def test_tensor_ctx_contract():
+    """Every primitive records the op name, parents and `_ctx` of the history contract (the table above), which module 05's gradient rules read."""
+    x = Tensor(np.arange(1, 25, dtype=np.float32).reshape(2, 3, 4), requires_grad=True)
+    a = Tensor(np.ones((3, 4), dtype=np.float32), requires_grad=True)
+    b = Tensor(np.ones((4, 2), dtype=np.float32))
+    picks = np.array([1, 0, 1])
+    expected = [  # (what was computed, the result, op, parents, ctx)
+        ("x + a", x + a, "add", (x, a), None),
+        ("x * a", x * a, "mul", (x, a), None),
+        ("a @ b", a @ b, "matmul", (a, b), None),
+        ("x.exp()", x.exp(), "exp", (x,), None),
+        ("x.log()", x.log(), "log", (x,), None),
+        ("x.tanh()", x.tanh(), "tanh", (x,), None),
+        ("x ** 3", x ** 3, "pow", (x,), 3),
+        ("x ** -0.5", x ** -0.5, "pow", (x,), -0.5),
+        ("x.sum()", x.sum(), "sum", (x,), (None, False)),
+        ("x.sum(axis=1, keepdims=True)", x.sum(axis=1, keepdims=True), "sum", (x,), (1, True)),
+        ("x.max(axis=(0, 2))", x.max(axis=(0, 2)), "max", (x,), ((0, 2), False)),
+        ("x.max()", x.max(), "max", (x,), (None, False)),
+        ("x.reshape(6, 4)", x.reshape(6, 4), "reshape", (x,), None),
+        ("x.permute(2, 0, 1)", x.permute(2, 0, 1), "permute", (x,), (2, 0, 1)),
+        ("x.transpose(0, 2)", x.transpose(0, 2), "permute", (x,), (2, 1, 0)),
+        ("x[1, :, 2]", x[1, :, 2], "getitem", (x,), (1, slice(None), 2)),
+    ]
+    for what, out, op, parents, ctx in expected:
+        assert out._op == op, f"{what}: _op should be {op!r}, got {out._op!r}"
+        assert len(out._parents) == len(parents), \
+            f"{what}: should record {len(parents)} parent(s), got {len(out._parents)}: {out._parents!r}"
+        assert all(p is q for p, q in zip(out._parents, parents)), \
+            f"{what}: _parents should be the {len(parents)} input tensor(s) themselves, in order; got {out._parents!r}"
+        same = isinstance(out._ctx, tuple) == isinstance(ctx, tuple) and bool(np.all(out._ctx == ctx))
+        assert same, f"{what}: _ctx should be {ctx!r}, got {out._ctx!r}"
+    picked = x[Tensor(picks)]
+    assert picked._op == "getitem", f"x[Tensor(array)]: _op should be 'getitem', got {picked._op!r}"
+    assert isinstance(picked._ctx, np.ndarray), f"got type of picked._ctx = {type(picked._ctx).__name__}"
+    assert picked._ctx.tolist() == [1, 0, 1], f"got picked._ctx.tolist() = {picked._ctx.tolist()!r}"

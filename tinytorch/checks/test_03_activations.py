@@ -16,26 +16,34 @@ POINTS = {
 def test_activations_values():
     """Each activation matches its formula and keeps the input's shape and float32 dtype."""
     x = np.linspace(-4, 4, 17, dtype=np.float32).reshape(1, 17)
-    assert np.allclose(relu(Tensor(x)).data, np.maximum(x, 0))
-    assert np.allclose(sigmoid(Tensor(x)).data, 1 / (1 + np.exp(-x)), atol=1e-6)
-    assert np.allclose(tanh(Tensor(x)).data, np.tanh(x))
+    assert np.allclose(relu(Tensor(x)).data, np.maximum(x, 0)), \
+        f"got relu(Tensor(x)).data = {relu(Tensor(x)).data!r}; np.maximum(x, 0) = {np.maximum(x, 0)!r}"
+    assert np.allclose(sigmoid(Tensor(x)).data, 1 / (1 + np.exp(-x)), atol=1e-6), \
+        f"got sigmoid(Tensor(x)).data = {sigmoid(Tensor(x)).data!r}; 1 / (1 + np.exp(-x)) = {1 / (1 + np.exp(-x))!r}"
+    assert np.allclose(tanh(Tensor(x)).data, np.tanh(x)), \
+        f"got tanh(Tensor(x)).data = {tanh(Tensor(x)).data!r}; np.tanh(x) = {np.tanh(x)!r}"
     expected_gelu = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
-    assert np.allclose(gelu(Tensor(x)).data, expected_gelu, atol=1e-6)
+    assert np.allclose(gelu(Tensor(x)).data, expected_gelu, atol=1e-6), \
+        f"got gelu(Tensor(x)).data = {gelu(Tensor(x)).data!r}; expected_gelu = {expected_gelu!r}"
     for f in (relu, sigmoid, tanh, gelu, softmax):
         out = f(Tensor(x))
-        assert out.shape == x.shape and out.dtype == np.float32, f.__name__
+        assert out.shape == x.shape, f"got out.shape = {out.shape!r}; x.shape = {x.shape!r}"
+        assert out.dtype == np.float32, f"got out.dtype = {out.dtype!r}"
 
 
 def test_activations_softmax():
     """Softmax sums to 1 along its axis and survives scores of 1e4."""
     s = Tensor(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]], dtype=np.float32))
     p = softmax(s).data
-    assert np.allclose(p.sum(axis=1), 1.0)
-    assert np.allclose(p[1], 1 / 3)
-    assert np.allclose(softmax(s, axis=0).data.sum(axis=0), 1.0)
+    assert np.allclose(p.sum(axis=1), 1.0), f"got p.sum(axis=1) = {p.sum(axis=1)!r}"
+    assert np.allclose(p[1], 1 / 3), f"got p[1] = {p[1]!r}; 1 / 3 = {1 / 3!r}"
+    assert np.allclose(softmax(s, axis=0).data.sum(axis=0), 1.0), \
+        f"got softmax(s, axis=0).data.sum(axis=0) = {softmax(s, axis=0).data.sum(axis=0)!r}"
     big = softmax(Tensor([[1e4, 1e4 + 1.0, -1e4]])).data
-    assert np.all(np.isfinite(big)) and np.isclose(big.sum(), 1.0)
-    assert np.allclose(big[0, :2], [1 / (1 + np.e), np.e / (1 + np.e)], atol=1e-6)
+    assert np.all(np.isfinite(big)), f"got np.isfinite(big) = {np.isfinite(big)!r}"
+    assert np.isclose(big.sum(), 1.0), f"got big.sum() = {big.sum()!r}"
+    assert np.allclose(big[0, :2], [1 / (1 + np.e), np.e / (1 + np.e)], atol=1e-6), \
+        f"got big[0, :2] = {big[0, :2]!r}; [1 / (1 + np.e), np.e / (1 + np.e)] = {[1 / (1 + np.e), np.e / (1 + np.e)]!r}"
 
 
 def test_activations_stability():
@@ -43,5 +51,6 @@ def test_activations_stability():
     extreme = Tensor([-1e4, -100.0, 0.0, 100.0, 1e4])
     with np.errstate(over="raise", invalid="raise"):
         s = sigmoid(extreme).data
-    assert np.allclose(s, [0, 0, 0.5, 1, 1])
-    assert np.all(np.isfinite(gelu(Tensor([-50.0, 50.0])).data))
+    assert np.allclose(s, [0, 0, 0.5, 1, 1]), f"got s = {s!r}"
+    assert np.all(np.isfinite(gelu(Tensor([-50.0, 50.0])).data)), \
+        f"got np.isfinite(gelu(Tensor([-50.0, 50.0])).data) = {np.isfinite(gelu(Tensor([-50.0, 50.0])).data)!r}"

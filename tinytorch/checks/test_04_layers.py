@@ -9,6 +9,7 @@ MODULE = '04_layers'
 POINTS = {
     "test_layers_linear": 3,
     "test_layers_parameters": 3,
+    "test_layers_xor_inference": 2,
     "test_layers_state_dict": 3
 }
 
@@ -16,17 +17,22 @@ POINTS = {
 def test_layers_linear():
     """Linear has PyTorch's shapes and init range, computes x W^T + b, and names bad widths."""
     layer = Linear(3, 2)
-    assert layer.weight.shape == (2, 3) and layer.bias.shape == (2,)
-    assert np.all(np.abs(layer.weight.data) <= 1 / np.sqrt(3))
+    assert layer.weight.shape == (2, 3), f"got layer.weight.shape = {layer.weight.shape!r}"
+    assert layer.bias.shape == (2,), f"got layer.bias.shape = {layer.bias.shape!r}"
+    assert np.all(np.abs(layer.weight.data) <= 1 / np.sqrt(3)), \
+        f"got np.abs(layer.weight.data) <= 1 / np.sqrt(3) = {np.abs(layer.weight.data) <= 1 / np.sqrt(3)!r}"
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
-    assert np.allclose(layer(Tensor(x)).data, x @ layer.weight.data.T + layer.bias.data, atol=1e-6)
-    assert layer(Tensor(np.ones((4, 5, 3), dtype=np.float32))).shape == (4, 5, 2)
-    assert Linear(3, 2, bias=False).bias is None
+    assert np.allclose(layer(Tensor(x)).data, x @ layer.weight.data.T + layer.bias.data, atol=1e-6), \
+        f"got layer(Tensor(x)).data = {layer(Tensor(x)).data!r}; x @ layer.weight.data.T + layer.bias.data = {x @ layer.weight.data.T + layer.bias.data!r}"
+    assert layer(Tensor(np.ones((4, 5, 3), dtype=np.float32))).shape == (4, 5, 2), \
+        f"got layer(Tensor(np.ones((4, 5, 3), dtype=np.float32))).shape = {layer(Tensor(np.ones((4, 5, 3), dtype=np.float32))).shape!r}"
+    assert Linear(3, 2, bias=False).bias is None, f"got Linear(3, 2, bias=False).bias = {Linear(3, 2, bias=False).bias!r}"
     try:
         layer(Tensor(np.ones((2, 4), dtype=np.float32)))
         raise AssertionError("a width-4 input should be refused")
     except ValueError as error:
-        assert "3" in str(error) and "(2, 4)" in str(error)
+        assert "3" in str(error), f"got str(error) = {str(error)!r}"
+        assert "(2, 4)" in str(error), f"got str(error) = {str(error)!r}"
 
 
 def test_layers_parameters():
@@ -34,14 +40,34 @@ def test_layers_parameters():
     net = Sequential(Linear(4, 3), ReLU(), Linear(3, 1))
     names = [name for name, _ in net.named_parameters()]
     assert names == ["0.weight", "0.bias", "2.weight", "2.bias"], names
-    assert all(p.requires_grad for p in net.parameters())
+    assert all(p.requires_grad for p in net.parameters()), \
+        f"every Parameter requires gradients, got {[p.requires_grad for p in net.parameters()]}"
     net.eval()
-    assert not any(m.training for m in net.modules())
+    assert not any(m.training for m in net.modules()), \
+        f"after eval() no module is training, got training = {[m.training for m in net.modules()]}"
     net.train()
-    assert all(m.training for m in net.modules())
+    assert all(m.training for m in net.modules()), \
+        f"after train() every module is training, got training = {[m.training for m in net.modules()]}"
     tied = Sequential(Linear(2, 2), Linear(2, 2))
     tied[1].weight = tied[0].weight
-    assert len(tied.parameters()) == 3
+    assert len(tied.parameters()) == 3, f"got len(tied.parameters()) = {len(tied.parameters())!r}"
+
+
+def test_layers_xor_inference():
+    """The course design's Phase 1 milestone runs as written: a Sequential built from a list (or from arguments) runs XOR inputs written as integer lists."""
+    xor_input = Tensor([[0, 0], [0, 1], [1, 0], [1, 1]])
+    net = Sequential([Linear(2, 4), ReLU(), Linear(4, 1)])
+    output = net(xor_input)  # works without training
+    assert output.shape == (4, 1), f"Sequential([Linear(2, 4), ReLU(), Linear(4, 1)]) on (4, 2) inputs gave shape {output.shape}, expected (4, 1)"
+    assert output.dtype == np.float32, f"the output should be float32 (integer lists become float32), got {output.dtype}"
+    names = [name for name, _ in net.named_parameters()]
+    assert names == ["0.weight", "0.bias", "2.weight", "2.bias"], f"a list-built Sequential names its parameters {names}"
+    same = Sequential(net[0], net[1], net[2])
+    assert np.array_equal(same(xor_input).data, output.data), \
+        f"Sequential(a, b, c) gave {same(xor_input).data.ravel()}, Sequential([a, b, c]) {output.data.ravel()}"
+    hidden = np.maximum(np.array(xor_input) @ net[0].weight.data.T + net[0].bias.data, 0)
+    expected = hidden @ net[2].weight.data.T + net[2].bias.data
+    assert np.allclose(output.data, expected, atol=1e-6), f"net(xor_input) gave {output.data.ravel()}, expected {expected.ravel()}"
 
 
 def test_layers_state_dict():
@@ -49,7 +75,7 @@ def test_layers_state_dict():
     a, b = Sequential(Linear(4, 3), Linear(3, 2)), Sequential(Linear(4, 3), Linear(3, 2))
     b.load_state_dict(a.state_dict())
     x = Tensor(np.ones((1, 4), dtype=np.float32))
-    assert np.allclose(a(x).data, b(x).data)
+    assert np.allclose(a(x).data, b(x).data), f"got a(x).data = {a(x).data!r}; b(x).data = {b(x).data!r}"
     before = b.state_dict()
     bad = a.state_dict()
     bad["1.weight"] = np.zeros((5, 5), dtype=np.float32)
@@ -57,10 +83,12 @@ def test_layers_state_dict():
         b.load_state_dict(bad)
         raise AssertionError("a wrong shape should be refused")
     except ValueError as error:
-        assert "1.weight" in str(error) and "(5, 5)" in str(error)
-    assert all(np.array_equal(before[k], v) for k, v in b.state_dict().items()), "nothing may change on error"
+        assert "1.weight" in str(error), f"got str(error) = {str(error)!r}"
+        assert "(5, 5)" in str(error), f"got str(error) = {str(error)!r}"
+    changed = [k for k, v in b.state_dict().items() if not np.array_equal(before[k], v)]
+    assert not changed, f"nothing may change on error, but {changed} changed"
     try:
         b.load_state_dict({"0.weight": before["0.weight"]})
         raise AssertionError("missing keys should be refused")
     except KeyError as error:
-        assert "0.bias" in str(error)
+        assert "0.bias" in str(error), f"got str(error) = {str(error)!r}"

@@ -19,27 +19,38 @@ def test_training_data():
     X = np.arange(20, dtype=np.float32).reshape(10, 2)
     y = np.arange(10)
     X_train, y_train, X_val, y_val = train_val_split(X, y, val_fraction=0.3, seed=1)
-    assert len(X_val) == 3 and len(X_train) == 7
-    assert sorted(np.concatenate([y_train, y_val]).tolist()) == list(range(10))
-    assert np.array_equal(X_train[:, 0], 2 * y_train), "rows of X and y stay together"
-    assert np.array_equal(train_val_split(X, y, 0.3, seed=1)[3], y_val), "the same seed gives the same split"
+    assert len(X_val) == 3, f"got len(X_val) = {len(X_val)!r}"
+    assert len(X_train) == 7, f"got len(X_train) = {len(X_train)!r}"
+    assert sorted(np.concatenate([y_train, y_val]).tolist()) == list(range(10)), \
+        f"got sorted(np.concatenate([y_train, y_val]).tolist()) = {sorted(np.concatenate([y_train, y_val]).tolist())!r}; list(range(10)) = {list(range(10))!r}"
+    assert np.array_equal(X_train[:, 0], 2 * y_train), \
+        f"rows of X and y stay together: got X_train[:, 0] = {X_train[:, 0]!r}; 2 * y_train = {2 * y_train!r}"
+    assert np.array_equal(train_val_split(X, y, 0.3, seed=1)[3], y_val), \
+        f"the same seed gives the same split: got train_val_split(X, y, 0.3, seed=1)[3] = {train_val_split(X, y, 0.3, seed=1)[3]!r}; y_val = {y_val!r}"
     batches = list(iterate_minibatches(X, y, batch_size=4, shuffle=False))
-    assert [len(b) for b, _ in batches] == [4, 4, 2]
-    assert np.shares_memory(batches[0][0], X), "unshuffled batches are views"
+    assert [len(b) for b, _ in batches] == [4, 4, 2], f"got batch sizes {[len(b) for b, _ in batches]}"
+    assert np.shares_memory(batches[0][0], X), \
+        f"unshuffled batches are views: got batches[0][0] = {batches[0][0]!r}; X = {X!r}"
     seen = np.concatenate([yb for _, yb in iterate_minibatches(X, y, 3, shuffle=True, seed=0)])
-    assert sorted(seen.tolist()) == list(range(10)) and seen.tolist() != list(range(10))
+    assert sorted(seen.tolist()) == list(range(10)), \
+        f"got sorted(seen.tolist()) = {sorted(seen.tolist())!r}; list(range(10)) = {list(range(10))!r}"
+    assert seen.tolist() != list(range(10)), f"got seen.tolist() = {seen.tolist()!r}; list(range(10)) = {list(range(10))!r}"
     try:
         train_val_split(X, y[:9], 0.2)
         raise AssertionError("10 examples and 9 targets should be refused")
     except ValueError as error:
-        assert "10" in str(error) and "9" in str(error)
+        assert "10" in str(error), f"got str(error) = {str(error)!r}"
+        assert "9" in str(error), f"got str(error) = {str(error)!r}"
 
 
 def test_training_accuracy_evaluate():
     """accuracy reads argmax or a threshold; evaluate averages over examples under no_grad and restores the mode."""
-    assert accuracy(np.array([[0.1, 0.9], [2.0, 1.0], [0.0, 3.0]]), np.array([1, 0, 0])) == 2 / 3
-    assert accuracy(np.array([[0.9], [0.2], [0.6]]), np.array([[1.0], [0.0], [0.0]])) == 2 / 3
-    assert accuracy(np.array([1.5, -0.5]), np.array([1, 0]), threshold=0.0) == 1.0
+    assert accuracy(np.array([[0.1, 0.9], [2.0, 1.0], [0.0, 3.0]]), np.array([1, 0, 0])) == 2 / 3, \
+        f"got accuracy(np.array([[0.1, 0.9], [2.0, 1.0], [0.0, 3.0]]), np.array([1, 0, 0])) = {accuracy(np.array([[0.1, 0.9], [2.0, 1.0], [0.0, 3.0]]), np.array([1, 0, 0]))!r}; 2 / 3 = {2 / 3!r}"
+    assert accuracy(np.array([[0.9], [0.2], [0.6]]), np.array([[1.0], [0.0], [0.0]])) == 2 / 3, \
+        f"got accuracy(np.array([[0.9], [0.2], [0.6]]), np.array([[1.0], [0.0], [0.0]])) = {accuracy(np.array([[0.9], [0.2], [0.6]]), np.array([[1.0], [0.0], [0.0]]))!r}; 2 / 3 = {2 / 3!r}"
+    assert accuracy(np.array([1.5, -0.5]), np.array([1, 0]), threshold=0.0) == 1.0, \
+        f"got accuracy(np.array([1.5, -0.5]), np.array([1, 0]), threshold=0.0) = {accuracy(np.array([1.5, -0.5]), np.array([1, 0]), threshold=0.0)!r}"
 
     class Doubler(Module):
         def __init__(self):
@@ -55,10 +66,13 @@ def test_training_accuracy_evaluate():
     X = np.arange(5, dtype=np.float32).reshape(5, 1)
     y = np.zeros((5, 1), dtype=np.float32)
     loss, acc = evaluate(model, lambda out, t: (out * out).mean(), X, y, batch_size=2, classification=False)
-    assert np.isclose(loss, np.mean((2 * np.arange(5)) ** 2)), "weight each batch by its size"
-    assert acc is None and len(model.calls) == 3
-    assert all(not training and not recorded for training, recorded in model.calls)
-    assert model.training, "evaluate puts the model back in training mode"
+    assert np.isclose(loss, np.mean((2 * np.arange(5)) ** 2)), \
+        f"weight each batch by its size: got loss = {loss!r}; np.mean((2 * np.arange(5)) ** 2) = {np.mean((2 * np.arange(5)) ** 2)!r}"
+    assert acc is None, f"got acc = {acc!r}"
+    assert len(model.calls) == 3, f"got len(model.calls) = {len(model.calls)!r}"
+    assert all(not training and not recorded for training, recorded in model.calls), \
+        f"every batch should run in eval mode without history; got (training, recorded) = {model.calls}"
+    assert model.training, f"evaluate puts the model back in training mode, got model.training = {model.training}"
 
 
 def test_training_fit():
@@ -90,14 +104,20 @@ def test_training_fit():
     opt = PlainSGD([model.w], lr=0.2)
     mse = lambda out, t: ((out - Tensor(t)) ** 2).mean()
     history = fit(model, mse, opt, X, y, epochs=20, batch_size=8, val_fraction=0.2, seed=0, progress=False)
-    assert opt.steps == 20 * 5, "40 training examples in batches of 8: 5 steps per epoch"
-    assert history.epochs == 20 and len(history.val_loss) == 20
-    assert history.train_accuracy == [] and history.val_accuracy == [], "regression has no accuracy"
-    assert history.train_loss[-1] < 0.01 * history.train_loss[0]
-    assert np.isclose(model.w.data[0, 0], 3.0, atol=0.05)
+    assert opt.steps == 20 * 5, \
+        f"40 training examples in batches of 8: 5 steps per epoch: got opt.steps = {opt.steps!r}; 20 * 5 = {20 * 5!r}"
+    assert history.epochs == 20, f"got history.epochs = {history.epochs!r}"
+    assert len(history.val_loss) == 20, f"got len(history.val_loss) = {len(history.val_loss)!r}"
+    assert history.train_accuracy == [], \
+        f"regression has no accuracy: got history.train_accuracy = {history.train_accuracy!r}"
+    assert history.val_accuracy == [], f"regression has no accuracy: got history.val_accuracy = {history.val_accuracy!r}"
+    assert history.train_loss[-1] < 0.01 * history.train_loss[0], \
+        f"got history.train_loss[-1] = {history.train_loss[-1]!r}; 0.01 * history.train_loss[0] = {0.01 * history.train_loss[0]!r}"
+    assert np.isclose(model.w.data[0, 0], 3.0, atol=0.05), f"got model.w.data[0, 0] = {model.w.data[0, 0]!r}"
     classes = fit(model, mse, opt, X, (X[:, 0] > 0).astype(np.int64).reshape(-1, 1) * 1.0, epochs=1, batch_size=50,
                   progress=False, classification=True)
-    assert len(classes.train_accuracy) == 1 and classes.val_loss == []
+    assert len(classes.train_accuracy) == 1, f"got len(classes.train_accuracy) = {len(classes.train_accuracy)!r}"
+    assert classes.val_loss == [], f"got classes.val_loss = {classes.val_loss!r}"
 
 
 def test_training_accumulation():

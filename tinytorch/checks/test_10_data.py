@@ -21,18 +21,31 @@ def test_data_loader_batches():
     ds = TensorDataset(x, y)
     loader = DataLoader(ds, batch_size=4)
     batches = list(loader)
-    assert len(loader) == 3 and [len(b[1]) for b in batches] == [4, 4, 2]
-    assert np.concatenate([b[1].data for b in batches]).tolist() == list(range(10))
-    assert isinstance(batches[0][0], Tensor) and batches[0][0].shape == (4, 3) and batches[0][1].dtype == np.int64
-    assert len(DataLoader(ds, batch_size=4, drop_last=True)) == 2
-    assert [len(b[1]) for b in DataLoader(ds, batch_size=4, drop_last=True)] == [4, 4]
+    assert len(loader) == 3, f"got len(loader) = {len(loader)!r}"
+    assert [len(b[1]) for b in batches] == [4, 4, 2], f"got batch sizes {[len(b[1]) for b in batches]}"
+    assert np.concatenate([b[1].data for b in batches]).tolist() == list(range(10)), \
+        f"got np.concatenate([b[1].data for b in batches]).tolist() = {np.concatenate([b[1].data for b in batches]).tolist()!r}; list(range(10)) = {list(range(10))!r}"
+    assert isinstance(batches[0][0], Tensor), f"got type of batches[0][0] = {type(batches[0][0]).__name__}"
+    assert batches[0][0].shape == (4, 3), f"got batches[0][0].shape = {batches[0][0].shape!r}"
+    assert batches[0][1].dtype == np.int64, f"got batches[0][1].dtype = {batches[0][1].dtype!r}"
+    assert len(DataLoader(ds, batch_size=4, drop_last=True)) == 2, \
+        f"got len(DataLoader(ds, batch_size=4, drop_last=True)) = {len(DataLoader(ds, batch_size=4, drop_last=True))!r}"
+    kept = [len(b[1]) for b in DataLoader(ds, batch_size=4, drop_last=True)]
+    assert kept == [4, 4], f"drop_last=True should drop the short batch, got batch sizes {kept}"
     shuffled = DataLoader(ds, batch_size=3, shuffle=True, seed=0)
     epoch1 = np.concatenate([b[1].data for b in shuffled])
     epoch2 = np.concatenate([b[1].data for b in shuffled])
-    assert sorted(epoch1.tolist()) == list(range(10)) and sorted(epoch2.tolist()) == list(range(10))
-    assert epoch1.tolist() != list(range(10)) and epoch1.tolist() != epoch2.tolist(), "a new order each epoch"
+    assert sorted(epoch1.tolist()) == list(range(10)), \
+        f"got sorted(epoch1.tolist()) = {sorted(epoch1.tolist())!r}; list(range(10)) = {list(range(10))!r}"
+    assert sorted(epoch2.tolist()) == list(range(10)), \
+        f"got sorted(epoch2.tolist()) = {sorted(epoch2.tolist())!r}; list(range(10)) = {list(range(10))!r}"
+    assert epoch1.tolist() != list(range(10)), \
+        f"a new order each epoch: got epoch1.tolist() = {epoch1.tolist()!r}; list(range(10)) = {list(range(10))!r}"
+    assert epoch1.tolist() != epoch2.tolist(), \
+        f"a new order each epoch: got epoch1.tolist() = {epoch1.tolist()!r}; epoch2.tolist() = {epoch2.tolist()!r}"
     for images, labels in shuffled:
-        assert np.all(images.data[:, 0] == labels.data), "images and labels stay paired"
+        assert np.all(images.data[:, 0] == labels.data), \
+            f"images and labels stay paired: got images.data[:, 0] == labels.data = {images.data[:, 0] == labels.data!r}"
 
 
 def test_data_loader_seed():
@@ -40,7 +53,7 @@ def test_data_loader_seed():
     ds = TensorDataset(np.arange(20, dtype=np.float32), np.arange(20))
     a = [b[1].data.tolist() for _ in range(2) for b in DataLoader(ds, 5, shuffle=True, seed=7)]
     b = [b[1].data.tolist() for _ in range(2) for b in DataLoader(ds, 5, shuffle=True, seed=7)]
-    assert a == b
+    assert a == b, f"got a = {a!r}; b = {b!r}"
 
     class Squares(Dataset):
         def __len__(self):
@@ -48,34 +61,41 @@ def test_data_loader_seed():
         def __getitem__(self, i):
             return np.float32(i), i * i
     (first, second) = list(DataLoader(Squares(), batch_size=3))
-    assert first[1].data.tolist() == [0, 1, 4] and second[0].data.tolist() == [3.0, 4.0]
+    assert first[1].data.tolist() == [0, 1, 4], f"got first[1].data.tolist() = {first[1].data.tolist()!r}"
+    assert second[0].data.tolist() == [3.0, 4.0], f"got second[0].data.tolist() = {second[0].data.tolist()!r}"
 
 
 def test_data_parse_idx():
     """parse_idx reads the header and the numbers, and refuses bad magic numbers and wrong sizes."""
     header = bytes([0, 0, 0x08, 2]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big")
     arr = parse_idx(header + bytes(range(6)))
-    assert arr.shape == (2, 3) and arr.dtype == np.uint8 and arr.tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert arr.shape == (2, 3), f"got arr.shape = {arr.shape!r}"
+    assert arr.dtype == np.uint8, f"got arr.dtype = {arr.dtype!r}"
+    assert arr.tolist() == [[0, 1, 2], [3, 4, 5]], f"got arr.tolist() = {arr.tolist()!r}"
     ints = parse_idx(bytes([0, 0, 0x0C, 1]) + (2).to_bytes(4, "big") + (258).to_bytes(4, "big") + (7).to_bytes(4, "big"))
-    assert ints.tolist() == [258, 7], "multi-byte numbers are big-endian"
+    assert ints.tolist() == [258, 7], f"multi-byte numbers are big-endian: got ints.tolist() = {ints.tolist()!r}"
     for bad, why in [(header + bytes(5), "truncated"), (header + bytes(7), "too long"),
                      (bytes([1, 0, 8, 2]) + header[4:] + bytes(6), "magic"), (bytes([0, 0, 8, 2, 0, 0]), "header")]:
         try:
             parse_idx(bad, "some-file")
             raise AssertionError(f"{why}: should be refused")
         except ValueError as error:
-            assert "some-file" in str(error) and why in str(error), str(error)
+            assert "some-file" in str(error), f"got str(error) = {str(error)!r}"
+            assert why in str(error), f"got why = {why!r}; str(error) = {str(error)!r}"
 
 
 def test_data_mnist():
     """mnist_arrays: float32 (N, 1, 28, 28) in [0, 1] and int64 labels; images and labels must pair up."""
     images, labels = mnist_arrays(bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
                                   + bytes([255]) * (2 * 784), bytes([0, 0, 8, 1]) + (2).to_bytes(4, "big") + bytes([3, 9]))
-    assert images.shape == (2, 1, 28, 28) and images.dtype == np.float32 and images.max() == 1.0
-    assert labels.dtype == np.int64 and labels.tolist() == [3, 9]
+    assert images.shape == (2, 1, 28, 28), f"got images.shape = {images.shape!r}"
+    assert images.dtype == np.float32, f"got images.dtype = {images.dtype!r}"
+    assert images.max() == 1.0, f"got images.max() = {images.max()!r}"
+    assert labels.dtype == np.int64, f"got labels.dtype = {labels.dtype!r}"
+    assert labels.tolist() == [3, 9], f"got labels.tolist() = {labels.tolist()!r}"
     try:
         mnist_arrays(bytes([0, 0, 8, 3]) + (1).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + bytes(784),
                      bytes([0, 0, 8, 1]) + (2).to_bytes(4, "big") + bytes([3, 9]))
         raise AssertionError("1 image with 2 labels should be refused")
     except ValueError as error:
-        assert "label" in str(error)
+        assert "label" in str(error), f"got str(error) = {str(error)!r}"

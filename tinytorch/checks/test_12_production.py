@@ -29,28 +29,35 @@ def test_production_checkpoint():
     twin = Sequential(Linear(3, 4), Linear(4, 2))
     twin_opt = SGD(twin.parameters(), lr=0.1, momentum=0.9)
     info = load_checkpoint(folder / "ck.npz", twin, twin_opt)
-    assert info["epoch"] == 7 and info["metrics"] == {"val_loss": 0.5}
-    assert all(np.array_equal(a, b) for a, b in zip(net.state_dict().values(), twin.state_dict().values()))
-    assert len(twin_opt.state_dict()["state"]) == 4
+    assert info["epoch"] == 7, f'got info["epoch"] = {info["epoch"]!r}'
+    assert info["metrics"] == {"val_loss": 0.5}, f'got info["metrics"] = {info["metrics"]!r}'
+    differ = [k for k, v in net.state_dict().items() if not np.array_equal(v, twin.state_dict()[k])]
+    assert not differ, f"the loaded model should equal the saved one, but {differ} differ"
+    assert len(twin_opt.state_dict()["state"]) == 4, \
+        f'got len(twin_opt.state_dict()["state"]) = {len(twin_opt.state_dict()["state"])!r}'
     other = Sequential(Linear(3, 5), Linear(5, 2))
     before = other.state_dict()
     try:
         load_checkpoint(folder / "ck.npz", other)
         raise AssertionError("a checkpoint of another shape must be refused")
     except CheckpointError as error:
-        assert "0.weight" in str(error)
-    assert all(np.array_equal(before[k], v) for k, v in other.state_dict().items())
-    assert [p.name for p in folder.iterdir()] == ["ck.npz"], "no temporary files are left behind"
+        assert "0.weight" in str(error), f"got str(error) = {str(error)!r}"
+    changed = [k for k, v in other.state_dict().items() if not np.array_equal(before[k], v)]
+    assert not changed, f"a refused checkpoint may change nothing, but {changed} changed"
+    assert [p.name for p in folder.iterdir()] == ["ck.npz"], \
+        f"no temporary files are left behind, got {sorted(p.name for p in folder.iterdir())}"
 
 
 def test_production_early_stopping():
     """Early stopping stops after `patience` epochs without improvement and remembers the best epoch."""
     stopper = EarlyStopping(patience=2)
     decisions = [stopper.step(v) for v in [1.0, 0.8, 0.85, 0.79, 0.9, 0.95]]
-    assert decisions == [False, False, False, False, False, True]
-    assert stopper.best == 0.79 and stopper.best_epoch == 4
+    assert decisions == [False, False, False, False, False, True], f"got decisions = {decisions!r}"
+    assert stopper.best == 0.79, f"got stopper.best = {stopper.best!r}"
+    assert stopper.best_epoch == 4, f"got stopper.best_epoch = {stopper.best_epoch!r}"
     up = EarlyStopping(patience=1, mode="max")
-    assert [up.step(v) for v in [0.5, 0.6, 0.6]] == [False, False, True]
+    decisions = [up.step(v) for v in [0.5, 0.6, 0.6]]
+    assert decisions == [False, False, True], f"mode='max', patience=1 on 0.5, 0.6, 0.6: got {decisions}"
 
 
 def test_production_schedules():
@@ -67,7 +74,11 @@ def test_production_schedules():
             out.append(sched.get_last_lr()[0])
         return out
 
-    assert np.allclose(lrs(lambda o: StepLR(o, step_size=2, gamma=0.5), 5), [1, 1, 0.5, 0.5, 0.25, 0.25])
-    assert np.allclose(lrs(lambda o: CosineAnnealingLR(o, T_max=4), 4), [1, 0.853553, 0.5, 0.146447, 0])
-    assert np.allclose(lrs(lambda o: LinearWarmup(o, start_factor=0.25, total_iters=3), 4), [0.25, 0.5, 0.75, 1, 1])
-    assert confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3).tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+    assert np.allclose(lrs(lambda o: StepLR(o, step_size=2, gamma=0.5), 5), [1, 1, 0.5, 0.5, 0.25, 0.25]), \
+        f"got lrs(lambda o: StepLR(o, step_size=2, gamma=0.5), 5) = {lrs(lambda o: StepLR(o, step_size=2, gamma=0.5), 5)!r}"
+    assert np.allclose(lrs(lambda o: CosineAnnealingLR(o, T_max=4), 4), [1, 0.853553, 0.5, 0.146447, 0]), \
+        f"got lrs(lambda o: CosineAnnealingLR(o, T_max=4), 4) = {lrs(lambda o: CosineAnnealingLR(o, T_max=4), 4)!r}"
+    assert np.allclose(lrs(lambda o: LinearWarmup(o, start_factor=0.25, total_iters=3), 4), [0.25, 0.5, 0.75, 1, 1]), \
+        f"got lrs(lambda o: LinearWarmup(o, start_factor=0.25, total_iters=3), 4) = {lrs(lambda o: LinearWarmup(o, start_factor=0.25, total_iters=3), 4)!r}"
+    assert confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3).tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]], \
+        f"got confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3).tolist() = {confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3).tolist()!r}"

@@ -19,9 +19,11 @@ POINTS = {
 def test_causal_mask():
     """The causal mask lets position i see positions 0..i and nothing later."""
     m = causal_mask(4)
-    assert m.shape == (4, 4) and m.dtype == bool
-    assert m[2].tolist() == [True, True, True, False]
-    assert m[0].tolist() == [True, False, False, False] and m[3].all()
+    assert m.shape == (4, 4), f"got m.shape = {m.shape!r}"
+    assert m.dtype == bool, f"got m.dtype = {m.dtype!r}; bool = {bool!r}"
+    assert m[2].tolist() == [True, True, True, False], f"got m[2].tolist() = {m[2].tolist()!r}"
+    assert m[0].tolist() == [True, False, False, False], f"got m[0].tolist() = {m[0].tolist()!r}"
+    assert m[3].all(), f"the last position sees every position, got m[3] = {m[3].tolist()}"
 
 
 def test_masked_softmax():
@@ -30,10 +32,13 @@ def test_masked_softmax():
     mask = np.array([[True, True, False], [True, False, True], [False, False, False]])
     w = masked_softmax(scores, mask).data
     assert np.isfinite(w).all(), w
-    assert np.allclose(w[0], [np.exp(1) / (np.exp(1) + np.exp(2)), np.exp(2) / (np.exp(1) + np.exp(2)), 0])
-    assert np.allclose(w[1], [np.exp(1) / (np.exp(1) + np.exp(3)), 0, np.exp(3) / (np.exp(1) + np.exp(3))])
-    assert np.array_equal(w[2], [0, 0, 0])
-    assert np.allclose(masked_softmax(scores, np.ones((3, 3), bool)).data, softmax(scores).data)
+    assert np.allclose(w[0], [np.exp(1) / (np.exp(1) + np.exp(2)), np.exp(2) / (np.exp(1) + np.exp(2)), 0]), \
+        f"got w[0] = {w[0]!r}; [np.exp(1) / (np.exp(1) + np.exp(2)), np.exp(2) / (np.exp(1) + np.exp(2)), 0] = {[np.exp(1) / (np.exp(1) + np.exp(2)), np.exp(2) / (np.exp(1) + np.exp(2)), 0]!r}"
+    assert np.allclose(w[1], [np.exp(1) / (np.exp(1) + np.exp(3)), 0, np.exp(3) / (np.exp(1) + np.exp(3))]), \
+        f"got w[1] = {w[1]!r}; [np.exp(1) / (np.exp(1) + np.exp(3)), 0, np.exp(3) / (np.exp(1) + np.exp(3))] = {[np.exp(1) / (np.exp(1) + np.exp(3)), 0, np.exp(3) / (np.exp(1) + np.exp(3))]!r}"
+    assert np.array_equal(w[2], [0, 0, 0]), f"got w[2] = {w[2]!r}"
+    assert np.allclose(masked_softmax(scores, np.ones((3, 3), bool)).data, softmax(scores).data), \
+        f"got masked_softmax(scores, np.ones((3, 3), bool)).data = {masked_softmax(scores, np.ones((3, 3), bool)).data!r}; softmax(scores).data = {softmax(scores).data!r}"
 
 
 def test_attention_values():
@@ -43,7 +48,8 @@ def test_attention_values():
     out = scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v)).data
     scores = q @ k.swapaxes(-1, -2) / 2.0
     expected = np.exp(scores) / np.exp(scores).sum(-1, keepdims=True) @ v
-    assert out.shape == (2, 3, 5, 7) and np.allclose(out, expected)
+    assert out.shape == (2, 3, 5, 7), f"got out.shape = {out.shape!r}"
+    assert np.allclose(out, expected), f"got out = {out!r}; expected = {expected!r}"
 
 
 def test_attention_causal():
@@ -54,7 +60,10 @@ def test_attention_causal():
     k[0, 3:] += 100.0
     v[0, 3:] -= 100.0
     after = scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), causal_mask(5)).data
-    assert np.allclose(before[0, :3], after[0, :3]) and not np.allclose(before[0, 3:], after[0, 3:])
+    assert np.allclose(before[0, :3], after[0, :3]), \
+        f"got before[0, :3] = {before[0, :3]!r}; after[0, :3] = {after[0, :3]!r}"
+    assert not np.allclose(before[0, 3:], after[0, 3:]), \
+        f"got before[0, 3:] = {before[0, 3:]!r}; after[0, 3:] = {after[0, 3:]!r}"
 
 
 def test_attention_gradients():
@@ -70,10 +79,17 @@ def test_attention_gradients():
 def test_positions():
     """Sinusoidal encodings: position 0 is (0, 1, 0, 1, ...), values match the formula, every position differs."""
     pe = sinusoidal_positions(50, 8)
-    assert pe.shape == (50, 8) and pe.dtype == np.float32
-    assert np.allclose(pe[0], [0, 1, 0, 1, 0, 1, 0, 1])
-    assert np.isclose(pe[7, 2], np.sin(7 / 10000 ** (2 / 8))) and np.isclose(pe[7, 3], np.cos(7 / 10000 ** (2 / 8)))
-    assert len({row.tobytes() for row in pe}) == 50
+    assert pe.shape == (50, 8), f"got pe.shape = {pe.shape!r}"
+    assert pe.dtype == np.float32, f"got pe.dtype = {pe.dtype!r}"
+    assert np.allclose(pe[0], [0, 1, 0, 1, 0, 1, 0, 1]), f"got pe[0] = {pe[0]!r}"
+    assert np.isclose(pe[7, 2], np.sin(7 / 10000 ** (2 / 8))), \
+        f"got pe[7, 2] = {pe[7, 2]!r}; np.sin(7 / 10000 ** (2 / 8)) = {np.sin(7 / 10000 ** (2 / 8))!r}"
+    assert np.isclose(pe[7, 3], np.cos(7 / 10000 ** (2 / 8))), \
+        f"got pe[7, 3] = {pe[7, 3]!r}; np.cos(7 / 10000 ** (2 / 8)) = {np.cos(7 / 10000 ** (2 / 8))!r}"
+    assert len({row.tobytes() for row in pe}) == 50, \
+        f"every position should get its own encoding, got {len({row.tobytes() for row in pe})} distinct rows of 50"
     x = Tensor(np.zeros((2, 10, 8), dtype=np.float32))
-    assert np.allclose(SinusoidalPositionalEncoding(16, 8)(x).data[1], pe[:10])
-    assert LearnedPositionalEncoding(16, 8)(x).shape == (2, 10, 8)
+    assert np.allclose(SinusoidalPositionalEncoding(16, 8)(x).data[1], pe[:10]), \
+        f"got SinusoidalPositionalEncoding(16, 8)(x).data[1] = {SinusoidalPositionalEncoding(16, 8)(x).data[1]!r}; pe[:10] = {pe[:10]!r}"
+    assert LearnedPositionalEncoding(16, 8)(x).shape == (2, 10, 8), \
+        f"got LearnedPositionalEncoding(16, 8)(x).shape = {LearnedPositionalEncoding(16, 8)(x).shape!r}"

@@ -21,10 +21,15 @@ def test_embedding():
     """Embedding returns one weight row per id, and an id used twice receives both gradients."""
     emb = Embedding(5, 3)
     out = emb(np.array([[4, 1, 4]]))
-    assert out.shape == (1, 3, 3) and np.array_equal(out.data[0, 0], emb.weight.data[4])
+    assert out.shape == (1, 3, 3), f"got out.shape = {out.shape!r}"
+    assert np.array_equal(out.data[0, 0], emb.weight.data[4]), \
+        f"got out.data[0, 0] = {out.data[0, 0]!r}; emb.weight.data[4] = {emb.weight.data[4]!r}"
     (out * Tensor(np.arange(9, dtype=np.float32).reshape(1, 3, 3))).sum().backward()
-    assert np.allclose(emb.weight.grad[4], [0 + 6, 1 + 7, 2 + 8]) and np.allclose(emb.weight.grad[1], [3, 4, 5])
-    assert np.all(emb.weight.grad[[0, 2, 3]] == 0)
+    assert np.allclose(emb.weight.grad[4], [0 + 6, 1 + 7, 2 + 8]), \
+        f"got emb.weight.grad[4] = {emb.weight.grad[4]!r}; [0 + 6, 1 + 7, 2 + 8] = {[0 + 6, 1 + 7, 2 + 8]!r}"
+    assert np.allclose(emb.weight.grad[1], [3, 4, 5]), f"got emb.weight.grad[1] = {emb.weight.grad[1]!r}"
+    assert np.all(emb.weight.grad[[0, 2, 3]] == 0), \
+        f"got emb.weight.grad[[0, 2, 3]] == 0 = {emb.weight.grad[[0, 2, 3]] == 0!r}"
 
 
 def test_layer_norm():
@@ -35,7 +40,8 @@ def test_layer_norm():
     w = Tensor(r.standard_normal(6), requires_grad=True, dtype=np.float64)
     b = Tensor(r.standard_normal(6), requires_grad=True, dtype=np.float64)
     plain = layer_norm(x, np.ones(6), np.zeros(6)).data
-    assert np.allclose(plain.mean(-1), 0, atol=1e-9) and np.allclose(plain.var(-1), 1, atol=1e-4)
+    assert np.allclose(plain.mean(-1), 0, atol=1e-9), f"got plain.mean(-1) = {plain.mean(-1)!r}"
+    assert np.allclose(plain.var(-1), 1, atol=1e-4), f"got plain.var(-1) = {plain.var(-1)!r}"
     gradcheck(lambda x, w, b: layer_norm(x, w, b), [x, w, b])
 
 
@@ -45,14 +51,16 @@ def test_fused_gelu():
     from tinytorch.autograd import gradcheck
     r = np.random.default_rng(3)
     x = Tensor(r.standard_normal((4, 5)) * 3, requires_grad=True, dtype=np.float64)
-    assert np.allclose(fused_gelu(x).data, gelu(x).data, atol=1e-12)
+    assert np.allclose(fused_gelu(x).data, gelu(x).data, atol=1e-12), \
+        f"got fused_gelu(x).data = {fused_gelu(x).data!r}; gelu(x).data = {gelu(x).data!r}"
     gradcheck(fused_gelu, [x])
     composed = Tensor(x.data, requires_grad=True, dtype=np.float64)
     gelu(composed).sum().backward()
     x.grad = None
     fused_gelu(x).sum().backward()
-    assert np.allclose(x.grad, composed.grad, atol=1e-12)
-    assert fused_gelu(Tensor(np.ones(3, dtype=np.float32))).dtype == np.float32
+    assert np.allclose(x.grad, composed.grad, atol=1e-12), f"got x.grad = {x.grad!r}; composed.grad = {composed.grad!r}"
+    assert fused_gelu(Tensor(np.ones(3, dtype=np.float32))).dtype == np.float32, \
+        f"got fused_gelu(Tensor(np.ones(3, dtype=np.float32))).dtype = {fused_gelu(Tensor(np.ones(3, dtype=np.float32))).dtype!r}"
 
 
 def test_dropout():
@@ -60,9 +68,11 @@ def test_dropout():
     drop = Dropout(0.25)
     x = Tensor(np.ones((200, 100), dtype=np.float32))
     y = drop(x).data
-    assert set(np.unique(y)) <= {0.0, np.float32(1 / 0.75)}
-    assert abs((y == 0).mean() - 0.25) < 0.02 and abs(y.mean() - 1) < 0.03
-    assert drop.eval()(x) is x
+    assert set(np.unique(y)) <= {0.0, np.float32(1 / 0.75)}, \
+        f"dropout p=0.25 keeps values 0 or x / 0.75, got the values {set(np.unique(y))!r}"
+    assert abs((y == 0).mean() - 0.25) < 0.02, f"got abs((y == 0).mean() - 0.25) = {abs((y == 0).mean() - 0.25)!r}"
+    assert abs(y.mean() - 1) < 0.03, f"got abs(y.mean() - 1) = {abs(y.mean() - 1)!r}"
+    assert drop.eval()(x) is x, f"got drop.eval()(x) = {drop.eval()(x)!r}; x = {x!r}"
 
 
 def test_attention_heads():
@@ -74,8 +84,9 @@ def test_attention_heads():
     y = mha(Tensor(x)).data
     x[:, 4:] += 10.0
     y2 = mha(Tensor(x)).data
-    assert y.shape == (2, 7, 16)
-    assert np.allclose(y[:, :4], y2[:, :4], atol=1e-5) and not np.allclose(y[:, 4:], y2[:, 4:])
+    assert y.shape == (2, 7, 16), f"got y.shape = {y.shape!r}"
+    assert np.allclose(y[:, :4], y2[:, :4], atol=1e-5), f"got y[:, :4] = {y[:, :4]!r}; y2[:, :4] = {y2[:, :4]!r}"
+    assert not np.allclose(y[:, 4:], y2[:, 4:]), f"got y[:, 4:] = {y[:, 4:]!r}; y2[:, 4:] = {y2[:, 4:]!r}"
 
 
 def test_gpt():
@@ -86,9 +97,13 @@ def test_gpt():
     small = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16))
     ids = np.random.default_rng(2).integers(0, 11, (3, 8))
     logits, loss = small(ids, ids)
-    assert logits.shape == (3, 8, 11) and abs(loss.item() - math.log(11)) < 0.2
-    assert small.lm_head.weight is small.wte.weight
-    assert small.num_parameters() == sum(p.size for p in small.parameters()) < sum(a.size for a in small.state_dict().values())
+    assert logits.shape == (3, 8, 11), f"got logits.shape = {logits.shape!r}"
+    assert abs(loss.item() - math.log(11)) < 0.2, \
+        f"got abs(loss.item() - math.log(11)) = {abs(loss.item() - math.log(11))!r}"
+    assert small.lm_head.weight is small.wte.weight, \
+        f"got small.lm_head.weight = {small.lm_head.weight!r}; small.wte.weight = {small.wte.weight!r}"
+    assert small.num_parameters() == sum(p.size for p in small.parameters()) < sum(a.size for a in small.state_dict().values()), \
+        f"got small.num_parameters() = {small.num_parameters()!r}; sum(p.size for p in small.parameters()) = {sum(p.size for p in small.parameters())!r}; sum(a.size for a in small.state_dict().values()) = {sum(a.size for a in small.state_dict().values())!r}"
     opt = AdamW(small.parameters(), lr=1e-2)
     for _ in range(30):    # memorise one batch: predict each id from itself
         opt.zero_grad()
@@ -102,6 +117,10 @@ def test_clip():
     """clip_grad_norm_ returns the global norm and rescales all gradients to max_norm only when above it."""
     a, b = Tensor([0.0, 0.0], requires_grad=True), Tensor([0.0], requires_grad=True)
     a.grad, b.grad = np.array([3.0, 0.0]), np.array([4.0])
-    assert np.isclose(clip_grad_norm_([a, b], 1.0), 5.0)
-    assert np.allclose(a.grad, [0.6, 0.0], atol=1e-6) and np.allclose(b.grad, [0.8], atol=1e-6)
-    assert np.isclose(clip_grad_norm_([a, b], 10.0), 1.0, atol=1e-5) and np.allclose(b.grad, [0.8], atol=1e-6)
+    assert np.isclose(clip_grad_norm_([a, b], 1.0), 5.0), \
+        f"got clip_grad_norm_([a, b], 1.0) = {clip_grad_norm_([a, b], 1.0)!r}"
+    assert np.allclose(a.grad, [0.6, 0.0], atol=1e-6), f"got a.grad = {a.grad!r}"
+    assert np.allclose(b.grad, [0.8], atol=1e-6), f"got b.grad = {b.grad!r}"
+    assert np.isclose(clip_grad_norm_([a, b], 10.0), 1.0, atol=1e-5), \
+        f"got clip_grad_norm_([a, b], 10.0) = {clip_grad_norm_([a, b], 10.0)!r}"
+    assert np.allclose(b.grad, [0.8], atol=1e-6), f"got b.grad = {b.grad!r}"

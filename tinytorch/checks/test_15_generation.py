@@ -17,36 +17,48 @@ POINTS = {
 def test_tokenizer():
     """The tokenizer sorts its vocabulary, round-trips text, and names an unknown character and its position."""
     tok = CharTokenizer("banana bread")
-    assert tok.chars == [" ", "a", "b", "d", "e", "n", "r"] and tok.vocab_size == 7
+    assert tok.chars == [" ", "a", "b", "d", "e", "n", "r"], f"got tok.chars = {tok.chars!r}"
+    assert tok.vocab_size == 7, f"got tok.vocab_size = {tok.vocab_size!r}"
     ids = tok.encode("bread")
-    assert ids.dtype == np.int64 and ids.tolist() == [2, 6, 4, 1, 3]
-    assert tok.decode(ids) == "bread" and tok.decode(tok.encode("")) == ""
+    assert ids.dtype == np.int64, f"got ids.dtype = {ids.dtype!r}"
+    assert ids.tolist() == [2, 6, 4, 1, 3], f"got ids.tolist() = {ids.tolist()!r}"
+    assert tok.decode(ids) == "bread", f"got tok.decode(ids) = {tok.decode(ids)!r}"
+    assert tok.decode(tok.encode("")) == "", f'got tok.decode(tok.encode("")) = {tok.decode(tok.encode(""))!r}'
     try:
         tok.encode("bandana!")
         raise AssertionError("an unknown character must raise ValueError")
     except ValueError as error:
-        assert "'!'" in str(error) and "position 7" in str(error), error
+        assert "'!'" in str(error), f"got str(error) = {str(error)!r}"
+        assert "position 7" in str(error), f"got str(error) = {str(error)!r}"
 
 
 def test_batches():
     """get_batch returns windows of the data and the same windows shifted by one."""
     data = np.arange(100)
     x, y = get_batch(data, 8, 5, np.random.default_rng(0))
-    assert x.shape == y.shape == (5, 8) and x.dtype == np.int64
-    assert np.array_equal(y, x + 1) and np.all(np.diff(x, axis=1) == 1) and x.min() >= 0 and y.max() <= 99
+    assert x.shape == y.shape == (5, 8), f"got x.shape = {x.shape!r}; y.shape = {y.shape!r}"
+    assert x.dtype == np.int64, f"got x.dtype = {x.dtype!r}"
+    assert np.array_equal(y, x + 1), f"got y = {y!r}; x + 1 = {x + 1!r}"
+    assert np.all(np.diff(x, axis=1) == 1), f"got np.diff(x, axis=1) == 1 = {np.diff(x, axis=1) == 1!r}"
+    assert x.min() >= 0, f"got x.min() = {x.min()!r}"
+    assert y.max() <= 99, f"got y.max() = {y.max()!r}"
 
 
 def test_sampling():
     """Temperature 0 and top-k 1 are greedy; top-k never draws outside the k best; low temperature sharpens."""
     g = np.random.default_rng(0)
     logits = np.log(np.array([[0.1, 0.2, 0.3, 0.4]] * 2000))
-    assert sample_next(logits, 0, None, g).tolist() == [3] * 2000
-    assert set(sample_next(logits, 1.0, 1, g)) == {3}
-    assert set(sample_next(logits, 1.0, 2, g)) == {2, 3}
+    greedy = set(sample_next(logits, 0, None, g).tolist())
+    assert greedy == {3}, f"temperature 0 should always draw id 3 (the largest logit), drew {sorted(greedy)}"
+    top1 = set(sample_next(logits, 1.0, 1, g).tolist())
+    assert top1 == {3}, f"top_k=1 should always draw id 3, drew {sorted(top1)}"
+    top2 = set(sample_next(logits, 1.0, 2, g).tolist())
+    assert top2 == {2, 3}, f"top_k=2 should draw ids 2 and 3 only (and both, in 2000 draws), drew {sorted(top2)}"
     plain = np.bincount(sample_next(logits, 1.0, None, g), minlength=4) / 2000
-    assert np.allclose(plain, [0.1, 0.2, 0.3, 0.4], atol=0.04), plain
+    assert np.allclose(plain, [0.1, 0.2, 0.3, 0.4], atol=0.04), \
+        f"at temperature 1 the draws should follow the probabilities [0.1, 0.2, 0.3, 0.4], got frequencies {plain}"
     cold = np.bincount(sample_next(logits, 0.25, None, g), minlength=4) / 2000
-    assert cold[3] > 0.7, cold
+    assert cold[3] > 0.7, f"at temperature 0.25 id 3 should win more than 70% of the draws, got frequencies {cold}"
 
 
 def test_generate():
@@ -57,6 +69,13 @@ def test_generate():
     model = GPT(GPTConfig(vocab_size=7, block_size=4, n_layer=1, n_head=1, n_embd=8))
     start = np.array([[1, 2, 3, 4, 5, 6]])          # longer than block_size: must be cropped
     out = generate(model, start, 10, seed=42)
-    assert out.shape == (1, 16) and np.array_equal(out[:, :6], start) and out.max() < 7
-    assert np.array_equal(out, generate(model, start, 10, seed=42)) and model.training
-    assert np.array_equal(generate(model, start, 0), start)
+    assert out.shape == (1, 16), f"got out.shape = {out.shape!r}"
+    assert np.array_equal(out[:, :6], start), f"got out[:, :6] = {out[:, :6]!r}; start = {start!r}"
+    assert out.max() < 7, f"got out.max() = {out.max()!r}"
+    assert np.array_equal(out, generate(model, start, 10, seed=42)), \
+        f"got out = {out!r}; generate(model, start, 10, seed=42) = {generate(model, start, 10, seed=42)!r}"
+    assert model.training, f"generate puts the model back in training mode, got model.training = {model.training}"
+    assert np.array_equal(generate(model, start, 0), start), \
+        f"got generate(model, start, 0) = {generate(model, start, 0)!r}; start = {start!r}"
+    text = generate_text(model, CharTokenizer("abcdefg"), "bcdefg", 10, seed=42)
+    assert text == CharTokenizer("abcdefg").decode(out[0]), f"generate_text gave {text!r}, expected the decoded ids {out[0].tolist()}"
