@@ -498,9 +498,9 @@ def update_groups_and_roles(c, cfg: dict) -> None:
     roster = cfg["roster"]
     seen = known_users(cfg["hub"]["data_dir"])
     c.JupyterHub.load_groups = {
-        # The formgrader asks the hub for its own user's courses (nbgrader's JupyterHubAuthPlugin):
-        # the grader is a hub user in the TAs' group, blocked from logging in (update_auth).
-        f"formgrade-{course}": {"users": sorted(set(roster["tas"]) - seen) + [grader_user(cfg)]},
+        # (The formgrader's own user, the grader, is blocked from logging in, and JupyterHub keeps a blocked
+        # user out of every group: the formgrader knows its course from TINYTORCH_COURSE_ID instead.)
+        f"formgrade-{course}": {"users": sorted(set(roster["tas"]) - seen)},
         f"nbgrader-{course}": {"users": sorted(set(roster["students"]) - seen)},
     }
     c.JupyterHub.load_roles = [
@@ -542,6 +542,7 @@ def update_services(c, cfg: dict) -> None:
                 "JUPYTERHUB_DEFAULT_URL": "/lab",
                 "HOME": nbg["course_root"],
                 "NBGRADER_EXCHANGE_ROOT": nbg["exchange_root"],
+                "TINYTORCH_COURSE_ID": course,  # its course (tinytorch_exchange.FormgraderAuthPlugin)
                 # JupyterLab shows the formgrader in an iframe: the hub image's
                 # jupyter_server_config.py sends this as CSP frame-ancestors.
                 "TINYTORCH_FRAME_ANCESTORS": f"'self' {origin}",

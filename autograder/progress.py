@@ -37,7 +37,8 @@ def module_row(submission, result: dict, due, extension_hours: float) -> dict:
     written = [g for g in grades if g.cell.cell_type == "markdown" and g.cell.name != HIDDEN_CELL]
     row.update(submitted=_when(submission.timestamp), late_hours=round(float(submission.total_seconds_late or 0) / 3600, 2),
                visible=float(submission.code_score), penalty=float(submission.late_submission_penalty or 0),
-               written=sum(g.score or 0 for g in written) if written else None,
+               written=sum(g.score or 0 for g in written) if written and not any(g.needs_manual_grade for g in written)
+               else None,
                total=float(submission.score) - float(submission.late_submission_penalty or 0),
                max=float(submission.max_score),
                status=row["status"] if row["status"] != "not submitted" else "submitted")

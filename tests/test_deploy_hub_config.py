@@ -113,7 +113,7 @@ def test_groups_roles_and_services_follow_the_course_id(hub_config, write_config
     c = configured(hub_config, write_config({"course_id": "ml101",
                                              "roster": {"admins": ["root1"], "tas": ["tina"],
                                                         "students": ["alice", "bob"]}}))
-    assert c.JupyterHub.load_groups == {"formgrade-ml101": {"users": ["tina", "grader-ml101"]},
+    assert c.JupyterHub.load_groups == {"formgrade-ml101": {"users": ["tina"]},
                                         "nbgrader-ml101": {"users": ["alice", "bob"]}}
     assert c.Authenticator.blocked_users == {"grader-ml101"}  # a hub user for nbgrader, never a login
     roles = {role["name"]: role for role in c.JupyterHub.load_roles}
@@ -154,7 +154,7 @@ def test_the_roster_enrols_only_names_the_hub_has_not_seen(hub_config, write_con
         db.executemany("INSERT INTO users (name) VALUES (?)", [("bob",), ("tina",)])
     c = configured(hub_config, write_config({"roster": {"tas": ["tina", "tom"], "students": ["alice", "bob"]}}))
     assert c.JupyterHub.load_groups["nbgrader-tinytorch"] == {"users": ["alice"]}
-    assert c.JupyterHub.load_groups["formgrade-tinytorch"] == {"users": ["tom", "grader-tinytorch"]}
+    assert c.JupyterHub.load_groups["formgrade-tinytorch"] == {"users": ["tom"]}
     assert c.ApprovedNativeAuthenticator.enrol_on_approval is False  # a roster: its roles decide
     c = configured(hub_config, write_config({"roster": {"tas": [], "students": []}}))
     assert c.ApprovedNativeAuthenticator.enrol_on_approval is True  # no roster: approved sign-ups are students

@@ -44,7 +44,7 @@ def pages(tmp_path_factory):
 
 
 def render(pages, name: str, **values) -> str:
-    common = dict(title="t", prefix="/services/grading/", course="tinytorch", user="tina", message=HOSTILE,
+    common = dict(title="t", prefix="/services/grading/", course="tinytorch", user="tina", message=HOSTILE, ta=True,
                   xsrf_form_html=lambda: '<input type="hidden" name="_xsrf" value="token">')
     return pages.LOADER.load(name).generate(**{**common, **values}).decode()
 
@@ -87,3 +87,10 @@ def test_every_page_forbids_script_and_framing_elsewhere(pages):
     policy = dict(part.strip().split(" ", 1) for part in pages.CSP.split(";"))
     assert policy["default-src"] == "'none'" and "script-src" not in policy  # no script from anywhere
     assert policy["form-action"] == "'self'" and policy["frame-ancestors"] == "'self'"
+
+
+def test_a_students_pages_offer_no_link_to_the_tas_tools(pages):
+    table = {"assignments": [], "due": {}, "students": {"sam": {"modules": {}, "milestones": {}}}}
+    student = render(pages, "student.html", table=table, ta=False, prefix="/services/progress/")
+    assert "/services/grading/" not in student and "formgrader" not in student and "/services/progress/" in student
+    assert "/services/grading/" in render(pages, "student.html", table=table, ta=True)

@@ -25,6 +25,7 @@ import pwd
 import shutil
 import stat
 
+from nbgrader.auth import JupyterHubAuthPlugin
 from nbgrader.exchange.default.collect import ExchangeCollect, groupby
 from nbgrader.utils import ignore_patterns
 
@@ -145,3 +146,21 @@ class OwnerCheckedExchangeCollect(ExchangeCollect):
         except (UnsafeSubmission, OSError) as error:
             shutil.rmtree(dest, ignore_errors=True)
             self.log.error("Not collected: %s changed since it was checked: %s", src, error)
+
+
+class FormgraderAuthPlugin(JupyterHubAuthPlugin):
+    """nbgrader's JupyterHub plugin, except for the formgrader's own courses.
+
+    The formgrader runs as the course's grader, a hub user that may never log in: JupyterHub removes a
+    blocked user from every group at each start, so asking the hub for the grader's courses found none,
+    and formgrader listed no assignment as released ("draft" after a release, then "Destination already
+    exists" on the next click). The formgrader serves the one course of its course directory: the hub
+    passes its id as TINYTORCH_COURSE_ID (hub_config.py). Students' and TAs' courses still come from
+    their hub groups.
+    """
+
+    def get_student_courses(self, student_id):
+        course = os.environ.get("TINYTORCH_COURSE_ID")
+        if student_id == "*" and course:
+            return [course]
+        return super().get_student_courses(student_id)

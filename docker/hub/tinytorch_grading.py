@@ -47,8 +47,9 @@ pre { background: #f6f6f6; padding: .8em; max-height: 30em; overflow: auto; whit
 PAGES = {
     "base.html": """<!DOCTYPE html><html><head><meta charset="utf-8"><title>Grading: {{ title }}</title>
 {% block head %}{% end %}<link rel="stylesheet" href="{{ prefix }}grading.css"></head><body>
-<header><a href="/hub/home">Hub home</a><a href="{{ prefix }}">Grading</a>
-<a href="/services/{{ course }}/formgrader">Formgrader</a><span>signed in as {{ user }}</span></header>
+<header><a href="/hub/home">Hub home</a>{% if ta %}<a href="/services/grading/">Grading</a>
+<a href="/services/{{ course }}/formgrader">Formgrader</a>{% end %}<a href="/services/progress/">Progress</a>
+<span>signed in as {{ user }}</span></header>
 <main><h1>{{ title }}</h1>{% if message %}<p class="message" id="message">{{ message }}</p>{% end %}
 {% block body %}{% end %}</main></body></html>""",
     "index.html": """{% extends "base.html" %}{% block body %}
@@ -170,7 +171,7 @@ class Page(HubOAuthenticated, web.RequestHandler):
     def show(self, name: str, title: str, status: int = 200, **values) -> None:
         self.set_status(status)
         self.finish(LOADER.load(name).generate(
-            title=title, prefix=PREFIX, course=COURSE, user=self.current_user["name"],
+            title=title, prefix=PREFIX, course=COURSE, user=self.current_user["name"], ta=values.pop("ta", True),
             message=values.pop("message", ""), xsrf_form_html=self.xsrf_form_html, **values))
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
@@ -279,9 +280,9 @@ class Progress(Page):
         try:
             table = self.call("GET", f"/progress/{student or me}")
         except AgentError as error:
-            self.show("base.html", f"Progress of {student or me}", message=str(error))
+            self.show("base.html", f"Progress of {student or me}", message=str(error), ta=ta)
             return
-        self.show("student.html", f"Progress of {student or me}", table=table)
+        self.show("student.html", f"Progress of {student or me}", table=table, ta=ta)
 
 
 class ProgressCsv(Page):
