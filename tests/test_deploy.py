@@ -811,6 +811,66 @@ def test_backup_then_restore_brings_back_database_gradebook_and_home(hub):
     assert missing.returncode != 0 and "restore_archive must name an archive" in missing.stdout
 
 
+def group_members(hub, group: str) -> set[str]:
+    return set(hub.api("GET", f"/groups/{group}").json()["users"])
+
+
+def edit_group(admin, group: str, add: str | None = None, remove: str | None = None) -> None:
+    """On the hub's admin page (Admin, Groups, the group): add or remove a member, then Apply."""
+    admin.goto(f"{URL}/hub/admin#/groups")
+    admin.click(f"text={group}")
+    admin.wait_for_selector("#username-input")
+    if add:
+        admin.fill("#username-input", add)
+        admin.click("#validate-user")
+    if remove:
+        admin.click(f".users-container .item:text-is('{remove}')")  # selected members: a click takes one out
+    admin.click("#submit")
+    admin.wait_for_timeout(1500)
+
+
+def test_in_a_browser_enrolment_lives_in_the_hub_and_survives_redeploys(hub):
+    """Who is a student or TA is the hub's: the admin moves people on the admin page, and neither a redeploy
+    without a roster (the README's default) nor one with it undoes that. Without a roster, the sign-up the
+    admin approves becomes a student of the course (it sees the course in its Assignment List)."""
+    from playwright.sync_api import sync_playwright
+
+    students, tas = f"nbgrader-{COURSE}", f"formgrade-{COURSE}"
+    admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
+    no_roster = STATE / "vars-no-roster.json"
+    no_roster.write_text(json.dumps({**VARS, "course_roster_csv": ""}))
+    hub.create_user("bob")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            admin = browser.new_context(ignore_https_errors=True).new_page()
+            log_in(admin, "admin", admin_password)
+            edit_group(admin, students, remove="bob")
+            edit_group(admin, tas, add="dana")
+            assert "bob" not in group_members(hub, students) and "dana" in group_members(hub, tas)
+            redeploy, _, _ = playbook(vars_file=no_roster)
+            assert redeploy.returncode == 0, explain(redeploy)
+            assert "bob" not in group_members(hub, students) and "dana" in group_members(hub, tas)
+            walt = browser.new_context(ignore_https_errors=True).new_page()
+            assert "sent to the admin" in sign_up(walt, "walt", "correct-horse-battery-9")
+            admin.goto(f"{URL}/hub/authorize")
+            admin.click('form[action$="authorize/walt"] button:has-text("Authorize")')
+            admin.wait_for_load_state()
+            assert "walt" in group_members(hub, students), "an approved sign-up without a roster is a student"
+            admin.screenshot(path="/tmp/tinytorch-authorize-no-roster.png", full_page=True)
+        finally:
+            browser.close()
+    hub.start_server("walt")
+    listed = in_container(f"{NAME}-student-walt", "walt", "nbgrader list")
+    assert f"{COURSE} " in listed.stdout + listed.stderr, listed.stdout + listed.stderr  # his course's assignments
+    hub.stop_server("walt")
+    back, _, _ = playbook()  # the roster again: bob is known to the hub, so it does not re-enrol him
+    assert back.returncode == 0, explain(back)
+    assert "bob" not in group_members(hub, students) and {"dana", "tina"} <= group_members(hub, tas)
+    hub.api("POST", f"/groups/{students}/users", json={"users": ["bob"]})
+    hub.api("DELETE", f"/groups/{tas}/users", json={"users": ["dana"]})
+
+
 def test_a_second_host_becomes_a_grader_node_over_ssh(deployment, tmp_path):
     """A container running sshd (its own file system, the host's Docker socket) in [graders]."""
     key = tmp_path / "id_ed25519"
