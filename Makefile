@@ -1,7 +1,7 @@
 # Developer shortcuts. The README's two commands are the supported entry points.
 PY ?= .venv/bin/python
 
-.PHONY: test test-fast build check course bench bench-grading xor mnist tinygpt
+.PHONY: test test-fast build check course bench bench-grading xor mnist tinygpt screenshots
 test:            ## every test (what CI runs)
 	bash tests/run.sh
 test-fast:       ## skip the slow tests while iterating
@@ -22,3 +22,5 @@ mnist:           ## milestone 3: the MNIST CNN (datasets from $$TINYTORCH_DATASE
 	TINYTORCH_DATASETS=$${TINYTORCH_DATASETS:-../shared/datasets} $(PY) -m course.milestones.mnist_cnn
 tinygpt:         ## milestone 4: TinyGPT on Tiny Shakespeare (datasets as for mnist)
 	TINYTORCH_DATASETS=$${TINYTORCH_DATASETS:-../shared/datasets} $(PY) -m course.milestones.tinygpt
+screenshots:     ## the guides' pictures (docs/img/*.jpg), taken again by the browser tests on a test deploy
+	TINYTORCH_SCREENSHOTS=$(CURDIR)/docs/img bash tests/run.sh tests/test_deploy.py -k in_a_browser

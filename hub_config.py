@@ -43,7 +43,9 @@ DEFAULTS: dict = {
     "course_title": "TinyTorch",
     "hub": {
         "public_url": "https://localhost",      # what users type; its origin may frame the formgrader
-        "bind_url": "https://0.0.0.0:8443",     # where the proxy listens inside the hub container
+        "bind_url": "https://0.0.0.0:8443",     # where the proxy listens (its own container, or the hub's)
+        # The proxy in a container of its own (the deploy's): its API; None: the hub starts one itself.
+        "proxy_api_url": None,
         "connect_host": "tinytorch-hub",        # the hub's name on the students' network
         "api_port": 8081,                       # the hub API students' servers talk to
         "data_dir": "/srv/jupyterhub",          # database, uid table (root only)
@@ -130,6 +132,7 @@ SCHEMA: dict = _object({
     "hub": _object({
         "public_url": {"type": "string", "pattern": "^https?://[^/]+"},
         "bind_url": {"type": "string", "pattern": "^https?://[^/]+:[0-9]+$"},
+        "proxy_api_url": {"anyOf": [{"type": "string", "pattern": "^http://[^/]+:[0-9]+$"}, {"type": "null"}]},
         "connect_host": {"type": "string", "minLength": 1},
         "api_port": _PORT,
         "data_dir": _PATH,
@@ -396,6 +399,15 @@ def update_secrets(c, cfg: dict) -> None:
     c.ConfigurableHTTPProxy.auth_token = _read_secret(hub["proxy_token_file"])
 
 
+def update_proxy(c, cfg: dict) -> None:
+    """With ``hub.proxy_api_url`` the proxy runs in a container of its own (the deploy starts it, with TLS): it
+    keeps its routes and the students' open connections (a notebook's kernel websocket) while the hub
+    restarts, and the restarted hub checks the routes and adds what is missing."""
+    if cfg["hub"]["proxy_api_url"]:
+        c.ConfigurableHTTPProxy.should_start = False
+        c.ConfigurableHTTPProxy.api_url = cfg["hub"]["proxy_api_url"]
+
+
 def _read_secret(path: str) -> str:
     try:
         value = Path(path).read_text().strip()
@@ -591,6 +603,7 @@ def apply(c, cfg: dict, in_container: bool = False) -> None:
     """Set everything on a traitlets Config ``c`` from a validated course config."""
     update_network_and_tls(c, cfg)
     update_secrets(c, cfg)
+    update_proxy(c, cfg)
     update_auth(c, cfg)
     update_spawner(c, cfg, in_container)
     update_groups_and_roles(c, cfg)

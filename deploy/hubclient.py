@@ -93,39 +93,57 @@ class HubClient:
         finally:
             self.server_api(name, "DELETE", f"/kernels/{kernel}")
 
-    def execute(self, name: str, kernel: str, code: str, timeout: float = 120) -> str:
-        """Run ``code`` in the user's running kernel ``kernel``; return its stdout, raise HubError on an error."""
+    def kernel_channel(self, name: str, kernel: str, timeout: float = 120) -> KernelChannel:
+        """A websocket to the user's running kernel (what a notebook page holds open), through the hub's proxy."""
         ws_url = self.url.replace("https://", "wss://").replace("http://", "ws://")
         session = uuid.uuid4().hex
         sslopt = {"ca_certs": self.ca} if self.ca else {"cert_reqs": ssl.CERT_REQUIRED}
         ws = websocket.create_connection(
             f"{ws_url}/user/{name}/api/kernels/{kernel}/channels?session_id={session}",
             header=[f"Authorization: token {self.token}"], sslopt=sslopt, timeout=timeout)
+        return KernelChannel(ws, session, f"{name}'s kernel", timeout)
+
+    def execute(self, name: str, kernel: str, code: str, timeout: float = 120) -> str:
+        """Run ``code`` in the user's running kernel ``kernel``; return its stdout, raise HubError on an error."""
+        channel = self.kernel_channel(name, kernel, timeout)
         try:
-            msg_id = uuid.uuid4().hex
-            ws.send(json.dumps({
-                "header": {"msg_id": msg_id, "username": "hubclient", "session": session,
-                           "msg_type": "execute_request", "version": "5.3"},
-                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-                "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                            "allow_stdin": False, "stop_on_error": True},
-            }))
-            output, deadline = [], time.perf_counter() + timeout
-            while time.perf_counter() < deadline:
-                message = json.loads(ws.recv())
-                if message.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                kind = message["msg_type"]
-                if kind == "stream":
-                    output.append(message["content"]["text"])
-                elif kind == "error":
-                    content = message["content"]
-                    raise HubError(f"{content['ename']}: {content['evalue']}")
-                elif kind == "execute_reply":
-                    return "".join(output)
-            raise HubError(f"no reply from {name}'s kernel within {timeout} s")
+            return channel.run(code)
         finally:
-            ws.close()
+            channel.close()
+
+
+class KernelChannel:
+    """An open websocket to one kernel: ``run(code)`` returns its stdout, or raises HubError on an error."""
+
+    def __init__(self, ws, session: str, label: str, timeout: float):
+        self.ws, self.session, self.label, self.timeout = ws, session, label, timeout
+
+    def run(self, code: str) -> str:
+        msg_id = uuid.uuid4().hex
+        self.ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": "hubclient", "session": self.session,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                        "allow_stdin": False, "stop_on_error": True},
+        }))
+        output, deadline = [], time.perf_counter() + self.timeout
+        while time.perf_counter() < deadline:
+            message = json.loads(self.ws.recv())
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = message["msg_type"]
+            if kind == "stream":
+                output.append(message["content"]["text"])
+            elif kind == "error":
+                content = message["content"]
+                raise HubError(f"{content['ename']}: {content['evalue']}")
+            elif kind == "execute_reply":
+                return "".join(output)
+        raise HubError(f"no reply from {self.label} within {self.timeout} s")
+
+    def close(self) -> None:
+        self.ws.close()
 
 
 def main() -> None:

@@ -316,6 +316,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync"]
 
 
+# Where the browser tests save what they saw: look at them. `make screenshots` sets docs/img (the guides' pictures).
+SCREENSHOTS = Path(os.environ.get("TINYTORCH_SCREENSHOTS", "/tmp/tinytorch-screenshots"))
+
+
+def shot(page, name: str) -> None:
+    """Save what ``page`` shows as SCREENSHOTS/<name>.jpg (JPEG: the guides' pictures stay small)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.jpg"), type="jpeg", quality=70)
+
+
 def log_in(page, name: str, password: str, then: str = "/hub/home") -> None:
     page.goto(f"{URL}/hub/login?next={then}")
     page.fill("#username_input", name)
@@ -342,7 +352,11 @@ def test_a_hub_restart_keeps_every_students_kernel(hub):
     container = json.loads(docker("inspect", f"{NAME}-student-alice").stdout)[0]["Id"]
     kernel = hub.server_api("alice", "POST", "/kernels", json={"name": "python3"}).json()["id"]
     hub.execute("alice", kernel, "kept = 6 * 7")
+    channel = hub.kernel_channel("alice", kernel)  # what a notebook page holds open, through the proxy
+    proxy = json.loads(docker("inspect", f"{NAME}-proxy").stdout)[0]["State"]["StartedAt"]
     docker("restart", f"{NAME}-hub")
+    assert channel.run("print(kept + 1)").strip() == "43", "the open connection did not survive the hub's restart"
+    assert json.loads(docker("inspect", f"{NAME}-proxy").stdout)[0]["State"]["StartedAt"] == proxy
     deadline = time.monotonic() + 180
     while True:  # the hub, then the route to alice's server, come back
         try:
@@ -387,10 +401,18 @@ def test_in_a_browser_sign_up_approval_jupyterlab_and_formgrader(hub):
             dana.wait_for_url(f"{URL}/user/dana/lab**", timeout=240_000)
             dana.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
             assert dana.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").count() == 1
+            dana.wait_for_selector("text=WELCOME.md", timeout=30_000)  # a new home's first page; no news pop-up
+            assert dana.locator("text=official Jupyter news").count() == 0
+            shot(dana, "student-jupyterlab")
+            dana.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
+            dana.click(".lm-Menu-itemLabel:has-text('Assignment List')")
+            dana.wait_for_selector("text=Released, downloaded, and submitted assignments for course", timeout=60_000)
+            shot(dana, "student-assignment-list")
             log_in(tina, "tina", password, then=f"/services/{COURSE}/formgrader")
             tina.wait_for_url(f"{URL}/services/{COURSE}/formgrader**", timeout=60_000)
             tina.wait_for_selector("text=Manage Assignments", timeout=60_000)
             tina.wait_for_selector("text=02_tensor", timeout=60_000)  # rows come from the gradebook, by JS
+            shot(tina, "ta-formgrader")
             response = dana.goto(f"{URL}/services/{COURSE}/formgrader")
             assert response.status == 403 or "Manage Assignments" not in dana.content(), dana.url
             log_in(eve, "eve", password)
@@ -493,7 +515,7 @@ def test_in_a_browser_a_students_notebook_runs_no_script_in_the_formgrader(hub, 
             page.wait_for_selector("text=payload link", timeout=60_000)  # the student's cell is on the page
             page.get_by_text("payload link").first.click()             # the TA clicks the student's link
             page.wait_for_timeout(3000)
-            page.screenshot(path="/tmp/tinytorch-formgrader-submission.png", full_page=True)
+            shot(page, "ta-formgrader-submission")
             ran = {frame.url: frame.evaluate("() => window.__pwned || null") for frame in page.frames}
             assert not any(ran.values()), f"the student's script ran in the admin's browser: {ran}"
             assert page.title() != "PWNED"
@@ -566,7 +588,7 @@ def test_in_a_browser_approving_a_sign_up_needs_the_admins_click(hub):
             admin.wait_for_load_state()
             admin.goto(f"{URL}/hub/authorize")
             assert admin.locator("tr#mallory").count() == 0, "the admin's click did not discard"
-            admin.screenshot(path="/tmp/tinytorch-authorize.png", full_page=True)
+            shot(admin, "admin-authorize")
         finally:
             browser.close()
 
@@ -619,14 +641,14 @@ def test_students_cannot_reach_each_other_or_the_hub_internals(hub):
              "    s = socket.socket(); s.settimeout(3)\n"
              "    try: s.connect((host, port)); return True\n"
              "    except OSError: return False\n"
-             f"print(can('{bob_ip}', 8888), can('{NAME}-hub', 8081), can('{NAME}-hub', 8001), "
-             f"can('{NAME}-hub', 9999), can('{VARS['hub_gateway']}', 18951))\n")
+             f"print(can('{bob_ip}', 8888), can('{NAME}-hub', 8081), can('{NAME}-proxy', 8001), "
+             f"can('{NAME}-proxy', 8443), can('{NAME}-hub', 9999), can('{VARS['hub_gateway']}', 18951))\n")
     try:
         out = hub.run_code("alice", probe).split()
     finally:
         listener.close()
-    assert out == ["False", "True", "False", "False", "False"], \
-        "reach: bob's server, hub API, proxy API, formgrader, host: " + " ".join(out)
+    assert out == ["False", "True", "False", "False", "False", "False"], \
+        "reach: bob's server, hub API, proxy API, proxy, formgrader, host: " + " ".join(out)
     # A cloud's instance metadata (169.254.169.254, with its credentials) is off limits too. Checked as a
     # rule, not by sending a packet there: tests send traffic only to this machine's own addresses.
     bridge = json.loads(docker("network", "inspect", f"{NAME}-students").stdout)[0]["Options"].get(
@@ -688,6 +710,14 @@ def submit_reference(hub, student: str, assignment: str, tmp_path: Path) -> None
     in_container(container, student, f"nbgrader submit {assignment} --course {COURSE}")
 
 
+def notebook_points(assignment: str) -> float:
+    """The visible tests' points of ``assignment``: its test cells in the course's source notebook."""
+    from autograder.coursedir import nbgrader_notebook
+    from course.build.sources import find_module, is_test_cell
+    return sum(c.metadata["nbgrader"]["points"] for c in nbgrader_notebook(find_module(assignment)).cells
+               if is_test_cell(c))
+
+
 def wait_for_run(page, timeout: float = 900) -> str:
     """On a run's page (it refreshes itself while the run goes on): the run's final state."""
     deadline = time.monotonic() + timeout
@@ -730,7 +760,7 @@ def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
     from playwright.sync_api import sync_playwright
 
     from autograder import hidden
-    submit_reference(hub, "alice", "01_setup", tmp_path)
+    submit_reference(hub, "dana", "01_setup", tmp_path)
     points = hidden.points("01_setup")
     password = "correct-horse-battery-9"  # tina (TA) and dana (student) signed up in the sign-up test above
     with sync_playwright() as playwright:
@@ -746,7 +776,7 @@ def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
             tina.click("text=Services")
             tina.click('a[href$="/services/grading/"]')
             tina.wait_for_selector("#assignments", timeout=60_000)
-            tina.screenshot(path="/tmp/tinytorch-grading-index.png", full_page=True)
+            shot(tina, "ta-grading")
             tina.click("#assignment-01_setup button:has-text('Collect and grade')")
             tina.wait_for_url(f"{URL}/services/grading/runs/**")
             # a second click meanwhile (another TA, another tab) is told to wait, and starts nothing
@@ -756,13 +786,14 @@ def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
             second.wait_for_load_state()
             assert "being graded right now" in second.inner_text("#message"), second.content()[:800]
             assert wait_for_run(tina) == "done", tina.inner_text("#log")
-            assert "graded" in tina.inner_text("#progress-alice")
-            tina.screenshot(path="/tmp/tinytorch-grading-run.png", full_page=True)
+            assert "graded" in tina.inner_text("#progress-dana")
+            shot(tina, "ta-grading-run")
             tina.goto(f"{URL}/services/grading/assignments/01_setup")
-            assert tina.inner_text("#student-alice .hidden-score").strip() == f"{points:g}/{points:g}"
+            assert tina.inner_text("#student-dana .hidden-score").strip() == f"{points:g}/{points:g}"
+            shot(tina, "ta-grading-assignment")
             with tina.expect_download() as download:
                 tina.click("#otter-csv")
-            assert "alice" in Path(download.value.path()).read_text()
+            assert "dana" in Path(download.value.path()).read_text()
             # a path-like name, posted with tina's own XSRF token, is refused and starts nothing
             token = tina.input_value("input[name=_xsrf] >> nth=0")
             refused = tina.request.post(f"{URL}/services/grading/runs", form={
@@ -771,9 +802,19 @@ def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
             tina.click("#release-feedback")
             tina.wait_for_url(f"{URL}/services/grading/runs/**")
             assert wait_for_run(tina) == "done", tina.inner_text("#log")
+            # the student's own progress, and nobody else's; the TA sees the class
+            dana.goto(f"{URL}/services/progress/")
+            dana.wait_for_selector("#modules", timeout=60_000)
+            visible = notebook_points("01_setup")
+            assert dana.inner_text("#module-01_setup .total").strip().startswith(f"{visible + points:g}/")
+            shot(dana, "student-progress")
+            assert dana.goto(f"{URL}/services/progress/students/tina").status == 403
+            tina.goto(f"{URL}/services/progress/")
+            assert tina.inner_text("#row-dana").split("\t")[1].strip() == f"{visible + points:g}"
+            shot(tina, "ta-progress")
         finally:
             browser.close()
-    fetched = in_container(f"{NAME}-student-alice", "alice",
+    fetched = in_container(f"{NAME}-student-dana", "dana",
                            f"nbgrader fetch_feedback 01_setup --course {COURSE} && cat 01_setup/feedback/*/01_setup.html")
     assert "Hidden tests" in fetched.stdout
 
@@ -847,6 +888,9 @@ def test_in_a_browser_enrolment_lives_in_the_hub_and_survives_redeploys(hub):
             log_in(admin, "admin", admin_password)
             edit_group(admin, students, remove="bob")
             edit_group(admin, tas, add="dana")
+            admin.goto(f"{URL}/hub/admin#/groups")
+            admin.wait_for_selector(f"text={tas}")
+            shot(admin, "admin-groups")
             assert "bob" not in group_members(hub, students) and "dana" in group_members(hub, tas)
             redeploy, _, _ = playbook(vars_file=no_roster)
             assert redeploy.returncode == 0, explain(redeploy)
@@ -857,7 +901,7 @@ def test_in_a_browser_enrolment_lives_in_the_hub_and_survives_redeploys(hub):
             admin.click('form[action$="authorize/walt"] button:has-text("Authorize")')
             admin.wait_for_load_state()
             assert "walt" in group_members(hub, students), "an approved sign-up without a roster is a student"
-            admin.screenshot(path="/tmp/tinytorch-authorize-no-roster.png", full_page=True)
+            shot(admin, "admin-authorize-no-roster")
         finally:
             browser.close()
     hub.start_server("walt")
