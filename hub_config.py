@@ -541,13 +541,16 @@ def update_services(c, cfg: dict) -> None:
     course = cfg["course_id"]
     nbg = cfg["nbgrader"]
     origin = "/".join(cfg["hub"]["public_url"].split("/", 3)[:3])  # scheme://host[:port], as SCHEMA checked
+    # The services run in the hub container and listen on all its addresses: the proxy, in a container of its
+    # own, reaches them by the hub's name; students' servers cannot (only the hub API port is open to them).
+    service_host = f"http://{cfg['hub']['connect_host']}"
     services = [
         {
             # The formgrader: a JupyterLab for TAs at /services/<course>/, run as the
             # course's grader user in the course directory (nbgrader's multi-grader setup).
             "name": course,
-            "url": f"http://127.0.0.1:{nbg['formgrader_port']}",
-            "command": ["jupyterhub-singleuser", f"--port={nbg['formgrader_port']}", "--ip=127.0.0.1"],
+            "url": f"{service_host}:{nbg['formgrader_port']}",
+            "command": ["jupyterhub-singleuser", f"--port={nbg['formgrader_port']}", "--ip=0.0.0.0"],
             "user": grader_user(cfg),
             "cwd": nbg["course_root"],
             "environment": {
@@ -565,7 +568,7 @@ def update_services(c, cfg: dict) -> None:
             # The grading page (docker/hub/tinytorch_grading.py): only who may open the formgrader may open it;
             # it asks the grading agent (autograder/agent.py) over a socket only the grader's uid may open.
             "name": "grading",
-            "url": f"http://127.0.0.1:{nbg['grading_port']}",
+            "url": f"{service_host}:{nbg['grading_port']}",
             "command": [sys.executable, "-m", "tinytorch_grading"],
             "user": grader_user(cfg),
             "cwd": nbg["course_root"],
@@ -577,7 +580,7 @@ def update_services(c, cfg: dict) -> None:
         {
             # The progress page, the same program: a student's own modules and milestones; TAs see the class.
             "name": "progress",
-            "url": f"http://127.0.0.1:{nbg['progress_port']}",
+            "url": f"{service_host}:{nbg['progress_port']}",
             "command": [sys.executable, "-m", "tinytorch_grading"],
             "user": grader_user(cfg),
             "cwd": nbg["course_root"],
