@@ -10,6 +10,7 @@ by the same playbook. Finally the teardown playbook removes it all.
 """
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import json
 import os
@@ -753,10 +754,13 @@ def test_ta_grades_the_exchange_in_containers_and_the_student_fetches_feedback(h
 
 
 def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
-    """The TA, in Chromium, with no shell: opens Grading from the hub's Services menu, collects and grades
-    01_setup (hidden tests in grading containers, through the grading agent), watches it finish, reads the
-    scores, downloads Otter's CSV and releases the feedback, which the student then fetches. A student gets
-    403; a path-like assignment is refused; a second click while the batch runs is told to wait."""
+    """The TA, in Chromium, with no shell: sets 01_setup's due date in the formgrader (three hours ago), opens
+    Grading from the hub's Services menu, collects and grades 01_setup (hidden tests in grading containers,
+    through the grading agent), watches it finish, reads the scores, downloads Otter's CSV and releases the
+    feedback, which the student then fetches: it says the submission was late and what it cost. The student's
+    progress page and the TA's class table show the total less the late penalty. A student gets 403 on the
+    grading page and on another's progress; a path-like assignment is refused; a second click while the
+    batch runs is told to wait."""
     from playwright.sync_api import sync_playwright
 
     from autograder import hidden
@@ -773,6 +777,16 @@ def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
             assert dana.locator("#assignments").count() == 0
             log_in(tina, "tina", password)
             assert tina.url == f"{URL}/hub/home", "tina (the roster's TA) could not log in: run the sign-up test first"
+            # the TA sets 01_setup's due date, in the formgrader: three hours ago, so dana's submission is late
+            due = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=3)
+            tina.goto(f"{URL}/services/{COURSE}/formgrader")
+            tina.wait_for_selector("text=01_setup", timeout=60_000)
+            tina.locator("tr", has_text="01_setup").first.locator("td.edit a").click()
+            tina.fill(".modal-duedate", due.strftime("%Y-%m-%dT%H:%M"))
+            tina.fill(".modal-timezone", "+0000")
+            tina.click(".modal-footer .save")
+            tina.wait_for_selector(f"text={due.strftime('%Y-%m-%d %H:%M')}", timeout=30_000)
+            tina.goto(f"{URL}/hub/home")
             tina.click("text=Services")
             tina.click('a[href$="/services/grading/"]')
             tina.wait_for_selector("#assignments", timeout=60_000)
@@ -805,18 +819,20 @@ def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
             # the student's own progress, and nobody else's; the TA sees the class
             dana.goto(f"{URL}/services/progress/")
             dana.wait_for_selector("#modules", timeout=60_000)
-            visible = notebook_points("01_setup")
-            assert dana.inner_text("#module-01_setup .total").strip().startswith(f"{visible + points:g}/")
+            autograded = notebook_points("01_setup") + points  # 3 hours late: the default policy takes 10% of it
+            penalty = round(autograded * 0.10, 4)
+            assert dana.inner_text("#module-01_setup .penalty").strip() == f"{penalty:g}"
+            assert dana.inner_text("#module-01_setup .total").strip().startswith(f"{autograded - penalty:g}/")
             shot(dana, "student-progress")
             assert dana.goto(f"{URL}/services/progress/students/tina").status == 403
             tina.goto(f"{URL}/services/progress/")
-            assert tina.inner_text("#row-dana").split("\t")[1].strip() == f"{visible + points:g}"
+            assert tina.inner_text("#row-dana").split("\t")[1].strip() == f"{autograded - penalty:g} (late -{penalty:g})"
             shot(tina, "ta-progress")
         finally:
             browser.close()
     fetched = in_container(f"{NAME}-student-dana", "dana",
                            f"nbgrader fetch_feedback 01_setup --course {COURSE} && cat 01_setup/feedback/*/01_setup.html")
-    assert "Hidden tests" in fetched.stdout
+    assert "Hidden tests" in fetched.stdout and "late penalty 10% of the autograded score" in fetched.stdout
 
 
 def test_backup_then_restore_brings_back_database_gradebook_and_home(hub):
