@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -224,7 +225,7 @@ print(json.dumps(facts))
 def test_a_grading_container_really_has_its_limits(grader_image, tmp_path):
     (tmp_path / "02_tensor.ipynb").write_text("{}")
     tmp_path.chmod(0o755)
-    command = containers.docker_command("ttgrade-limits-check", grader_image, tmp_path,
+    command = containers.docker_command(f"ttgrade-limits-check-{os.getpid()}", grader_image, tmp_path,
                                      containers.Limits(memory_mb=600, pids=50))
     command = command[:command.index(grader_image) + 1] + ["python", "-c", PROBE_ENVIRONMENT]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)

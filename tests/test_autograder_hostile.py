@@ -7,19 +7,24 @@ The honest submissions in the same batch must score exactly what they score when
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
+import io
 import os
 import socket
 import subprocess
 import threading
 import time
+import tokenize
 
 import nbformat
+import numpy as np
 import pytest
 
 from autograder import containers, hidden
 from autograder.results import read_results
 from course.build.leaks import find_leaks
+from tests.conftest import ROOT
 from tests.test_autograder import (autograder, canvas_zip, course_dir, failures, grade_all, grader_image,  # noqa: F401
                                    notebook_test_points, reference_notebook, with_payload, write_notebooks)
 
@@ -179,6 +184,54 @@ while frame is not None and "request" not in frame.f_locals:
     frame = frame.f_back
 raise RuntimeError(frame.f_locals["request"]["probes"] if frame is not None else "no request found")""")
 HUNGRY_WRONG = hostile_add("_ballast = np.ones(16 * 2**20)\nreturn _make(np.zeros_like(self.data), 'add', (self, self._lift(other)))")
+# The probe's arguments are the hidden inputs: the operands reach the student's add, the caller's frames hold the request.
+RAISES_THE_INPUTS = hostile_add("""import sys
+request, frame = None, sys._getframe()
+while frame is not None and request is None:
+    request, frame = frame.f_locals.get("request"), frame.f_back
+inputs = [np.asarray(a) for a in request["args"]] if request else [self.data, self._lift(other).data]
+raise RuntimeError(" ".join(f"{a!r} {a} {a.tolist()} {a.ravel()[:4].tolist()}" for a in inputs))""")
+# ... and the test's code in pieces: lines cut in the middle (no whole line), joined without their line breaks
+RAISES_TEST_FRAGMENTS = hostile_add("""import sys
+frame = sys._getframe()
+while frame is not None and "request" not in frame.f_locals:
+    frame = frame.f_back
+code = frame.f_locals["request"]["probes"] if frame is not None else "no request found"
+raise RuntimeError(" ".join(line[len(line) // 3:] for line in code.splitlines())[:380])""")
+# A returned value the grader prints when it differs ("got ..."): the history of a sum names its operands' values.
+WRONG_HISTORY = """
+_real_add = Tensor.__add__
+
+
+def _add_with_history(self, other):
+    result = _real_add(self, other)
+    result._op = {op}
+    return result
+
+
+Tensor.__add__ = _add_with_history
+"""
+RETURNS_THE_INPUTS = WRONG_HISTORY.format(op="repr(self.data) + ' ' + str(self._lift(other).data.tolist()) "
+                                             "if self.data.size < 100 else 'sum'")
+HISTORY_TWIN = WRONG_HISTORY.format(op="'sum'")
+# SysV shared memory outlives a probe's processes, as /dev/shm would: a first call fails, every later one behaves.
+SYSV_STATE = hostile_add(f"""import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.shmget(0x7474, 0, 0) >= 0:  # an earlier probe left its segment: behave well from now on
+    {CORRECT}
+libc.shmget(0x7474, 4096, 0o1000 | 0o600)
+raise RuntimeError("first call")""")
+# Inside a memory measurement: the tracemalloc peak rewired (DEEP_TAMPER), and the reference's baseline run that would
+# catch it made to fail: the grader's own folders made read-only, so it can neither clean them nor write the reference.
+BREAKS_THE_BASELINE = hostile_add("""import os
+if self.data.shape == (1000, 1000):  # the memory tests' operands
+    for folder in ("/tmp/ttgrade/scratch", "/tmp/ttgrade"):
+        try:
+            os.chmod(folder, 0o555)
+        except OSError:
+            pass
+_ballast = np.ones(16 * 2**20)
+return _make(np.zeros_like(self.data), 'add', (self, self._lift(other)))""")
 
 
 def network_payload(port: int) -> str:
@@ -216,11 +269,44 @@ CORPUS = {  # name -> (payload, twin) ; twin None = RAISE
     "2,000 nested folders in /tmp": (DEEP_FOLDERS + RAISE, None),
     "keeps state in /dev/shm between probes": (SHARED_MEMORY, None),
     "raises the test's code as its message": (RAISES_THE_TEST, None),
+    "raises the hidden inputs as its message": (RAISES_THE_INPUTS, None),
+    "raises fragments of the test's code": (RAISES_TEST_FRAGMENTS, None),
+    "returns the hidden inputs where the grader shows its result": (RETURNS_THE_INPUTS, HISTORY_TWIN),
+    "keeps state in SysV shared memory between probes": (SYSV_STATE, None),
+    "breaks the reference's memory baseline and rewires the measurement": (DEEP_TAMPER + BREAKS_THE_BASELINE,
+                                                                            "hungry, measured"),
 }
 HONEST = {
     "reference": "",
     "wrong multiplication": "def _wrong_mul(self, other):\n    return _make(self.data * 2, 'mul', (self, self._lift(other)))\n\n\nTensor.__mul__ = _wrong_mul\n",
 }
+
+
+def hidden_code_fragments(slug: str, size: int = 16) -> set[str]:
+    """Every piece of ``size`` characters (white space removed) of the hidden tests' code outside their strings
+    (the feedback shows a test's docstring, and the grader names the parts of a result by the probe's keys) that
+    tinytorch and its visible tests, which students have, do not hold."""
+    fragments = set()
+    for source in hidden.test_files(slug).values():
+        tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+        code = "".join("".join(t.string.split()) for t in tokens if t.type not in (tokenize.STRING, tokenize.COMMENT))
+        fragments |= {code[i:i + size] for i in range(len(code) - size + 1)}
+    public = "".join("".join(path.read_text().split()) for path in (ROOT / "tinytorch").rglob("*.py"))
+    return {fragment for fragment in fragments if fragment not in public}
+
+
+def hidden_input_digits(slug: str) -> set[str]:
+    """The first five significant digits of every value of the hidden tests' input arrays (module-level constants)."""
+    digits = set()
+    for source in hidden.test_files(slug).values():
+        namespace: dict = {"np": np}
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper() for t in node.targets):
+                exec(compile(ast.Module([node], []), slug, "exec"), namespace)
+        for value in namespace.values():
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+                digits |= {f"{abs(float(v)):.10e}".replace(".", "")[:5] for v in value.ravel() if v != 0}
+    return digits
 
 
 @pytest.fixture(scope="module")
@@ -283,7 +369,7 @@ def test_hostile_submissions_get_what_they_deserve_and_honest_ones_their_solo_sc
     assert solo["reference"]["score"] == solo["reference"]["possible"]
     assert 0 < solo["wrong multiplication"]["score"] < solo["reference"]["score"]
 
-    twins = {"raise": RAISE, "hungry wrong add": HUNGRY_WRONG}
+    twins = {"raise": RAISE, "hungry wrong add": HUNGRY_WRONG, "wrong history": HISTORY_TWIN}
     batch = {f"hostile: {n}": p for n, (p, _) in corpus.items()}
     batch.update({f"twin: {n}": p for n, p in twins.items()})
     batch.update({f"honest: {n}": p for n, p in HONEST.items()})
@@ -302,7 +388,8 @@ def test_hostile_submissions_get_what_they_deserve_and_honest_ones_their_solo_sc
     twin_memory = sum(t["score"] for t in results["twin: hungry wrong add"]["tests"] if t["kind"] == "memory")
     for name, (payload, twin) in corpus.items():
         deserved = {None: scores["twin: raise"], HUNGRY_WRONG: scores["twin: hungry wrong add"] - twin_memory,
-                    "hungry, measured": scores["twin: hungry wrong add"], "": solo["reference"]["score"]}[twin]
+                    "hungry, measured": scores["twin: hungry wrong add"], "": solo["reference"]["score"],
+                    HISTORY_TWIN: scores["twin: wrong history"]}[twin]
         if scores[f"hostile: {name}"] != deserved:
             problems.append(f"{name}: scored {scores[f'hostile: {name}']}, deserves {deserved}\n"
                             f"{failures(results[f'hostile: {name}'])}")
@@ -311,7 +398,8 @@ def test_hostile_submissions_get_what_they_deserve_and_honest_ones_their_solo_sc
     visible = {name: result["visible_score"] for name, result in results.items()}
     for name, (payload, twin) in corpus.items():
         deserved = {None: visible["twin: raise"], HUNGRY_WRONG: visible["twin: hungry wrong add"],
-                    "hungry, measured": visible["twin: hungry wrong add"], "": solo["reference"]["visible_score"]}[twin]
+                    "hungry, measured": visible["twin: hungry wrong add"], "": solo["reference"]["visible_score"],
+                    HISTORY_TWIN: visible["twin: wrong history"]}[twin]
         if payload.startswith(MONKEYPATCH):
             continue
         if visible[f"hostile: {name}"] != deserved:
@@ -332,12 +420,14 @@ def test_hostile_submissions_get_what_they_deserve_and_honest_ones_their_solo_sc
     assert "tampered" in memory_messages, memory_messages
     deep = " ".join(t["message"] for t in results["hostile: rewires the memory measurement in its process"]["tests"])
     assert "tracemalloc did not report" in deep, deep
-    test_code = {line.strip() for source in hidden.test_files(SLUG).values() for line in source.splitlines()
-                 if len(line.strip()) >= 20}
+    fragments, inputs = hidden_code_fragments(SLUG), hidden_input_digits(SLUG)
     for name, result in results.items():
-        said = "\n".join(t["message"] for t in result["tests"] + result["visible"])
-        shown = sorted(line for line in test_code if line in said)
-        assert not shown, f"{name}: its feedback shows the hidden tests' code: {shown[:3]}"
+        said = "\n".join(t["message"] + " ".join(t["notes"]) for t in result["tests"])
+        said += "\n".join(t["message"] for t in result["visible"])
+        shown = sorted(fragment for fragment in fragments if fragment in "".join(said.split()))
+        assert not shown, f"{name}: its feedback shows pieces of the hidden tests' code: {shown[:3]}\n{said}"
+        shown = sorted(digits for digits in inputs if digits in said.replace(".", ""))
+        assert not shown, f"{name}: its feedback shows values of the hidden tests' inputs: {shown[:3]}\n{said}"
     assert accepted == [], f"a grading container reached the host: {accepted}"
     leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={containers.BATCH_LABEL}={BATCH}"],
                                capture_output=True, text=True).stdout

@@ -86,7 +86,8 @@ def same(fn, *args, rtol: float = 1e-5, atol: float = 1e-6, timeout: float | Non
     """``fn(tt, *args)`` on the submission equals ``fn(reference, *args)``: structure, shapes, dtypes, values."""
     got, _ = run_student(fn, *args, timeout=timeout)
     want = run_reference(fn, *args)
-    compare(got, want, "result", rtol, atol)
+    secrets = runner.CONTEXT.secrets(fn, args)
+    compare(got, want, "result", rtol, atol, shown=lambda value: runner.scrub(plain(value), secrets))
     return got
 
 
@@ -131,14 +132,20 @@ def within_budget(fn, *args, budget: int, what: str, timeout: float | None = Non
     return int(peak)
 
 
+def plain(value) -> str:
+    """A value as a failure message shows it: NumPy scalars as numbers (``0.5``, not ``np.float32(0.5)``)."""
+    return str(value) if isinstance(value, np.generic) else repr(value)
+
+
 def mb(n) -> str:
     return f"{n / 2**20:.1f} MB"
 
 
 # -- comparing results ------------------------------------------------------------------------------
 
-def compare(got, want, path: str, rtol: float, atol: float) -> None:
-    """Raise StudentError naming the first place where ``got`` differs from ``want``."""
+def compare(got, want, path: str, rtol: float, atol: float, shown=plain) -> None:
+    """Raise StudentError naming the first place where ``got`` differs from ``want``; values (the student's, and the
+    reference's, which may repeat a hidden input) are written by ``shown``, which hides the test's inputs and code."""
     if isinstance(want, np.ndarray) or isinstance(want, np.generic):
         want = np.asarray(want)
         if isinstance(got, (int, float)) and not isinstance(got, bool):
@@ -157,34 +164,34 @@ def compare(got, want, path: str, rtol: float, atol: float) -> None:
             bad = np.argwhere(~np.asarray(ok))
             first = tuple(int(i) for i in bad[0]) if want.ndim else ()
             message = (f"{path}: {len(bad)} of {max(want.size, 1)} values differ; first at index {first}: "
-                       f"got {got[first]!r}, expected {want[first]!r}")
+                       f"got {shown(got[first])}, expected {shown(want[first])}")
             raise StudentError(message)
         return
     if isinstance(want, float):
         if not isinstance(got, (int, float)) or isinstance(got, bool):
             raise StudentError(f"{path}: expected a number, got {type(got).__name__}")
         if not (np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)):
-            raise StudentError(f"{path}: got {got!r}, expected {want!r}")
+            raise StudentError(f"{path}: got {shown(got)}, expected {shown(want)}")
         return
     if isinstance(want, (tuple, list)):
         if not isinstance(got, (tuple, list)) or len(got) != len(want):
-            raise StudentError(f"{path}: expected {len(want)} items, got {describe(got)}")
+            raise StudentError(f"{path}: expected {len(want)} items, got {describe(got, shown)}")
         for index, (g, w) in enumerate(zip(got, want)):
-            compare(g, w, f"{path}[{index}]", rtol, atol)
+            compare(g, w, f"{path}[{index}]", rtol, atol, shown)
         return
     if isinstance(want, dict):
         if not isinstance(got, dict) or list(got) != list(want):
-            raise StudentError(f"{path}: expected {sorted(want)}, got {describe(got)}")
+            raise StudentError(f"{path}: expected {sorted(want)}, got {describe(got, shown)}")
         for key in want:
-            compare(got[key], want[key], key if path == "result" else f"{path} / {key}", rtol, atol)
+            compare(got[key], want[key], key if path == "result" else f"{path} / {key}", rtol, atol, shown)
         return
     if type(got) is not type(want) or got != want:
-        raise StudentError(f"{path}: got {got!r}, expected {want!r}")
+        raise StudentError(f"{path}: got {shown(got)}, expected {shown(want)}")
 
 
-def describe(value) -> str:
+def describe(value, shown=plain) -> str:
     if isinstance(value, dict):
-        return f"keys {sorted(value)}"
+        return f"keys {shown(sorted(value, key=str))}"
     if isinstance(value, (tuple, list)):
         return f"{len(value)} items"
     return type(value).__name__

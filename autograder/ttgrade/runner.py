@@ -1,8 +1,10 @@
 """Run one probe in a fresh student process, with limits; the grader process's side of ttgrade.child."""
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
+import re
 import resource
 import selectors
 import signal
@@ -12,6 +14,8 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from . import wire
 from .protocol import ProbeLimits
@@ -40,15 +44,85 @@ class FileContext:
     secret: str = ""             # the test file's source, which no message may carry into the feedback
 
 
-MAX_MESSAGE = 500  # characters of a failure message from the student's process that reach the feedback
+MAX_MESSAGE = 500   # characters of a failure message from the student's process that reach the feedback
+MIN_FRAGMENT = 10   # characters (white space aside) of the test's code or a string input that a message may not repeat
+MAX_SCANNED = 2**20  # array inputs larger than this (datasets, public) are not looked for in messages
+MAX_TEXT = 2**16     # ... nor string inputs longer than this
+NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
-def scrub(message: str, secret: str) -> str:
-    """A message from the student's process, as the feedback may show it: no line of the test's code (a
-    submission can read its caller's source from the stack and raise it), at most MAX_MESSAGE characters."""
-    for line in {line.strip() for line in secret.splitlines()}:
-        if len(line) >= 12 and line in message:
-            message = message.replace(line, "[test code]")
+class Secrets:
+    """What no message from the student's process may carry into the feedback: the test file's code (a submission can
+    read its caller's source from the stack) and the probe's arguments, the hidden inputs (its own arguments hold them)."""
+
+    def __init__(self, source: str, args: tuple = (), public: str = ""):
+        self.public = public  # what the student's own files hold (white space removed): no secret, though in the test
+        texts: list[str] = [source]
+        numbers: list[np.ndarray] = []
+        gather(args, texts, numbers)
+        squeezed = ["".join(text.split()) for text in texts]
+        self.fragments = {text[i:i + MIN_FRAGMENT] for text in squeezed for i in range(len(text) - MIN_FRAGMENT + 1)}
+        self.numbers = np.unique(np.concatenate(numbers)) if numbers else np.zeros(0)
+
+    def hide(self, message: str) -> str:
+        """``message`` with every piece of the test's code (that the student's own files do not hold: ``requires_grad``
+        is no secret) replaced by ``[test code]`` and every number that is (at the precision it is written with, two
+        significant digits or more) a value of an input by ``[test input]``."""
+        kept = [i for i, c in enumerate(message) if not c.isspace()]
+        squeezed = "".join(message[i] for i in kept)
+        spans: list[list[int]] = []
+        for j in range(len(squeezed) - MIN_FRAGMENT + 1):
+            window = squeezed[j:j + MIN_FRAGMENT]
+            if window in self.fragments and window not in self.public:
+                start, end = kept[j], kept[j + MIN_FRAGMENT - 1] + 1
+                if spans and start <= spans[-1][1]:
+                    spans[-1][1] = end
+                else:
+                    spans.append([start, end])
+        for start, end in reversed(spans):
+            message = message[:start] + "[test code]" + message[end:]
+        return NUMBER.sub(lambda m: "[test input]" if self.is_input(m.group()) else m.group(), message)
+
+    def is_input(self, token: str) -> bool:
+        mantissa, _, exponent = token.lower().lstrip("+-").partition("e")
+        whole, _, decimals = mantissa.partition(".")
+        significant = (whole + decimals).lstrip("0")
+        if len(significant) < 2 or ("." not in mantissa and not exponent and len(whole) < 3):
+            return False  # "0.5", "(3, 4)", "line 12": too common to mean anything
+        value = float(token)
+        tolerance = 0.51 * 10.0 ** (int(exponent or 0) - len(decimals)) + abs(value) * 1e-7  # float32 printed as float64
+        index = int(np.searchsorted(self.numbers, value - tolerance))
+        return index < len(self.numbers) and self.numbers[index] <= value + tolerance
+
+
+def gather(value, texts: list, numbers: list) -> None:
+    """The strings and numbers an argument holds (arrays, tuples, lists, dicts of them)."""
+    if isinstance(value, str):
+        if len(value) <= MAX_TEXT:
+            texts.append(value)
+    elif isinstance(value, (bool, np.bool_)) or value is None:
+        return
+    elif isinstance(value, (int, float, np.number)):
+        numbers.append(np.array([float(value)]))
+    elif isinstance(value, np.ndarray):
+        if value.dtype.kind in "iuf" and value.size <= MAX_SCANNED:
+            numbers.append(value.astype(np.float64).ravel())
+        elif value.dtype.kind == "U" and value.size <= 1000:
+            texts.extend(str(v) for v in value.ravel())
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            gather(item, texts, numbers)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            gather(key, texts, numbers)
+            gather(item, texts, numbers)
+
+
+def scrub(message: str, secrets: Secrets | None) -> str:
+    """A message from the student's process, as the feedback may show it: no piece of the test's code or of its inputs
+    (Secrets.hide), at most MAX_MESSAGE characters."""
+    if secrets is not None:
+        message = secrets.hide(message)
     return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + "..."
 
 
@@ -66,11 +140,19 @@ class Context:
         self.keep: set[str] = set()                  # what in /tmp belongs to the grader
         self.reference_files: dict[str, str] = {}    # the reference tinytorch, for reference=True runs
         self.spent = 0.0                             # seconds the submission's probes took so far (the budget)
+        self.public: str | None = None               # the stacks' text, white space removed (Secrets)
 
     def restore(self) -> None:
-        """After a probe: remove whatever the student's processes left in /tmp and /dev/shm (the next probe gets
-        them fresh) and rewrite every stack as built."""
-        for top in [TMP, SHM] + sorted(self.keep):
+        """After a probe: remove whatever the student's processes left in /tmp, /dev/shm, POSIX message queues and
+        System V IPC (the next probe gets them fresh; the grader's own folders get their modes back first, so a
+        ``chmod 555`` keeps nothing) and rewrite every stack as built."""
+        for folder in sorted(self.keep) + [self.workdir]:
+            try:
+                os.chmod(folder, 0o755)
+            except OSError:
+                pass
+        remove_ipc()
+        for top in [TMP, SHM, MQUEUE] + sorted(self.keep):
             for entry in os.listdir(top) if os.path.isdir(top) else []:
                 path = os.path.join(top, entry)
                 if path not in self.keep and path not in self.stacks and path != self.workdir:
@@ -80,6 +162,15 @@ class Context:
         for folder, files in self.stacks.items():
             remove(folder)
             write_files(folder, files)
+
+    def secrets(self, fn, args: tuple) -> Secrets | None:
+        """What messages about probe ``fn`` run with ``args`` may not show (None: a visible test's, nothing secret)."""
+        context = self.files[fn.__code__.co_filename]
+        if not context.secret:
+            return None
+        if self.public is None:  # the stacks are built before the first hidden test runs
+            self.public = "".join("".join(text.split()) for files in self.stacks.values() for text in files.values())
+        return Secrets(context.secret, args, self.public)
 
     # -- notes and datasets -------------------------------------------------------------------------
     def note(self, text: str) -> None:
@@ -122,7 +213,10 @@ class Context:
             self.restore()  # also deletes the reference stack
         if budgeted:
             self.spent += outcome.seconds
-        outcome.message = scrub(outcome.message, context.secret)
+        if outcome.message or outcome.tampering:  # the student's words: they may quote the test's code and inputs
+            secrets = self.secrets(fn, args)
+            outcome.message = scrub(outcome.message, secrets)
+            outcome.tampering = [scrub(text, secrets) for text in outcome.tampering]
         if outcome.status == "import" and context.stack_problem:
             outcome.message = f"{context.stack_problem}; {outcome.message}"
         elif outcome.status != "ok" and context.stack_problem:
@@ -133,6 +227,28 @@ class Context:
 CONTEXT: Context  # set by ttgrade.parent
 TMP = "/tmp"
 SHM = "/dev/shm"  # noqa: S108  (the container's shared-memory tmpfs: writable by the student's processes)
+MQUEUE = "/dev/mqueue"  # POSIX message queues, which outlive their processes too
+SYSV_IPC = {"shm": "shmctl", "msg": "msgctl", "sem": "semctl"}  # /proc/sysvipc/<kind> lists them; <call> removes one
+IPC_RMID = 0
+
+
+def remove_ipc() -> None:
+    """Remove every System V shared-memory segment, message queue and semaphore set (they outlive the processes that
+    made them, like files in /dev/shm). Only as the container's init: elsewhere they may be someone else's."""
+    if os.getpid() != 1:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for kind, call in SYSV_IPC.items():
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                ids = [int(line.split()[1]) for line in f.read().splitlines()[1:] if line.strip()]
+        except (OSError, ValueError, IndexError):
+            continue
+        for ipc_id in ids:
+            if kind == "sem":
+                libc.semctl(ipc_id, 0, IPC_RMID, 0)
+            else:
+                getattr(libc, call)(ipc_id, IPC_RMID, None)
 
 
 def remove(path: str) -> None:
