@@ -34,8 +34,10 @@
 # ## Your own tinytorch
 #
 # The `tinytorch` installed on the hub is a *skeleton*: everything you will
-# write raises `NotImplementedError("implement in module 02_tensor")` (naming
-# the module) until you export your own code. The **last cell of every
+# write raises `NotImplementedError("implement in module 02_tensor: Tensor.__add__
+# is still the skeleton's stub ...")` (naming the function and its module) until
+# you export your own code. Later modules measure with this module's profiler,
+# so finish and export this one first. The **last cell of every
 # notebook exports it**: save the notebook (Ctrl+S), then run that cell. It
 # copies the notebook's `#| export` cells, as last saved, into one file of
 # your *overlay*, `~/.tinytorch/overlay/` (module 02 writes `tensor.py`), and
