@@ -7,7 +7,8 @@ Rooms and what each may import besides the standard library and itself:
                           and torch (profiler.torch_if_installed: the notebooks' comparisons, never a dependency)
     course/NN_name/       tinytorch, course (a notebook finds the datasets next to the repository); numpy,
                           matplotlib, tqdm, torch (comparisons, guarded)
-    course/milestones/    tinytorch, course.milestones; numpy, tqdm, matplotlib
+    course/milestones/    tinytorch, course.milestones; numpy, tqdm, matplotlib; IPython only when a kernel runs
+                          the milestone (show_plot: the curve inline in the notebook)
     course/build/         tinytorch.export (the markers the student's export reads too); jupytext, nbformat
     autograder/           course.build, hub_config, autograder.hidden, autograder.ttgrade.protocol;
                           nbgrader, nbformat, traitlets, jupyter_core, otter, tqdm
@@ -39,7 +40,7 @@ FIRST_PARTY = {"tinytorch", "course", "autograder", "bench", "hub_config", "ttgr
 RULES: dict[str, tuple[set[str], set[str]]] = {
     "tinytorch/": ({"tinytorch"}, {"numpy", "tqdm", "matplotlib", "torch"}),
     "course/": ({"tinytorch", "course"}, {"numpy", "matplotlib", "tqdm", "torch"}),
-    "course/milestones/": ({"tinytorch", "course.milestones"}, {"numpy", "tqdm", "matplotlib"}),
+    "course/milestones/": ({"tinytorch", "course.milestones"}, {"numpy", "tqdm", "matplotlib", "IPython"}),
     "course/build/": ({"course.build", "tinytorch.export"}, {"jupytext", "nbformat"}),
     "autograder/": ({"autograder", "course.build", "hub_config"},
                     {"nbgrader", "nbformat", "traitlets", "jupyter_core", "otter", "tqdm", "tornado"}),

@@ -57,6 +57,20 @@ def test_skeleton_imports_and_stubs_name_their_module(skeleton):
     assert "NotImplementedError: implement in module 02_tensor" in result.stderr
 
 
+def test_a_stub_reached_from_a_later_module_says_what_to_finish_and_export(skeleton):
+    """Every later module's analysis cell profiles with module 01's Profile: a student who has not exported
+    module 01 must learn there which function is missing, in which module, and what to do."""
+    result = run_with(skeleton, "from tinytorch.profiler import Profile, measure\n"
+                                "import numpy as np\n"
+                                "with Profile('matmul'):\n"
+                                "    np.ones(3)\n")
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("NotImplementedError: implement in module 01_setup: Profile.__enter__ "), last
+    assert "01_setup.ipynb" in last and "last cell" in last and "export" in last, last
+    measured = run_with(skeleton, "from tinytorch.profiler import measure\nmeasure(print, 1)\n")
+    assert "NotImplementedError: implement in module 01_setup: measure " in measured.stderr, measured.stderr
+
+
 def test_check_runner_on_the_skeleton_reports_failures_not_crashes(skeleton):
     result = run_with(skeleton, "import sys\nfrom tinytorch import check\nsys.exit(check.main(['02', '05']))")
     assert result.returncode == 1, result.stdout + result.stderr
@@ -122,6 +136,22 @@ def test_a_broken_export_is_refused_and_the_previous_one_kept(student):
         first_export.source = original
         assert result.returncode == 1 and message in result.stderr and "previous export was kept" in result.stderr
         assert (home / "overlay" / "tensor.py").read_text() == exported
+
+
+def test_an_exported_unfinished_exercise_says_where_to_finish_it(student):
+    """A release notebook exported before its exercises are written: a later module that reaches one of
+    them learns which notebook to finish, not a bare NotImplementedError()."""
+    env, home = student
+    cells = [nbformat.v4.new_code_cell("#| default_exp profiler"),
+             nbformat.v4.new_code_cell("#| export\ndef measure(fn):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+                                       "\n\ndef kept(x):\n    raise NotImplementedError()  # a student's own raise, kept\n")]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), home / "01_setup.ipynb")
+    assert run_student(env, home, "-m", "tinytorch.export", "01_setup.ipynb").returncode == 0
+    result = run_student(env, home, "-c", "from tinytorch.profiler import measure\nmeasure(print)")
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("NotImplementedError: measure is not written yet in your export of 01_setup.ipynb"), last
+    assert "run its last cell" in last, last
+    assert "raise NotImplementedError()  # a student's own raise, kept" in (home / "overlay" / "profiler.py").read_text()
 
 
 def test_export_refuses_a_notebook_that_is_not_a_module(student):

@@ -11,6 +11,20 @@ from tinytorch.tensor import Tensor, TensorLike, as_tensor
 GELU_C = float(np.sqrt(2.0 / np.pi))
 
 
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of an element-wise operation on arrays of these shapes, by NumPy's broadcasting rule.
+
+    Raises ValueError naming the shapes when two sizes on one axis differ and neither is 1."""
+    ndim = max((len(shape) for shape in shapes), default=0)
+    result = []
+    for axis in range(-1, -ndim - 1, -1):                 # from the right
+        sizes = {shape[axis] for shape in shapes if len(shape) >= -axis} - {1}
+        if len(sizes) > 1:
+            raise ValueError(f"shapes {', '.join(map(str, shapes))} do not broadcast: sizes {sorted(sizes)} on axis {axis}")
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(reversed(result))
+
+
 def relu(x: TensorLike) -> Tensor:
     """max(0, x), element-wise."""
     x = as_tensor(x)
@@ -40,3 +54,12 @@ def softmax(x: TensorLike, axis: int = -1) -> Tensor:
     shifted = x - x.data.max(axis=axis, keepdims=True)  # a constant shift: same result, no overflow
     e = shifted.exp()
     return e / e.sum(axis=axis, keepdims=True)
+
+
+def best_linear_fit(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Predictions of the least-squares linear model targets ≈ features @ w + b, one per row of features."""
+    features = np.asarray(features, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.float64)
+    with_bias = np.hstack([features, np.ones((len(features), 1))])
+    coef, *_ = np.linalg.lstsq(with_bias, targets, rcond=None)
+    return with_bias @ coef

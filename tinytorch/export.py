@@ -1,8 +1,9 @@
 """Export your notebook's code into *your* tinytorch: ``python -m tinytorch.export 02_tensor.ipynb``.
 
 The ``tinytorch`` in the student image is the skeleton: every function you
-write raises ``NotImplementedError("implement in module NN_name")``.  Exporting a
-notebook copies its ``#| export`` cells, in order, into one file of your
+write raises ``NotImplementedError("implement in module NN_name: <function> is
+still the skeleton's stub ...")``.  Exporting a notebook copies its ``#| export``
+cells, in order, into one file of your
 *overlay*, ``$TINYTORCH_OVERLAY/<target>.py`` (default ``~/.tinytorch/overlay``),
 where ``<target>`` comes from the notebook's ``#| default_exp <target>`` line.
 The skeleton's ``tinytorch/__init__.py`` puts the overlay first on the
@@ -10,6 +11,8 @@ package's search path, so from then on ``import tinytorch`` (in a new kernel,
 a later module's notebook, ``python -m tinytorch.check NN``, the milestones)
 uses your module instead of its stub.  Modules you have not exported stay stubs.
 
+An exercise still holding nbgrader's ``raise NotImplementedError()`` is exported
+with a message naming it and the notebook to finish (a later module may reach it).
 The export refuses, and keeps your previous export, when the new code does not
 compile or does not import; it reads the notebook as last *saved*.  To go back
 to the stub, delete the file it names.  Under nbgrader (Validate, autograde)
@@ -24,6 +27,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,12 +80,34 @@ def notebook_code(notebook: Path) -> tuple[str, str]:
             if line.startswith(DEFAULT_EXP) and target is None:
                 target = line[len(DEFAULT_EXP):].strip()
         if is_export_cell(cell):
-            bodies.append(source.partition("\n")[2].strip("\n"))
+            bodies.append(name_unfinished_stubs(source.partition("\n")[2].strip("\n"), notebook.name))
     if not target or not target.isidentifier():
         raise ExportError(f"{notebook} has no '{DEFAULT_EXP}<name>' cell: it is not a course module notebook")
     if not bodies:
         raise ExportError(f"{notebook} has no cell starting with '{EXPORT}': nothing to export")
     return target, "\n\n\n".join(bodies) + "\n"
+
+
+YOUR_CODE_HERE = "# YOUR CODE HERE"                       # nbgrader's stub: this line, then the raise
+NBGRADER_STUB = "raise NotImplementedError()"
+DEFINITION = re.compile(r"^(\s*)(?:async\s+)?def\s+(\w+)")
+
+
+def name_unfinished_stubs(code: str, notebook: str) -> str:
+    """An exercise exported before it is written keeps nbgrader's bare ``raise NotImplementedError()``: a later
+    module that reaches it (every analysis cell uses module 01's profiler) would say nothing. Give that raise
+    a message naming the function and the notebook to finish. Other raises are the student's and stay."""
+    lines = code.split("\n")
+    for i in range(1, len(lines)):
+        if lines[i].strip() != NBGRADER_STUB or lines[i - 1].strip() != YOUR_CODE_HERE:
+            continue
+        indent = len(lines[i]) - len(lines[i].lstrip())
+        function = next((found.group(2) for line in reversed(lines[:i])
+                         if (found := DEFINITION.match(line)) and len(found.group(1)) < indent), "this exercise")
+        message = (f"{function} is not written yet in your export of {notebook}: write it (YOUR CODE HERE), "
+                   "save, run its last cell (the export) again, then restart this kernel")
+        lines[i] = f"{lines[i][:indent]}raise NotImplementedError({message!r})"
+    return "\n".join(lines)
 
 
 CHECK = """

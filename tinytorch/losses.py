@@ -4,6 +4,9 @@
 """Loss functions composed from Tensor operations, and their Module wrappers (module 06)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from tinytorch.layers import Module
@@ -82,6 +85,22 @@ def binary_cross_entropy(probs: TensorLike, targets: TensorLike) -> Tensor:
     return -(targets * p.log() + (1 - targets) * (1 - p).log()).mean()
 
 
+def binary_cross_entropy_with_logits(logits: TensorLike, targets: TensorLike) -> Tensor:
+    """mean(max(z, 0) - z·y + log(1 + exp(-|z|))): binary cross entropy of sigmoid(z), without overflow."""
+    z, y = _same_shape("binary_cross_entropy_with_logits", logits, targets, names=("logits", "targets"))
+    side = np.where(z.data >= 0, 1, -1).astype(z.dtype)   # a constant: which branch of max and |.| holds
+    positive = z * (side > 0)                               # max(z, 0)
+    magnitude = z * side                                    # |z|
+    return (positive - z * y + (1 + (-magnitude).exp()).log()).mean()
+
+
+def logit_gradient(loss_fn: Callable[[Tensor, Any], Tensor], logits: TensorLike, targets: Any) -> np.ndarray:
+    """d loss_fn(logits, targets) / d logits, computed on a fresh leaf (the caller's tensor is not touched)."""
+    leaf = Tensor(np.array(as_tensor(logits).data), requires_grad=True)
+    loss_fn(leaf, targets).backward()
+    return np.zeros_like(leaf.data) if leaf.grad is None else leaf.grad   # None: the loss ignores the logits
+
+
 class MSELoss(Module):
     """`MSELoss()(pred, target)`: mean squared error."""
 
@@ -101,3 +120,10 @@ class BCELoss(Module):
 
     def forward(self, probs: TensorLike, targets: TensorLike) -> Tensor:
         return binary_cross_entropy(probs, targets)
+
+
+class BCEWithLogitsLoss(Module):
+    """`BCEWithLogitsLoss()(logits, targets)`: binary cross entropy of sigmoid(logits), computed from the logits."""
+
+    def forward(self, logits: TensorLike, targets: TensorLike) -> Tensor:
+        return binary_cross_entropy_with_logits(logits, targets)

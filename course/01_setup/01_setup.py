@@ -34,8 +34,10 @@
 # ## Your own tinytorch
 #
 # The `tinytorch` installed on the hub is a *skeleton*: everything you will
-# write raises `NotImplementedError("implement in module 02_tensor")` (naming
-# the module) until you export your own code. The **last cell of every
+# write raises `NotImplementedError("implement in module 02_tensor: Tensor.__add__
+# is still the skeleton's stub ...")` (naming the function and its module) until
+# you export your own code. Later modules measure with this module's profiler,
+# so finish and export this one first. The **last cell of every
 # notebook exports it**: save the notebook (Ctrl+S), then run that cell. It
 # copies the notebook's `#| export` cells, as last saved, into one file of
 # your *overlay*, `~/.tinytorch/overlay/` (module 02 writes `tensor.py`), and
@@ -351,21 +353,23 @@ try:
     with Profile("small") as p:
         small = np.ones((100, 100), dtype=np.float32)        # 40 KB
     assert p.peak_bytes < 1_000_000, f"peak {p.peak_bytes} bytes for a 40 KB block: subtract the baseline"
-    assert _tracemalloc.is_tracing(), "Profile stopped tracing that it did not start"
+    assert _tracemalloc.is_tracing(), \
+        f"got is_tracing() = {_tracemalloc.is_tracing()} after the block, expected True: Profile stopped tracing that it did not start"
 finally:
     _tracemalloc.stop()
-assert not _tracemalloc.is_tracing()
+assert not _tracemalloc.is_tracing(), f"got is_tracing() = {_tracemalloc.is_tracing()}, expected False after stop()"
 calls = []
 m = measure(lambda x, scale=1: calls.append(x * scale) or len(calls), 2, repeat=4, scale=3, label="count")
 assert calls == [6, 6, 6, 6], f"measure called fn {len(calls)} times with results {calls}, expected 4 times 6"
-assert m.result == 1 and m.label == "count", f"got result {m.result}, label {m.label!r}: keep the first run's"
+assert m.result == 1, f"got result {m.result!r}, expected 1: keep the first run's result"
+assert m.label == "count", f"got label {m.label!r}, expected 'count' (the label argument)"
 
 # %% nbgrader={"grade": true, "grade_id": "test-setup-test-runner", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """find_tests keeps test_ callables in order; run_tests runs them all and records each failure's type and message."""
 def _ok():
     pass
 def _wrong():
-    assert 1 + 1 == 3, "got 2, expected 3"
+    assert 1 + 1 == 3, f"got {1 + 1}, expected 3"
 def _crash():
     raise KeyError("missing")
 namespace = {"test_b": _ok, "helper": _ok, "test_a": _wrong, "test_value": 42, "test_c": _crash}
@@ -373,9 +377,11 @@ found = find_tests(namespace)
 assert [name for name, _ in found] == ["test_b", "test_a", "test_c"], f"found {[n for n, _ in found]}"
 results = run_tests(found)
 assert [(r.name, r.passed) for r in results] == [("test_b", True), ("test_a", False), ("test_c", False)], results
-assert results[0].error == "" and results[1].error == "AssertionError: got 2, expected 3", results[1].error
+assert results[0].error == "", f"got error {results[0].error!r} for the passing test, expected ''"
+assert results[1].error == "AssertionError: got 2, expected 3", \
+    f"got error {results[1].error!r}, expected 'AssertionError: got 2, expected 3' (\"TypeName: message\")"
 assert results[2].error.startswith("KeyError"), results[2].error
-assert all(r.seconds >= 0 for r in results)
+assert all(r.seconds >= 0 for r in results), f"got seconds {[r.seconds for r in results]}, expected each >= 0"
 
 # %% [markdown]
 # ## Memory and performance analysis

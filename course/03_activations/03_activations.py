@@ -49,13 +49,63 @@ GELU_C = float(np.sqrt(2.0 / np.pi))
 
 
 # %% [markdown]
-# ## Broadcasting, once more
+# ## Your turn: the broadcasting rule
 #
-# Activations are element-wise: the output has the input's shape. Softmax is
-# the exception that proves the rule: it normalises along one axis, and the
-# normaliser of shape `(N, 1)` broadcasts back over the `(N, C)` scores. Keep
-# `keepdims=True` in mind.
+# Activations are element-wise: the output has the input's shape. But the
+# Tensor operations they are built from **broadcast**: softmax divides
+# `(N, C)` scores by an `(N, 1)` normaliser, a layer adds a `(C,)` bias to
+# `(N, C)` activations. NumPy's rule decides the result's shape, and with it
+# the result's memory:
 #
+# 1. line the shapes up **from the right** (a missing leading axis counts
+#    as size 1);
+# 2. on each axis the sizes must be equal, or one of them 1 (it is
+#    stretched, without copying, to the other size);
+# 3. the result has, on each axis, the size that is not 1 (or 1).
+#
+# `(256, 1) + (1, 10)` is `(256, 10)`; `(8, 1, 5) + (3, 1)` is `(8, 3, 5)`;
+# `(3,) + (4,)` is an error. Write `broadcast_shape(*shapes)`: the result's
+# shape, or a `ValueError` whose message names the shapes that do not fit
+# (as NumPy's does). Use plain Python on the tuples, not
+# `np.broadcast_shapes` (that is what the tests compare with).
+
+# %% nbgrader={"grade": false, "grade_id": "broadcast-shape", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of an element-wise operation on arrays of these shapes, by NumPy's broadcasting rule.
+
+    Raises ValueError naming the shapes when two sizes on one axis differ and neither is 1."""
+    ### BEGIN SOLUTION
+    ndim = max((len(shape) for shape in shapes), default=0)
+    result = []
+    for axis in range(-1, -ndim - 1, -1):                 # from the right
+        sizes = {shape[axis] for shape in shapes if len(shape) >= -axis} - {1}
+        if len(sizes) > 1:
+            raise ValueError(f"shapes {', '.join(map(str, shapes))} do not broadcast: sizes {sorted(sizes)} on axis {axis}")
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(reversed(result))
+    ### END SOLUTION
+
+
+# %% [markdown]
+# Broadcasting copies nothing on the way *in*, but the *result* is a full
+# array of the broadcast shape. Adding a `(N, 1)` column to a `(1, N)` row
+# reads `2N` numbers and writes `N²`: measure it with module 01's profiler
+# against the bytes your `broadcast_shape` predicts.
+
+# %%
+from tinytorch.profiler import Profile, expected_bytes
+
+for n in (100, 1000, 3000):
+    column = np.ones((n, 1), dtype=np.float32)
+    row = np.ones((1, n), dtype=np.float32)
+    with Profile(f"({n}, 1) + (1, {n})") as p:
+        outer = column + row
+    predicted = expected_bytes(broadcast_shape(column.shape, row.shape))
+    print(f"{p}   inputs {format(column.nbytes + row.nbytes, ','):>7} B, predicted output {format(predicted, ','):>10} B")
+    del outer
+
+# %% [markdown]
 # ## The functions
 #
 # * **ReLU** `max(0, x)`: multiply by the mask `x > 0`. The mask is a plain
@@ -112,19 +162,34 @@ def softmax(x: TensorLike, axis: int = -1) -> Tensor:
 
 
 # %% [markdown]
-# ## Why XOR needs a hidden layer
+# ## Your turn: why XOR needs a hidden layer
 #
-# XOR is 1 when exactly one input is 1. Let us find the **best possible**
-# linear model `y = w·x + b` by least squares (the exact optimum, no
-# training needed) and look at its predictions.
+# XOR is 1 when exactly one input is 1. Rather than train a linear model
+# and wonder whether training was the problem, compute the **best possible**
+# one, `y ≈ f·w + b`, exactly, by least squares: append a column of ones to
+# the features (for `b`), solve with `np.linalg.lstsq(A, y, rcond=None)`
+# (its first result is the coefficients), and return the model's predictions
+# `A @ coef`. Write `best_linear_fit(features, targets)`; it works on
+# plain arrays (it is an analysis tool, not a layer).
+
+# %% nbgrader={"grade": false, "grade_id": "best-linear-fit", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def best_linear_fit(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Predictions of the least-squares linear model targets ≈ features @ w + b, one per row of features."""
+    features = np.asarray(features, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.float64)
+    ### BEGIN SOLUTION
+    with_bias = np.hstack([features, np.ones((len(features), 1))])
+    coef, *_ = np.linalg.lstsq(with_bias, targets, rcond=None)
+    return with_bias @ coef
+    ### END SOLUTION
+
 
 # %%
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 y = np.array([0, 1, 1, 0], dtype=np.float32)
 
-with_bias = np.hstack([X, np.ones((4, 1), dtype=np.float32)])
-coef, *_ = np.linalg.lstsq(with_bias, y, rcond=None)
-linear_pred = with_bias @ coef
+linear_pred = best_linear_fit(X, y)
 print("best linear model predicts", linear_pred.round(3), "MSE", float(((linear_pred - y) ** 2).mean()))
 
 # %% [markdown]
@@ -139,9 +204,7 @@ r = np.random.default_rng(0)
 W1 = Tensor(r.standard_normal((2, 16)).astype(np.float32))
 b1 = Tensor(r.standard_normal(16).astype(np.float32))
 hidden = relu(Tensor(X) @ W1 + b1).data
-with_bias = np.hstack([hidden, np.ones((4, 1), dtype=np.float32)])
-coef, *_ = np.linalg.lstsq(with_bias, y, rcond=None)
-hidden_pred = with_bias @ coef
+hidden_pred = best_linear_fit(hidden, y)
 print("one hidden ReLU layer predicts", hidden_pred.round(3), "MSE", float(((hidden_pred - y) ** 2).mean()))
 assert ((linear_pred - y) ** 2).mean() > 0.2 and ((hidden_pred - y) ** 2).mean() < 1e-6
 
@@ -187,6 +250,37 @@ with np.errstate(over="raise", invalid="raise"):
 assert np.allclose(s, [0, 0, 0.5, 1, 1]), f"got s = {s!r}"
 assert np.all(np.isfinite(gelu(Tensor([-50.0, 50.0])).data)), \
     f"got np.isfinite(gelu(Tensor([-50.0, 50.0])).data) = {np.isfinite(gelu(Tensor([-50.0, 50.0])).data)!r}"
+
+# %% nbgrader={"grade": true, "grade_id": "test-activations-broadcast-shape", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""broadcast_shape follows NumPy's rule (from the right, sizes equal or 1) and names the shapes that do not fit."""
+for shapes in [((256, 1), (1, 10)), ((8, 1, 5), (3, 1)), ((5,), (2, 3, 5)), ((), (4, 2)), ((3, 0), (1,)),
+               ((2, 1), (1, 3), (4, 1, 1)), ((7,),)]:
+    got, want = broadcast_shape(*shapes), np.broadcast_shapes(*shapes)
+    assert got == want, f"broadcast_shape{shapes}: got {got!r}, expected {want!r}"
+for bad in [((3,), (4,)), ((2, 3), (3, 2)), ((1, 5), (2, 1), (3, 5))]:
+    try:
+        got = broadcast_shape(*bad)
+    except ValueError as error:
+        message = str(error)
+        assert all(str(shape) in message for shape in bad), f"the error names the shapes {bad}, got {message!r}"
+    else:
+        raise AssertionError(f"broadcast_shape{bad}: got {got!r}, expected a ValueError (they do not broadcast)")
+
+# %% nbgrader={"grade": true, "grade_id": "test-activations-xor-proof", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""best_linear_fit finds the exact least-squares predictions: 0.5 everywhere on XOR, exact on a linear target."""
+X_xor = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+got = best_linear_fit(X_xor, np.array([0, 1, 1, 0], dtype=np.float32))
+assert np.shape(got) == (4,), f"got predictions of shape {np.shape(got)}, expected (4,): one per row"
+assert np.allclose(got, 0.5, atol=1e-6), f"got {got} on XOR, expected [0.5 0.5 0.5 0.5]: no line does better"
+F = np.random.default_rng(3).normal(size=(20, 3))
+target = F @ np.array([2.0, -1.0, 0.5]) + 4.0                   # exactly linear, with an offset
+got = best_linear_fit(F, target)
+assert np.allclose(got, target, atol=1e-8), f"got {got[:3]}..., expected {target[:3]}...: fit the bias too"
+noisy = target + np.random.default_rng(4).normal(size=20)
+got = best_linear_fit(F, noisy)
+tilt = np.c_[F, np.ones(20)].T @ (got - noisy)     # at the optimum the error is orthogonal to every column
+assert np.allclose(tilt, 0, atol=1e-6), \
+    f"got errors whose products with the features and the ones column are {tilt}, expected 0 (the least-squares optimum)"
 
 # %% [markdown]
 # ## Memory and performance analysis

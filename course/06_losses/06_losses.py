@@ -15,14 +15,15 @@
 #
 # Training needs one number that says how wrong the network is: the
 # **loss**. Gradient descent then asks how that number changes with every
-# weight. In this module you write the three losses that cover most of deep
-# learning:
+# weight. In this module you write the losses that cover most of deep
+# learning, and a tool that measures the gradient a loss sends back:
 #
 # | loss | task | network output | target |
 # |---|---|---|---|
 # | `mse_loss` | regression | any shape | same shape, real numbers |
 # | `cross_entropy` | classification into C classes | logits `(N, C)` | class indices `(N,)` |
 # | `binary_cross_entropy` | yes/no | probabilities in (0, 1) | 0s and 1s, same shape |
+# | `binary_cross_entropy_with_logits` | yes/no | logits (any real number) | 0s and 1s, same shape |
 #
 # Each is **composed from Tensor operations** you wrote in module 02, so
 # module 05 already knows its gradient: no new gradient rule is needed. What
@@ -67,6 +68,9 @@
 #| export
 """Loss functions composed from Tensor operations, and their Module wrappers (module 06)."""
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -202,6 +206,63 @@ def binary_cross_entropy(probs: TensorLike, targets: TensorLike) -> Tensor:
 
 
 # %% [markdown]
+# ## Your turn: binary cross entropy from logits
+#
+# The clamp above is a patch: a saturated sigmoid has already lost the
+# information (in float32, `sigmoid(20)` is exactly `1.0`), and the loss of
+# a confidently wrong prediction stops at `-log(1e-7) ≈ 16`. Working from
+# the logit `z` itself loses nothing. With `p = σ(z)`,
+# `log p = -log(1 + e^{-z})` and `log(1 - p) = -z - log(1 + e^{-z})`, so
+#
+# $$\mathrm{BCE}(z, y) = \max(z, 0) - z\,y + \log\big(1 + e^{-|z|}\big),$$
+#
+# written so that the exponent is never positive (no overflow) and the log's
+# argument is between 1 and 2 (never `log(0)`). This is PyTorch's
+# `BCEWithLogitsLoss`, and the reason networks output logits. Write it with
+# Tensor operations and one constant from `z.data`, the side of 0 each
+# logit is on, `side = ±1` (take `+1` at `z = 0`): then `max(z, 0)` is
+# `z * (side > 0)` (ReLU's trick) and `|z|` is `z * side`. Both must pick
+# the same branch at `z = 0` (`np.sign(0)` is `0`: try it and watch the
+# gradient test fail there). The gradient comes out as `(σ(z) - y) / N`
+# without you writing it.
+
+# %% nbgrader={"grade": false, "grade_id": "bce-with-logits", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def binary_cross_entropy_with_logits(logits: TensorLike, targets: TensorLike) -> Tensor:
+    """mean(max(z, 0) - z·y + log(1 + exp(-|z|))): binary cross entropy of sigmoid(z), without overflow."""
+    z, y = _same_shape("binary_cross_entropy_with_logits", logits, targets, names=("logits", "targets"))
+    ### BEGIN SOLUTION
+    side = np.where(z.data >= 0, 1, -1).astype(z.dtype)   # a constant: which branch of max and |.| holds
+    positive = z * (side > 0)                               # max(z, 0)
+    magnitude = z * side                                    # |z|
+    return (positive - z * y + (1 + (-magnitude).exp()).log()).mean()
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ## Your turn: measure the gradient a loss sends back
+#
+# Which loss trains better is a question about gradients: how large is
+# `∂loss/∂logits` when the model is right, unsure, confidently wrong? Write
+# `logit_gradient(loss_fn, logits, targets)`: make a **fresh leaf** from a
+# copy of the logits' data (`requires_grad=True`, so the caller's tensor
+# keeps its own `.grad`), compute `loss_fn(leaf, targets)`, call `backward()`
+# on it and return the leaf's gradient. `backward()` starts from one number:
+# a loss that is not a scalar makes it raise, which is why every loss ends
+# in a mean.
+
+# %% nbgrader={"grade": false, "grade_id": "logit-gradient", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def logit_gradient(loss_fn: Callable[[Tensor, Any], Tensor], logits: TensorLike, targets: Any) -> np.ndarray:
+    """d loss_fn(logits, targets) / d logits, computed on a fresh leaf (the caller's tensor is not touched)."""
+    ### BEGIN SOLUTION
+    leaf = Tensor(np.array(as_tensor(logits).data), requires_grad=True)
+    loss_fn(leaf, targets).backward()
+    return np.zeros_like(leaf.data) if leaf.grad is None else leaf.grad   # None: the loss ignores the logits
+    ### END SOLUTION
+
+
+# %% [markdown]
 # ## Given: the losses as Modules
 #
 # PyTorch code writes `loss_fn = nn.CrossEntropyLoss()` and then
@@ -229,6 +290,13 @@ class BCELoss(Module):
 
     def forward(self, probs: TensorLike, targets: TensorLike) -> Tensor:
         return binary_cross_entropy(probs, targets)
+
+
+class BCEWithLogitsLoss(Module):
+    """`BCEWithLogitsLoss()(logits, targets)`: binary cross entropy of sigmoid(logits), computed from the logits."""
+
+    def forward(self, logits: TensorLike, targets: TensorLike) -> Tensor:
+        return binary_cross_entropy_with_logits(logits, targets)
 
 
 # %% [markdown]
@@ -329,6 +397,46 @@ assert np.all(np.isfinite(saturated.grad)), f"got np.isfinite(saturated.grad) = 
 assert np.isclose(MSELoss()(Tensor([1.0, 2.0]), Tensor([1.0, 4.0])).item(), 2.0), \
     f"got MSELoss()(Tensor([1.0, 2.0]), Tensor([1.0, 4.0])).item() = {MSELoss()(Tensor([1.0, 2.0]), Tensor([1.0, 4.0])).item()!r}"
 
+# %% nbgrader={"grade": true, "grade_id": "test-losses-bce-with-logits", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""binary_cross_entropy_with_logits matches BCE of sigmoid(z), stays finite and exact at ±1e4, and its gradient is (σ(z) - y) / N."""
+z = np.array([[2.0], [-1.0], [0.0], [4.0]], dtype=np.float32)
+y = np.array([[1.0], [0.0], [1.0], [0.0]], dtype=np.float32)
+p = 1 / (1 + np.exp(-z.astype(np.float64)))
+expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+logits = Tensor(z, requires_grad=True)
+loss = binary_cross_entropy_with_logits(logits, y)
+assert np.isclose(loss.item(), expected, rtol=1e-5), f"got {loss.item()!r}, expected {expected!r} (BCE of sigmoid(z))"
+assert loss.dtype == np.float32, f"got dtype {loss.dtype}, expected float32 (float32 logits give a float32 loss)"
+loss.backward()
+assert np.allclose(logits.grad, (p - y) / 4, atol=1e-6), f"got gradient {logits.grad.ravel()}, expected {((p - y) / 4).ravel()}"
+extreme = Tensor(np.array([1e4, -1e4, 1e4, -1e4], dtype=np.float32), requires_grad=True)
+with np.errstate(over="raise", invalid="raise", divide="raise"):
+    loss = binary_cross_entropy_with_logits(extreme, np.array([1.0, 0.0, 0.0, 1.0], dtype=np.float32))
+    loss.backward()
+assert np.isclose(loss.item(), (1e4 + 1e4) / 4), \
+    f"got {loss.item()!r}, expected 5000: two right (loss 0) and two wrong by 1e4 (loss 1e4 each, no clamp)"
+assert np.allclose(extreme.grad, [0, 0, 0.25, -0.25]), f"got gradient {extreme.grad}, expected [0, 0, 0.25, -0.25]"
+assert np.isclose(BCEWithLogitsLoss()(Tensor(z), y).item(), expected, rtol=1e-5), \
+    f"got BCEWithLogitsLoss()(...) = {BCEWithLogitsLoss()(Tensor(z), y).item()!r}, expected {expected!r}"
+
+# %% nbgrader={"grade": true, "grade_id": "test-losses-logit-gradient", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""logit_gradient returns d loss / d logits on a fresh leaf, leaves the caller's tensor alone, and needs a scalar loss."""
+z = Tensor(np.array([[1.0, 2.0, 0.5]], dtype=np.float32), requires_grad=True)
+grad = logit_gradient(cross_entropy, z, np.array([2]))
+p = np.exp(z.data) / np.exp(z.data).sum()
+assert np.allclose(grad, p - np.eye(3)[[2]], atol=1e-6), f"got {grad}, expected softmax - onehot = {p - np.eye(3)[[2]]}"
+assert z.grad is None, f"got z.grad = {z.grad}: the caller's tensor was touched, expected a fresh leaf"
+again = logit_gradient(cross_entropy, z, np.array([2]))
+assert np.allclose(again, grad), f"got {again} the second time, expected {grad}: gradients must not pile up across calls"
+twice = logit_gradient(lambda t, target: mse_loss(t * 2, target), np.array([1.0, 3.0]), np.array([0.0, 0.0]))
+assert np.allclose(twice, [4.0, 12.0]), f"got {twice} for mean((2z)²) at z = [1, 3], expected [4, 12] (plain arrays work too)"
+try:
+    got = logit_gradient(lambda t, target: t * 2, z, None)
+except RuntimeError as error:
+    assert "single number" in str(error), f"got {error!r}, expected backward()'s complaint about a non-scalar"
+else:
+    raise AssertionError(f"a loss of shape (1, 3) gave {got}: expected backward() to refuse a non-scalar loss")
+
 # %% [markdown]
 # ## Memory and performance analysis
 #
@@ -372,14 +480,16 @@ for classes in (10, 1000, 10_000):
 from tinytorch.activations import softmax
 
 one_hot = np.eye(10, dtype=np.float32)[[0]]                   # (1, 10): the target, class 0
+def mse_on_probabilities(z, target):
+    return mse_loss(softmax(z, axis=1), target)
+
 print(f"{'logit of the wrong class':>25s} {'p(correct)':>11s} {'|grad| MSE':>11s} {'|grad| CE':>10s}")
 for s in (0.0, 2.0, 5.0, 10.0, 15.0):
-    z_mse = Tensor(np.array([[0.0, s] + [0.0] * 8], dtype=np.float32), requires_grad=True)
-    mse_loss(softmax(z_mse, axis=1), one_hot).backward()
-    z_ce = Tensor(z_mse.data.copy(), requires_grad=True)
-    cross_entropy(z_ce, np.array([0])).backward()
-    p_correct = softmax(Tensor(z_mse.data), axis=1).data[0, 0]
-    print(f"{s:25.0f} {p_correct:11.2e} {np.linalg.norm(z_mse.grad):11.2e} {np.linalg.norm(z_ce.grad):10.2e}")
+    z = Tensor(np.array([[0.0, s] + [0.0] * 8], dtype=np.float32))
+    through_mse = logit_gradient(mse_on_probabilities, z, one_hot)
+    through_ce = logit_gradient(cross_entropy, z, np.array([0]))
+    p_correct = softmax(z, axis=1).data[0, 0]
+    print(f"{s:25.0f} {p_correct:11.2e} {np.linalg.norm(through_mse):11.2e} {np.linalg.norm(through_ce):10.2e}")
 
 # %% [markdown]
 # The worse the prediction, the *smaller* the MSE gradient: the softmax
@@ -387,6 +497,29 @@ for s in (0.0, 2.0, 5.0, 10.0, 15.0):
 # confidently wrong classifier barely learns. Cross entropy's gradient is
 # `softmax(z) - onehot(y)`: its size stays near √2 however wrong the model
 # is, which is why classifiers are trained with cross entropy.
+#
+# The same measurement for a yes/no output, one example of class 1 and a
+# logit running from right to confidently wrong: the clamped BCE on
+# probabilities against yours on logits.
+
+# %%
+from tinytorch.activations import sigmoid
+
+def bce_on_probabilities(z, target):
+    return binary_cross_entropy(sigmoid(z), target)
+
+print(f"{'logit':>6s} {'loss (probs)':>13s} {'loss (logits)':>14s} {'|grad| probs':>13s} {'|grad| logits':>14s}")
+for z in (5.0, 0.0, -5.0, -20.0, -100.0):
+    logit, target = Tensor(np.array([z], dtype=np.float32)), np.array([1.0], dtype=np.float32)
+    losses = (bce_on_probabilities(logit, target).item(), binary_cross_entropy_with_logits(logit, target).item())
+    grads = (logit_gradient(bce_on_probabilities, logit, target), logit_gradient(binary_cross_entropy_with_logits, logit, target))
+    print(f"{z:6.0f} {losses[0]:13.4f} {losses[1]:14.4f} {np.abs(grads[0]).max():13.2e} {np.abs(grads[1]).max():14.2e}")
+
+# %% [markdown]
+# Past `z ≈ -16` the clamp takes over: the loss on probabilities stops
+# growing and its gradient is **zero** (a clamped value is a constant), so
+# a confidently wrong yes/no model gets no signal at all. From the logits,
+# the loss keeps growing like `|z|` and the gradient stays `σ(z) - 1 ≈ -1`.
 
 # %% [markdown]
 # ## Comparison with PyTorch

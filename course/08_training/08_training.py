@@ -558,7 +558,8 @@ for micro in (3, 4, 1, 10):
     for p in net.parameters():
         p.grad = np.full_like(p.data, 100.0)          # stale gradients from an earlier step: must not count
     loss = accumulated_step(net, CrossEntropyLoss(), SGD(net.parameters(), lr=0.5, momentum=0.9), Xb, yb, micro)
-    assert isinstance(loss, float) and np.isclose(loss, full_loss.item(), rtol=1e-5), \
+    assert isinstance(loss, float), f"micro-batches of {micro}: got a {type(loss).__name__} ({loss!r}), expected a float (.item())"
+    assert np.isclose(loss, full_loss.item(), rtol=1e-5), \
         f"micro-batches of {micro}: loss {loss!r}, expected the batch's mean loss {full_loss.item():.6f}"
     for (name, got), want in zip(net.state_dict().items(), reference_net.state_dict().values()):
         assert np.allclose(got, want, rtol=1e-5, atol=1e-6), \

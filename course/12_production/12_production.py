@@ -303,14 +303,14 @@ def confusion_matrix(predicted: ArrayLike, targets: ArrayLike, num_classes: int)
 
 def plot_history(history: History, path: str | os.PathLike[str], title: str = "training history") -> Path:
     """Loss (and accuracy, when recorded) per epoch, saved as a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure of its own, not pyplot: matplotlib.use("Agg") would switch a notebook's inline backend off.
+    from matplotlib.figure import Figure
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     has_accuracy = bool(history.train_accuracy or history.val_accuracy)
-    fig, axes = plt.subplots(1, 2 if has_accuracy else 1, figsize=(10 if has_accuracy else 5, 3.5), squeeze=False)
+    fig = Figure(figsize=(10 if has_accuracy else 5, 3.5))
+    axes = fig.subplots(1, 2 if has_accuracy else 1, squeeze=False)
     epochs = range(1, history.epochs + 1)
     axes[0, 0].plot(epochs, history.train_loss, label="train")
     if history.val_loss:
@@ -325,7 +325,6 @@ def plot_history(history: History, path: str | os.PathLike[str], title: str = "t
         axes[0, 1].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 

@@ -4,7 +4,8 @@
     python -m course.build check           exit 1 if committed files drifted from course/
     python -m course.build notebooks DIR   write each module as a notebook, solutions in
     python -m course.build skeleton DIR    write the student package: every solution region
-                                           replaced by NotImplementedError naming its module,
+                                           replaced by NotImplementedError naming its function and
+                                           module and saying to finish and export that notebook,
                                            plus the overlay hook that finds the student's exports,
                                            and course/milestones/ beside it
     python -m course.build leaks PATH...   exit 1 if any file under PATH holds solution text, a mark

@@ -1,7 +1,8 @@
 """The student's package: ``python -m course.build skeleton DIR`` writes ``DIR/tinytorch`` and ``DIR/course``.
 
 Hand-written tinytorch files as they are, generated ones with every solution region replaced by
-``NotImplementedError("implement in module NN_name")``, and an ``__init__`` that looks in the
+``NotImplementedError("implement in module NN_name: <function> is still the skeleton's stub. Finish
+NN_name.ipynb and run its last cell ...")`` (later modules reach module 01's profiler too), and an ``__init__`` that looks in the
 student's overlay first (where ``tinytorch.export`` writes their own modules). Beside it,
 ``course/milestones``: the milestone programs (they hold no solution), without the rest of ``course/``.
 """

@@ -122,19 +122,40 @@ def strip_solution_markers(code: str, where: str) -> str:
     return "\n".join(lines)
 
 
+DEFINITION = re.compile(r"^(\s*)(?:async\s+)?(?:def|class)\s+(\w+)")
+
+
+def stub_message(module: Module, qualname: str) -> str:
+    """What a stub raises. It is met from later modules too (every analysis cell profiles with module 01's
+    ``Profile``), so it names the function, its module, and what to do; it starts with the mark that
+    ``tinytorch.check`` looks for."""
+    where = f"{qualname} " if qualname else ""
+    return (f"implement in module {module.slug}: {where}is still the skeleton's stub. Finish "
+            f"{module.slug}.ipynb and run its last cell (the export), then restart this kernel")
+
+
 def stub_solutions(code: str, module: Module) -> str:
-    """The student's version: each solution region becomes a NotImplementedError naming the module."""
+    """The student's version: each solution region becomes a NotImplementedError naming the function and module."""
     lines, inside = [], False
+    enclosing: list[tuple[int, str]] = []  # (indent, name) of the def/class lines around this line
     for line in code.splitlines():
         marker = line.strip()
         if marker == BEGIN_SOLUTION:
             indent = line[: len(line) - len(line.lstrip())]
-            lines.append(f'{indent}raise NotImplementedError("implement in module {module.slug}")')
+            qualname = ".".join(name for depth, name in enclosing if depth < len(indent))
+            lines.append(f"{indent}raise NotImplementedError({stub_message(module, qualname)!r})")
             inside = True
         elif marker == END_SOLUTION:
             inside = False
         elif not inside:
             lines.append(line)
+            definition = DEFINITION.match(line)
+            if marker and not marker.startswith(("#", "@", ")")):
+                depth = len(line) - len(line.lstrip())
+                if definition or depth == 0:
+                    enclosing = [(d, n) for d, n in enclosing if d < depth]
+                if definition:
+                    enclosing.append((depth, definition.group(2)))
     return "\n".join(lines)
 
 

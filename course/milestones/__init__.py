@@ -41,6 +41,21 @@ def run(main: Callable[[], int], name: str) -> int:
     return code
 
 
+def show_plot(path: str | Path) -> bool:
+    """Display the saved PNG ``path`` in the notebook running this milestone (``%run -m course.milestones.xor``
+    or calling its ``main``); True when it did. From a terminal there is nothing to display on (the path is
+    printed): False, and IPython is not even imported."""
+    if "IPython" not in sys.modules:                  # a kernel imports IPython before it runs any cell
+        return False
+    from IPython import get_ipython
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:   # plain python, or IPython in a terminal
+        return False
+    from IPython.display import Image, display
+    display(Image(filename=str(path)))
+    return True
+
+
 def unfinished(error: NotImplementedError) -> str:
     """Where a NotImplementedError came from: the innermost frame in a tinytorch module, named by its course module."""
     from tinytorch.check import course_modules

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from course.milestones import run
+from course.milestones import run, show_plot
 import tinytorch as tt
 from tinytorch.adam import Adam, evaluate_classifier, train_epoch
 from tinytorch.data import MNIST, DataLoader, TensorDataset
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     final = result["test_accuracy"][-1]
     print(f"test accuracy after {args.epochs} epoch(s): {final:.4f}; checkpoint {result['checkpoint']}, "
           f"plot {result['plot']}")
+    show_plot(result["plot"])
     if final < args.target:
         print(f"below the target accuracy {args.target}", file=sys.stderr)
         return 1

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from course.milestones import run
+from course.milestones import run, show_plot
 import tinytorch as tt
 from tinytorch.adam import AdamW
 from tinytorch.data import dataset_root
@@ -219,16 +219,14 @@ def _jsonable(cfg: TrainConfig) -> dict:
 
 
 def _plot(history: dict, path: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
+    from matplotlib.figure import Figure  # not pyplot: matplotlib.use("Agg") would turn a notebook's plots off
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.plot(history["iter"], history["train_loss"], label="train")
     ax.plot(history["iter"], history["val_loss"], label="validation")
     ax.set(xlabel="iteration", ylabel="cross-entropy (nats per character)", title="TinyGPT on Tiny Shakespeare")
     ax.legend()
     fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
@@ -286,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"validation loss {result['final_val_loss']:.4f} (whole validation split) after {cfg.max_iters} "
           f"iterations; {result['iterations']} trained in {result['train_seconds']:.0f} s; "
           f"checkpoint {result['checkpoint']}, plot {result['plot']}")
+    show_plot(result["plot"])
     if result["final_val_loss"] > args.target:
         print(f"above the target validation loss {args.target}", file=sys.stderr)
         return 1

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from course.milestones import run
+from course.milestones import run, show_plot
 import tinytorch
 from tinytorch.layers import Linear, Sequential, Sigmoid, Tanh
 from tinytorch.losses import BCELoss
@@ -145,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loss {result.losses[-1]:.5f} did not reach {TARGET_LOSS} in {args.max_steps} steps "
               f"({result.seconds:.3f} s): try another --lr or more --max-steps", file=sys.stderr)
     title = f"XOR: {result.steps} steps, {'reached' if result.reached else 'did not reach'} loss < {TARGET_LOSS}"
-    print(f"plot: {save_plot(result.losses, args.plot, title)}")
+    plot = save_plot(result.losses, args.plot, title)
+    print(f"plot: {plot}")
+    show_plot(plot)
     if not inference_ok:
         print("milestone 1 failed: a hand-set prediction is wrong", file=sys.stderr)
     return 0 if inference_ok and result.reached else 1

@@ -45,14 +45,16 @@ def test_setup_profiler_baseline():
         with Profile("small") as p:
             small = np.ones((100, 100), dtype=np.float32)        # 40 KB
         assert p.peak_bytes < 1_000_000, f"peak {p.peak_bytes} bytes for a 40 KB block: subtract the baseline"
-        assert _tracemalloc.is_tracing(), "Profile stopped tracing that it did not start"
+        assert _tracemalloc.is_tracing(), \
+            f"got is_tracing() = {_tracemalloc.is_tracing()} after the block, expected True: Profile stopped tracing that it did not start"
     finally:
         _tracemalloc.stop()
-    assert not _tracemalloc.is_tracing()
+    assert not _tracemalloc.is_tracing(), f"got is_tracing() = {_tracemalloc.is_tracing()}, expected False after stop()"
     calls = []
     m = measure(lambda x, scale=1: calls.append(x * scale) or len(calls), 2, repeat=4, scale=3, label="count")
     assert calls == [6, 6, 6, 6], f"measure called fn {len(calls)} times with results {calls}, expected 4 times 6"
-    assert m.result == 1 and m.label == "count", f"got result {m.result}, label {m.label!r}: keep the first run's"
+    assert m.result == 1, f"got result {m.result!r}, expected 1: keep the first run's result"
+    assert m.label == "count", f"got label {m.label!r}, expected 'count' (the label argument)"
 
 
 def test_setup_test_runner():
@@ -60,7 +62,7 @@ def test_setup_test_runner():
     def _ok():
         pass
     def _wrong():
-        assert 1 + 1 == 3, "got 2, expected 3"
+        assert 1 + 1 == 3, f"got {1 + 1}, expected 3"
     def _crash():
         raise KeyError("missing")
     namespace = {"test_b": _ok, "helper": _ok, "test_a": _wrong, "test_value": 42, "test_c": _crash}
@@ -68,6 +70,8 @@ def test_setup_test_runner():
     assert [name for name, _ in found] == ["test_b", "test_a", "test_c"], f"found {[n for n, _ in found]}"
     results = run_tests(found)
     assert [(r.name, r.passed) for r in results] == [("test_b", True), ("test_a", False), ("test_c", False)], results
-    assert results[0].error == "" and results[1].error == "AssertionError: got 2, expected 3", results[1].error
+    assert results[0].error == "", f"got error {results[0].error!r} for the passing test, expected ''"
+    assert results[1].error == "AssertionError: got 2, expected 3", \
+        f"got error {results[1].error!r}, expected 'AssertionError: got 2, expected 3' (\"TypeName: message\")"
     assert results[2].error.startswith("KeyError"), results[2].error
-    assert all(r.seconds >= 0 for r in results)
+    assert all(r.seconds >= 0 for r in results), f"got seconds {[r.seconds for r in results]}, expected each >= 0"

@@ -9,7 +9,9 @@ MODULE = '03_activations'
 POINTS = {
     "test_activations_values": 3,
     "test_activations_softmax": 3,
-    "test_activations_stability": 2
+    "test_activations_stability": 2,
+    "test_activations_broadcast_shape": 2,
+    "test_activations_xor_proof": 2
 }
 
 
@@ -54,3 +56,36 @@ def test_activations_stability():
     assert np.allclose(s, [0, 0, 0.5, 1, 1]), f"got s = {s!r}"
     assert np.all(np.isfinite(gelu(Tensor([-50.0, 50.0])).data)), \
         f"got np.isfinite(gelu(Tensor([-50.0, 50.0])).data) = {np.isfinite(gelu(Tensor([-50.0, 50.0])).data)!r}"
+
+
+def test_activations_broadcast_shape():
+    """broadcast_shape follows NumPy's rule (from the right, sizes equal or 1) and names the shapes that do not fit."""
+    for shapes in [((256, 1), (1, 10)), ((8, 1, 5), (3, 1)), ((5,), (2, 3, 5)), ((), (4, 2)), ((3, 0), (1,)),
+                   ((2, 1), (1, 3), (4, 1, 1)), ((7,),)]:
+        got, want = broadcast_shape(*shapes), np.broadcast_shapes(*shapes)
+        assert got == want, f"broadcast_shape{shapes}: got {got!r}, expected {want!r}"
+    for bad in [((3,), (4,)), ((2, 3), (3, 2)), ((1, 5), (2, 1), (3, 5))]:
+        try:
+            got = broadcast_shape(*bad)
+        except ValueError as error:
+            message = str(error)
+            assert all(str(shape) in message for shape in bad), f"the error names the shapes {bad}, got {message!r}"
+        else:
+            raise AssertionError(f"broadcast_shape{bad}: got {got!r}, expected a ValueError (they do not broadcast)")
+
+
+def test_activations_xor_proof():
+    """best_linear_fit finds the exact least-squares predictions: 0.5 everywhere on XOR, exact on a linear target."""
+    X_xor = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    got = best_linear_fit(X_xor, np.array([0, 1, 1, 0], dtype=np.float32))
+    assert np.shape(got) == (4,), f"got predictions of shape {np.shape(got)}, expected (4,): one per row"
+    assert np.allclose(got, 0.5, atol=1e-6), f"got {got} on XOR, expected [0.5 0.5 0.5 0.5]: no line does better"
+    F = np.random.default_rng(3).normal(size=(20, 3))
+    target = F @ np.array([2.0, -1.0, 0.5]) + 4.0                   # exactly linear, with an offset
+    got = best_linear_fit(F, target)
+    assert np.allclose(got, target, atol=1e-8), f"got {got[:3]}..., expected {target[:3]}...: fit the bias too"
+    noisy = target + np.random.default_rng(4).normal(size=20)
+    got = best_linear_fit(F, noisy)
+    tilt = np.c_[F, np.ones(20)].T @ (got - noisy)     # at the optimum the error is orthogonal to every column
+    assert np.allclose(tilt, 0, atol=1e-6), \
+        f"got errors whose products with the features and the ones column are {tilt}, expected 0 (the least-squares optimum)"

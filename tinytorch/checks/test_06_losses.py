@@ -10,7 +10,9 @@ POINTS = {
     "test_losses_log_softmax": 3,
     "test_losses_cross_entropy": 4,
     "test_losses_cross_entropy_errors": 2,
-    "test_losses_mse_bce": 3
+    "test_losses_mse_bce": 3,
+    "test_losses_bce_with_logits": 3,
+    "test_losses_logit_gradient": 2
 }
 
 
@@ -97,3 +99,45 @@ def test_losses_mse_bce():
     assert np.all(np.isfinite(saturated.grad)), f"got np.isfinite(saturated.grad) = {np.isfinite(saturated.grad)!r}"
     assert np.isclose(MSELoss()(Tensor([1.0, 2.0]), Tensor([1.0, 4.0])).item(), 2.0), \
         f"got MSELoss()(Tensor([1.0, 2.0]), Tensor([1.0, 4.0])).item() = {MSELoss()(Tensor([1.0, 2.0]), Tensor([1.0, 4.0])).item()!r}"
+
+
+def test_losses_bce_with_logits():
+    """binary_cross_entropy_with_logits matches BCE of sigmoid(z), stays finite and exact at ±1e4, and its gradient is (σ(z) - y) / N."""
+    z = np.array([[2.0], [-1.0], [0.0], [4.0]], dtype=np.float32)
+    y = np.array([[1.0], [0.0], [1.0], [0.0]], dtype=np.float32)
+    p = 1 / (1 + np.exp(-z.astype(np.float64)))
+    expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    logits = Tensor(z, requires_grad=True)
+    loss = binary_cross_entropy_with_logits(logits, y)
+    assert np.isclose(loss.item(), expected, rtol=1e-5), f"got {loss.item()!r}, expected {expected!r} (BCE of sigmoid(z))"
+    assert loss.dtype == np.float32, f"got dtype {loss.dtype}, expected float32 (float32 logits give a float32 loss)"
+    loss.backward()
+    assert np.allclose(logits.grad, (p - y) / 4, atol=1e-6), f"got gradient {logits.grad.ravel()}, expected {((p - y) / 4).ravel()}"
+    extreme = Tensor(np.array([1e4, -1e4, 1e4, -1e4], dtype=np.float32), requires_grad=True)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        loss = binary_cross_entropy_with_logits(extreme, np.array([1.0, 0.0, 0.0, 1.0], dtype=np.float32))
+        loss.backward()
+    assert np.isclose(loss.item(), (1e4 + 1e4) / 4), \
+        f"got {loss.item()!r}, expected 5000: two right (loss 0) and two wrong by 1e4 (loss 1e4 each, no clamp)"
+    assert np.allclose(extreme.grad, [0, 0, 0.25, -0.25]), f"got gradient {extreme.grad}, expected [0, 0, 0.25, -0.25]"
+    assert np.isclose(BCEWithLogitsLoss()(Tensor(z), y).item(), expected, rtol=1e-5), \
+        f"got BCEWithLogitsLoss()(...) = {BCEWithLogitsLoss()(Tensor(z), y).item()!r}, expected {expected!r}"
+
+
+def test_losses_logit_gradient():
+    """logit_gradient returns d loss / d logits on a fresh leaf, leaves the caller's tensor alone, and needs a scalar loss."""
+    z = Tensor(np.array([[1.0, 2.0, 0.5]], dtype=np.float32), requires_grad=True)
+    grad = logit_gradient(cross_entropy, z, np.array([2]))
+    p = np.exp(z.data) / np.exp(z.data).sum()
+    assert np.allclose(grad, p - np.eye(3)[[2]], atol=1e-6), f"got {grad}, expected softmax - onehot = {p - np.eye(3)[[2]]}"
+    assert z.grad is None, f"got z.grad = {z.grad}: the caller's tensor was touched, expected a fresh leaf"
+    again = logit_gradient(cross_entropy, z, np.array([2]))
+    assert np.allclose(again, grad), f"got {again} the second time, expected {grad}: gradients must not pile up across calls"
+    twice = logit_gradient(lambda t, target: mse_loss(t * 2, target), np.array([1.0, 3.0]), np.array([0.0, 0.0]))
+    assert np.allclose(twice, [4.0, 12.0]), f"got {twice} for mean((2z)²) at z = [1, 3], expected [4, 12] (plain arrays work too)"
+    try:
+        got = logit_gradient(lambda t, target: t * 2, z, None)
+    except RuntimeError as error:
+        assert "single number" in str(error), f"got {error!r}, expected backward()'s complaint about a non-scalar"
+    else:
+        raise AssertionError(f"a loss of shape (1, 3) gave {got}: expected backward() to refuse a non-scalar loss")

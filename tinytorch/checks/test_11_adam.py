@@ -49,13 +49,14 @@ def test_adam_state():
     opt = Adam([a, b], lr=0.1)
     a.grad = np.array([0.5, -0.5])
     opt.step()
-    assert id(b) not in opt.state, "b had no gradient: it must get no state and not move"
+    assert id(b) not in opt.state, f"got state {opt.state.get(id(b))!r} for b, which had no gradient: expected none (and no move)"
     assert b.data[0] == 2.0, b.data
     a.grad, b.grad = np.array([0.5, -0.5]), np.array([1.0])
     opt.step()
     assert set(opt.state[id(a)]) == {"step", "exp_avg", "exp_avg_sq"}, sorted(opt.state[id(a)])
-    assert int(opt.state[id(a)]["step"]) == 2 and int(opt.state[id(b)]["step"]) == 1, \
-        f"steps a={opt.state[id(a)]['step']}, b={opt.state[id(b)]['step']}, expected 2 and 1"
+    assert int(opt.state[id(a)]["step"]) == 2, f"got step {opt.state[id(a)]['step']!r} for a, expected 2 (two steps with a gradient)"
+    assert int(opt.state[id(b)]["step"]) == 1, \
+        f"got step {opt.state[id(b)]['step']!r} for b, expected 1 (its first gradient came at the second step)"
     assert np.isclose(b.data[0], 1.9), f"b's first step must be bias-corrected to lr: got {b.data[0]}, expected 1.9"
     grad = np.array([0.2])
     coupled, decoupled = Tensor(np.array([3.0]), requires_grad=True), Tensor(np.array([3.0]), requires_grad=True)
@@ -64,7 +65,7 @@ def test_adam_state():
     AdamW([decoupled], lr=0.1, weight_decay=0.5).step()
     assert np.isclose(coupled.data[0], 2.9), f"Adam: decay enters the gradient (sign unchanged): got {coupled.data[0]}, expected 2.9"
     assert np.isclose(decoupled.data[0], 3.0 * 0.95 - 0.1), f"AdamW: shrink then step: got {decoupled.data[0]}, expected 2.75"
-    assert np.array_equal(coupled.grad, grad), "never change p.grad itself"
+    assert np.array_equal(coupled.grad, grad), f"got p.grad = {coupled.grad} after the step, expected {grad}: never change p.grad itself"
 
 
 def test_adam_train_epoch():
@@ -92,12 +93,16 @@ def test_adam_train_epoch():
     model.eval()
     opt = Adam(model.parameters(), lr=0.05)
     first = train_epoch(model, batches, opt, transform=halve)
-    assert model.training, "train_epoch puts the model in training mode"
+    assert model.training, f"got model.training = {model.training} after train_epoch, expected True: put the model in training mode"
     assert calls == [(4, 2)] * 4, f"the transform ran on {calls}, expected once per batch"
-    assert isinstance(first, float) and np.isclose(first, np.mean(expected)), \
+    assert isinstance(first, float), f"got a {type(first).__name__} ({first!r}), expected a float (.item())"
+    assert np.isclose(first, np.mean(expected)), \
         f"returned {first!r}, expected the mean of the batch losses {np.mean(expected):.6f}"
-    assert np.allclose(model.weight.data, twin.weight.data) and np.allclose(model.bias.data, twin.bias.data), \
-        "after one epoch the weights differ from four steps of forward, loss, zero_grad, backward, step"
+    assert np.allclose(model.weight.data, twin.weight.data), \
+        f"after one epoch the weight differs by {np.abs(model.weight.data - twin.weight.data).max():.3g} " \
+        "from four steps of forward, loss, zero_grad, backward, step"
+    assert np.allclose(model.bias.data, twin.bias.data), \
+        f"after one epoch the bias is {model.bias.data}, expected {twin.bias.data} (four steps of forward, loss, zero_grad, backward, step)"
     losses = [train_epoch(model, batches, opt, transform=halve) for _ in range(30)]
     assert losses[-1] < 0.5 * first, f"the loss went from {first:.3f} to {losses[-1]:.3f}: the parameters barely learn"
 
@@ -119,9 +124,11 @@ def test_adam_validation_metrics():
         f"loss {metrics.loss}, expected {expected_loss} (weigh each batch by its size)"
     assert np.isclose(metrics.accuracy, 3 / 5), f"accuracy {metrics.accuracy}, expected 0.6"
     per_class = metrics.per_class_accuracy
-    assert per_class.shape == (4,) and np.allclose(per_class[:3], [1.0, 2 / 3, 0.0]) and np.isnan(per_class[3]), per_class
-    assert model.training, "the model was training before: restore it"
+    assert per_class.shape == (4,), f"got per_class_accuracy of shape {per_class.shape}, expected (4,): one per class"
+    assert np.allclose(per_class[:3], [1.0, 2 / 3, 0.0]), f"got {per_class[:3]} for classes 0-2, expected [1, 0.667, 0]"
+    assert np.isnan(per_class[3]), f"got {per_class[3]} for class 3 (no example of it), expected nan"
+    assert model.training, f"got model.training = {model.training}; the model was training before: restore it"
     model.eval()
     evaluate_classifier(model, batches, num_classes=4)
-    assert not model.training, "the model was in eval mode before: leave it there"
-    assert model.weight.grad is None, "evaluation must not compute gradients"
+    assert not model.training, f"got model.training = {model.training}; the model was in eval mode before: leave it there"
+    assert model.weight.grad is None, f"got weight.grad = {model.weight.grad}, expected None: evaluation must not compute gradients"

@@ -50,3 +50,33 @@ def bce_values(tt, probs, labels):
     loss = binary_cross_entropy(p, labels)
     loss.backward()
     return {"loss": loss.data, "finite gradient": np.isfinite(p.grad), "gradient where finite": np.where(np.isfinite(p.grad), p.grad, 0)}
+
+
+BINARY_LOGITS = np.array([[-200.0, -30.0], [-1.0, 0.0], [0.5, 17.0], [60.0, 1e4]], dtype=np.float32)
+BINARY_TARGETS = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 1.0]], dtype=np.float32)
+
+
+@test_case(name="test_bce_with_logits_far_from_zero_and_at_zero", points=2)
+@same_as_reference(BINARY_LOGITS, BINARY_TARGETS, rtol=1e-4, atol=1e-6)
+@probe
+def bce_logits_values(tt, logits, targets):
+    """BCE from logits between -200 and 1e4 (no clamp, no overflow) and at exactly 0: loss and gradient."""
+    from tinytorch.losses import binary_cross_entropy_with_logits
+    z = tt.Tensor(logits, requires_grad=True)
+    loss = binary_cross_entropy_with_logits(z, targets)
+    loss.backward()
+    return {"loss": loss.data, "gradient": z.grad}
+
+
+@test_case(name="test_logit_gradient_of_each_loss", points=1)
+@same_as_reference(LOGITS[1:], TARGETS[1:], rtol=1e-4, atol=1e-6)
+@probe
+def logit_gradients(tt, logits, targets):
+    """logit_gradient through cross entropy, and through MSE on softmax probabilities, of 3 rows of logits."""
+    from tinytorch.activations import softmax
+    from tinytorch.losses import cross_entropy, logit_gradient, mse_loss
+    one_hot = np.eye(3, dtype=np.float32)[targets]
+    z = tt.Tensor(logits)
+    return {"cross entropy": logit_gradient(cross_entropy, z, targets),
+            "MSE on probabilities": logit_gradient(lambda t, y: mse_loss(softmax(t, axis=1), y), z, one_hot),
+            "the input untouched": z.grad is None}

@@ -60,3 +60,23 @@ def short_fit(tt, x, y_class, y_reg):
     return {"train loss per epoch": history.train_loss, "val loss per epoch": history.val_loss,
             "train accuracy": history.train_accuracy, "val accuracy": history.val_accuracy,
             "evaluate (regression)": (float(loss), acc)}
+
+
+@test_case(name="test_accumulated_step_on_a_regression", points=2)
+@same_as_reference(X, Y_REG, rtol=1e-4, atol=1e-6)
+@probe
+def accumulation(tt, x, y_reg):
+    """accumulated_step on 23 examples: micro-batches of 5 (the last one 3), 1, and 50 (more than the batch),
+    two steps in a row with momentum; the losses it returns and the parameters after each step."""
+    from tinytorch.layers import Linear, ReLU, Sequential
+    from tinytorch.losses import MSELoss
+    from tinytorch.optimizers import SGD
+    from tinytorch.training import accumulated_step
+    out = {}
+    for micro in (5, 1, 50):
+        tt.manual_seed(12)
+        model = Sequential(Linear(3, 6), ReLU(), Linear(6, 1))
+        optimizer = SGD(model.parameters(), lr=0.05, momentum=0.9)
+        losses = [float(accumulated_step(model, MSELoss(), optimizer, x, y_reg, micro)) for _ in range(2)]
+        out[f"micro-batches of {micro}"] = {"losses": losses, "parameters": [p.data for p in model.parameters()]}
+    return out
