@@ -127,8 +127,10 @@ class KernelChannel:
             "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
                         "allow_stdin": False, "stop_on_error": True},
         }))
-        output, deadline = [], time.perf_counter() + self.timeout
-        while time.perf_counter() < deadline:
+        # The reply (shell channel) may overtake the output (iopub): done when both the reply and the kernel's
+        # "idle" after this request, which follows all its output, have arrived.
+        output, replied, idle, deadline = [], False, False, time.perf_counter() + self.timeout
+        while time.perf_counter() < deadline and not (replied and idle):
             message = json.loads(self.ws.recv())
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
@@ -139,8 +141,12 @@ class KernelChannel:
                 content = message["content"]
                 raise HubError(f"{content['ename']}: {content['evalue']}")
             elif kind == "execute_reply":
-                return "".join(output)
-        raise HubError(f"no reply from {self.label} within {self.timeout} s")
+                replied = True
+            elif kind == "status" and message["content"].get("execution_state") == "idle":
+                idle = True
+        if not (replied and idle):
+            raise HubError(f"no reply from {self.label} within {self.timeout} s")
+        return "".join(output)
 
     def close(self) -> None:
         self.ws.close()
