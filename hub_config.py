@@ -537,6 +537,15 @@ def update_groups_and_roles(c, cfg: dict) -> None:
     ]
 
 
+def page_service(cfg: dict, name: str, port: int, host: str) -> dict:
+    """The grading or the progress page (docker/hub/tinytorch_grading.py), run by the hub as the course's grader."""
+    nbg = cfg["nbgrader"]
+    return {"name": name, "url": f"{host}:{port}", "command": [sys.executable, "-m", "tinytorch_grading"],
+            "user": grader_user(cfg), "cwd": nbg["course_root"], "display": True, "oauth_no_confirm": True,
+            "environment": {"TINYTORCH_GRADING_SOCKET": nbg["grading_socket"], "TINYTORCH_COURSE_ID": cfg["course_id"],
+                            "HOME": nbg["course_root"], "TINYTORCH_PAGE": name}}
+
+
 def update_services(c, cfg: dict) -> None:
     course = cfg["course_id"]
     nbg = cfg["nbgrader"]
@@ -564,31 +573,11 @@ def update_services(c, cfg: dict) -> None:
             },
             "oauth_no_confirm": True,
         },
-        {
-            # The grading page (docker/hub/tinytorch_grading.py): only who may open the formgrader may open it;
-            # it asks the grading agent (autograder/agent.py) over a socket only the grader's uid may open.
-            "name": "grading",
-            "url": f"{service_host}:{nbg['grading_port']}",
-            "command": [sys.executable, "-m", "tinytorch_grading"],
-            "user": grader_user(cfg),
-            "cwd": nbg["course_root"],
-            "environment": {"TINYTORCH_GRADING_SOCKET": nbg["grading_socket"], "TINYTORCH_COURSE_ID": course,
-                            "HOME": nbg["course_root"]},
-            "display": True,
-            "oauth_no_confirm": True,
-        },
-        {
-            # The progress page, the same program: a student's own modules and milestones; TAs see the class.
-            "name": "progress",
-            "url": f"{service_host}:{nbg['progress_port']}",
-            "command": [sys.executable, "-m", "tinytorch_grading"],
-            "user": grader_user(cfg),
-            "cwd": nbg["course_root"],
-            "environment": {"TINYTORCH_GRADING_SOCKET": nbg["grading_socket"], "TINYTORCH_COURSE_ID": course,
-                            "HOME": nbg["course_root"], "TINYTORCH_PAGE": "progress"},
-            "display": True,
-            "oauth_no_confirm": True,
-        },
+        # The grading page (docker/hub/tinytorch_grading.py): only who may open the formgrader may open it; it
+        # asks the grading agent (autograder/agent.py) over a socket only the grader's uid may open. The progress
+        # page, the same program: a student's own modules and milestones; TAs see the class.
+        page_service(cfg, "grading", nbg["grading_port"], service_host),
+        page_service(cfg, "progress", nbg["progress_port"], service_host),
         {"name": "tinytorch-deploy", "api_token": _read_secret(cfg["hub"]["api_token_file"])},
     ]
     culler = cfg["culler"]

@@ -177,6 +177,13 @@ class Page(HubOAuthenticated, web.RequestHandler):
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         return json.loads(agent(method, path, body)[1])
 
+    def fetch(self, path: str) -> dict:
+        """GET from the agent; what it refuses (an unknown name: 400, 404) is this page's answer too."""
+        try:
+            return self.call("GET", path)
+        except AgentError as error:
+            raise web.HTTPError(error.status, str(error)) from None
+
     def write_error(self, status_code: int, **kwargs) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
         self.set_header("Content-Type", "text/plain; charset=utf-8")
@@ -193,11 +200,7 @@ class Index(Page):
 class Assignment(Page):
     @web.authenticated
     def get(self, name: str) -> None:
-        try:
-            detail = self.call("GET", f"/assignments/{name}")
-        except AgentError as error:
-            raise web.HTTPError(error.status, str(error)) from None
-        self.show("assignment.html", name, a=detail)
+        self.show("assignment.html", name, a=self.fetch(f"/assignments/{name}"))
 
 
 class Runs(Page):
@@ -230,10 +233,7 @@ class Extension(Page):
 class Run(Page):
     @web.authenticated
     def get(self, run_id: str) -> None:
-        try:
-            run = self.call("GET", f"/runs/{run_id}")
-        except AgentError as error:
-            raise web.HTTPError(error.status, str(error)) from None
+        run = self.fetch(f"/runs/{run_id}")
         finished = run["finished"] or time.time()
         self.show("run.html", f"Run {run['id']}", run=run, started=time.strftime("%H:%M:%S", time.localtime(run["started"])),
                   seconds=round(finished - run["started"]) if run["state"] != "running" else None)
@@ -302,7 +302,7 @@ class Style(web.RequestHandler):
 
 
 def make_app() -> web.Application:
-    if os.environ.get("TINYTORCH_PAGE") == "progress":
+    if os.environ.get("TINYTORCH_PAGE") == "progress":  # the progress service; "grading" (or unset): the grading page
         return web.Application([
             (PREFIX, Progress),
             (url_path_join(PREFIX, "grading.css"), Style),
