@@ -346,8 +346,10 @@ def sign_up(page, name: str, password: str) -> str:
 
 
 def test_a_hub_restart_keeps_every_students_kernel(hub):
-    """Restarting the hub container (a redeploy with a new config, dockerd, a crash) leaves the students' servers
-    running: a variable in a student's kernel is still there once the hub is back, in the same container."""
+    """Restarting the hub container (a redeploy with a new config, a crash) leaves the students' servers
+    running: a variable in a student's kernel is still there once the hub is back, in the same container. The
+    proxy, in its own container, keeps running, and a kernel connection opened before the restart (what a
+    notebook page holds) goes on working while the hub is down."""
     hub.create_user("alice")
     hub.start_server("alice")
     container = json.loads(docker("inspect", f"{NAME}-student-alice").stdout)[0]["Id"]
@@ -361,6 +363,7 @@ def test_a_hub_restart_keeps_every_students_kernel(hub):
     deadline = time.monotonic() + 180
     while True:  # the hub, then the route to alice's server, come back
         try:
+            hub.api("GET", "/users/alice")
             hub.server_api("alice", "GET", f"/kernels/{kernel}")
             break
         except (HubError, requests.RequestException):
