@@ -33,7 +33,7 @@ cat /tmp/passwd.new > /etc/passwd && rm -f /tmp/passwd.new
 
 # A new volume starts owned by the image's default user: hand it over once, with the welcome page.
 if [ "$(stat -c %u "$HOME")" != "$NB_UID" ]; then
-    [ -e "$HOME/WELCOME.md" ] || [ -L "$HOME/WELCOME.md" ] || cp /opt/tinytorch/WELCOME.md "$HOME/WELCOME.md"
+    [ -e "$HOME/WELCOME.md" ] || [ -L "$HOME/WELCOME.md" ] || cp /usr/local/share/tinytorch/WELCOME.md "$HOME/WELCOME.md"
     chown -R "$NB_UID:$NB_GID" "$HOME"
 fi
 chmod 0700 "$HOME"
