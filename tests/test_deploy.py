@@ -855,12 +855,13 @@ def test_backup_then_restore_brings_back_database_gradebook_and_home(hub):
     restore, _, _ = playbook("-e", f"restore_archive={archive}", env={"PLAYBOOK": "restore.yml"})
     assert restore.returncode == 0, explain(restore)
     deadline = time.time() + 120
-    while time.time() < deadline:
+    while True:  # the proxy and the hub are started again
         try:
             if requests.get(f"{URL}/hub/health", verify=str(SRV / "tls" / "hub.crt"), timeout=5).ok:
                 break
         except requests.RequestException:
             pass
+        assert time.time() < deadline, "the hub did not answer through the proxy within 120 s of the restore"
         time.sleep(1)
     assert hub.user("dave") is None  # the hub database is the backup's
     assert gradebook.stat().st_size > 0
