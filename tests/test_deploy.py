@@ -411,6 +411,7 @@ def test_in_a_browser_sign_up_approval_jupyterlab_and_formgrader(hub):
             dana.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
             dana.click(".lm-Menu-itemLabel:has-text('Assignment List')")
             dana.wait_for_selector("text=Released, downloaded, and submitted assignments for course", timeout=60_000)
+            dana.locator("text=No courses found").wait_for(state="hidden", timeout=60_000)  # her course, from the hub
             shot(dana, "student-assignment-list")
             log_in(tina, "tina", password, then=f"/services/{COURSE}/formgrader")
             tina.wait_for_url(f"{URL}/services/{COURSE}/formgrader**", timeout=60_000)
