@@ -866,6 +866,7 @@ def test_backup_then_restore_brings_back_database_gradebook_and_home(hub):
         time.sleep(1)
     assert hub.user("dave") is None  # the hub database is the backup's
     assert gradebook.stat().st_size > 0
+    assert gradebook.stat().st_uid == (SRV / "course").stat().st_uid  # the grader's again, not root's
     hub.start_server("alice")
     assert hub.run_code("alice", "print(open('/home/student/keep.txt').read())").strip() == "kept"
     hub.stop_server("alice")

@@ -9,7 +9,12 @@ tar -C "$stage" -xzf "$ARCHIVE"
 mkdir -p "$ROOT"
 tar -C "$ROOT" -xpf "$stage/files.tar"
 [ -f "$stage/sqlite/hub_jupyterhub.sqlite" ] && cp -p "$stage/sqlite/hub_jupyterhub.sqlite" "$ROOT/hub/jupyterhub.sqlite"
-[ -f "$stage/sqlite/course_gradebook.db" ] && cp -p "$stage/sqlite/course_gradebook.db" "$ROOT/course/gradebook.db"
+if [ -f "$stage/sqlite/course_gradebook.db" ]; then
+    cp -p "$stage/sqlite/course_gradebook.db" "$ROOT/course/gradebook.db"
+    # the backup's copy was made by root; the gradebook is the course's grader's, like its folder (formgrader,
+    # the course build and the grading agent's clean-up write it as that user)
+    chown --reference="$ROOT/course" "$ROOT/course/gradebook.db"
+fi
 for tarball in "$stage"/volumes/*.tar; do
     [ -e "$tarball" ] || continue
     volume=$(basename "$tarball" .tar)
