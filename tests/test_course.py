@@ -201,6 +201,20 @@ def test_a_changed_or_missing_comparison_is_reported(monkeypatch):
     assert result.returncode == 1 and "01_setup has no stored PyTorch comparison" in result.stderr
 
 
+def test_editing_a_comparison_cell_makes_its_stored_figures_stale(tmp_path, monkeypatch):
+    """In a copy of the course: an edit to module 12's comparison cell is reported, one elsewhere in it is not."""
+    subprocess.run(["cp", "-r", str(ROOT / "course"), str(tmp_path / "course")], check=True)
+    for module, name, value in [(sources, "ROOT", tmp_path), (sources, "COURSE", tmp_path / "course"),
+                                (comparisons, "ROOT", tmp_path), (comparisons, "STORED", comparisons.STORED)]:
+        monkeypatch.setattr(module, name, value)
+    assert comparisons.stale() == []
+    source = tmp_path / "course" / "12_production" / "12_production.py"
+    source.write_text(source.read_text().replace("# ## Systems questions", "# ## Systems questions, edited"))
+    assert comparisons.stale() == []
+    source.write_text(source.read_text().replace("for _ in range(10):", "for _ in range(12):"))
+    assert [p.split("'")[0] for p in comparisons.stale()[:-1]] == ["12_production"]
+
+
 def test_stored_comparisons_are_where_the_profiler_reads_them():
     from tinytorch import profiler
     assert comparisons.STORED == sources.PACKAGE / profiler.STORED_COMPARISONS
