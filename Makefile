@@ -1,15 +1,17 @@
 # Developer shortcuts. The README's two commands are the supported entry points.
 PY ?= .venv/bin/python
 
-.PHONY: test test-fast build check course bench bench-grading xor mnist tinygpt screenshots
+.PHONY: test test-fast build check comparisons course bench bench-grading xor mnist tinygpt screenshots
 test:            ## every test (what CI runs)
 	bash tests/run.sh
 test-fast:       ## skip the slow tests while iterating
 	bash tests/run.sh -m "not slow"
 build:           ## regenerate tinytorch/ from course/
 	$(PY) -m course.build export
-check:           ## fail if tinytorch/ drifted from course/
+check:           ## fail if tinytorch/ drifted from course/ or a stored PyTorch comparison is stale
 	$(PY) -m course.build check
+comparisons:     ## run every module's PyTorch comparison (torch 2.13 installed) -> tinytorch/comparisons.json
+	TINYTORCH_DATASETS=$${TINYTORCH_DATASETS:-../shared/datasets} $(PY) -m course.build comparisons
 course:          ## the nbgrader course: make course DIR=/path/to/course [CONFIG=course.yml]
 	$(PY) -m autograder course $(DIR) $(if $(CONFIG),--config $(CONFIG))
 bench:           ## speed/memory benchmarks vs PyTorch -> results/bench.json and results/bench.md

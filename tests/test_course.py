@@ -11,7 +11,7 @@ import nbclient
 import nbformat
 import pytest
 
-from course.build import package, sources
+from course.build import comparisons, package, sources
 from tinytorch import check
 
 ROOT = sources.ROOT
@@ -79,9 +79,9 @@ def test_module_source_has_every_required_part(module):
     assert all(c.source.lstrip().startswith('"""') for c in grade_cells), "each grade cell opens with a docstring"
     assert "### BEGIN SOLUTION" in text, "the module has code for students to write"
     assert "Profile(" in text or "measure(" in text, "memory/performance analysis uses the module 01 profiler"
-    # guarded PyTorch comparison: module 01 writes the guard (tinytorch.profiler.torch_if_installed), the others call it
-    guarded = "import torch" in text and "except ImportError" in text
-    assert guarded or "torch = torch_if_installed()" in text, "guarded PyTorch comparison"
+    # guarded PyTorch comparison: module 01 writes the guard (tinytorch.profiler.torch_if_installed), every module
+    # calls it with its own name (so that, without PyTorch, the cell shows the module's stored figures)
+    assert f'torch = torch_if_installed("{module.slug}")' in text, "guarded PyTorch comparison, named by its module"
     assert 3 <= len(questions) <= 5, f"{len(questions)} systems questions"
     ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
     assert len(ids) == len(set(ids)), "grade_ids are unique"
@@ -172,3 +172,74 @@ def test_every_visible_test_says_what_it_got_and_expected(module):
 def test_the_silent_assert_check_finds_each_kind():
     found = silent_asserts("assert a == 1\nassert a == 1, 'a is wrong'\nassert a and b, f'{a}'\nassert a == 1, f'got {a}'\n")
     assert [p.split(":")[0] for p in found] == ["line 1", "line 2", "line 3"], found
+
+
+def test_every_module_has_current_stored_pytorch_comparison():
+    """Where PyTorch is missing, each comparison cell shows figures recorded by running that very cell with PyTorch."""
+    problems = comparisons.stale()
+    assert not problems, "\n".join(problems)
+    stored = comparisons.load()
+    for module in MODULES:
+        entry = stored[module.slug]
+        assert entry["torch"].startswith("2.13.0") and entry["recorded"] and entry["machine"], entry
+        assert 0 < len(entry["output"].splitlines()) <= 12, f"{module.slug}: keep a comparison's output short"
+
+
+def test_a_changed_or_missing_comparison_is_reported(monkeypatch):
+    stored = comparisons.load()
+    first, second = MODULES[0].slug, MODULES[1].slug
+    changed = {**stored, first: {**stored[first], "cell_sha256": "0" * 64}}
+    del changed[second]
+    monkeypatch.setattr(comparisons, "load", lambda: changed)
+    problems = comparisons.stale()
+    assert problems[0].startswith(f"{first}'s PyTorch comparison cell changed since its figures were recorded")
+    assert problems[1] == f"{second} has no stored PyTorch comparison in tinytorch/comparisons.json"
+    assert "python -m course.build comparisons" in problems[-1] and len(problems) == 3
+    result = subprocess.run([sys.executable, "-c", "import sys; from course.build import comparisons, __main__ as m\n"
+                             "comparisons.load = lambda: {}\nsys.exit(m.main(['check']))"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1 and "01_setup has no stored PyTorch comparison" in result.stderr
+
+
+def test_editing_a_comparison_cell_makes_its_stored_figures_stale(tmp_path, monkeypatch):
+    """In a copy of the course: an edit to module 12's comparison cell is reported, one elsewhere in it is not."""
+    subprocess.run(["cp", "-r", str(ROOT / "course"), str(tmp_path / "course")], check=True)
+    for module, name, value in [(sources, "ROOT", tmp_path), (sources, "COURSE", tmp_path / "course"),
+                                (comparisons, "ROOT", tmp_path), (comparisons, "STORED", comparisons.STORED)]:
+        monkeypatch.setattr(module, name, value)
+    assert comparisons.stale() == []
+    source = tmp_path / "course" / "12_production" / "12_production.py"
+    source.write_text(source.read_text().replace("# ## Systems questions", "# ## Systems questions, edited"))
+    assert comparisons.stale() == []
+    source.write_text(source.read_text().replace("for _ in range(10):", "for _ in range(12):"))
+    assert [p.split("'")[0] for p in comparisons.stale()[:-1]] == ["12_production"]
+
+
+def test_stored_comparisons_are_where_the_profiler_reads_them():
+    from tinytorch import profiler
+    assert comparisons.STORED == sources.PACKAGE / profiler.STORED_COMPARISONS
+
+
+def comparison_source(slug: str) -> str:
+    module = sources.find_module(slug)
+    nb = sources.read_notebook(module)
+    return nb.cells[comparisons.comparison_cell(nb, module)].source
+
+
+def run_without_torch(code: str, pythonpath: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh Python where `import torch` fails, as in the student image."""
+    env = {**os.environ, "PYTHONPATH": pythonpath, "PYTHONSAFEPATH": "1"}
+    return subprocess.run([sys.executable, "-c", "import sys\nsys.modules['torch'] = None\n" + code],
+                          capture_output=True, text=True, env=env, cwd=pythonpath)
+
+
+@pytest.mark.parametrize("slug", ["05_autograd", "12_production"])
+def test_a_comparison_cell_without_torch_shows_its_stored_figures(slug):
+    result = run_without_torch(comparison_source(slug), str(ROOT))
+    assert result.returncode == 0, result.stderr
+    stored = comparisons.load()[slug]
+    assert "skipping" not in result.stdout
+    assert "STORED figures, not measured now" in result.stdout and f"PyTorch {stored['torch']}" in result.stdout
+    assert stored["recorded"] in result.stdout and stored["machine"] in result.stdout
+    for line in stored["output"].splitlines():
+        assert f"  | {line}" in result.stdout

@@ -9,7 +9,8 @@ Rooms and what each may import besides the standard library and itself:
                           matplotlib, tqdm, torch (comparisons, guarded)
     course/milestones/    tinytorch, course.milestones; numpy, tqdm, matplotlib; IPython only when a kernel runs
                           the milestone (show_plot: the curve inline in the notebook)
-    course/build/         tinytorch.export (the markers the student's export reads too); jupytext, nbformat
+    course/build/         tinytorch.export (the markers the student's export reads too); jupytext, nbformat; only
+                          inside a function: nbclient (recording the PyTorch comparisons runs the notebooks)
     autograder/           course.build, hub_config, autograder.hidden, autograder.ttgrade.protocol;
                           nbgrader, nbformat, traitlets, jupyter_core, otter, tqdm
     autograder/hidden/    (the hidden test files) ttgrade, otter, numpy, and tinytorch inside a probe (a function
@@ -41,7 +42,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "tinytorch/": ({"tinytorch"}, {"numpy", "tqdm", "matplotlib", "torch"}),
     "course/": ({"tinytorch", "course"}, {"numpy", "matplotlib", "tqdm", "torch"}),
     "course/milestones/": ({"tinytorch", "course.milestones"}, {"numpy", "tqdm", "matplotlib", "IPython"}),
-    "course/build/": ({"course.build", "tinytorch.export"}, {"jupytext", "nbformat"}),
+    "course/build/": ({"course.build", "tinytorch.export"}, {"jupytext", "nbformat", "nbclient"}),
     "autograder/": ({"autograder", "course.build", "hub_config"},
                     {"nbgrader", "nbformat", "traitlets", "jupyter_core", "otter", "tqdm", "tornado"}),
     "autograder/hidden/": ({"ttgrade", "tinytorch", "autograder.ttgrade.protocol"}, {"otter", "numpy"}),
@@ -50,6 +51,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
 }
 ONLY_IN_FUNCTIONS = {  # room -> imports it may make only inside a function body, with the reason above
     "tinytorch/": {"matplotlib", "torch"},
+    "course/build/": {"nbclient"},
     "autograder/ttgrade/": {"tinytorch"},
     "autograder/hidden/": {"tinytorch"},
 }
@@ -184,7 +186,7 @@ def test_the_checks_catch_a_circle_and_a_crossing(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     files = [tmp_path / "course/build/x.py", tmp_path / "autograder/y.py"]
     assert rule_breaks(files) == ["course/build/x.py:2: imports autograder.y (the rule of course/build/: "
-                                  "['course.build', 'jupytext', 'nbformat', 'tinytorch.export'])"]
+                                  "['course.build', 'jupytext', 'nbclient', 'nbformat', 'tinytorch.export'])"]
     assert circles(files) == [["autograder.y", "course.build.x"]]
 
 

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from autograder import coursedir
-from course.build import sources
+from course.build import comparisons, sources
 from course.build.skeleton import write_skeleton
 from course.build.leaks import find_leaks, secret_lines
 
@@ -55,6 +55,21 @@ def test_skeleton_imports_and_stubs_name_their_module(skeleton):
                                 "x + x\n")
     assert str(skeleton) in result.stdout, "the skeleton, not the reference, was imported"
     assert "NotImplementedError: implement in module 02_tensor" in result.stderr
+
+
+def test_the_skeleton_shows_the_stored_pytorch_comparison_where_torch_is_missing(skeleton, tmp_path):
+    """The student image has no PyTorch: a module's comparison cell prints the figures stored with the skeleton."""
+    assert (skeleton / "comparisons.json").read_bytes() == (sources.PACKAGE / "comparisons.json").read_bytes()
+    module = sources.find_module("02_tensor")
+    nb = sources.read_notebook(module)
+    cell = nb.cells[comparisons.comparison_cell(nb, module)].source
+    env = {**os.environ, "PYTHONPATH": str(skeleton.parent), "PYTHONSAFEPATH": "1",
+           "TINYTORCH_OVERLAY": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", "import sys\nsys.modules['torch'] = None\n" + cell],
+                            capture_output=True, text=True, env=env, cwd=skeleton.parent)
+    assert result.returncode == 0, result.stderr
+    assert "STORED figures, not measured now" in result.stdout and "skipping" not in result.stdout
+    assert all(f"  | {line}" in result.stdout for line in comparisons.load()["02_tensor"]["output"].splitlines())
 
 
 def test_a_stub_reached_from_a_later_module_says_what_to_finish_and_export(skeleton):

@@ -753,7 +753,7 @@ print(f"the same with tinytorch Tensors: {t_fast.seconds * 1e3:.3f} ms (a few Py
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("02_tensor")
 
 if torch is not None:
     import time

@@ -308,7 +308,7 @@ for f in (relu, sigmoid, tanh, gelu, softmax):
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("03_activations")
 
 if torch is not None:
     t = torch.from_numpy(x.data)

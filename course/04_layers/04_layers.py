@@ -445,7 +445,7 @@ del net
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("04_layers")
 
 if torch is not None:
     reference = torch.nn.Sequential(torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))

@@ -426,7 +426,7 @@ for depth in (10, 40):
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("05_autograd")
 
 if torch is not None:
     data = np.random.default_rng(1).standard_normal((4, 3))

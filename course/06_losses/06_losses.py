@@ -530,7 +530,7 @@ for z in (5.0, 0.0, -5.0, -20.0, -100.0):
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("06_losses")
 
 if torch is not None:
     r = np.random.default_rng(1)

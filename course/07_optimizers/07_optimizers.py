@@ -481,7 +481,7 @@ print("after two backward calls", after_two.ravel(), "= first + second:", np.all
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("07_optimizers")
 
 if torch is not None:
     r = np.random.default_rng(0)

@@ -637,7 +637,7 @@ print(f"largest weight difference between 128 and 2048: {drift:.2e} (float32 rou
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("08_training")
 
 if torch is not None:
     import time

@@ -674,7 +674,7 @@ for name, layers in stacks.items():
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("09_spatial")
 
 if torch is not None:
     import os

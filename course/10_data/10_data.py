@@ -601,7 +601,7 @@ print(f"fit: {format_bytes(intercept)} + {slope / 1024:.1f} KB x batch; the para
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("10_data")
 
 if torch is not None:
     torch_ds = torch.utils.data.TensorDataset(torch.from_numpy(train.images), torch.from_numpy(train.labels))

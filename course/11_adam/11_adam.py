@@ -467,7 +467,7 @@ for name, make in [("SGD", lambda: SGD(weights, lr=0.01)), ("SGD+momentum", lamb
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("11_adam")
 
 if torch is not None:
     r = np.random.default_rng(0)

@@ -454,7 +454,7 @@ print(f"save {saved.seconds * 1e3:.1f} ms, load {p.seconds * 1e3:.1f} ms (peak {
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("12_production")
 
 if torch is not None:
     param = torch.nn.Parameter(torch.zeros(1))

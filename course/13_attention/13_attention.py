@@ -365,7 +365,7 @@ for T in (64, 128, 256, 512):
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("13_attention")
 
 if torch is not None:
     r = np.random.default_rng(0)

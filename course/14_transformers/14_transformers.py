@@ -640,7 +640,7 @@ print("after BatchNorm, per-feature means (first 3):", np.round(out_bn.mean(axis
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("14_transformers")
 
 if torch is not None:
     F = torch.nn.functional

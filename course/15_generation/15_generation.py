@@ -461,7 +461,7 @@ print(f"the same for GPT-2 small (12 layers, 768 dims) at 1,024 tokens: {format_
 # %%
 from tinytorch.profiler import torch_if_installed
 
-torch = torch_if_installed()
+torch = torch_if_installed("15_generation")
 
 if torch is not None:
     logits = np.random.default_rng(0).standard_normal((1, 65)) * 3

@@ -1,7 +1,11 @@
 """The course build's command line.
 
     python -m course.build export          write the generated files (tinytorch/, tinytorch/checks/)
-    python -m course.build check           exit 1 if committed files drifted from course/
+    python -m course.build check           exit 1 if committed files drifted from course/, or a module's
+                                           stored PyTorch comparison is missing or older than its cell
+    python -m course.build comparisons [NN...]  run each module's PyTorch comparison (PyTorch installed) and
+                                           store what it printed in tinytorch/comparisons.json: what the
+                                           notebooks show where PyTorch is not installed
     python -m course.build notebooks DIR   write each module as a notebook, solutions in
     python -m course.build skeleton DIR    write the student package: every solution region
                                            replaced by NotImplementedError naming its function and
@@ -21,6 +25,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from course.build import comparisons
 from course.build.leaks import find_leaks
 from course.build.package import drift, export, write_notebooks
 from course.build.skeleton import write_skeleton
@@ -28,13 +33,16 @@ from course.build.sources import CourseError, course_modules, module_size
 
 
 def check() -> int:
-    problems = drift()
+    problems, old_figures = drift(), comparisons.stale()
     for problem in problems:
         print(f"drift: {problem}", file=sys.stderr)
     if problems:
         print("run `python -m course.build export` and commit the result", file=sys.stderr)
+    for problem in old_figures:
+        print(f"comparisons: {problem}", file=sys.stderr)
+    if problems or old_figures:
         return 1
-    print("tinytorch/ matches course/")
+    print("tinytorch/ matches course/, and every module's stored PyTorch comparison is current")
     return 0
 
 
@@ -68,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("export", help="write tinytorch/ and tinytorch/checks/ from course/")
-    sub.add_parser("check", help="fail if the committed generated files differ from course/")
+    sub.add_parser("check", help="fail if the committed generated files differ from course/ or a stored "
+                                 "PyTorch comparison is missing or stale")
+    sub.add_parser("comparisons", help="run the modules' PyTorch comparisons and store what they print").add_argument(
+        "modules", nargs="*", help="NN or NN_name (default: every module)")
     sub.add_parser("notebooks", help="write the modules as notebooks with solutions").add_argument("out_dir", type=Path)
     sub.add_parser("skeleton", help="write the student tinytorch package (solutions stubbed)").add_argument(
         "out_dir", type=Path)
@@ -83,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             return check()
         elif args.command == "notebooks":
             print("\n".join(f"wrote {path}" for path in write_notebooks(args.out_dir)))
+        elif args.command == "comparisons":
+            print("\n".join(comparisons.record(args.modules)))
         elif args.command == "lines":
             return lines()
         elif args.command == "skeleton":

@@ -3,7 +3,8 @@
 Hand-written tinytorch files as they are, generated ones with every solution region replaced by
 ``NotImplementedError("implement in module NN_name: <function> is still the skeleton's stub. Finish
 NN_name.ipynb and run its last cell ...")`` (later modules reach module 01's profiler too), and an ``__init__`` that looks in the
-student's overlay first (where ``tinytorch.export`` writes their own modules). Beside it,
+student's overlay first (where ``tinytorch.export`` writes their own modules), and the stored PyTorch
+comparisons (``comparisons.json``: the notebooks show them where PyTorch is not installed). Beside it,
 ``course/milestones``: the milestone programs (they hold no solution), without the rest of ``course/``.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import ast
 import shutil
 from pathlib import Path
 
+from course.build.comparisons import STORED
 from course.build.package import generate
 from course.build.sources import MILESTONES, PACKAGE
 from tinytorch.export import DEFAULT_OVERLAY, OVERLAY_ENV
@@ -61,4 +63,6 @@ def write_skeleton(out_dir: Path) -> Path:
         if source == PACKAGE / "__init__.py":
             text = with_overlay_hook(text)
         target.write_text(text)
+    if STORED.exists():  # a missing file is `python -m course.build check`'s to report
+        shutil.copyfile(STORED, package / STORED.name)
     return package
