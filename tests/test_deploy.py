@@ -408,11 +408,6 @@ def test_in_a_browser_sign_up_approval_jupyterlab_and_formgrader(hub):
             dana.wait_for_selector("text=WELCOME.md", timeout=30_000)  # a new home's first page; no news pop-up
             assert dana.locator("text=official Jupyter news").count() == 0
             shot(dana, "student-jupyterlab")
-            dana.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
-            dana.click(".lm-Menu-itemLabel:has-text('Assignment List')")
-            dana.wait_for_selector("text=Released, downloaded, and submitted assignments for course", timeout=60_000)
-            dana.locator("text=No courses found").wait_for(state="hidden", timeout=60_000)  # her course, from the hub
-            shot(dana, "student-assignment-list")
             log_in(tina, "tina", password, then=f"/services/{COURSE}/formgrader")
             tina.wait_for_url(f"{URL}/services/{COURSE}/formgrader**", timeout=60_000)
             tina.wait_for_selector("text=Manage Assignments", timeout=60_000)
@@ -829,6 +824,14 @@ def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
             assert dana.inner_text("#module-01_setup .total").strip().startswith(f"{autograded - penalty:g}/")
             shot(dana, "student-progress")
             assert dana.goto(f"{URL}/services/progress/students/tina").status == 403
+            # her Assignment List, in her JupyterLab: the module she submitted (nbgrader lists a course once
+            # one of its modules is released), with its feedback to fetch
+            dana.goto(f"{URL}/user/dana/lab")
+            dana.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+            dana.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
+            dana.click(".lm-Menu-itemLabel:has-text('Assignment List')")
+            dana.wait_for_selector("button:has-text('Fetch Feedback')", timeout=60_000)
+            shot(dana, "student-assignment-list")
             tina.goto(f"{URL}/services/progress/")
             assert tina.inner_text("#row-dana").split("\t")[1].strip() == f"{autograded - penalty:g} (late -{penalty:g})"
             shot(tina, "ta-progress")
