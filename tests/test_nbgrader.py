@@ -141,7 +141,9 @@ def test_one_assignment_per_module_in_source_release_and_gradebook(course):
         assert sorted(a.name for a in gradebook.assignments) == slugs
         assert sorted(s.id for s in gradebook.students) == ["alice", "bob"]
         tensor = gradebook.find_assignment("02_tensor")
-        assert tensor.max_code_score == 15
+        visible = sum(c.metadata["nbgrader"]["points"] for c in nbformat.read(
+            course / "source" / "02_tensor" / "02_tensor.ipynb", as_version=4).cells if sources.is_test_cell(c))
+        assert tensor.max_code_score == visible > 0  # the visible tests' points, from the course source
         # the hidden tests' task cell counts toward the assignment's total, next to visible and written points
         (notebook,) = tensor.notebooks
         assert [c.max_score for c in notebook.task_cells if c.name == HIDDEN_CELL] == [hidden.points("02_tensor")]
@@ -272,22 +274,25 @@ def test_released_notebook_runs_until_the_first_stub(module, course, skeleton, t
 @pytest.mark.slow
 @pytest.mark.notebook
 def test_a_student_who_finished_module_02_gets_their_tensor_in_module_03(course, skeleton, tmp_path, monkeypatch):
-    """The student's path end to end: module 02 solved and run to its last cell (the export), then
-    module 03's notebook, in a new kernel, imports that student's Tensor."""
+    """The student's path end to end: modules 01 (the profiler later modules measure with) and 02 solved and
+    run to their last cell (the export), then module 03's notebook, in a new kernel, imports that student's
+    Tensor."""
     home = tmp_path / "home"
-    for slug in ("02_tensor", "03_activations"):
+    for slug in ("01_setup", "02_tensor", "03_activations"):
         (home / slug).mkdir(parents=True)
-    shutil.copy(course / "source" / "02_tensor" / "02_tensor.ipynb", home / "02_tensor")  # all exercises done
+    for slug in ("01_setup", "02_tensor"):  # all exercises done
+        shutil.copy(course / "source" / slug / f"{slug}.ipynb", home / slug)
     shutil.copy(course / "release" / "03_activations" / "03_activations.ipynb", home / "03_activations")
     for name, value in {"PYTHONPATH": str(skeleton.parent), "PYTHONSAFEPATH": "1", "HOME": str(home)}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("TINYTORCH_OVERLAY", raising=False)
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
 
-    solved = nbformat.read(home / "02_tensor" / "02_tensor.ipynb", as_version=4)
-    nbclient.NotebookClient(solved, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(home / "02_tensor")}}).execute()
-    assert "-> " + str(home / ".tinytorch" / "overlay" / "tensor.py") in solved.cells[-1].outputs[0]["text"]
+    for slug, target in (("01_setup", "profiler.py"), ("02_tensor", "tensor.py")):
+        solved = nbformat.read(home / slug / f"{slug}.ipynb", as_version=4)
+        nbclient.NotebookClient(solved, timeout=600, kernel_name="python3",
+                                resources={"metadata": {"path": str(home / slug)}}).execute()
+        assert "-> " + str(home / ".tinytorch" / "overlay" / target) in solved.cells[-1].outputs[0]["text"]
 
     nb = nbformat.read(home / "03_activations" / "03_activations.ipynb", as_version=4)
     first_code = next(i for i, c in enumerate(nb.cells) if sources.is_export_cell(c))

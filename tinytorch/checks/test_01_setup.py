@@ -61,8 +61,8 @@ def test_setup_test_runner():
     """find_tests keeps test_ callables in order; run_tests runs them all and records each failure's type and message."""
     def _ok():
         pass
-    def _wrong():
-        assert 1 + 1 == 3, f"got {1 + 1}, expected 3"
+    def _wrong():  # a failing check, raised as it is (pytest would add its own explanation to an `assert` here)
+        raise AssertionError(f"got {1 + 1}, expected 3")
     def _crash():
         raise KeyError("missing")
     namespace = {"test_b": _ok, "helper": _ok, "test_a": _wrong, "test_value": 42, "test_c": _crash}
