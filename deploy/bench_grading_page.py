@@ -35,6 +35,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 def submit(hub: HubClient, name: str, course: str, assignment: str, notebook: Path, container_prefix: str) -> None:
     """``name`` fetches ``assignment`` and submits ``notebook`` through the exchange, in their own server."""
     hub.create_user(name)
+    hub.api("POST", f"/groups/nbgrader-{course}/users", json={"users": [name]})  # a student of the course
     hub.start_server(name)
     container = f"{container_prefix}-{name}"
     run = lambda user, cmd: subprocess.run(["docker", "exec", "-u", user, "-w", "/home/student", container,  # noqa: E731
@@ -104,8 +105,8 @@ def main() -> None:
             released, more, feedback_state = click_and_follow(page, args.url, "#release-feedback")
             browser.close()
     finally:
-        for name in names:
-            hub.stop_server(name)
+        for name in names:  # those that were created
+            hub.api("DELETE", f"/users/{name}/server", ok=(202, 204, 400, 404))
             hub.api("DELETE", f"/users/{name}", ok=(204, 404))
     loads += more
     result = {"students": args.students, "assignment": args.assignment, "grade_state": state,
