@@ -40,6 +40,7 @@ from tornado import web
 
 import hub_config
 from autograder import containers, hidden, late, progress
+from autograder.nbgrader_adapter import source_assignments, submitted_students
 from autograder.results import read_results, results_dir, write_atomic
 
 ASSIGNMENT = re.compile(r"^[0-9]{2}_[a-z0-9_]{1,40}$")
@@ -97,13 +98,10 @@ class Agent:
 
     # -- what exists ------------------------------------------------------------------------------------
     def assignments(self) -> list[str]:
-        source = self.settings.course_dir / "source"
-        return sorted(p.name for p in source.iterdir() if p.is_dir() and ASSIGNMENT.match(p.name)) \
-            if source.is_dir() else []
+        return [name for name in source_assignments(self.settings.course_dir) if ASSIGNMENT.match(name)]
 
     def submitted(self, assignment: str) -> list[str]:
-        folder = self.settings.course_dir / "submitted"
-        return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir()) if folder.is_dir() else []
+        return submitted_students(self.settings.course_dir, assignment)
 
     def require(self, assignment: str, student: str | None = None) -> None:
         if not isinstance(assignment, str) or not ASSIGNMENT.match(assignment) or assignment not in self.assignments():

@@ -44,6 +44,20 @@ warnings.filterwarnings("ignore", message=".*not in session.*")
 CANVAS_REGEXP = r"^(?:.*/)?(?P<student_id>[a-z0-9]+)_(?:late_)?\d+_\d+_(?P<file_id>.+?)(?:-\d+)?\.ipynb$"
 
 
+def source_assignments(root: Path) -> list[str]:
+    """The assignments of a course directory: its folders in source/ (read without loading nbgrader)."""
+    source = Path(root) / "source"
+    return sorted(p.name for p in source.iterdir() if p.is_dir()) if source.is_dir() else []
+
+
+def submitted_students(root: Path, assignment: str) -> list[str]:
+    """Who has a collected submission of ``assignment``: ``submitted/<student>/<assignment>/``."""
+    submitted = Path(root) / "submitted"
+    if not submitted.is_dir():
+        return []
+    return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
+
+
 class GradeError(Exception):
     """The course or the assignment cannot be graded at all; the message says why."""
 
@@ -111,8 +125,7 @@ class Course:
     # -- what the course holds --------------------------------------------------------------------
 
     def assignments(self) -> list[str]:
-        source = self.root / "source"
-        return sorted(p.name for p in source.iterdir() if p.is_dir()) if source.is_dir() else []
+        return source_assignments(self.root)
 
     def require_assignment(self, assignment: str) -> None:
         known = self.assignments()
@@ -129,10 +142,7 @@ class Course:
         return expected
 
     def submitted_students(self, assignment: str) -> list[str]:
-        submitted = self.root / "submitted"
-        if not submitted.is_dir():
-            return []
-        return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
+        return submitted_students(self.root, assignment)
 
     # -- the steps --------------------------------------------------------------------------------
 
