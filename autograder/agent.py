@@ -201,20 +201,25 @@ class Agent:
     def run_view(self, run_id: str) -> dict:
         return {**asdict(self.load(run_id)), "submissions": self.submission_states(run_id)}
 
-    def runs(self, assignment: str | None = None) -> list[dict]:
+    def all_runs(self) -> list[dict]:
+        """Every kept run, newest first, without its output."""
         found = sorted(self.runs_dir.glob("*.json"), reverse=True)
-        runs = [self.load(p.stem) for p in found]
-        chosen = [r for r in runs if assignment is None or r.assignment == assignment][:RUNS_SHOWN]
-        return [{k: v for k, v in asdict(r).items() if k != "log"} for r in chosen]
+        return [{k: v for k, v in asdict(self.load(p.stem)).items() if k != "log"} for p in found]
+
+    def runs(self, assignment: str | None = None) -> list[dict]:
+        return [r for r in self.all_runs() if assignment is None or r["assignment"] == assignment][:RUNS_SHOWN]
 
     def overview(self) -> list[dict]:
+        last: dict[str, dict] = {}
+        for run in self.all_runs():  # read once, not once per assignment
+            last.setdefault(run["assignment"], run)
         out = []
         for assignment in self.assignments():
             results = read_results(self.settings.course_dir, assignment)
             out.append({"name": assignment, "submitted": len(self.submitted(assignment)),
                         "graded": sum(1 for r in results.values() if r.get("status") == "graded"),
                         "gradable": assignment in hidden.assignments(), "running": self.busy.get(assignment),
-                        "last": next(iter(self.runs(assignment)), None)})
+                        "last": last.get(assignment)})
         return out
 
     def detail(self, assignment: str) -> dict:
