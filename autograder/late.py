@@ -108,15 +108,14 @@ def apply_late_penalties(gradebook, course_root: Path, assignment: str, students
         except MissingEntry:
             continue
         hours = extensions.get(student, 0)
-        submission.extension = timedelta(hours=hours) if hours else None
-        gradebook.db.commit()
+        submission.extension = timedelta(hours=hours) if hours else None  # total_seconds_late counts it
         seconds = float(submission.total_seconds_late or 0)
         percent = policy.percent(seconds)
         for notebook in submission.notebooks:
             autograded = sum(g.score or 0 for g in notebook.grades if g.auto_score is not None or
                              g.cell.name == "hidden_tests")
             notebook.late_submission_penalty = round(autograded * percent / 100, 4) if percent else None
-        gradebook.db.commit()
+        gradebook.db.commit()  # the extension and the penalties together
         lateness[student] = {"seconds_late": seconds, "extension_hours": hours, "percent": percent,
                              "points": float(submission.late_submission_penalty or 0), "policy": policy.describe()}
     return lateness
