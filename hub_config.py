@@ -70,13 +70,21 @@ DEFAULTS: dict = {
         "mem_limit": "2G",
         "cpu_limit": 1.0,
         "pids_limit": 512,
-        "home_volume": "tinytorch-home-{username}",
         "home_dir": "/home/student",
+        # Each student's home is the folder <host_path>/<username> on the host (the deploy's students' file
+        # system: role student_disk). With a quota, the hub makes it first, a btrfs subvolume limited to it
+        # (QuotaHomeSpawner; hub_path: the same folder in the hub, read-only); without, Docker makes a folder.
+        "homes": {
+            "host_path": "/srv/tinytorch/student-disk/homes",
+            "hub_path": None,
+            "quota": None,
+            "old_volume": None,                 # "<name>-home-{username}": a home from before quotas, moved in
+        },
         "start_timeout": 180,
         "http_timeout": 120,
         "first_uid": 20000,                     # students' uids start here, one each, never reused
         "gid": 100,
-        "exchange_host_path": "/srv/tinytorch/exchange",
+        "exchange_host_path": "/srv/tinytorch/student-disk/exchange",
         "datasets_host_path": None,             # the course's datasets on the host, or None
         "datasets_dir": "/srv/datasets",        # where students see them, read-only ($TINYTORCH_DATASETS)
     },
@@ -157,8 +165,13 @@ SCHEMA: dict = _object({
         "mem_limit": _SIZE,
         "cpu_limit": {"type": "number", "exclusiveMinimum": 0},
         "pids_limit": {"type": "integer", "minimum": 64},
-        "home_volume": {"type": "string", "pattern": r"\{username\}"},
         "home_dir": _PATH,
+        "homes": _object({
+            "host_path": _PATH,
+            "hub_path": {"anyOf": [_PATH, {"type": "null"}]},
+            "quota": {"anyOf": [{"type": "string", "pattern": "^[0-9]+[KMGT]$"}, {"type": "null"}]},
+            "old_volume": {"anyOf": [{"type": "string", "pattern": r"\{username\}"}, {"type": "null"}]},
+        }),
         "start_timeout": {"type": "integer", "minimum": 10},
         "http_timeout": {"type": "integer", "minimum": 10},
         "first_uid": {"type": "integer", "minimum": 10000, "maximum": 2000000000},
@@ -235,6 +248,9 @@ def validate(cfg: dict, source: str = "course config") -> dict:
             problems.append("hub.bind_url: must be https:// when hub.tls_cert is set")
         if bool(cfg["hub"]["tls_cert"]) != bool(cfg["hub"]["tls_key"]):
             problems.append("hub.tls_cert and hub.tls_key: set both or neither")
+        homes = cfg["spawner"]["homes"]
+        if homes["quota"] and not homes["hub_path"]:
+            problems.append("spawner.homes.quota: needs spawner.homes.hub_path (where the hub sees the homes)")
         problems += [f"deadlines.{module}: {problem}" for module, when in cfg["deadlines"].items()
                      if (problem := deadline_problem(when))]
     if problems:
@@ -448,6 +464,13 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     sp = cfg["spawner"]
     nbg = cfg["nbgrader"]
     c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
+    homes = sp["homes"]
+    if homes["quota"]:  # the same, making each home a btrfs subvolume with its quota first (docker/hub/)
+        c.JupyterHub.spawner_class = "tinytorch_homes.QuotaHomeSpawner"
+        c.QuotaHomeSpawner.homes_host_path = homes["host_path"]
+        c.QuotaHomeSpawner.homes_hub_path = homes["hub_path"]
+        c.QuotaHomeSpawner.home_quota = homes["quota"]
+        c.QuotaHomeSpawner.old_home_volume = homes["old_volume"] or ""
     c.DockerSpawner.image = sp["image"]
     c.DockerSpawner.allowed_images = [sp["image"]]  # users cannot pick another image
     c.DockerSpawner.network_name = sp["network"]
@@ -458,7 +481,7 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     c.DockerSpawner.pull_policy = "never"           # images are built by the deploy, not pulled
     c.DockerSpawner.notebook_dir = sp["home_dir"]
     c.DockerSpawner.volumes = {
-        sp["home_volume"]: sp["home_dir"],
+        sp["homes"]["host_path"] + "/{username}": sp["home_dir"],
         sp["exchange_host_path"]: {"bind": nbg["exchange_root"], "mode": "rw"},
     }
     environment = {"NBGRADER_EXCHANGE_ROOT": nbg["exchange_root"], "NB_GID": str(sp["gid"]), "HOME": sp["home_dir"]}
@@ -477,6 +500,10 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
         "cap_add": ["CHOWN", "SETUID", "SETGID", "FOWNER", "DAC_OVERRIDE"],
         "security_opt": ["no-new-privileges"],
         "pids_limit": sp["pids_limit"],
+        # What a student writes outside their home (whose quota bounds it) stays in memory, within mem_limit,
+        # and their server's log is bounded: nothing of theirs grows on the host's disk.
+        "tmpfs": {"/tmp": "size=512m,mode=1777", "/var/tmp": "size=64m,mode=1777", "/run/lock": "size=1m,mode=1777"},
+        "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}},
     }
     c.Spawner.default_url = "/lab"
     c.Spawner.start_timeout = sp["start_timeout"]

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,24 +34,32 @@ from hubclient import HubClient, HubError  # noqa: E402
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 
-NAME = "ttci"                       # container, network and volume names start with this
-STATE = Path("/var/tmp/tinytorch-ci")
+# Two test deployments may run side by side on one host (two sessions at work): TINYTORCH_TEST_SLOT=1 gives
+# this one other names, folder, port and students' network. CI uses slot 0.
+SLOT = int(os.environ.get("TINYTORCH_TEST_SLOT", "0"))
+NAME = f"ttci{SLOT or ''}"          # container, network and volume names start with this
+STATE = Path(f"/var/tmp/tinytorch-ci{SLOT or ''}")
 SRV = STATE / "srv"                 # tinytorch_root of the test deployment
+HOMES = SRV / "student-disk" / "homes"  # tinytorch_homes_dir: each student's home, a btrfs subvolume
 IMAGE_RECORDS = Path("/var/lib/tinytorch/images")  # each classroom's images in use (tinytorch_images_in_use_dir)
-PORT = 18943
+PORT = 18943 + 100 * SLOT
 URL = f"https://127.0.0.1:{PORT}"
 COURSE = "tinytorch"
+_NET = f"172.30.{242 if SLOT == 0 else 250 + SLOT}"
 VARS = {
     "tinytorch_name": NAME,
     "tinytorch_root": str(SRV),
     "hub_bind_address": "127.0.0.1",
     "hub_https_port": PORT,
-    "hub_subnet": "172.30.242.0/24",
-    "hub_gateway": "172.30.242.1",
-    "hub_ip": "172.30.242.2",
-    "hub_ip_range": "172.30.242.128/25",
+    "hub_subnet": f"{_NET}.0/24",
+    "hub_gateway": f"{_NET}.1",
+    "hub_ip": f"{_NET}.2",
+    "hub_ip_range": f"{_NET}.128/25",
     "hub_student_mem_limit": "1G",
     "hub_student_cpu_limit": 1.0,
+    "student_disk_size": "3G",            # small quotas, quickly reached by the quota test
+    "student_disk_home_quota": "100M",
+    "student_disk_exchange_quota": "200M",
     "course_roster_csv": str(STATE / "roster.csv"),
     # the deploy copies from a snapshot of the repository, with no ../shared beside it
     "course_datasets_dir": os.environ.get("TINYTORCH_DATASETS", str(ROOT.parent / "shared" / "datasets")),
@@ -162,14 +171,14 @@ def test_bad_inventory_or_variable_stops_before_anything_changes(tmp_path):
     roster = tmp_path / "roster.csv"
     roster.write_text("username,role\nalice,student\nBob Smith,student\ncarol,teacher\nalice,ta\n")
     bad = {**VARS, "tinytorch_root": str(root), "tinytorch_course_id": "Intro ML", "hub_https_port": "https",
-           "hub_student_mem_limit": "lots", "course_roster_csv": str(roster)}
+           "hub_student_mem_limit": "lots", "student_disk_home_quota": "a lot", "course_roster_csv": str(roster)}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     result, recap, _ = playbook(vars_file=tmp_path / "bad.json", timeout=600)
     assert result.returncode != 0
     out = result.stdout
     assert "The deploy cannot start:" in out, explain(result)
     for expected in ["tinytorch_course_id: Intro ML", "hub_https_port: https", "hub_student_mem_limit: lots",
-                     "line 3: username 'Bob Smith'", "line 4: role 'teacher'", "line 5: alice already listed on line 2"]:
+                     "student_disk_home_quota: a lot must be a size", "line 3: username 'Bob Smith'", "line 4: role 'teacher'", "line 5: alice already listed on line 2"]:
         assert expected in out, f"{expected!r} missing from the message\n{explain(result)}"
     assert recap["localhost"]["changed"] == 0
     assert not root.exists()
@@ -296,7 +305,8 @@ def test_student_server_runs_tinytorch_in_its_own_container(hub):
     host = info["HostConfig"]
     assert (host["NanoCpus"] or host["CpuQuota"] / host["CpuPeriod"] * 10 ** 9) == 10 ** 9  # one core
     assert info["HostConfig"]["CapDrop"] == ["ALL"]
-    assert f"{NAME}-home-alice" in {m.get("Name") for m in info["Mounts"]}
+    assert {"Type": "bind", "Source": str(HOMES / "alice"), "Destination": "/home/student"} in [
+        {key: mount[key] for key in ("Type", "Source", "Destination")} for mount in info["Mounts"]]
     # The skeleton holds stubs, not solutions.
     with pytest.raises(HubError, match="NotImplementedError"):
         hub.run_code("alice", "from tinytorch.activations import relu\nrelu([1.0, -1.0])")
@@ -309,7 +319,52 @@ def test_student_server_runs_tinytorch_in_its_own_container(hub):
     assert out.split() == ["00000803", "1115394", "read-only", "30"]  # IDX images magic; EROFS
     hub.stop_server("alice")
     assert docker("ps", "-aq", "--filter", f"name=^/{container}$").stdout.strip() == ""
-    assert docker("volume", "inspect", f"{NAME}-home-alice", check=False).returncode == 0  # work is kept
+    assert (HOMES / "alice").is_dir()  # work is kept
+
+
+def quota_of(subvolume: Path) -> int:
+    """The btrfs limit of referenced bytes of a subvolume (its quota)."""
+    shown = subprocess.run(["btrfs", "qgroup", "show", "-re", "--raw", "-f", str(subvolume)],
+                           capture_output=True, text=True, check=True).stdout
+    return int(shown.splitlines()[-1].split()[3])
+
+
+def test_a_students_disk_use_is_bounded_and_an_old_home_moves_in(hub):
+    """A student cannot fill the host: their home is a btrfs subvolume with its quota (the hub makes it at their
+    first start), what they write elsewhere in their container is memory, their server's log is bounded, the
+    exchange has a quota of its own, and all students' files are in one file system of a fixed size. A home
+    a deploy before quotas kept in a Docker volume moves into the new home at the student's first start."""
+    docker("volume", "create", f"{NAME}-home-olga")
+    docker("run", "--rm", "-v", f"{NAME}-home-olga:/v", "tinytorch/base:bookworm", "sh", "-c",
+           "echo before > /v/notes.txt")
+    hub.create_user("olga")
+    hub.start_server("olga")
+    try:
+        assert hub.run_code("olga", "print(open('/home/student/notes.txt').read())").strip() == "before"
+        assert docker("volume", "inspect", f"{NAME}-home-olga", check=False).returncode != 0  # moved
+        assert (HOMES / "olga").stat().st_ino == 256 and quota_of(HOMES / "olga") == 100 * 2 ** 20
+        assert quota_of(SRV / "student-disk" / "exchange") == 200 * 2 ** 20
+        assert shutil.disk_usage(SRV / "student-disk").total <= 3 * 2 ** 30
+        inbound = f"/srv/nbgrader/exchange/{COURSE}/inbound/olga+big"
+        filled = hub.run_code("olga", (
+            "import errno, os\n"
+            "def fill(path, mib):\n"
+            "    try:\n"
+            "        with open(path, 'wb') as f:\n"
+            "            for _ in range(mib):\n"
+            "                f.write(b'x' * 2 ** 20)\n"
+            "                f.flush()\n"
+            "        return 'wrote'\n"
+            "    except OSError as error:\n"
+            "        return errno.errorcode[error.errno]\n"
+            "    finally:\n"
+            "        os.remove(path)\n"
+            f"print(fill('/home/student/big', 150), fill('/tmp/big', 600), fill('{inbound}', 250))\n"))
+        assert filled.split() == ["EDQUOT", "ENOSPC", "EDQUOT"], filled
+        info = json.loads(docker("inspect", f"{NAME}-student-olga").stdout)[0]["HostConfig"]
+        assert info["LogConfig"]["Config"]["max-size"] == "10m"
+    finally:
+        hub.stop_server("olga")
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -853,7 +908,7 @@ def test_backup_then_restore_brings_back_database_gradebook_and_home(hub):
     assert oct(Path(archive).stat().st_mode & 0o777) == "0o600"
     # After the backup: a new user, a deleted file, a damaged gradebook.
     hub.create_user("dave")
-    docker("run", "--rm", "-v", f"{NAME}-home-alice:/v", "tinytorch/base:bookworm", "rm", "/v/keep.txt")
+    (HOMES / "alice" / "keep.txt").unlink()
     gradebook = SRV / "course" / "gradebook.db"
     gradebook.write_bytes(b"")
     restore, _, _ = playbook("-e", f"restore_archive={archive}", env={"PLAYBOOK": "restore.yml"})

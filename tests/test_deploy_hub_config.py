@@ -72,11 +72,15 @@ def test_defaults_set_spawner_limits_volumes_and_tls(hub_config, write_config):
     assert c.DockerSpawner.image == "tinytorch/student:abc123"
     assert c.DockerSpawner.allowed_images == ["tinytorch/student:abc123"]
     assert (c.DockerSpawner.mem_limit, c.DockerSpawner.cpu_limit) == ("1G", 0.5)
-    assert c.DockerSpawner.volumes["tinytorch-home-{username}"] == "/home/student"
-    assert c.DockerSpawner.volumes["/srv/tinytorch/exchange"] == {"bind": "/srv/nbgrader/exchange", "mode": "rw"}
+    assert c.DockerSpawner.volumes["/srv/tinytorch/student-disk/homes/{username}"] == "/home/student"
+    assert c.DockerSpawner.volumes["/srv/tinytorch/student-disk/exchange"] == {
+        "bind": "/srv/nbgrader/exchange", "mode": "rw"}
     assert c.DockerSpawner.network_name == "tinytorch-students"
     assert c.DockerSpawner.extra_host_config["cap_drop"] == ["ALL"]
     assert "no-new-privileges" in c.DockerSpawner.extra_host_config["security_opt"]
+    # nothing a student writes outside their home lands on the host's disk; their server's log is bounded
+    assert set(c.DockerSpawner.extra_host_config["tmpfs"]) == {"/tmp", "/var/tmp", "/run/lock"}
+    assert c.DockerSpawner.extra_host_config["log_config"]["config"]["max-size"] == "10m"
     assert c.JupyterHub.ssl_cert == "/etc/tinytorch/tls/hub.crt"
     assert c.JupyterHub.bind_url.startswith("https://")
     assert c.JupyterHub.hub_connect_url == "http://tinytorch-hub:8081"
@@ -269,3 +273,22 @@ def test_jupyterhub_style_load_runs_the_file_end_to_end(write_config, monkeypatc
     assert "nbgrader-viaenv" in c.JupyterHub.load_groups
     assert c.JupyterHub.spawner_class == "dockerspawner.DockerSpawner"
     assert os.environ["TINYTORCH_COURSE_CONFIG"].endswith("course.yaml")
+
+
+def test_with_a_quota_each_home_is_made_by_the_quota_spawner(hub_config, write_config):
+    """The hub image's QuotaHomeSpawner (docker/hub/tinytorch_homes.py: tried on a deploy) is DockerSpawner
+    with every setting above, making each home with its quota first; without a quota, DockerSpawner itself."""
+    assert configured(hub_config, write_config()).JupyterHub.spawner_class == "dockerspawner.DockerSpawner"
+    c = configured(hub_config, write_config({"spawner": {"homes": {
+        "host_path": "/srv/tt/homes", "hub_path": "/srv/homes", "quota": "2G", "old_volume": "tt-home-{username}"}}}))
+    assert c.JupyterHub.spawner_class == "tinytorch_homes.QuotaHomeSpawner"
+    assert (c.QuotaHomeSpawner.homes_host_path, c.QuotaHomeSpawner.homes_hub_path, c.QuotaHomeSpawner.home_quota,
+            c.QuotaHomeSpawner.old_home_volume) == ("/srv/tt/homes", "/srv/homes", "2G", "tt-home-{username}")
+    assert c.DockerSpawner.volumes["/srv/tt/homes/{username}"] == "/home/student"
+
+
+def test_a_quota_without_the_hubs_view_of_the_homes_is_refused(hub_config, write_config):
+    with pytest.raises(hub_config.CourseConfigError, match="spawner.homes.quota: needs spawner.homes.hub_path"):
+        hub_config.load_course_config(write_config({"spawner": {"homes": {"quota": "2G"}}}))
+    with pytest.raises(hub_config.CourseConfigError, match="spawner.homes.quota"):
+        hub_config.load_course_config(write_config({"spawner": {"homes": {"hub_path": "/h", "quota": "1.5G"}}}))

@@ -1,15 +1,17 @@
 #!/bin/sh
-# Write one archive of a TinyTorch Classroom: backup.sh ROOT NAME OUT_DIR IMAGE KEEP
-# Prints the archive's path. SQLite files are copied with the online backup API,
-# the rest with tar; each students' home volume is tarred by a throw-away container.
+# Write one archive of a TinyTorch Classroom: backup.sh ROOT NAME OUT_DIR IMAGE KEEP DISK_IMAGE
+# Prints the archive's path. SQLite files are copied with the online backup API, the rest with tar: the
+# students' file system (homes, exchange) as its files, not as DISK_IMAGE; a home still in a Docker volume
+# (a deploy before quotas; moved at the student's next start) is tarred by a throw-away container.
 set -eu
-ROOT=$1 NAME=$2 OUT=$3 IMAGE=$4 KEEP=$5
+ROOT=$1 NAME=$2 OUT=$3 IMAGE=$4 KEEP=$5 DISK_IMAGE=$6
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 stage=$(mktemp -d "$OUT/.staging-$stamp.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 
 # build/ and datasets/ are copies the deploy makes again from the repository.
-tar -C "$ROOT" --exclude=./build --exclude=./datasets --exclude='*.sqlite' --exclude=gradebook.db -cf "$stage/files.tar" .
+tar -C "$ROOT" --exclude=./build --exclude=./datasets --exclude="./${DISK_IMAGE#"$ROOT"/}" --exclude='*.sqlite' \
+    --exclude=gradebook.db -cf "$stage/files.tar" .
 mkdir "$stage/sqlite"
 for db in hub/jupyterhub.sqlite course/gradebook.db; do
     if [ -f "$ROOT/$db" ]; then

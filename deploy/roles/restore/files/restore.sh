@@ -1,11 +1,16 @@
 #!/bin/sh
-# Restore an archive written by backup.sh: restore.sh ARCHIVE ROOT NAME IMAGE
-# The hub and students' containers must be stopped (the role does that first).
+# Restore an archive written by backup.sh: restore.sh ARCHIVE ROOT NAME IMAGE DISK_DIR
+# The hub and students' containers must be stopped (the role does that first), and the students' file system
+# mounted at DISK_DIR (by a deploy): homes come back as folders, which the hub makes homes with quotas again.
 set -eu
-ARCHIVE=$1 ROOT=$2 NAME=$3 IMAGE=$4
+ARCHIVE=$1 ROOT=$2 NAME=$3 IMAGE=$4 DISK_DIR=$5
 stage=$(mktemp -d /var/tmp/tinytorch-restore.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 tar -C "$stage" -xzf "$ARCHIVE"
+if tar -tf "$stage/files.tar" "./${DISK_DIR#"$ROOT"/}" >/dev/null 2>&1 && ! mountpoint -q "$DISK_DIR"; then
+    echo "restore: the students' file system is not mounted at $DISK_DIR: deploy the classroom first" >&2
+    exit 1
+fi
 mkdir -p "$ROOT"
 tar -C "$ROOT" -xpf "$stage/files.tar"
 [ -f "$stage/sqlite/hub_jupyterhub.sqlite" ] && cp -p "$stage/sqlite/hub_jupyterhub.sqlite" "$ROOT/hub/jupyterhub.sqlite"
