@@ -1,7 +1,7 @@
 # Developer shortcuts. The README's two commands are the supported entry points.
 PY ?= .venv/bin/python
 
-.PHONY: test test-fast build check comparisons course bench bench-grading xor mnist tinygpt screenshots
+.PHONY: test test-fast build check comparisons course bench bench-grading bench-load xor mnist tinygpt screenshots
 test:            ## every test (what CI runs)
 	bash tests/run.sh
 test-fast:       ## skip the slow tests while iterating
@@ -18,6 +18,9 @@ bench:           ## speed/memory benchmarks vs PyTorch -> results/bench.json and
 	$(PY) -m bench.run
 bench-grading:   ## grading throughput: 100 submissions in hardened containers -> results/grading.json and .md
 	$(PY) -m bench.grading
+bench-load:      ## 50 then 100 students arriving at once on the deployed classroom -> results/deploy/load-*.json
+	$(PY) deploy/bench_load.py --students 50 --arrive-in 120
+	$(PY) deploy/bench_load.py --students 100 --arrive-in 180
 xor:             ## milestones 1 and 2
 	$(PY) -m course.milestones.xor
 mnist:           ## milestone 3: the MNIST CNN (datasets from $$TINYTORCH_DATASETS or ../shared/datasets)

@@ -64,6 +64,7 @@ VARS = {
     # the deploy copies from a snapshot of the repository, with no ../shared beside it
     "course_datasets_dir": os.environ.get("TINYTORCH_DATASETS", str(ROOT.parent / "shared" / "datasets")),
 }
+LOAD_STUDENTS = [f"load{i:03d}" for i in range(1, 11)]  # deploy/bench_load.py's names, on the roster
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -140,7 +141,8 @@ def repository_snapshot():
     """Every test here deploys this module's snapshot, not one an earlier run left, with VARS and its roster."""
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "roster.csv").write_text("username,role,name\nalice,student,Alice A\nbob,student,Bob B\n"
-                                      "dana,student,Dana D\ntina,ta,Tina T\n")
+                                      "dana,student,Dana D\ntina,ta,Tina T\n"
+                                      + "".join(f"{name},student,\n" for name in LOAD_STUDENTS))
     (STATE / "vars.json").write_text(json.dumps(VARS))
     yield snapshot()
     subprocess.run(["rm", "-rf", str(STATE)], check=True)  # the snapshot, and backups holding secrets
@@ -1034,6 +1036,21 @@ def test_a_second_host_becomes_a_grader_node_over_ssh(deployment, tmp_path):
         assert recap["gradernode"]["changed"] == 0, f"changed: {changed_tasks(again.stdout)}"
     finally:
         docker("rm", "-f", node, check=False)
+
+
+def test_ten_students_arriving_at_once_all_get_through(hub, tmp_path):
+    """The small twin of ``make bench-load`` (deploy/bench_load.py, Locust): 10 students (on the roster) sign up,
+    are approved, and sign in on the login page within 20 s, start their servers, run a cell, fetch and submit 03_activations from the Assignments
+    tab's own requests and stop, with no error; the results file has every step's figures."""
+    out = tmp_path / "load.json"
+    run = subprocess.run([sys.executable, str(ROOT / "deploy" / "bench_load.py"), "--root", str(SRV), "--url", URL,
+                          "--name", NAME, "--students", "10", "--arrive-in", "20", "--assignment", "03_activations",
+                          "--out", str(out)], capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    print(f"\n10 students: {json.dumps(result['steps'])}")
+    assert all(step["done"] == 10 and step["errors"] == 0 for step in result["steps"].values()), result
+    assert result["containers"]["hub"]["peak_mem_mib"] > 0 and result["student_server_mem_mib"]["median"] > 0
 
 
 def test_a_provided_certificate_replaces_the_self_signed_one(deployment, tmp_path):
