@@ -118,7 +118,11 @@ def make_student_class(url: str, ca: str, course: str, assignment: str, names):
         wait_time = constant(0)
 
         def on_start(self):
-            self.name = next(names)
+            # Locust tops the count up while it ramps, so a student who went home early is replaced: the
+            # replacement finds every name taken and leaves at once, measuring nothing.
+            self.name = next(names, None)
+            if self.name is None:
+                raise StopUser()
             session(ca, self.client)
 
         def timed(self, step: str, action) -> None:
@@ -164,6 +168,8 @@ def make_student_class(url: str, ca: str, course: str, assignment: str, names):
                 page = c.get(f"{self.base}/lab", name="lab page (until it answers)")
                 if page.status_code == 200 and page.url.endswith(f"{self.base}/lab"):
                     return
+                if page.status_code == 424:  # the hub's answer once a spawn has failed (its start_timeout)
+                    raise RuntimeError("the hub says the server failed to start")
                 time.sleep(0.5)
             raise RuntimeError("JupyterLab did not answer within 300 s")
 
