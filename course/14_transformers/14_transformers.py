@@ -530,7 +530,7 @@ assert np.allclose(plain.var(-1), 1, atol=1e-4), f"got plain.var(-1) = {plain.va
 gradcheck(lambda x, w, b: layer_norm(x, w, b), [x, w, b])
 gradcheck(lambda x, w, b: fused_layer_norm(x, w, b), [x, w, b])
 assert np.allclose(fused_layer_norm(x, w, b).data, layer_norm(x, w, b).data, atol=1e-12), \
-    "the fused LayerNorm (given) and your layer_norm give different numbers"
+    f"the fused LayerNorm (given) and your layer_norm differ: got {fused_layer_norm(x, w, b).data!r} and {layer_norm(x, w, b).data!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-fused-gelu", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """fused_gelu gives module 03's gelu values, and its gradient matches finite differences and the composed one."""
