@@ -4,7 +4,7 @@
     BENCH_THREADS=2 python -m bench.run  (default: the threads the CPU quota allows, see tinytorch.threads)
 
 Writes results/bench.json (merged by benchmark name, one entry per thread count), results/bench.md and
-the curves' plots results/curve_*.png.
+the curves' plots results/curve_*_<threads>.png.
 
 How it measures, and why:
 
@@ -358,7 +358,7 @@ def exponent(sizes: list[int], seconds: list[float], points: int = 3) -> float:
 def curve(name: str, label: str, sizes: list[int], make_steps: Callable[[int], Steps], block: int) -> dict[str, Any]:
     """Median time per step of both frameworks at each size, their exponents, and a log-log plot."""
     times: dict[str, list[float]] = {"tinytorch": [], "torch": []}
-    plot = RESULTS / f"{name}.png"
+    plot = RESULTS / f"{name}_{THREADS}thread{'s' if THREADS > 1 else ''}.png"
     for size in sizes:
         measured = in_blocks(make_steps(size), block=block, rounds=2, runs=1, warmup=2)
         times["tinytorch"].append(measured["tinytorch_ms"])
@@ -373,6 +373,8 @@ def curve(name: str, label: str, sizes: list[int], make_steps: Callable[[int], S
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for framework, ms in times.items():
         ax.loglog(sizes, ms, "o-", label=f"{framework} (time ~ {label.split()[0]}^{result[framework + '_exponent']:.2f})")
+    ax.set_xticks(sizes, [str(size) for size in sizes])
+    ax.minorticks_off()
     ax.set_xlabel(label)
     ax.set_ylabel("ms per step")
     ax.set_title(f"{name} ({THREADS} thread{'s' if THREADS > 1 else ''})")
