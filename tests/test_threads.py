@@ -33,13 +33,17 @@ def test_cgroup_v1_quota(tmp_path):
 
 def test_no_cgroup_files_means_no_quota(tmp_path):
     assert cpu_quota(tmp_path) is None
-    assert default_threads(tmp_path) == usable_cores()
+    assert default_threads(tmp_path) == max(1, usable_cores() - 1)
 
 
-def test_default_threads_rounds_the_quota_down_and_keeps_at_least_one(tmp_path):
+def test_default_threads_leaves_one_cpu_of_the_quota_and_keeps_at_least_one(tmp_path, monkeypatch):
+    monkeypatch.setattr("tinytorch.threads.usable_cores", lambda: 64)
     assert default_threads(cgroup_v2(tmp_path, "50000 100000")) == 1
-    assert default_threads(cgroup_v2(tmp_path, f"{100000 * usable_cores() + 50000} 100000")) == usable_cores()
-    assert default_threads(cgroup_v2(tmp_path, f"{100000 * 64} 100000")) == usable_cores()
+    assert default_threads(cgroup_v2(tmp_path, "200000 100000")) == 1
+    assert default_threads(cgroup_v2(tmp_path, "450000 100000")) == 3
+    assert default_threads(cgroup_v2(tmp_path, "max 100000")) == 63
+    monkeypatch.setattr("tinytorch.threads.usable_cores", lambda: 2)
+    assert default_threads(cgroup_v2(tmp_path, f"{100000 * 64} 100000")) == 1
 
 
 def test_import_fills_in_unset_thread_variables_and_keeps_set_ones():

@@ -1,11 +1,17 @@
-"""How many BLAS threads tinytorch uses by default: as many as the container's CPU quota allows.
+"""How many BLAS threads tinytorch uses by default: one fewer than the container's CPU quota, at least one.
 
 NumPy's BLAS (OpenBLAS) starts one thread per core it *sees*, and a container sees every core of its
 host: on a 64-core server whose JupyterHub gives each student 2 CPUs, OpenBLAS would start 64 threads
 that take turns on 2 CPUs' worth of time, and every matrix product would wait for all of them. The
 quota the container really has is in its cgroup (``cpu.max`` in cgroup v2, ``cpu.cfs_quota_us`` /
-``cpu.cfs_period_us`` in v1): 200000 of every 100000 microseconds is 2 CPUs. `default_threads` is that
-quota rounded down (at least 1), or the cores this process may run on when there is no quota.
+``cpu.cfs_period_us`` in v1): 200000 of every 100000 microseconds is 2 CPUs.
+
+Why one fewer: tinytorch's matrices are small, everything between two matrix products runs on the
+Python thread alone, and a BLAS thread that has to wait for a busy CPU holds up every product. On
+our 2-core machine, busy with other work, a TinyGPT training step took 105-160 ms with one BLAS
+thread and 380-510 ms with two; quiet, two threads saved at best a fifth. So the quota, minus one
+CPU for the Python thread's own work and the rest of the server (Jupyter, the other processes),
+and never more than the cores this process may run on; without a quota, the usable cores minus one.
 
 `import tinytorch` calls `use_default_threads()` before NumPy is imported, because BLAS reads its
 thread count once, when it is loaded. A thread count set by hand (OPENBLAS_NUM_THREADS,
@@ -47,10 +53,11 @@ def usable_cores() -> int:
 
 
 def default_threads(cgroup: Path = CGROUP) -> int:
-    """The CPU quota rounded down (at least 1), never more than the usable cores; those cores when unlimited."""
+    """The CPUs we may use (the quota rounded down, at most the usable cores) minus one, at least 1."""
     quota = cpu_quota(cgroup)
     cores = usable_cores()
-    return cores if quota is None else max(1, min(cores, math.floor(quota)))
+    cpus = cores if quota is None else min(cores, math.floor(quota))
+    return max(1, cpus - 1)
 
 
 def use_default_threads() -> int:

@@ -1,11 +1,11 @@
 """Course milestones: end-to-end programs built only from tinytorch, run as `python -m course.milestones.<name>`.
 
-The milestones use as many BLAS threads as the server's CPU quota allows: `import tinytorch` sets
-OPENBLAS_NUM_THREADS / OMP_NUM_THREADS from the container's cgroup before NumPy is imported
-(tinytorch/threads.py; a value set by hand wins). A constant would be wrong both ways: one thread
-leaves a 2-CPU server's second CPU idle (the MNIST CNN step at batch 64 took 23 ms with one thread
-and 18 ms with two on our 2-core machine), and OpenBLAS's own default, one thread per core of the
-host, starts dozens of threads that queue for a quota of two.
+The milestones use the BLAS thread count `import tinytorch` chooses from the server's CPU quota
+(tinytorch/threads.py: the quota minus one CPU, at least one; OPENBLAS_NUM_THREADS /
+OMP_NUM_THREADS set by hand win). Not a constant: OpenBLAS's own default, one thread per core of
+the host, starts dozens of threads that queue for a quota of two, and a large quota deserves more
+than one. Not the whole quota either: on our busy 2-core machine a TinyGPT step took 105-160 ms
+with one BLAS thread and 380-510 ms with two.
 """
 import sys
 import traceback
