@@ -699,6 +699,8 @@ for label, fn in [("a + a", lambda: a + a), ("a + bias (broadcast)", lambda: a +
 # %%
 import resource
 
+from tinytorch.profiler import measure
+
 big = Tensor(np.ones((1000, 1000), dtype=np.float32))
 
 
