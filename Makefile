@@ -14,8 +14,9 @@ comparisons:     ## run every module's PyTorch comparison (torch 2.13 installed)
 	TINYTORCH_DATASETS=$${TINYTORCH_DATASETS:-../shared/datasets} $(PY) -m course.build comparisons
 course:          ## the nbgrader course: make course DIR=/path/to/course [CONFIG=course.yml]
 	$(PY) -m autograder course $(DIR) $(if $(CONFIG),--config $(CONFIG))
-bench:           ## speed/memory benchmarks vs PyTorch -> results/bench.json and results/bench.md
-	$(PY) -m bench.run
+bench:           ## speed/memory vs PyTorch at 1 and 2 threads -> results/bench.json, bench.md, curve_*.png
+	BENCH_THREADS=1 $(PY) -m bench.run
+	BENCH_THREADS=2 $(PY) -m bench.run
 bench-grading:   ## grading throughput: 100 submissions in hardened containers -> results/grading.json and .md
 	$(PY) -m bench.grading
 bench-load:      ## 50 then 100 students arriving at once on the deployed classroom -> results/deploy/load-*.json

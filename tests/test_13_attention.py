@@ -101,3 +101,21 @@ def test_sinusoidal_table_matches_the_formula_in_float64(torch):
     ref = torch.zeros(T, d, dtype=torch.float64)
     ref[:, 0::2], ref[:, 1::2] = torch.sin(pos * div), torch.cos(pos * div)
     np.testing.assert_allclose(sinusoidal_positions(T, d), ref.numpy(), atol=1e-6)
+
+
+def test_fused_masked_softmax_matches_the_composed_one_values_and_gradients():
+    from tinytorch.attention import fused_masked_softmax, masked_softmax
+    r = np.random.default_rng(5)
+    scores = r.standard_normal((2, 3, 6, 6))
+    mask = causal_mask(6)
+    mask[2] = False                                   # a fully masked row
+    upstream = r.standard_normal((2, 3, 6, 6))
+    results = []
+    for fn in (masked_softmax, fused_masked_softmax):
+        s = tt.Tensor(scores, requires_grad=True, dtype=np.float64)
+        out = fn(s, mask)
+        (out * tt.Tensor(upstream)).sum().backward()
+        results.append((out.data, s.grad))
+    assert np.allclose(results[0][0], results[1][0], atol=1e-12)
+    assert np.allclose(results[0][1], results[1][1], atol=1e-12)
+    assert not results[1][0][:, :, 2].any() and not results[1][1][:, :, 2].any()

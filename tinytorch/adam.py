@@ -42,7 +42,12 @@ def adam_update(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, t: i
     v += (1 - beta2) * g * g
     m_hat_scale = 1 / (1 - beta1 ** t)               # bias corrections
     v_hat_sqrt_scale = 1 / np.sqrt(1 - beta2 ** t)
-    p -= (lr * m_hat_scale) * m / (np.sqrt(v) * v_hat_sqrt_scale + eps)
+    step = np.sqrt(v)                                # one new array, then in place: the update itself
+    step *= v_hat_sqrt_scale
+    step += eps
+    np.divide(m, step, out=step)
+    step *= lr * m_hat_scale
+    p -= step
 
 
 class Adam(Optimizer):

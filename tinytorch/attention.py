@@ -9,8 +9,9 @@ import math
 import numpy as np
 
 from tinytorch.activations import softmax
+from tinytorch.autograd import Gradients, gradient_rule
 from tinytorch.layers import Module, Parameter
-from tinytorch.tensor import Tensor, TensorLike, as_tensor, rng
+from tinytorch.tensor import Tensor, TensorLike, _make, as_tensor, rng
 
 
 def causal_mask(T: int) -> np.ndarray:
@@ -18,6 +19,17 @@ def causal_mask(T: int) -> np.ndarray:
     if T < 1:
         raise ValueError(f"causal_mask needs at least one position, got T={T}")
     return np.tril(np.ones((T, T), dtype=bool))
+
+
+def _boolean_mask(mask: TensorLike, shape: tuple[int, ...]) -> np.ndarray:
+    """The mask as booleans of the scores' shape (a broadcast view), or an error naming what is wrong."""
+    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if mask.dtype != bool:
+        raise TypeError(f"an attention mask must be booleans (True = may attend), got dtype {mask.dtype}")
+    try:
+        return np.broadcast_to(mask, shape)
+    except ValueError:
+        raise ValueError(f"mask of shape {mask.shape} does not broadcast to the scores' shape {shape}") from None
 
 
 def masked_softmax(scores: TensorLike, mask: TensorLike | None = None) -> Tensor:
@@ -28,19 +40,39 @@ def masked_softmax(scores: TensorLike, mask: TensorLike | None = None) -> Tensor
     scores = as_tensor(scores)
     if mask is None:
         return softmax(scores, axis=-1)
-    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
-    if mask.dtype != bool:
-        raise TypeError(f"an attention mask must be booleans (True = may attend), got dtype {mask.dtype}")
-    try:
-        mask = np.broadcast_to(mask, scores.shape)
-    except ValueError:
-        raise ValueError(f"mask of shape {mask.shape} does not broadcast to the scores' shape {scores.shape}") from None
+    mask = _boolean_mask(mask, scores.shape)
     row_max = np.where(mask, scores.data, -np.inf).max(axis=-1, keepdims=True)
     row_max[~np.isfinite(row_max)] = 0           # fully masked rows: any finite shift will do
     keep = mask.astype(scores.dtype)
     e = ((scores - row_max) * keep).exp() * keep  # masked entries: 0 before exp (no overflow), 0 after
     empty = (~mask.any(axis=-1, keepdims=True)).astype(scores.dtype)
     return e / (e.sum(axis=-1, keepdims=True) + empty)
+
+
+def fused_masked_softmax(scores: TensorLike, mask: TensorLike | None = None) -> Tensor:
+    """masked_softmax's numbers as one primitive (op "softmax"): one saved array, the weights themselves."""
+    scores = as_tensor(scores)
+    if mask is None:
+        weights = scores.data - scores.data.max(axis=-1, keepdims=True)          # a new array, then in place
+    else:
+        mask = _boolean_mask(mask, scores.shape)
+        weights = np.where(mask, scores.data, -np.inf).astype(scores.dtype, copy=False)  # masked: exp gives 0
+        row_max = weights.max(axis=-1, keepdims=True)
+        row_max[~np.isfinite(row_max)] = 0                                        # fully masked rows
+        weights -= row_max
+    np.exp(weights, out=weights)
+    total = weights.sum(axis=-1, keepdims=True)
+    total[total == 0] = 1                                                         # fully masked rows stay 0
+    weights /= total
+    return _make(weights, "softmax", (scores,))
+
+
+@gradient_rule("softmax")
+def softmax_backward(out: Tensor, grad: np.ndarray) -> Gradients:
+    p = out.data
+    d = grad * p                                       # g * p, then in place: p * (g - sum(g * p))
+    d -= p * d.sum(axis=-1, keepdims=True)
+    return (d,)
 
 
 def attention_weights(q: TensorLike, k: TensorLike, mask: TensorLike | None = None) -> Tensor:
@@ -50,7 +82,7 @@ def attention_weights(q: TensorLike, k: TensorLike, mask: TensorLike | None = No
         raise ValueError(f"queries and keys need shapes (..., T, d) with the same d, got {q.shape} and {k.shape}")
     # Scale q (T × d numbers) rather than the scores (T × T): same result, one T × T array fewer to keep.
     scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
-    return masked_softmax(scores, mask)
+    return fused_masked_softmax(scores, mask)          # masked_softmax's numbers, one primitive
 
 
 def scaled_dot_product_attention(q: TensorLike, k: TensorLike, v: TensorLike, mask: TensorLike | None = None) -> Tensor:

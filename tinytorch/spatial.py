@@ -168,9 +168,24 @@ def _offset_slice(u: int, v: int, stride: Pair, out_size: tuple[int, ...]) -> tu
     return (slice(None), slice(None), slice(u, u + sh * (ho - 1) + 1, sh), slice(v, v + sw * (wo - 1) + 1, sw))
 
 
+def _tiles(data: np.ndarray, kernel: Pair, stride: Pair) -> np.ndarray | None:
+    """(N, C, H, W) -> a view (N, C, Ho, kh, Wo, kw) when the windows tile the image exactly, else None."""
+    (kh, kw), (n_images, channels, height, width) = kernel, data.shape
+    if stride != kernel or height % kh or width % kw:
+        return None
+    return data.reshape(n_images, channels, height // kh, kh, width // kw, kw)
+
+
 def max_pool2d(x: TensorLike, kernel_size: Size2, stride: Size2 | None = None) -> Tensor:
     """The maximum of each kh×kw window: (N, C, H, W) -> (N, C, Ho, Wo)."""
     x, kernel, stride = _pool_setup("max_pool2d", x, kernel_size, stride)
+    tiles = _tiles(x.data, kernel, stride)
+    if tiles is not None:                                 # reshape pooling: a view, kh·kw maximums
+        out = tiles[:, :, :, 0, :, 0].copy()
+        for u in range(kernel[0]):
+            for v in range(kernel[1]):
+                np.maximum(out, tiles[:, :, :, u, :, v], out=out)
+        return _make(out, "max_pool2d", (x,), (None, kernel, stride))
     windows = _windows(x.data, kernel, stride)
     flat = windows.reshape(*windows.shape[:4], -1)        # (N, C, Ho, Wo, kh·kw): the one copy
     winner = flat.argmax(axis=-1)                         # first maximum, as in PyTorch
@@ -182,6 +197,13 @@ def max_pool2d(x: TensorLike, kernel_size: Size2, stride: Size2 | None = None) -
 def avg_pool2d(x: TensorLike, kernel_size: Size2, stride: Size2 | None = None) -> Tensor:
     """The mean of each kh×kw window: (N, C, H, W) -> (N, C, Ho, Wo)."""
     x, kernel, stride = _pool_setup("avg_pool2d", x, kernel_size, stride)
+    tiles = _tiles(x.data, kernel, stride)
+    if tiles is not None:                                 # reshape pooling: a view, kh·kw sums
+        out = np.zeros(tiles[:, :, :, 0, :, 0].shape, dtype=x.dtype)
+        for u in range(kernel[0]):
+            for v in range(kernel[1]):
+                out += tiles[:, :, :, u, :, v]
+        return _make(out / (kernel[0] * kernel[1]), "avg_pool2d", (x,), (kernel, stride))
     out = _windows(x.data, kernel, stride).mean(axis=(-2, -1), dtype=x.dtype)  # reduces the view: no copy
     return _make(out, "avg_pool2d", (x,), (kernel, stride))
 
@@ -189,6 +211,16 @@ def avg_pool2d(x: TensorLike, kernel_size: Size2, stride: Size2 | None = None) -
 @gradient_rule("max_pool2d")
 def max_pool2d_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x,), (winner, kernel, stride) = out._parents, out._ctx
+    tiles = _tiles(x.data, kernel, stride)
+    if winner is None and tiles is not None:              # reshape pooling: find each window's first winner
+        full = np.zeros(tiles.shape, dtype=grad.dtype)    # (N, C, Ho, kh, Wo, kw)
+        taken = np.zeros(out.shape, dtype=bool)           # windows whose winner is already found
+        for u in range(kernel[0]):
+            for v in range(kernel[1]):
+                first = (tiles[:, :, :, u, :, v] == out.data) & ~taken
+                taken |= first
+                np.multiply(grad, first, out=full[:, :, :, u, :, v])
+        return (full.reshape(x.shape),)
     full = np.zeros(x.shape, dtype=grad.dtype)
     for u in range(kernel[0]):
         for v in range(kernel[1]):
@@ -200,6 +232,9 @@ def max_pool2d_backward(out: Tensor, grad: np.ndarray) -> Gradients:
 def avg_pool2d_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x,), (kernel, stride) = out._parents, out._ctx
     share = grad / (kernel[0] * kernel[1])
+    tiles = _tiles(x.data, kernel, stride)
+    if tiles is not None:                                 # every input pixel is in exactly one window
+        return (np.broadcast_to(share[:, :, :, None, :, None], tiles.shape).reshape(x.shape),)
     full = np.zeros(x.shape, dtype=grad.dtype)
     for u in range(kernel[0]):
         for v in range(kernel[1]):

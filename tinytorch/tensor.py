@@ -9,6 +9,9 @@ import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeAlias, Union, cast
 
+import ctypes
+import ctypes.util
+
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
@@ -20,6 +23,25 @@ Axis: TypeAlias = int | tuple[int, ...] | None
 DEFAULT_DTYPE = np.float32
 _grad_enabled = True
 _rng = np.random.default_rng()
+
+# glibc's mallopt parameters (malloc.h): when a freed block goes back to the operating system.
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+
+
+def keep_freed_memory(keep: bool = True) -> bool:
+    """Ask the C allocator to keep freed memory for the next arrays instead of returning it to the operating
+    system (`keep=False`: glibc's small default limits again). False where the C library is not glibc."""
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):  # no C library found, or one without mallopt (macOS)
+        return False
+    mb = 1 << 20
+    limits = {_M_MMAP_THRESHOLD: 32 * mb, _M_TRIM_THRESHOLD: 256 * mb, _M_TOP_PAD: 64 * mb} if keep else \
+        {_M_MMAP_THRESHOLD: 128 * 1024, _M_TRIM_THRESHOLD: 128 * 1024, _M_TOP_PAD: 0}
+    return all(mallopt(parameter, value) == 1 for parameter, value in limits.items())
+
+
+keep_freed_memory()  # every array a training step frees is reused by the next step, not mapped afresh
 
 
 @contextlib.contextmanager

@@ -49,6 +49,33 @@ def layer_norm(x: TensorLike, weight: Tensor, bias: Tensor, eps: float = 1e-5) -
     return centred * (variance + eps) ** -0.5 * weight + bias
 
 
+def fused_layer_norm(x: TensorLike, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
+    """layer_norm's numbers as one primitive (op "layer_norm"), keeping x̂ and rstd for the gradient."""
+    x, weight, bias = as_tensor(x), as_tensor(weight), as_tensor(bias)
+    x_hat = x.data - x.data.mean(axis=-1, keepdims=True)                   # a new array, then in place
+    rstd = ((x_hat * x_hat).mean(axis=-1, keepdims=True) + eps) ** -0.5    # (..., 1)
+    x_hat *= rstd
+    out = x_hat * weight.data
+    out += bias.data
+    return _make(out, "layer_norm", (x, weight, bias), (x_hat, rstd))
+
+
+@gradient_rule("layer_norm")
+def layer_norm_backward(out: Tensor, grad: np.ndarray) -> Gradients:
+    (x, weight, bias), (x_hat, rstd) = out._parents, out._ctx
+    rows = tuple(range(grad.ndim - 1))                                     # every axis but the last
+    grad_weight = (grad * x_hat).sum(axis=rows) if weight.requires_grad else None
+    grad_bias = grad.sum(axis=rows) if bias.requires_grad else None
+    if not x.requires_grad:
+        return None, grad_weight, grad_bias
+    g_hat = grad * weight.data                                             # a new array, then in place
+    along_x_hat = (g_hat * x_hat).mean(axis=-1, keepdims=True)
+    g_hat -= g_hat.mean(axis=-1, keepdims=True)
+    g_hat -= x_hat * along_x_hat
+    g_hat *= rstd
+    return g_hat, grad_weight, grad_bias
+
+
 class LayerNorm(Module):
     """layer_norm over the last axis of size `normalized_shape`; weight 1, bias 0 at the start."""
 
@@ -62,7 +89,7 @@ class LayerNorm(Module):
         if x.ndim == 0 or x.shape[-1] != self.normalized_shape:
             raise ValueError(f"LayerNorm({self.normalized_shape}) expects inputs (..., {self.normalized_shape}), "
                              f"got {x.shape}")
-        return layer_norm(x, self.weight, self.bias, self.eps)
+        return fused_layer_norm(x, self.weight, self.bias, self.eps)     # layer_norm's numbers, one primitive
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}"
@@ -113,16 +140,31 @@ class MultiHeadAttention(Module):
 def fused_gelu(x: TensorLike) -> Tensor:
     """GELU (tanh approximation) as one primitive: module 03's numbers, with one saved array instead of nine."""
     x = as_tensor(x)
-    x3 = x.data * x.data * x.data            # not x ** 3: pow is slow on negative numbers (module 03)
-    t = np.tanh(GELU_C * (x.data + 0.044715 * x3))
-    return _make(0.5 * x.data * (1 + t), "gelu", (x,), t)
+    t = x.data * x.data                      # one new array, then in place: x², x³ (not x ** 3: module 03)
+    t *= x.data
+    t *= 0.044715
+    t += x.data
+    t *= GELU_C
+    np.tanh(t, out=t)                        # t = tanh(u), kept for the backward pass
+    out = t + 1                              # the second new array: 0.5 x (1 + t)
+    out *= x.data
+    out *= 0.5
+    return _make(out, "gelu", (x,), t)
 
 
 @gradient_rule("gelu")
 def gelu_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x,), t = out._parents, out._ctx
-    du_dx = GELU_C * (1 + 3 * 0.044715 * x.data * x.data)
-    return (grad * (0.5 * (1 + t) + 0.5 * x.data * (1 - t * t) * du_dx),)
+    d = x.data * x.data                      # one new array, reused for every step of the formula
+    d *= 3 * 0.044715 * GELU_C
+    d += GELU_C                              # du/dx
+    d *= x.data
+    d *= 1 - t * t                           # x (1 - t²) du/dx  (1 - t * t: a temporary, freed at once)
+    d += t
+    d += 1
+    d *= 0.5                                 # 0.5 (1 + t) + 0.5 x (1 - t²) du/dx
+    d *= grad
+    return (d,)
 
 
 class MLP(Module):

@@ -58,8 +58,9 @@ import math
 import numpy as np
 
 from tinytorch.activations import softmax
+from tinytorch.autograd import Gradients, gradient_rule
 from tinytorch.layers import Module, Parameter
-from tinytorch.tensor import Tensor, TensorLike, as_tensor, rng
+from tinytorch.tensor import Tensor, TensorLike, _make, as_tensor, rng
 
 
 # %% [markdown]
@@ -102,6 +103,17 @@ def causal_mask(T: int) -> np.ndarray:
 
 # %% nbgrader={"grade": false, "grade_id": "masked-softmax", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
+def _boolean_mask(mask: TensorLike, shape: tuple[int, ...]) -> np.ndarray:
+    """The mask as booleans of the scores' shape (a broadcast view), or an error naming what is wrong."""
+    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if mask.dtype != bool:
+        raise TypeError(f"an attention mask must be booleans (True = may attend), got dtype {mask.dtype}")
+    try:
+        return np.broadcast_to(mask, shape)
+    except ValueError:
+        raise ValueError(f"mask of shape {mask.shape} does not broadcast to the scores' shape {shape}") from None
+
+
 def masked_softmax(scores: TensorLike, mask: TensorLike | None = None) -> Tensor:
     """Softmax over the last axis using only the positions where `mask` is True.
 
@@ -110,13 +122,7 @@ def masked_softmax(scores: TensorLike, mask: TensorLike | None = None) -> Tensor
     scores = as_tensor(scores)
     if mask is None:
         return softmax(scores, axis=-1)
-    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
-    if mask.dtype != bool:
-        raise TypeError(f"an attention mask must be booleans (True = may attend), got dtype {mask.dtype}")
-    try:
-        mask = np.broadcast_to(mask, scores.shape)
-    except ValueError:
-        raise ValueError(f"mask of shape {mask.shape} does not broadcast to the scores' shape {scores.shape}") from None
+    mask = _boolean_mask(mask, scores.shape)
     ### BEGIN SOLUTION
     row_max = np.where(mask, scores.data, -np.inf).max(axis=-1, keepdims=True)
     row_max[~np.isfinite(row_max)] = 0           # fully masked rows: any finite shift will do
@@ -125,6 +131,60 @@ def masked_softmax(scores: TensorLike, mask: TensorLike | None = None) -> Tensor
     empty = (~mask.any(axis=-1, keepdims=True)).astype(scores.dtype)
     return e / (e.sum(axis=-1, keepdims=True) + empty)
     ### END SOLUTION
+
+
+# %% [markdown]
+# ## Fusing the softmax: one primitive, one saved array
+#
+# `masked_softmax` above is correct, and autograd differentiates it for free.
+# But it is eight Tensor operations on `(B, H, T, T)` arrays, and autograd
+# keeps each intermediate alive for the backward pass and walks back through
+# each. Attention calls it in every layer, on the largest arrays of the model.
+#
+# The softmax has a short gradient of its own. With `p = softmax(s)` along a
+# row and `g` the gradient of the weights:
+#
+# ```
+# ds = p * (g - sum(g * p))          the sum along the row, one number per row
+# ```
+#
+# It needs only `p`, the output, which the graph keeps anyway. So
+# `fused_masked_softmax` computes the same numbers straight in NumPy (masked
+# entries set to `-inf` before the `exp`, so they come out 0; a fully masked
+# row divides by 1 instead of 0), records one op, `"softmax"`, and registers
+# the rule above: a primitive, as module 09 made `conv2d` and module 14 will
+# make GELU. Masked and fully masked positions need no special case in the
+# backward pass: their `p` is 0. The analysis below measures what it saves;
+# the tests check it against the composed `masked_softmax`, values and
+# gradients. This one is given: read it, it is the pattern of every fused
+# primitive.
+
+# %%
+#| export
+def fused_masked_softmax(scores: TensorLike, mask: TensorLike | None = None) -> Tensor:
+    """masked_softmax's numbers as one primitive (op "softmax"): one saved array, the weights themselves."""
+    scores = as_tensor(scores)
+    if mask is None:
+        weights = scores.data - scores.data.max(axis=-1, keepdims=True)          # a new array, then in place
+    else:
+        mask = _boolean_mask(mask, scores.shape)
+        weights = np.where(mask, scores.data, -np.inf).astype(scores.dtype, copy=False)  # masked: exp gives 0
+        row_max = weights.max(axis=-1, keepdims=True)
+        row_max[~np.isfinite(row_max)] = 0                                        # fully masked rows
+        weights -= row_max
+    np.exp(weights, out=weights)
+    total = weights.sum(axis=-1, keepdims=True)
+    total[total == 0] = 1                                                         # fully masked rows stay 0
+    weights /= total
+    return _make(weights, "softmax", (scores,))
+
+
+@gradient_rule("softmax")
+def softmax_backward(out: Tensor, grad: np.ndarray) -> Gradients:
+    p = out.data
+    d = grad * p                                       # g * p, then in place: p * (g - sum(g * p))
+    d -= p * d.sum(axis=-1, keepdims=True)
+    return (d,)
 
 
 # %% [markdown]
@@ -145,7 +205,7 @@ def attention_weights(q: TensorLike, k: TensorLike, mask: TensorLike | None = No
     ### BEGIN SOLUTION
     # Scale q (T × d numbers) rather than the scores (T × T): same result, one T × T array fewer to keep.
     scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
-    return masked_softmax(scores, mask)
+    return fused_masked_softmax(scores, mask)          # masked_softmax's numbers, one primitive
     ### END SOLUTION
 
 
@@ -272,6 +332,8 @@ assert np.allclose(w[1], [np.exp(1) / (np.exp(1) + np.exp(3)), 0, np.exp(3) / (n
 assert np.array_equal(w[2], [0, 0, 0]), f"got w[2] = {w[2]!r}"
 assert np.allclose(masked_softmax(scores, np.ones((3, 3), bool)).data, softmax(scores).data), \
     f"got masked_softmax(scores, np.ones((3, 3), bool)).data = {masked_softmax(scores, np.ones((3, 3), bool)).data!r}; softmax(scores).data = {softmax(scores).data!r}"
+assert np.allclose(fused_masked_softmax(scores, mask).data, w, atol=1e-12), \
+    f"the fused softmax (given) and yours differ: got {fused_masked_softmax(scores, mask).data!r} and {w!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-attention-values", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """Attention returns the softmax-weighted average of the values, batched over leading dimensions."""
@@ -348,11 +410,28 @@ for T in (64, 128, 256, 512):
 
 # %% [markdown]
 # The peak grows about 4x per doubling of `T` once the `T × T` arrays
-# dominate: the masked softmax is composed from Tensor operations, and
-# autograd keeps every intermediate (`scores`, the shifted scores, `e`, the
-# weights) alive for the backward pass. FlashAttention avoids storing them at
-# all: it computes the softmax tile by tile with a running maximum and
-# recomputes the tiles in the backward pass, trading arithmetic for memory.
+# dominate: the scores and the weights stay alive for the backward pass.
+# With the composed `masked_softmax`, autograd would keep every intermediate
+# too (the shifted scores, `e`, the masked copies). What fusing saved, forward
+# and backward at `T = 256`:
+
+# %%
+def attention_step(softmax_fn, q, k, v, mask):
+    scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
+    out = softmax_fn(scores, mask) @ v
+    out.backward(np.ones(out.shape, dtype=np.float32))
+
+
+q, k, v = (Tensor(r.standard_normal((4, 4, 256, 32)).astype(np.float32), requires_grad=True) for _ in range(3))
+mask = causal_mask(256)
+for softmax_fn in (masked_softmax, fused_masked_softmax):
+    m = measure(attention_step, softmax_fn, q, k, v, mask, repeat=5, label=softmax_fn.__name__)
+    print(f"{softmax_fn.__name__:21s} forward + backward: {m.seconds * 1e3:6.1f} ms, peak {format_bytes(m.peak_bytes)}")
+
+# %% [markdown]
+# FlashAttention goes further and stores no `T × T` array at all: it
+# computes the softmax tile by tile with a running maximum and recomputes the
+# tiles in the backward pass, trading arithmetic for memory.
 
 # %% [markdown]
 # ## Comparison with PyTorch

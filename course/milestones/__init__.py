@@ -1,19 +1,20 @@
 """Course milestones: end-to-end programs built only from tinytorch, run as `python -m course.milestones.<name>`.
 
-The milestones default to one BLAS thread (set here, before NumPy is imported; an explicit
-OPENBLAS_NUM_THREADS / OMP_NUM_THREADS wins). Their matrices are small (at most a few hundred
-rows and columns), where a second thread saves little on a quiet machine and, on a shared one,
-spins against the other processes: measured on our 2-core machines while they were busy, one
-TinyGPT training step took 95-128 ms with one thread and 340-357 ms with two.
+The milestones use the BLAS thread count `import tinytorch` chooses from the server's CPU quota
+(tinytorch/threads.py: the quota minus one CPU, at least one; OPENBLAS_NUM_THREADS /
+OMP_NUM_THREADS set by hand win). Not a constant: OpenBLAS's own default, one thread per core of
+the host, starts dozens of threads that queue for a quota of two, and a large quota deserves more
+than one. Not the whole quota either: on our busy 2-core machine a TinyGPT step took 105-160 ms
+with one BLAS thread and 380-510 ms with two.
 """
-import os
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
+from tinytorch.threads import use_default_threads
+
+use_default_threads()  # importing tinytorch.threads already did (tinytorch/__init__.py): said here to be seen
 
 
 def run(main: Callable[[], int], name: str) -> int:

@@ -39,6 +39,8 @@ def test_masked_softmax():
     assert np.array_equal(w[2], [0, 0, 0]), f"got w[2] = {w[2]!r}"
     assert np.allclose(masked_softmax(scores, np.ones((3, 3), bool)).data, softmax(scores).data), \
         f"got masked_softmax(scores, np.ones((3, 3), bool)).data = {masked_softmax(scores, np.ones((3, 3), bool)).data!r}; softmax(scores).data = {softmax(scores).data!r}"
+    assert np.allclose(fused_masked_softmax(scores, mask).data, w, atol=1e-12), \
+        f"the fused softmax (given) and yours differ: got {fused_masked_softmax(scores, mask).data!r} and {w!r}"
 
 
 def test_attention_values():

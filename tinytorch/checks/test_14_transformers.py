@@ -43,6 +43,9 @@ def test_layer_norm():
     assert np.allclose(plain.mean(-1), 0, atol=1e-9), f"got plain.mean(-1) = {plain.mean(-1)!r}"
     assert np.allclose(plain.var(-1), 1, atol=1e-4), f"got plain.var(-1) = {plain.var(-1)!r}"
     gradcheck(lambda x, w, b: layer_norm(x, w, b), [x, w, b])
+    gradcheck(lambda x, w, b: fused_layer_norm(x, w, b), [x, w, b])
+    assert np.allclose(fused_layer_norm(x, w, b).data, layer_norm(x, w, b).data, atol=1e-12), \
+        f"the fused LayerNorm (given) and your layer_norm differ: got {fused_layer_norm(x, w, b).data!r} and {layer_norm(x, w, b).data!r}"
 
 
 def test_fused_gelu():
