@@ -108,6 +108,11 @@ def _load_config(root: Path):
     return config
 
 
+def course_gradebook_url(root: Path | str) -> str:
+    """The gradebook a course directory's nbgrader commands open (a sqlite file in it, or PostgreSQL)."""
+    return str(_load_config(Path(root).resolve()).CourseDirectory.db_url)
+
+
 class Course:
     """An nbgrader course directory, graded through nbgrader's Python API."""
 
