@@ -84,12 +84,26 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def source_columns(src: sa.Connection, metadatas: list[sa.MetaData], source: Path) -> dict[str, set[str]]:
+    """The sqlite file's tables and their columns, once each is known to fit the models: a table or a column
+    the models do not have would be lost, so it stops the move (MigrationError) before PostgreSQL is touched."""
+    inspector = sa.inspect(src)
+    columns = {name: {column["name"] for column in inspector.get_columns(name)} for name in inspector.get_table_names()}
+    known = {name: table for metadata in metadatas for name, table in metadata.tables.items()}
+    unknown = sorted(set(columns) - set(known) - BOOKKEEPING)
+    if unknown:
+        raise MigrationError(f"{source} holds tables the models of this image do not know: {', '.join(unknown)}; "
+                             "their rows would be lost, so nothing was moved")
+    for name, table in known.items():
+        lost = columns.get(name, set()) - set(table.c.keys())
+        if lost:
+            raise MigrationError(f"{source}: table {name} has columns {', '.join(sorted(lost))} that this image's "
+                                 "models do not; deploy the version that wrote the file, then move it. Nothing was moved")
+    return columns
+
+
 def copy_table(src: sa.Connection, dst: sa.Connection, table: sa.Table, source_columns: set[str]) -> int:
     """Every row of ``table`` from sqlite into PostgreSQL, read and written through the model's column types."""
-    lost = source_columns - set(table.c.keys())
-    if lost:
-        raise MigrationError(f"table {table.name} has columns {', '.join(sorted(lost))} that this image's models "
-                             "do not: deploy with the application version that wrote the file, then move it")
     columns = [column for column in table.c if column.name in source_columns]
     rows = [dict(row) for row in src.execute(sa.select(*columns)).mappings()]
     for start in range(0, len(rows), 1000):
@@ -110,22 +124,16 @@ def move_sequences(dst: sa.Connection, table: sa.Table) -> None:
                         {"sequence": sequence, "value": highest or 1, "called": highest is not None})
 
 
-def copy_database(src: sa.Connection, dst: sa.Connection, metadatas: list[sa.MetaData], source: Path) -> dict:
-    """Tables, rows, alembic's version and sequences from ``src`` (sqlite) into ``dst`` (an empty PostgreSQL
-    database); return the rows copied per table. Raises MigrationError before writing when data would be lost."""
-    source_tables = set(sa.inspect(src).get_table_names())
-    known = {name for metadata in metadatas for name in metadata.tables}
-    unknown = sorted(source_tables - known - BOOKKEEPING)
-    if unknown:
-        raise MigrationError(f"{source} holds tables the models of this image do not know: {', '.join(unknown)}; "
-                             "their rows would be lost, so nothing was moved")
+def copy_database(src: sa.Connection, dst: sa.Connection, metadatas: list[sa.MetaData], source: Path,
+                  source_tables: dict[str, set[str]]) -> dict:
+    """Tables, rows, alembic's version and sequences from ``src`` (sqlite; its ``source_tables``, checked) into
+    ``dst`` (an empty PostgreSQL database); return the rows copied per table."""
     counts = {}
     for metadata in metadatas:
         metadata.create_all(dst)
         for table in metadata.sorted_tables:
             if table.name in source_tables:
-                columns = {column["name"] for column in sa.inspect(src).get_columns(table.name)}
-                counts[table.name] = copy_table(src, dst, table, columns)
+                counts[table.name] = copy_table(src, dst, table, source_tables[table.name])
                 move_sequences(dst, table)
     if "alembic_version" in source_tables:
         version = sa.Table("alembic_version", sa.MetaData(),
@@ -173,9 +181,10 @@ def migrate(kind: str, source: Path, url: str) -> str:
         with sqlite.connect() as src:  # the whole file read under one transaction: one consistent state
             src.exec_driver_sql("BEGIN")
             digest = sha256(source)
+            tables = source_columns(src, metadatas, source)
             with postgresql.begin() as dst:
-                tables = set(sa.inspect(dst).get_table_names())
-                if MARKER in tables:
+                there = set(sa.inspect(dst).get_table_names())
+                if MARKER in there:
                     moved = dst.execute(sa.text(f"SELECT source, sha256, moved_at FROM {MARKER}")).first()
                     if moved is None or moved.sha256 != digest:
                         raise MigrationError(
@@ -183,13 +192,13 @@ def migrate(kind: str, source: Path, url: str) -> str:
                             f" ({moved.moved_at if moved else '?'}), and {source} is not that file: nothing was "
                             f"changed. If {source} is stale, move it away and deploy again.")
                     report = f"{kind}: already moved ({moved.moved_at}); keeping {source} aside"
-                elif tables:
+                elif there:
                     raise MigrationError(
-                        f"{kind}: PostgreSQL's database already holds tables ({', '.join(sorted(tables)[:5])}...) and "
+                        f"{kind}: PostgreSQL's database already holds tables ({', '.join(sorted(there)[:5])}...) and "
                         f"{source} still exists: nothing was changed. Either the classroom already runs on "
                         f"PostgreSQL (move {source} away), or restore the database from a backup.")
                 else:
-                    counts = copy_database(src, dst, metadatas, source)
+                    counts = copy_database(src, dst, metadatas, source, tables)
                     mark(dst, source, digest, sum(counts.values()))
                     report = f"{kind}: moved " + ", ".join(f"{name} {n}" for name, n in counts.items())
     except sa.exc.SQLAlchemyError as error:
