@@ -3,10 +3,9 @@ whose rows it could not carry over. The move itself is tried on a deployed class
 from __future__ import annotations
 
 import hashlib
-import importlib
+import importlib.util
 import os
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,11 @@ NOWHERE = "postgresql+psycopg2://gradebook@/gradebook?host=/nonexistent&passfile
 
 @pytest.fixture(scope="module")
 def migrate():
-    sys.path.insert(0, str(HUB))
-    try:
-        yield importlib.import_module("tinytorch_migrate")
-    finally:
-        sys.path.remove(str(HUB))
-        sys.modules.pop("tinytorch_migrate", None)
+    """The hub image's module, loaded from its file (the hub image copies it into its site-packages)."""
+    spec = importlib.util.spec_from_file_location("tinytorch_migrate", HUB / "tinytorch_migrate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture
