@@ -120,6 +120,16 @@ DEFAULTS: dict = {
         "percent_per_day": 10,
         "max_percent": 50,
     },
+    # Where the hub's database and the nbgrader gradebook live. sqlite: files (hub.data_dir/jupyterhub.sqlite,
+    # the course directory's gradebook.db). postgresql: two databases of the classroom's PostgreSQL, reached
+    # only through its Unix socket in socket_dir (the same path in every container and on the host), each
+    # with its own role and password, read by libpq from a password file (never in a URL or a log).
+    "database": {
+        "backend": "sqlite",                    # sqlite | postgresql
+        "socket_dir": None,                     # postgresql: the folder of the server's socket
+        "hub_passfile": None,                   # postgresql: the hub's role's password file (root only)
+        "gradebook_passfile": None,             # postgresql: the gradebook's role's (the course's grader's)
+    },
 }
 
 _NAME = {"type": "string", "pattern": USERNAME_PATTERN}
@@ -204,6 +214,12 @@ SCHEMA: dict = _object({
         "percent_per_day": {"type": "number", "minimum": 0, "maximum": 100},
         "max_percent": {"type": "number", "minimum": 0, "maximum": 100},
     }),
+    "database": _object({
+        "backend": {"enum": ["sqlite", "postgresql"]},
+        "socket_dir": {"anyOf": [_PATH, {"type": "null"}]},
+        "hub_passfile": {"anyOf": [_PATH, {"type": "null"}]},
+        "gradebook_passfile": {"anyOf": [_PATH, {"type": "null"}]},
+    }),
 })
 
 AUTHENTICATORS = {
@@ -253,6 +269,9 @@ def validate(cfg: dict, source: str = "course config") -> dict:
             problems.append("spawner.homes.quota: needs spawner.homes.hub_path (where the hub sees the homes)")
         problems += [f"deadlines.{module}: {problem}" for module, when in cfg["deadlines"].items()
                      if (problem := deadline_problem(when))]
+        if cfg["database"]["backend"] == "postgresql":
+            problems += [f"database.{key}: required when database.backend is postgresql"
+                         for key in ("socket_dir", "hub_passfile", "gradebook_passfile") if not cfg["database"][key]]
     if problems:
         raise CourseConfigError(f"{source} is invalid:\n  " + "\n  ".join(problems))
     return cfg
@@ -293,8 +312,36 @@ def load_course_config(path: str | os.PathLike | None) -> dict:
     return validate(deep_merge(DEFAULTS, raw), source=f"course config {path}")
 
 
-def gradebook_url(course_root: str | os.PathLike) -> str:
-    """The nbgrader gradebook: ``gradebook.db`` in the course directory, nbgrader's own default place."""
+# The classroom's PostgreSQL databases and their roles (deploy/roles/database creates them): one each, so
+# that the course's grader (TAs' formgrader terminal included) can open the gradebook and not the hub's.
+HUB_DATABASE = "jupyterhub"
+GRADEBOOK_DATABASE = "gradebook"
+
+
+def postgresql_url(database: str, socket_dir: str, passfile: str) -> str:
+    """A SQLAlchemy URL of one of the classroom's databases, through its Unix socket; the role is named after
+    the database, and libpq reads its password from ``passfile``, so the URL holds no secret."""
+    return f"postgresql+psycopg2://{database}@/{database}?host={socket_dir}&passfile={passfile}"
+
+
+def hub_db_url(cfg: dict) -> str:
+    """The hub's database (JupyterHub, NativeAuthenticator's accounts)."""
+    db = cfg["database"]
+    if db["backend"] == "postgresql":
+        return postgresql_url(HUB_DATABASE, db["socket_dir"], db["hub_passfile"])
+    return f"sqlite:///{cfg['hub']['data_dir']}/jupyterhub.sqlite"
+
+
+def gradebook_url(cfg: dict, course_root: str | os.PathLike) -> str:
+    """The nbgrader gradebook: ``gradebook.db`` in the course directory (nbgrader's own default place), or the
+    classroom's PostgreSQL database (the same URL wherever the course directory is mounted)."""
+    db = cfg["database"]
+    if db["backend"] == "postgresql":
+        return postgresql_url(GRADEBOOK_DATABASE, db["socket_dir"], db["gradebook_passfile"])
+    return sqlite_gradebook_url(course_root)
+
+
+def sqlite_gradebook_url(course_root: str | os.PathLike) -> str:
     return f"sqlite:///{Path(course_root).resolve() / 'gradebook.db'}"
 
 
@@ -396,7 +443,7 @@ def update_network_and_tls(c, cfg: dict) -> None:
     if hub["tls_cert"]:
         c.JupyterHub.ssl_cert = hub["tls_cert"]
         c.JupyterHub.ssl_key = hub["tls_key"]
-    c.JupyterHub.db_url = f"sqlite:///{hub['data_dir']}/jupyterhub.sqlite"
+    c.JupyterHub.db_url = hub_db_url(cfg)
     c.JupyterHub.pid_file = f"{hub['data_dir']}/jupyterhub.pid"
     c.JupyterHub.cookie_secret_file = hub["cookie_secret_file"]
     c.JupyterHub.concurrent_spawn_limit = hub["concurrent_spawn_limit"]
@@ -514,11 +561,22 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     c.Spawner.pre_spawn_hook = make_pre_spawn_hook(cfg, in_container)
 
 
-def known_users(data_dir: str) -> set[str]:
+def known_users(cfg: dict) -> set[str]:
     """The users in the hub's database (none before its first start, or where it cannot be read)."""
+    if cfg["database"]["backend"] == "postgresql":
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(hub_db_url(cfg))
+        try:
+            with engine.connect() as db:
+                return {name for (name,) in db.execute(sqlalchemy.text("SELECT name FROM users"))}
+        except sqlalchemy.exc.SQLAlchemyError:  # no server yet, or no users table before the hub's first start
+            return set()
+        finally:
+            engine.dispose()
     import sqlite3
 
-    database = Path(data_dir) / "jupyterhub.sqlite"
+    database = Path(cfg["hub"]["data_dir"]) / "jupyterhub.sqlite"
     if not database.is_file():
         return set()
     try:
@@ -535,7 +593,7 @@ def update_groups_and_roles(c, cfg: dict) -> None:
     on the next deploy); sign-ups without a roster become students when approved (tinytorch_auth.py)."""
     course = cfg["course_id"]
     roster = cfg["roster"]
-    seen = known_users(cfg["hub"]["data_dir"])
+    seen = known_users(cfg)
     c.JupyterHub.load_groups = {
         # (The formgrader's own user, the grader, is blocked from logging in, and JupyterHub keeps a blocked
         # user out of every group: the formgrader knows its course from TINYTORCH_COURSE_ID instead.)

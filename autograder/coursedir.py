@@ -4,7 +4,8 @@
     DIR/source/02_tensor/02_tensor.ipynb   the course notebook with solutions, the hidden tests' task cell
                                            (their points) and an export cell at the end
     DIR/release/02_tensor/02_tensor.ipynb  from `nbgrader generate_assignment`
-    DIR/gradebook.db                       assignments, grade cells, and the roster's students
+    DIR/gradebook.db                       assignments, grade cells, and the roster's students (or the
+                                           classroom's PostgreSQL: the course config's database)
     DIR/.course-build.json                 what the build wrote last (hashes), to tell a hand edit from an old build
 
 The values come from the course config (``hub_config.load_course_config``, its one reader).
@@ -51,7 +52,7 @@ def nbgrader_config(cfg: dict, root: Path, source: str) -> str:
         "c = get_config()  # noqa: F821  (nbgrader provides it)\n\n"
         f"c.CourseDirectory.course_id = {cfg['course_id']!r}\n"
         f"c.CourseDirectory.root = {str(root)!r}\n"
-        f"c.CourseDirectory.db_url = {gradebook_url(root)!r}\n"
+        f"c.CourseDirectory.db_url = {gradebook_url(cfg, root)!r}\n"
         f"c.Exchange.root = {cfg['nbgrader']['exchange_root']!r}\n"
         "# Notebooks train small models: nbgrader's 30 s default per cell is too short.\n"
         f"c.Execute.timeout = {CELL_TIMEOUT}\n"
@@ -129,11 +130,11 @@ def write_course_directory(root: Path, cfg: dict, source: str = "the defaults", 
             changed.append(path)
     manifest_path.write_text(json.dumps({p.relative_to(root).as_posix(): _digest(t) for p, t in files.items()},
                                         indent=1, sort_keys=True) + "\n")
-    generate_release(root, cfg["roster"]["students"], cfg["course_id"])
+    generate_release(root, cfg["roster"]["students"], cfg["course_id"], gradebook_url(cfg, root))
     return changed
 
 
-def generate_release(root: Path, students: list[str], course_id: str) -> None:
+def generate_release(root: Path, students: list[str], course_id: str, db_url: str) -> None:
     """``nbgrader generate_assignment`` of every module into release/; the roster and the course config's due
     dates (where an assignment has none yet: autograder/late.py) into the gradebook."""
     from nbgrader.api import Gradebook
@@ -146,7 +147,7 @@ def generate_release(root: Path, students: list[str], course_id: str) -> None:
     if unknown:
         raise CourseError(f"the course config gives due dates to {', '.join(unknown)}, which are not modules of "
                           f"this course ({', '.join(m.slug for m in course_modules())})")
-    with Gradebook(gradebook_url(root), course_id) as gradebook:
+    with Gradebook(db_url, course_id) as gradebook:
         for student in students:
             gradebook.update_or_create_student(student)
         seed_deadlines(gradebook, deadlines)

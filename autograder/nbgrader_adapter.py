@@ -33,7 +33,7 @@ from traitlets import Dict, Unicode
 
 from autograder.lms_zips import SKIPPED_LOG, SafeExtractor, stage_downloads
 from course.build.sources import is_test_cell, test_name
-from hub_config import gradebook_url
+from hub_config import sqlite_gradebook_url
 
 # nbgrader 0.9.6 with SQLAlchemy 2 warns on every autograde about objects "not in session"; harmless.
 warnings.filterwarnings("ignore", message=".*not in session.*")
@@ -100,10 +100,17 @@ def _load_config(root: Path):
         if Path(folder, "nbgrader_config.py").is_file():
             config.merge(PyFileConfigLoader("nbgrader_config.py", path=folder).load_config())
     # The course directory is where it is now: the hub container mounts the deployed one elsewhere,
-    # and its nbgrader_config.py names the paths the hub sees. The gradebook lives in it by construction.
+    # and its nbgrader_config.py names the paths the hub sees. A sqlite gradebook lives in it by construction;
+    # a PostgreSQL one (hub_config.gradebook_url) has the same URL everywhere and is kept as it is.
     config.CourseDirectory.root = str(root)
-    config.CourseDirectory.db_url = gradebook_url(root)
+    if not str(config.CourseDirectory.get("db_url", "sqlite:")).startswith("postgresql"):
+        config.CourseDirectory.db_url = sqlite_gradebook_url(root)
     return config
+
+
+def course_gradebook_url(root: Path | str) -> str:
+    """The gradebook a course directory's nbgrader commands open (a sqlite file in it, or PostgreSQL)."""
+    return str(_load_config(Path(root).resolve()).CourseDirectory.db_url)
 
 
 class Course:

@@ -8,7 +8,7 @@
 #                                      (what the deploy's images role builds from)
 #   docker/build.sh build NAME...      base image if missing, then each NAME as tinytorch/NAME:<tag>
 #                                      (skipped when that tag exists); prints NAME=IMAGE per image
-# NAME is student, hub or grader (or, for prepare/context only, course: course/, autograder/,
+# NAME is student, hub, postgres or grader (or, for prepare/context only, course: course/, autograder/,
 # tinytorch/ and hub_config.py without caches, from which the deploy builds the nbgrader course
 # directory with `python -m autograder course`). Environment:
 #   PYTHON          a Python with deploy/requirements.txt (jupytext, nbformat, numpy, tqdm), for the student
@@ -22,6 +22,7 @@
 #   student: docker/student/ + the tinytorch SKELETON and the milestones (course/milestones/, no
 #            solution in them) from `python -m course.build skeleton`
 #   hub:     docker/hub/
+#   postgres: docker/postgres/ (the classroom's database server: Debian's PostgreSQL)
 #   grader:  docker/grader/ + the reference tinytorch/ + autograder/
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)

@@ -283,8 +283,8 @@ def test_a_redeploy_removes_earlier_builds_that_no_container_uses(deployment):
         assert docker("image", "inspect", own, check=False).returncode == 0, "the admin's tag was removed"
         assert docker("image", "inspect", other, check=False).returncode == 0, "another classroom's image was removed"
         assert json.loads((IMAGE_RECORDS / f"{NAME}.json").read_text()).keys() \
-            == {"student", "hub", "grader"}
-        for name in ("student", "hub", "grader"):  # this deploy's builds stay
+            == {"student", "hub", "postgres", "grader"}
+        for name in ("student", "hub", "postgres", "grader"):  # this deploy's builds stay
             assert docker("image", "inspect", f"tinytorch/{name}:latest", check=False).returncode == 0
     finally:
         docker("rm", "-f", f"{NAME}-busy-maker", f"{NAME}-busy", check=False)
@@ -536,6 +536,7 @@ def test_in_a_browser_a_students_notebook_runs_no_script_in_the_formgrader(hub, 
     from nbgrader.api import Gradebook
     from playwright.sync_api import sync_playwright
 
+    from autograder.nbgrader_adapter import course_gradebook_url
     hub.create_user("dana")  # a student no other test submits as (they expect their own 01_setup)
     hub.start_server("dana")
     grader, dana = f"grader-{COURSE}", f"{NAME}-student-dana"
@@ -553,7 +554,7 @@ def test_in_a_browser_a_students_notebook_runs_no_script_in_the_formgrader(hub, 
     graded = subprocess.run(["bash", str(SNAPSHOT / "deploy" / "grade.sh"), "01_setup", "--force", "--no-progress"],
                             env=env, capture_output=True, text=True, timeout=1800)
     assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
-    with Gradebook(f"sqlite:///{SRV}/course/gradebook.db") as gradebook:
+    with Gradebook(course_gradebook_url(SRV / "course")) as gradebook:  # the deploy's: PostgreSQL
         submission = gradebook.find_submission_notebook("01_setup", "01_setup", "dana").id
 
     admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
@@ -908,11 +909,15 @@ def test_backup_then_restore_brings_back_database_gradebook_and_home(hub):
     assert backup.returncode == 0, explain(backup)
     archive = re.search(r"Backup written: (\S+\.tar\.gz)", backup.stdout).group(1)
     assert oct(Path(archive).stat().st_mode & 0o777) == "0o600"
-    # After the backup: a new user, a deleted file, a damaged gradebook.
+    # After the backup: a new user, a deleted file, a student added to the gradebook (PostgreSQL's, the
+    # deploy's default: tests/test_deploy_postgres.py tries the database's own backup and restore).
     hub.create_user("dave")
     (HOMES / "alice" / "keep.txt").unlink()
-    gradebook = SRV / "course" / "gradebook.db"
-    gradebook.write_bytes(b"")
+    from nbgrader.api import Gradebook
+
+    from autograder.nbgrader_adapter import course_gradebook_url
+    with Gradebook(course_gradebook_url(SRV / "course"), COURSE) as gradebook:
+        gradebook.update_or_create_student("eve")
     restore, _, _ = playbook("-e", f"restore_archive={archive}", env={"PLAYBOOK": "restore.yml"})
     assert restore.returncode == 0, explain(restore)
     deadline = time.time() + 120
@@ -925,8 +930,8 @@ def test_backup_then_restore_brings_back_database_gradebook_and_home(hub):
         assert time.time() < deadline, "the hub did not answer through the proxy within 120 s of the restore"
         time.sleep(1)
     assert hub.user("dave") is None  # the hub database is the backup's
-    assert gradebook.stat().st_size > 0
-    assert gradebook.stat().st_uid == (SRV / "course").stat().st_uid  # the grader's again, not root's
+    with Gradebook(course_gradebook_url(SRV / "course"), COURSE) as gradebook:
+        assert "eve" not in {student.id for student in gradebook.students}  # so is the gradebook
     hub.start_server("alice")
     assert hub.run_code("alice", "print(open('/home/student/keep.txt').read())").strip() == "kept"
     hub.stop_server("alice")

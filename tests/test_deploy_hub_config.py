@@ -292,3 +292,34 @@ def test_a_quota_without_the_hubs_view_of_the_homes_is_refused(hub_config, write
         hub_config.load_course_config(write_config({"spawner": {"homes": {"quota": "2G"}}}))
     with pytest.raises(hub_config.CourseConfigError, match="spawner.homes.quota"):
         hub_config.load_course_config(write_config({"spawner": {"homes": {"hub_path": "/h", "quota": "1.5G"}}}))
+
+
+POSTGRESQL = {"backend": "postgresql", "socket_dir": "/srv/tinytorch/database/socket",
+              "hub_passfile": "/etc/tinytorch/secrets/jupyterhub.pgpass",
+              "gradebook_passfile": "/srv/tinytorch/database/gradebook.pgpass"}
+
+
+def test_the_databases_are_sqlite_files_or_postgresql_through_its_socket(hub_config, write_config, tmp_path):
+    """sqlite: the files of today's classrooms; postgresql: each database through the server's Unix socket, its
+    role's password read by libpq from a password file, so no URL (the course directory's nbgrader_config.py,
+    the hub's log) holds a secret."""
+    c = configured(hub_config, write_config())
+    assert c.JupyterHub.db_url == f"sqlite:///{tmp_path / 'hubdata'}/jupyterhub.sqlite"
+    cfg = hub_config.load_course_config(write_config({"database": POSTGRESQL}))
+    c = Config()
+    hub_config.apply(c, cfg)
+    assert c.JupyterHub.db_url == ("postgresql+psycopg2://jupyterhub@/jupyterhub?host=/srv/tinytorch/database/socket"
+                                   "&passfile=/etc/tinytorch/secrets/jupyterhub.pgpass")
+    assert hub_config.gradebook_url(cfg, "/srv/nbgrader/course") == (
+        "postgresql+psycopg2://gradebook@/gradebook?host=/srv/tinytorch/database/socket"
+        "&passfile=/srv/tinytorch/database/gradebook.pgpass")
+    assert hub_config.known_users(cfg) == set()  # no server answers on that socket: nobody is known yet
+
+
+def test_postgresql_without_its_socket_or_password_files_names_each_key(hub_config, write_config):
+    with pytest.raises(hub_config.CourseConfigError) as error:
+        hub_config.load_course_config(write_config({"database": {"backend": "postgresql"}}))
+    for key in ("socket_dir", "hub_passfile", "gradebook_passfile"):
+        assert f"database.{key}: required when database.backend is postgresql" in str(error.value)
+    with pytest.raises(hub_config.CourseConfigError, match="database.backend"):
+        hub_config.load_course_config(write_config({"database": {"backend": "mysql"}}))

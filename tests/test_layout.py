@@ -17,7 +17,8 @@ Rooms and what each may import besides the standard library and itself:
                           run on the student's tinytorch or the reference); the package's reader: ttgrade.protocol
     autograder/ttgrade/   itself, numpy, otter; and tinytorch inside a function: the reference, which it serves
                           from the bundle's memory (it is never on the container's disk)
-    hub_config.py         yaml, jsonschema, and what JupyterHub loads by name
+    hub_config.py         yaml, jsonschema, sqlalchemy (the hub's users on PostgreSQL: JupyterHub's own), and what
+                          JupyterHub loads by name
     bench/                anything above (it measures them) and torch
     tests/                anything
 
@@ -47,7 +48,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
                     {"nbgrader", "nbformat", "traitlets", "jupyter_core", "otter", "tqdm", "tornado"}),
     "autograder/hidden/": ({"ttgrade", "tinytorch", "autograder.ttgrade.protocol"}, {"otter", "numpy"}),
     "autograder/ttgrade/": ({"ttgrade", "tinytorch"}, {"numpy", "otter"}),
-    "hub_config.py": (set(), {"yaml", "jsonschema"}),
+    "hub_config.py": (set(), {"yaml", "jsonschema", "sqlalchemy"}),
 }
 ONLY_IN_FUNCTIONS = {  # room -> imports it may make only inside a function body, with the reason above
     "tinytorch/": {"matplotlib", "torch"},

@@ -1,10 +1,13 @@
 """Create the first admin's NativeAuthenticator account (run inside the hub container).
 
-    python create_admin.py USERNAME PASSWORD_FILE DB_URL
+    python create_admin.py USERNAME PASSWORD_FILE
 
-Prints "created USERNAME" or "exists USERNAME": an existing account (and its
+The hub's database is the one the hub uses: hub_config.py (the hub's config file) makes its URL from the
+course config. Prints "created USERNAME" or "exists USERNAME": an existing account (and its
 password, which its owner may have changed) is never touched.
 """
+import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +17,12 @@ from nativeauthenticator.orm import UserInfo
 
 
 def main() -> None:
-    username, password_file, db_url = sys.argv[1:4]
+    username, password_file = sys.argv[1:3]
+    spec = importlib.util.spec_from_file_location("hub_config", "/etc/jupyterhub/jupyterhub_config.py")
+    hub_config = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hub_config)
+    cfg = hub_config.load_course_config(os.environ.get(hub_config.CONFIG_PATH_ENV, hub_config.DEFAULT_CONFIG_PATH))
+    db_url = hub_config.hub_db_url(cfg)
     password = Path(password_file).read_text().strip().encode()
     db = orm.new_session_factory(db_url)()
     if not orm.inspect(db.bind).has_table("users_info"):

@@ -1,9 +1,11 @@
 #!/bin/sh
-# Restore an archive written by backup.sh: restore.sh ARCHIVE ROOT NAME IMAGE DISK_DIR
-# The hub and students' containers must be stopped (the role does that first), and the students' file system
-# mounted at DISK_DIR (by a deploy): homes come back as folders, which the hub makes homes with quotas again.
+# Restore an archive written by backup.sh: restore.sh ARCHIVE ROOT NAME IMAGE DB_CONTAINER SOCKET_DIR DISK_DIR
+# The hub and students' containers must be stopped (the role does that first); DB_CONTAINER, the classroom's
+# PostgreSQL, must run when the archive holds its dumps (the role checks that before anything changes); the
+# students' file system must be mounted at DISK_DIR (by a deploy): homes come back as folders, which the hub
+# makes homes with quotas again.
 set -eu
-ARCHIVE=$1 ROOT=$2 NAME=$3 IMAGE=$4 DISK_DIR=$5
+ARCHIVE=$1 ROOT=$2 NAME=$3 IMAGE=$4 DB_CONTAINER=$5 SOCKET_DIR=$6 DISK_DIR=$7
 stage=$(mktemp -d /var/tmp/tinytorch-restore.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 tar -C "$stage" -xzf "$ARCHIVE"
@@ -20,6 +22,16 @@ if [ -f "$stage/sqlite/course_gradebook.db" ]; then
     # the course build and the grading agent's clean-up write it as that user)
     chown --reference="$ROOT/course" "$ROOT/course/gradebook.db"
 fi
+for dump in "$stage"/postgresql/*.dump; do
+    [ -e "$dump" ] || continue
+    db=$(basename "$dump" .dump)
+    case "$db" in jupyterhub|gradebook) ;; *) echo "skipping $dump: not a database of the classroom" >&2; continue ;; esac
+    # The database as it was dumped, owned by its role again (the server's superuser, by peer, on its socket).
+    docker exec -i -u postgres "$DB_CONTAINER" sh -c 'dropdb --force --if-exists --host="$1" "$2" \
+        && createdb --host="$1" --owner="$2" "$2" \
+        && pg_restore --host="$1" --no-owner --role="$2" --exit-on-error --single-transaction --dbname="$2"' \
+        sh "$SOCKET_DIR" "$db" <"$dump"
+done
 for tarball in "$stage"/volumes/*.tar; do
     [ -e "$tarball" ] || continue
     volume=$(basename "$tarball" .tar)
