@@ -1017,10 +1017,21 @@ def open_assignment_list(page, student: str):
     page.wait_for_selector("#released_assignments_list, #fetched_assignments_list", timeout=60_000)
 
 
-def save(page) -> None:
-    """Ctrl+S in the notebook, and wait until its tab is no longer marked unsaved."""
-    page.keyboard.press("Control+s")
-    page.wait_for_function("() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')", timeout=30_000)
+def save(page, name: str) -> None:
+    """The notebook's Save button, until its tab is no longer marked unsaved (three clicks at most)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    for _ in range(3):
+        page.click(".jp-NotebookPanel-toolbar [data-command='docmanager:save']")
+        try:
+            page.wait_for_function("() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')",
+                                   timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            if page.locator(".jp-Dialog").count():
+                break
+    shot(page, f"{name}-not-saved")
+    dialog = page.inner_text(".jp-Dialog") if page.locator(".jp-Dialog").count() else "no dialog"
+    raise AssertionError(f"the notebook was not saved ({dialog})")
 
 
 def work_and_submit(page, student: str, assignment: str, solution: str, name: str) -> str:
@@ -1038,7 +1049,7 @@ def work_and_submit(page, student: str, assignment: str, solution: str, name: st
     exercise.locator(".cm-content").click()
     page.keyboard.press("Control+a")
     page.keyboard.insert_text(solution)  # typed as one input: no auto-closed brackets, no auto-indent
-    save(page)
+    save(page, name)
     shot(page, f"{name}-typed")
     page.keyboard.press("Escape")  # command mode; down to the last cell, the export
     for _ in range(100):
@@ -1053,7 +1064,7 @@ def work_and_submit(page, student: str, assignment: str, solution: str, name: st
     exported = output.first.inner_text()
     assert f"exported {assignment}.ipynb" in exported, exported
     shot(page, f"{name}-exported")
-    save(page)
+    save(page, name)
     page.click(".lm-TabBar-tab:has-text('Assignments')")
     page.click(f"{notebooks} .nested_list_item button:has-text('Validate')")
     page.wait_for_selector(".jp-Dialog", timeout=300_000)
