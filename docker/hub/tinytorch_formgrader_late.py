@@ -70,12 +70,14 @@ def get_notebook_submissions(self, assignment_id, notebook_id):
     return notebooks
 
 
+PATCHES = (get_submissions, get_submission, get_student_notebook_submissions, get_notebook_submissions)
+
+
 def _jupyter_server_extension_points():
     return [{"module": "tinytorch_formgrader_late"}]
 
 
 def _load_jupyter_server_extension(serverapp):
-    for name, function in ((f.__name__, f) for f in (get_submissions, get_submission,
-                                                       get_student_notebook_submissions, get_notebook_submissions)):
-        setattr(NbGraderAPI, name, function)
+    for function in PATCHES:
+        setattr(NbGraderAPI, function.__name__, function)
     serverapp.log.info("tinytorch: the formgrader's scores are less the late penalties")
