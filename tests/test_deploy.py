@@ -973,23 +973,22 @@ def solution_cell_text(assignment: str, unfinished: str | None = None) -> str:
 def visible_points_of(assignment: str, solution: str) -> tuple[float, int, int]:
     """What the visible tests give a notebook whose exercise cell holds ``solution`` (points, test cells passed, test
     cells): the module's export cells run in order in one namespace, then each test cell; a test cell's points when
-    it raises nothing. (A kernel
-    keeps a cell's ``from __future__`` imports for the next cells: so does this.)"""
+    it raises nothing. (A kernel keeps a cell's ``from __future__`` imports for the next cells: so does this.)"""
     import __future__
+    annotations = __future__.annotations.compiler_flag
     from autograder.coursedir import nbgrader_notebook
     from course.build.sources import find_module, is_export_cell, is_test_cell
     namespace: dict = {"__name__": f"visible_{assignment}"}
     points, passed, tests = 0.0, 0, 0
     for cell in nbgrader_notebook(find_module(assignment)).cells:
         if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
-            exec(compile(solution, "solution", "exec", __future__.annotations.compiler_flag), namespace)  # noqa: S102 - the course's own code
+            exec(compile(solution, "solution", "exec", annotations), namespace)  # noqa: S102 - the course's own code
         elif is_export_cell(cell):
-            exec(compile(cell.source, "export", "exec", __future__.annotations.compiler_flag), namespace)  # noqa: S102
+            exec(compile(cell.source, "export", "exec", annotations), namespace)  # noqa: S102
         elif is_test_cell(cell):
             tests += 1
             try:
-                exec(compile(cell.source, cell.metadata["nbgrader"]["grade_id"], "exec",
-                             __future__.annotations.compiler_flag), namespace)  # noqa: S102
+                exec(compile(cell.source, cell.metadata["nbgrader"]["grade_id"], "exec", annotations), namespace)  # noqa: S102
             except Exception:  # noqa: BLE001 - a failing visible test scores nothing
                 continue
             points += cell.metadata["nbgrader"]["points"]
@@ -1051,7 +1050,7 @@ def work_and_submit(page, student: str, assignment: str, solution: str, name: st
     page.keyboard.insert_text(solution)  # typed as one input: no auto-closed brackets, no auto-indent
     save(page, name)
     shot(page, f"{name}-typed")
-    page.keyboard.press("Escape")  # command mode; down to the last cell, the export
+    exercise.locator(".jp-InputPrompt").click()  # command mode on the exercise; down to the last cell, the export
     for _ in range(100):
         if "export_notebook(" in page.locator(".jp-NotebookPanel .jp-Cell.jp-mod-active").inner_text():
             break
