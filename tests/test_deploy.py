@@ -1003,6 +1003,20 @@ def written_points(assignment: str) -> float:
                if is_question_cell(c))
 
 
+def wait_for_login_page(timeout: float = 180) -> None:
+    """Until the hub serves its login page through the proxy (a deploy that changed its config restarts it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            page = requests.get(f"{URL}/hub/login", verify=str(SRV / "tls" / "hub.crt"), timeout=10)
+            if page.ok and "username_input" in page.text:
+                return
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, f"the hub's login page did not answer within {timeout:g} s"
+        time.sleep(1)
+
+
 SEMESTER_NAMES = {"roster": ("rosa", "remi", "theo"), "no-roster": ("nora", "noel", "nico")}  # A, B, the TA
 
 
@@ -1116,6 +1130,7 @@ def test_a_semester_in_the_browser_from_sign_up_to_feedback(hub, case):
         redeploy, _, seconds = playbook(vars_file=vars_file)
         assert redeploy.returncode == 0, explain(redeploy)
         print(f"\nredeploy without a roster: {seconds:.0f} s")
+    wait_for_login_page()
     started = time.monotonic()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
