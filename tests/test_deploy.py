@@ -1134,10 +1134,11 @@ def test_a_semester_in_the_browser_from_sign_up_to_feedback(hub, case):
     started = time.monotonic()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pages: tuple = ()
         try:
             def new_page():
                 return browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900}).new_page()
-            admin, a, b, ta = new_page(), new_page(), new_page(), new_page()
+            admin, a, b, ta = pages = new_page(), new_page(), new_page(), new_page()
             name = f"semester-{case}"
             # the admin approves the three sign-ups, and makes the third a TA (and no student)
             log_in(admin, "admin", admin_password)
@@ -1261,6 +1262,10 @@ def test_a_semester_in_the_browser_from_sign_up_to_feedback(hub, case):
             ta.goto(f"{URL}/services/{COURSE}/formgrader")
             ta.locator("tr", has_text=assignment).first.locator("td.release a").click()
             ta.locator("tr", has_text=assignment).first.locator("td.status:has-text('draft')").wait_for(timeout=60_000)
+        except Exception:
+            for who, page in zip(("admin", a_name, b_name, ta_name), pages):  # what each saw when it failed
+                shot(page, f"semester-{case}-failed-{who}")
+            raise
         finally:
             browser.close()
     print(f"\n{case}: {time.monotonic() - started:.0f} s in the browser")
