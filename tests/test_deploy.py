@@ -1030,21 +1030,12 @@ def open_assignment_list(page, student: str):
     page.wait_for_selector("#released_assignments_list, #fetched_assignments_list", timeout=60_000)
 
 
-def save(page, name: str) -> None:
-    """The notebook's Save button, until its tab is no longer marked unsaved (three clicks at most)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    for _ in range(3):
+def save(page) -> None:
+    """The notebook's Save button; returns once the server has written the file (its PUT answered)."""
+    with page.expect_response(lambda r: r.request.method == "PUT" and "/api/contents/" in r.url,
+                              timeout=60_000) as saved:
         page.click(".jp-NotebookPanel-toolbar [data-command='docmanager:save']")
-        try:
-            page.wait_for_function("() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')",
-                                   timeout=15_000)
-            return
-        except PlaywrightTimeout:
-            if page.locator(".jp-Dialog").count():
-                break
-    shot(page, f"{name}-not-saved")
-    dialog = page.inner_text(".jp-Dialog") if page.locator(".jp-Dialog").count() else "no dialog"
-    raise AssertionError(f"the notebook was not saved ({dialog})")
+    assert saved.value.ok, f"saving the notebook: {saved.value.status} {saved.value.text()[:500]}"
 
 
 def work_and_submit(page, student: str, assignment: str, solution: str, name: str) -> str:
@@ -1062,9 +1053,10 @@ def work_and_submit(page, student: str, assignment: str, solution: str, name: st
     exercise.locator(".cm-content").click()
     page.keyboard.press("Control+a")
     page.keyboard.insert_text(solution)  # typed as one input: no auto-closed brackets, no auto-indent
-    save(page, name)
+    save(page)
     shot(page, f"{name}-typed")
-    exercise.locator(".jp-InputPrompt").click()  # command mode on the exercise; down to the last cell, the export
+    # command mode on the exercise (the active cell; its first line is out of view now), down to the export cell
+    page.click(".jp-NotebookPanel .jp-Cell.jp-mod-active .jp-InputPrompt")
     for _ in range(100):
         if "export_notebook(" in page.locator(".jp-NotebookPanel .jp-Cell.jp-mod-active").inner_text():
             break
@@ -1077,7 +1069,7 @@ def work_and_submit(page, student: str, assignment: str, solution: str, name: st
     exported = output.first.inner_text()
     assert f"exported {assignment}.ipynb" in exported, exported
     shot(page, f"{name}-exported")
-    save(page, name)
+    save(page)
     page.click(".lm-TabBar-tab:has-text('Assignments')")
     page.click(f"{notebooks} .nested_list_item button:has-text('Validate')")
     page.wait_for_selector(".jp-Dialog", timeout=300_000)
