@@ -1238,7 +1238,9 @@ def test_a_semester_in_the_browser_from_sign_up_to_feedback(hub, case):
                 page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
                 page.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
                 page.click(".lm-Menu-itemLabel:has-text('Assignment List')")
-                page.click(f"#submitted_assignments_list .list_item:has-text('{assignment}') button:has-text('Fetch Feedback')")
+                fetch = f"#submitted_assignments_list .list_item:has-text('{assignment}') button:has-text('Fetch Feedback')"
+                page.wait_for_selector(fetch, timeout=180_000)  # the list asks the exchange: slow on a busy host
+                page.click(fetch)
                 page.click("#submitted_assignments_list a:has-text('view feedback')", timeout=60_000)
                 page.wait_for_selector(f".jp-DirListing-item:has-text('{assignment}.html')", timeout=30_000)
                 page.dblclick(f".jp-DirListing-item:has-text('{assignment}.html')")
