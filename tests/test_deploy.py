@@ -1041,8 +1041,10 @@ def save(page) -> None:
 def work_and_submit(page, student: str, assignment: str, solution: str, name: str) -> str:
     """In the Assignment List: Fetch, open the notebook, type ``solution`` into its exercise cell, save, run the
     export cell (the last), Validate, Submit. Returns what Validate said."""
-    page.click(f"#released_assignments_list .list_item:has-text('{assignment}') button:has-text('Fetch')")
-    page.wait_for_selector(f"#fetched_assignments_list .list_item:has-text('{assignment}')", timeout=60_000)
+    fetch = f"#released_assignments_list .list_item:has-text('{assignment}') button:has-text('Fetch')"
+    page.wait_for_selector(fetch, timeout=180_000)  # the list asks the exchange: slow on a busy host
+    page.click(fetch)
+    page.wait_for_selector(f"#fetched_assignments_list .list_item:has-text('{assignment}')", timeout=180_000)
     page.click(f"#fetched_assignments_list .list_item:has-text('{assignment}') a.assignment-notebooks-link")
     notebooks = f"#nbgrader-{COURSE}-{assignment}"
     page.click(f"{notebooks} .nested_list_item a:has-text('{assignment}')")
@@ -1077,7 +1079,7 @@ def work_and_submit(page, student: str, assignment: str, solution: str, name: st
     shot(page, f"{name}-validated")
     page.click(".jp-Dialog button:has-text('Ok')")
     page.click(f"#fetched_assignments_list .list_item:has-text('{assignment}') button:has-text('Submit')")
-    page.wait_for_selector(f"#submitted_assignments_list .list_item:has-text('{assignment}')", timeout=60_000)
+    page.wait_for_selector(f"#submitted_assignments_list .list_item:has-text('{assignment}')", timeout=180_000)
     shot(page, f"{name}-submitted")
     return validated
 
