@@ -142,6 +142,7 @@ def repository_snapshot():
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "roster.csv").write_text("username,role,name\nalice,student,Alice A\nbob,student,Bob B\n"
                                       "dana,student,Dana D\ntina,ta,Tina T\n"
+                                      "rosa,student,Rosa R\nremi,student,Remi R\ntheo,student,Theo T\n"
                                       + "".join(f"{name},student,\n" for name in LOAD_STUDENTS))
     (STATE / "vars.json").write_text(json.dumps(VARS))
     yield snapshot()
@@ -950,7 +951,8 @@ def edit_group(admin, group: str, add: str | None = None, remove: str | None = N
     admin.wait_for_selector("#username-input")
     if add:
         admin.fill("#username-input", add)
-        admin.click("#validate-user")
+        admin.click("#validate-user")  # the page asks the hub whether the user exists, then lists it
+        admin.wait_for_selector(f".users-container .item:text-is('{add}')", timeout=30_000)
     if remove:
         admin.click(f".users-container .item:text-is('{remove}')")  # selected members: a click takes one out
     admin.click("#submit")
@@ -1000,6 +1002,333 @@ def test_in_a_browser_enrolment_lives_in_the_hub_and_survives_redeploys(hub):
     assert "bob" not in group_members(hub, students) and {"dana", "tina"} <= group_members(hub, tas)
     hub.api("POST", f"/groups/{students}/users", json={"users": ["bob"]})
     hub.api("DELETE", f"/groups/{tas}/users", json={"users": ["dana"]})
+
+
+# -- A whole semester in the browser (issue 15): the helpers of the test below --------------------------------
+
+
+def solution_cell_text(assignment: str, unfinished: str | None = None) -> str:
+    """What a student types into ``assignment``'s exercise cell: the course source's solution cell without the
+    solution markers; with ``unfinished`` (a method's name), that method's exercise left as the release's stub."""
+    from course.build.sources import (BEGIN_SOLUTION, END_SOLUTION, find_module, read_notebook, stub_solutions,
+                                      strip_solution_markers)
+    module = find_module(assignment)
+    (cell,) = [c for c in read_notebook(module).cells if c.metadata.get("nbgrader", {}).get("solution")
+               and c.cell_type == "code"]
+    if unfinished is None:
+        return strip_solution_markers(cell.source, module.source)
+    lines, keep, inside = [], False, False
+    for line in cell.source.splitlines():  # keep the markers of the unfinished method's region only
+        if line.strip().startswith(f"def {unfinished}("):
+            keep = True
+        if line.strip() == BEGIN_SOLUTION:
+            inside = True
+        if not inside or keep or line.strip() not in (BEGIN_SOLUTION, END_SOLUTION):
+            lines.append(line)
+        if line.strip() == END_SOLUTION:
+            inside, keep = False, False
+    text = stub_solutions("\n".join(lines), module)
+    assert text.count("raise NotImplementedError") == 1, f"no exercise of {unfinished} in {assignment}"
+    return text
+
+
+def visible_points_of(assignment: str, solution: str) -> tuple[float, int, int]:
+    """What the visible tests give a notebook whose exercise cell holds ``solution`` (points, test cells passed, test
+    cells): the module's export cells run in order in one namespace, then each test cell; a test cell's points when
+    it raises nothing. (A kernel keeps a cell's ``from __future__`` imports for the next cells: so does this.)"""
+    import __future__
+    annotations = __future__.annotations.compiler_flag
+    from autograder.coursedir import nbgrader_notebook
+    from course.build.sources import find_module, is_export_cell, is_test_cell
+    namespace: dict = {"__name__": f"visible_{assignment}"}
+    points, passed, tests = 0.0, 0, 0
+    for cell in nbgrader_notebook(find_module(assignment)).cells:
+        if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
+            exec(compile(solution, "solution", "exec", annotations), namespace)  # noqa: S102 - the course's own code
+        elif is_export_cell(cell):
+            exec(compile(cell.source, "export", "exec", annotations), namespace)  # noqa: S102
+        elif is_test_cell(cell):
+            tests += 1
+            try:
+                exec(compile(cell.source, cell.metadata["nbgrader"]["grade_id"], "exec", annotations), namespace)  # noqa: S102
+            except Exception:  # noqa: BLE001 - a failing visible test scores nothing
+                continue
+            points += cell.metadata["nbgrader"]["points"]
+            passed += 1
+    return points, passed, tests
+
+
+def written_points(assignment: str) -> float:
+    from autograder.coursedir import nbgrader_notebook
+    from course.build.sources import find_module, is_question_cell
+    return sum(c.metadata["nbgrader"]["points"] for c in nbgrader_notebook(find_module(assignment)).cells
+               if is_question_cell(c))
+
+
+def wait_for_login_page(timeout: float = 180) -> None:
+    """Until the hub serves its login page through the proxy (a deploy that changed its config restarts it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            page = requests.get(f"{URL}/hub/login", verify=str(SRV / "tls" / "hub.crt"), timeout=10)
+            if page.ok and "username_input" in page.text:
+                return
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, f"the hub's login page did not answer within {timeout:g} s"
+        time.sleep(1)
+
+
+SEMESTER_NAMES = {"roster": ("rosa", "remi", "theo"), "no-roster": ("nora", "noel", "nico")}  # A, B, the TA
+
+
+def open_assignment_list(page, student: str):
+    """The student's JupyterLab (started by the hub if needed), Nbgrader menu, Assignment List."""
+    log_in(page, student, "correct-horse-battery-9", then="/hub/spawn")
+    page.wait_for_url(f"{URL}/user/{student}/lab**", timeout=240_000)
+    page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+    page.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
+    page.click(".lm-Menu-itemLabel:has-text('Assignment List')")
+    page.wait_for_selector("#released_assignments_list, #fetched_assignments_list", timeout=60_000)
+
+
+def save(page) -> None:
+    """The notebook's Save button; returns once the server has written the file (its PUT answered)."""
+    with page.expect_response(lambda r: r.request.method == "PUT" and "/api/contents/" in r.url,
+                              timeout=60_000) as saved:
+        page.click(".jp-NotebookPanel-toolbar [data-command='docmanager:save']")
+    assert saved.value.ok, f"saving the notebook: {saved.value.status} {saved.value.text()[:500]}"
+
+
+def work_and_submit(page, student: str, assignment: str, solution: str, name: str) -> str:
+    """In the Assignment List: Fetch, open the notebook, type ``solution`` into its exercise cell, save, run the
+    export cell (the last), Validate, Submit. Returns what Validate said."""
+    fetch = f"#released_assignments_list .list_item:has-text('{assignment}') button:has-text('Fetch')"
+    page.wait_for_selector(fetch, timeout=180_000)  # the list asks the exchange: slow on a busy host
+    page.click(fetch)
+    page.wait_for_selector(f"#fetched_assignments_list .list_item:has-text('{assignment}')", timeout=180_000)
+    page.click(f"#fetched_assignments_list .list_item:has-text('{assignment}') a.assignment-notebooks-link")
+    notebooks = f"#nbgrader-{COURSE}-{assignment}"
+    page.click(f"{notebooks} .nested_list_item a:has-text('{assignment}')")
+    page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=60_000)
+    # the exercise cell, by its first line of code (CodeMirror puts only the lines in view in the page)
+    first_line = next(line for line in solution.splitlines() if line.strip() and not line.startswith("#"))
+    exercise = page.locator(".jp-NotebookPanel .jp-CodeCell", has_text=first_line).first
+    exercise.locator(".cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(solution)  # typed as one input: no auto-closed brackets, no auto-indent
+    save(page)
+    shot(page, f"{name}-typed")
+    # command mode on the exercise (the active cell; its first line is out of view now), down to the export cell
+    page.click(".jp-NotebookPanel .jp-Cell.jp-mod-active .jp-InputPrompt")
+    for _ in range(100):
+        if "export_notebook(" in page.locator(".jp-NotebookPanel .jp-Cell.jp-mod-active").inner_text():
+            break
+        page.keyboard.press("ArrowDown")
+    else:
+        raise AssertionError("no export cell at the end of the notebook")
+    page.keyboard.press("Shift+Enter")
+    output = page.locator(".jp-NotebookPanel .jp-Cell", has_text="export_notebook(").last.locator(".jp-OutputArea-output")
+    output.first.wait_for(timeout=120_000)
+    exported = output.first.inner_text()
+    assert f"exported {assignment}.ipynb" in exported, exported
+    shot(page, f"{name}-exported")
+    save(page)
+    page.click(".lm-TabBar-tab:has-text('Assignments')")
+    page.click(f"{notebooks} .nested_list_item button:has-text('Validate')")
+    page.wait_for_selector(".jp-Dialog", timeout=300_000)
+    validated = page.inner_text(".jp-Dialog")
+    shot(page, f"{name}-validated")
+    page.click(".jp-Dialog button:has-text('Ok')")
+    page.click(f"#fetched_assignments_list .list_item:has-text('{assignment}') button:has-text('Submit')")
+    page.wait_for_selector(f"#submitted_assignments_list .list_item:has-text('{assignment}')", timeout=180_000)
+    shot(page, f"{name}-submitted")
+    return validated
+
+
+@pytest.mark.parametrize("case", ["roster", "no-roster"])
+def test_a_semester_in_the_browser_from_sign_up_to_feedback(hub, case):
+    """Issue 15's scenario, as its users click it in Chromium, on a roster deploy and on the README's default (no
+    roster: the module's deployment is redeployed without one). The admin approves three sign-ups and makes the
+    third a TA on the hub's admin page. The TA sets 02_tensor's due date in the formgrader and releases it. The due
+    date has passed (three hours ago: a test cannot wait for a deadline, and the default late policy's grace period
+    is 15 minutes), and the TA has given student A a day's extension on the grading page. A fetches the module in
+    JupyterLab's Assignment List, types the reference solution into the exercise cell, runs the export cell,
+    Validates and Submits: on time. B types a solution whose ``sqrt`` is still the stub and submits, late. The
+    TA collects and grades from the grading page and watches it finish. The grading page, the formgrader, the
+    Canvas CSV and both students' progress pages show the scores the course's sources give (visible tests run
+    here on what was typed, the hidden tests' points), B's less the default policy's late penalty. The TA releases
+    feedback; each student fetches theirs and reads it in JupyterLab."""
+    import csv
+    import io
+
+    from playwright.sync_api import sync_playwright
+
+    import hub_config
+    from autograder import hidden
+    from autograder.late import LatePolicy
+
+    a_name, b_name, ta_name = SEMESTER_NAMES[case]
+    assignment, students, tas = "02_tensor", f"nbgrader-{COURSE}", f"formgrade-{COURSE}"
+    password = "correct-horse-battery-9"
+    admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
+    # what each submission must score, from the course's sources
+    right, wrong = solution_cell_text(assignment), solution_cell_text(assignment, unfinished="sqrt")
+    visible, (visible_b, passed_b, tests) = notebook_points(assignment), visible_points_of(assignment, wrong)
+    assert visible_points_of(assignment, right) == (visible, tests, tests) and 0 < visible_b < visible
+    assert not any("sqrt" in source for source in hidden.test_files(assignment).values())  # B's hidden score is full
+    hidden_points, written = hidden.points(assignment), written_points(assignment)
+    possible = visible + hidden_points + written
+    policy = LatePolicy(**hub_config.DEFAULTS["late_policy"])
+    if case == "no-roster":  # the README's default
+        vars_file = STATE / "vars-no-roster.json"
+        vars_file.write_text(json.dumps({**VARS, "course_roster_csv": ""}))
+        redeploy, _, seconds = playbook(vars_file=vars_file)
+        assert redeploy.returncode == 0, explain(redeploy)
+        print(f"\nredeploy without a roster: {seconds:.0f} s")
+    wait_for_login_page()
+    started = time.monotonic()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pages: tuple = ()
+        try:
+            def new_page():
+                return browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900}).new_page()
+            admin, a, b, ta = pages = new_page(), new_page(), new_page(), new_page()
+            name = f"semester-{case}"
+            # the admin approves the three sign-ups, and makes the third a TA (and no student)
+            log_in(admin, "admin", admin_password)
+            for user, page in ((a_name, a), (b_name, b), (ta_name, ta)):
+                assert "sent to the admin" in sign_up(page, user, password)
+            admin.goto(f"{URL}/hub/authorize")
+            for user in (a_name, b_name, ta_name):
+                admin.click(f'form[action$="authorize/{user}"] button:has-text("Authorize")')
+                admin.wait_for_load_state()
+                admin.goto(f"{URL}/hub/authorize")
+            shot(admin, f"{name}-01-authorized")
+            edit_group(admin, tas, add=ta_name)
+            edit_group(admin, students, remove=ta_name)
+            assert {a_name, b_name} <= group_members(hub, students) and ta_name not in group_members(hub, students)
+            assert ta_name in group_members(hub, tas)
+            # the TA: the due date (three hours ago) and the release in the formgrader
+            log_in(ta, ta_name, password, then=f"/services/{COURSE}/formgrader")
+            ta.wait_for_selector(f"text={assignment}", timeout=60_000)
+            due = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=3)).replace(second=0, microsecond=0)
+            row = ta.locator("tr", has_text=assignment).first
+            row.locator("td.edit a").click()
+            ta.fill(".modal-duedate", due.strftime("%Y-%m-%dT%H:%M"))
+            ta.fill(".modal-timezone", "+0000")
+            ta.click(".modal-footer .save")
+            ta.wait_for_selector(f"text={due.strftime('%Y-%m-%d %H:%M')}", timeout=30_000)
+            row.locator("td.release a").click()
+            ta.locator("tr", has_text=assignment).first.locator("td.status:has-text('released')").wait_for(timeout=60_000)
+            shot(ta, f"{name}-02-released")
+            # ... and A's extension, on the grading page (Services, grading, the module)
+            ta.goto(f"{URL}/hub/home")
+            ta.click("text=Services")
+            ta.click('a[href$="/services/grading/"]')
+            ta.click(f"#assignment-{assignment} a:has-text('{assignment}')")
+            extension = ta.locator("form", has=ta.locator("input[placeholder='user name']"))
+            extension.locator("input[name=student]").fill(a_name)
+            extension.locator("input[name=hours]").fill("24")
+            extension.locator("button:has-text('Set')").click()
+            ta.wait_for_load_state()
+            assert "extension saved" in ta.inner_text("#message"), ta.inner_text("main")
+            # A works and submits, within the extension; B, late
+            open_assignment_list(a, a_name)
+            validated = work_and_submit(a, a_name, assignment, right, f"{name}-03-a")
+            assert validated.count("You did not provide a response") == validated.count("The following cell failed"), \
+                validated  # only the written answers (graded by hand) are missing
+            open_assignment_list(b, b_name)
+            before = datetime.datetime.now(datetime.timezone.utc)
+            validated = work_and_submit(b, b_name, assignment, wrong, f"{name}-04-b")
+            after = datetime.datetime.now(datetime.timezone.utc)
+            assert "Tensor.sqrt is still the skeleton's stub" in validated, validated
+            percent = policy.percent((before - due).total_seconds())
+            assert percent == policy.percent((after - due).total_seconds()) > 0
+            penalty_b = round((visible_b + hidden_points) * percent / 100, 4)
+            total_a, total_b = visible + hidden_points, visible_b + hidden_points - penalty_b
+            # the TA grades from the grading page and watches it finish
+            ta.goto(f"{URL}/services/grading/")
+            ta.click(f"#assignment-{assignment} button:has-text('Collect and grade')")
+            ta.wait_for_url(f"{URL}/services/grading/runs/**")
+            assert wait_for_run(ta) == "done", ta.inner_text("#log")
+            for user in (a_name, b_name):
+                assert "graded" in ta.inner_text(f"#progress-{user}"), ta.inner_text("#progress")
+            shot(ta, f"{name}-05-graded")
+            ta.goto(f"{URL}/services/grading/assignments/{assignment}")
+            cells = {user: [c.strip() for c in ta.inner_text(f"#student-{user}").split("\t")] for user in (a_name, b_name)}
+            assert ta.inner_text(f"#student-{a_name} .hidden-score").strip() == f"{hidden_points:g}/{hidden_points:g}"
+            assert ta.inner_text(f"#student-{b_name} .hidden-score").strip() == f"{hidden_points:g}/{hidden_points:g}"
+            assert f"{tests}/{tests} passed" in cells[a_name] and f"{passed_b}/{tests} passed" in cells[b_name], cells
+            assert ta.inner_text(f"#student-{a_name} .penalty").strip() == ""
+            assert ta.inner_text(f"#student-{b_name} .penalty").strip() == f"{penalty_b:g}"
+            assert ta.inner_text(f"#student-{a_name} .total").strip() == f"{total_a:g}/{possible:g}"
+            assert ta.inner_text(f"#student-{b_name} .total").strip() == f"{total_b:g}/{possible:g}"
+            shot(ta, f"{name}-06-assignment")
+            with ta.expect_download() as download:
+                ta.click("#canvas-csv")
+            canvas = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+            column = canvas[0].index(assignment)
+            sis = canvas[0].index("SIS User ID")
+            scores = {r[sis]: r[column] for r in canvas[2:]}
+            assert canvas[1][column] == f"{possible:g}", canvas[:2]
+            assert scores[a_name] == f"{total_a:g}" and scores[b_name] == f"{total_b:g}", scores
+            # the formgrader: the submissions of the module with their scores
+            ta.goto(f"{URL}/services/{COURSE}/formgrader/manage_submissions/{assignment}")
+            for user, total in ((a_name, total_a), (b_name, total_b)):
+                ta.wait_for_selector(f"tr:has-text('{user}')", timeout=60_000)
+                text = ta.inner_text(f"tr:has-text('{user}')")
+                assert f"{total:g} / {possible:g}" in text, text
+            shot(ta, f"{name}-07-formgrader")
+            # each student's progress page: theirs, with the late penalty
+            for page, user, visible_score, penalty, total in ((a, a_name, visible, 0, total_a),
+                                                              (b, b_name, visible_b, penalty_b, total_b)):
+                page.goto(f"{URL}/services/progress/")
+                page.wait_for_selector("#modules", timeout=60_000)
+                module = f"#module-{assignment}"
+                assert page.inner_text(f"{module} .visible").strip() == f"{visible_score:g}"
+                assert page.inner_text(f"{module} .hidden").strip() == f"{hidden_points:g}"
+                assert page.inner_text(f"{module} .penalty").strip() == (f"{penalty:g}" if penalty else "")
+                assert page.inner_text(f"{module} .total").strip() == f"{total:g}/{possible:g}"
+                shot(page, f"{name}-08-progress-{user}")
+            # the TA releases the feedback; each student fetches theirs and opens it
+            ta.goto(f"{URL}/services/grading/assignments/{assignment}")
+            ta.click("#release-feedback")
+            ta.wait_for_url(f"{URL}/services/grading/runs/**")
+            assert wait_for_run(ta) == "done", ta.inner_text("#log")
+            for page, user in ((a, a_name), (b, b_name)):
+                page.goto(f"{URL}/user/{user}/lab")
+                page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+                page.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
+                page.click(".lm-Menu-itemLabel:has-text('Assignment List')")
+                fetch = f"#submitted_assignments_list .list_item:has-text('{assignment}') button:has-text('Fetch Feedback')"
+                page.wait_for_selector(fetch, timeout=180_000)  # the list asks the exchange: slow on a busy host
+                page.click(fetch)
+                page.click("#submitted_assignments_list a:has-text('view feedback')", timeout=60_000)
+                page.wait_for_selector(f".jp-DirListing-item:has-text('{assignment}.html')", timeout=30_000)
+                page.dblclick(f".jp-DirListing-item:has-text('{assignment}.html')")
+                frame = page.frame_locator(".jp-HTMLViewer iframe, iframe").first
+                frame.locator("text=Hidden tests").first.wait_for(timeout=60_000)
+                feedback = frame.locator("body").inner_text()
+                shot(page, f"{name}-09-feedback-{user}")
+                if user == b_name:
+                    assert f"late penalty {percent:g}% of the autograded score" in feedback, feedback[:2000]
+                else:
+                    assert "after the due date" not in feedback, feedback[:2000]
+            # the module goes back to draft (the next case releases it again)
+            ta.goto(f"{URL}/services/{COURSE}/formgrader")
+            ta.locator("tr", has_text=assignment).first.locator("td.release a").click()
+            ta.locator("tr", has_text=assignment).first.locator("td.status:has-text('draft')").wait_for(timeout=60_000)
+        except Exception:
+            for who, page in zip(("admin", a_name, b_name, ta_name), pages):  # what each saw when it failed
+                shot(page, f"semester-{case}-failed-{who}")
+            raise
+        finally:
+            browser.close()
+    print(f"\n{case}: {time.monotonic() - started:.0f} s in the browser")
+    for user in (a_name, b_name):
+        hub.stop_server(user)
 
 
 def test_a_second_host_becomes_a_grader_node_over_ssh(deployment, tmp_path):
