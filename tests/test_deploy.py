@@ -41,6 +41,7 @@ NAME = f"ttci{SLOT or ''}"          # container, network and volume names start 
 STATE = Path(f"/var/tmp/tinytorch-ci{SLOT or ''}")
 SRV = STATE / "srv"                 # tinytorch_root of the test deployment
 HOMES = SRV / "student-disk" / "homes"  # tinytorch_homes_dir: each student's home, a btrfs subvolume
+LOGS = Path(os.environ.get("TINYTORCH_TEST_LOGS", "/tmp/tinytorch-test-logs"))  # the classroom's logs, at the end
 IMAGE_RECORDS = Path("/var/lib/tinytorch/images")  # each classroom's images in use (tinytorch_images_in_use_dir)
 PORT = 18943 + 100 * SLOT
 URL = f"https://127.0.0.1:{PORT}"
@@ -157,6 +158,10 @@ def deployment():
     assert first.returncode == 0, explain(first)
     print(f"\nfirst deploy: {seconds:.0f} s, {recap}")
     yield {"first": first, "recap": recap, "seconds": seconds}
+    LOGS.mkdir(parents=True, exist_ok=True)  # what the hub and the grading agent said, kept past the teardown
+    for container in ("hub", "grading", "proxy"):
+        logs = docker("logs", f"{NAME}-{container}", check=False)
+        (LOGS / f"{NAME}-{container}.log").write_text(logs.stdout + logs.stderr)
     teardown()
     assert not docker("ps", "-aq", "--filter", f"name={NAME}-").stdout.strip(), "teardown left containers"
     assert not SRV.exists(), "teardown left the data folder"
