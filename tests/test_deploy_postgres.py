@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy"))
 from hubclient import HubClient  # noqa: E402
 
+from tests.test_deploy import changed_tasks  # noqa: E402
+
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 
 NAME = "ttpg"                       # containers, network and volumes: ttpg-*
@@ -295,7 +297,9 @@ def test_a_sqlite_classroom_moves_to_postgresql_without_losing_users_sessions_or
 def test_a_second_deploy_moves_nothing_and_a_deploy_back_to_sqlite_is_refused(moved):
     again = deploy("postgresql")
     assert "hub: moved" not in again.stdout and "gradebook: moved" not in again.stdout
-    assert re.search(r"localhost\s+: ok=\d+\s+changed=0\s", again.stdout), again.stdout[-3000:]
+    # (on a shared host the last task may remove tags other classrooms left behind: not this classroom's change)
+    prune = "images : Ensure tags of earlier builds are removed where no container uses them."
+    assert set(changed_tasks(again.stdout)) <= {prune}, again.stdout[-3000:]
     back = subprocess.run(["bash", str(SNAPSHOT / "deploy" / "deploy.sh"), "-e", f"@{STATE / 'vars-sqlite.json'}"],
                           capture_output=True, text=True, timeout=900)
     assert back.returncode != 0 and "this classroom's databases are in PostgreSQL" in back.stdout, back.stdout[-3000:]
