@@ -485,7 +485,7 @@ def test_in_a_browser_sign_up_approval_jupyterlab_and_formgrader(hub):
     hub.stop_server("dana")
 
 
-WATCH = "http://127.0.0.1:18953"   # another origin than the hub's: what reaches it left the hub's pages
+WATCH = f"http://127.0.0.1:{PORT + 1}"  # another origin than the hub's: what reaches it left the hub's pages
 
 
 @contextmanager
@@ -552,8 +552,9 @@ def test_in_a_browser_a_students_notebook_runs_no_script_in_the_formgrader(hub, 
     assert release.returncode == 0, release.stderr
     (tmp_path / "add_payloads.py").write_text(ADD_PAYLOADS)
     (tmp_path / "payloads.md").write_text("\n\n".join(payload.format(w=WATCH) for payload in XSS_PAYLOADS.values()))
-    for name in ("add_payloads.py", "payloads.md"):
-        docker("cp", str(tmp_path / name), f"{dana}:/tmp/{name}")
+    for name in ("add_payloads.py", "payloads.md"):  # into her /tmp, a tmpfs (docker cp writes under it, unseen)
+        subprocess.run(["docker", "exec", "-i", "-u", "dana", dana, "sh", "-c", f"cat > /tmp/{name}"],
+                       input=(tmp_path / name).read_bytes(), check=True, timeout=60)
     in_container(dana, "dana", f"rm -rf 01_setup && nbgrader fetch_assignment 01_setup --course {COURSE} && "
                                f"python /tmp/add_payloads.py && nbgrader submit 01_setup --course {COURSE} && rm -r 01_setup")
     env = {**os.environ, "TINYTORCH_ROOT": str(SRV), "TINYTORCH_NAME": NAME}
