@@ -27,3 +27,10 @@ def test_mypy_is_clean():
 def test_ruff_is_clean():
     result = run("ruff", "check", "--no-cache", *RUFF_PATHS)
     assert result.returncode == 0, f"ruff check {' '.join(RUFF_PATHS)} found problems:\n{result.stdout}{result.stderr}"
+
+
+def test_no_file_holds_a_merge_conflict_marker():
+    """A merge left half-done shows users both sides (the README once did): no tracked file may keep one."""
+    markers = subprocess.run(["git", "grep", "-n", "-I", "-E", r"^(<<<<<<< |>>>>>>> |=======$)"],
+                             cwd=ROOT, capture_output=True, text=True)
+    assert markers.returncode == 1, f"merge conflict markers left in:\n{markers.stdout}"
