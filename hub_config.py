@@ -54,6 +54,8 @@ DEFAULTS: dict = {
         "cookie_secret_file": "/etc/tinytorch/secrets/cookie_secret",
         "proxy_token_file": "/etc/tinytorch/secrets/proxy_token",
         "api_token_file": "/etc/tinytorch/secrets/api_token",
+        # The page services' tokens, one file each: <dir>/formgrader_token, grading_token, progress_token
+        "service_tokens_dir": "/etc/tinytorch/secrets",
         "concurrent_spawn_limit": 64,
         "active_server_limit": 0,               # 0: no limit
     },
@@ -159,6 +161,7 @@ SCHEMA: dict = _object({
         "cookie_secret_file": _PATH,
         "proxy_token_file": _PATH,
         "api_token_file": _PATH,
+        "service_tokens_dir": _PATH,
         "concurrent_spawn_limit": {"type": "integer", "minimum": 1},
         "active_server_limit": {"type": "integer", "minimum": 0},
     }),
@@ -622,49 +625,81 @@ def update_groups_and_roles(c, cfg: dict) -> None:
     ]
 
 
-def page_service(cfg: dict, name: str, port: int, host: str) -> dict:
-    """The grading or the progress page (docker/hub/tinytorch_grading.py), run by the hub as the course's grader."""
-    nbg = cfg["nbgrader"]
-    return {"name": name, "url": f"{host}:{port}", "command": [sys.executable, "-m", "tinytorch_grading"],
-            "user": grader_user(cfg), "cwd": nbg["course_root"], "display": True, "oauth_no_confirm": True,
-            "environment": {"TINYTORCH_GRADING_SOCKET": nbg["grading_socket"], "TINYTORCH_COURSE_ID": cfg["course_id"],
-                            "HOME": nbg["course_root"], "TINYTORCH_PAGE": name}}
+# The page services: the formgrader (TAs' JupyterLab at /services/<course>/), the grading page and the progress
+# page. The hub container's supervisor (docker/hub/supervisord.conf) runs each beside JupyterHub as the course's
+# grader, in the course directory (docker/hub/tinytorch_service.py), and starts again one that exits; JupyterHub
+# knows them as external services. (JupyterHub stops itself when a service it manages does not answer within
+# about 10 s, which the formgrader's JupyterLab can take on a loaded host: the hub then restarted over and over.)
+# They listen on all the hub container's addresses: the proxy, in a container of its own, reaches them by the
+# hub's name; students' servers cannot (only the hub API port is open to them).
+PAGE_SERVICES = ("formgrader", "grading", "progress")
 
 
-def update_services(c, cfg: dict) -> None:
-    course = cfg["course_id"]
-    nbg = cfg["nbgrader"]
+def page_services(cfg: dict) -> dict[str, dict]:
+    """Each page service by its role: its hub name, port, command and own environment."""
+    course, nbg = cfg["course_id"], cfg["nbgrader"]
     origin = "/".join(cfg["hub"]["public_url"].split("/", 3)[:3])  # scheme://host[:port], as SCHEMA checked
-    # The services run in the hub container and listen on all its addresses: the proxy, in a container of its
-    # own, reaches them by the hub's name; students' servers cannot (only the hub API port is open to them).
-    service_host = f"http://{cfg['hub']['connect_host']}"
-    services = [
-        {
-            # The formgrader: a JupyterLab for TAs at /services/<course>/, run as the
-            # course's grader user in the course directory (nbgrader's multi-grader setup).
-            "name": course,
-            "url": f"{service_host}:{nbg['formgrader_port']}",
+
+    def page(name: str) -> dict:
+        # docker/hub/tinytorch_grading.py: the grading page asks the grading agent (autograder/agent.py) over a
+        # socket only the grader's uid may open; the progress page is the same program.
+        return {"name": name, "port": nbg[f"{name}_port"], "command": [sys.executable, "-m", "tinytorch_grading"],
+                "environment": {"TINYTORCH_GRADING_SOCKET": nbg["grading_socket"], "TINYTORCH_COURSE_ID": course,
+                                "TINYTORCH_PAGE": name}}
+
+    return {
+        "formgrader": {
+            "name": course, "port": nbg["formgrader_port"],
             "command": ["jupyterhub-singleuser", f"--port={nbg['formgrader_port']}", "--ip=0.0.0.0"],
-            "user": grader_user(cfg),
-            "cwd": nbg["course_root"],
             "environment": {
                 "JUPYTERHUB_DEFAULT_URL": "/lab",
-                "HOME": nbg["course_root"],
                 "NBGRADER_EXCHANGE_ROOT": nbg["exchange_root"],
                 "TINYTORCH_COURSE_ID": course,  # its course (tinytorch_exchange.FormgraderAuthPlugin)
                 # JupyterLab shows the formgrader in an iframe: the hub image's
                 # jupyter_server_config.py sends this as CSP frame-ancestors.
                 "TINYTORCH_FRAME_ANCESTORS": f"'self' {origin}",
             },
-            "oauth_no_confirm": True,
         },
-        # The grading page (docker/hub/tinytorch_grading.py): only who may open the formgrader may open it; it
-        # asks the grading agent (autograder/agent.py) over a socket only the grader's uid may open. The progress
-        # page, the same program: a student's own modules and milestones; TAs see the class.
-        page_service(cfg, "grading", nbg["grading_port"], service_host),
-        page_service(cfg, "progress", nbg["progress_port"], service_host),
-        {"name": "tinytorch-deploy", "api_token": _read_secret(cfg["hub"]["api_token_file"])},
-    ]
+        "grading": page("grading"),
+        "progress": page("progress"),
+    }
+
+
+def page_service_token(cfg: dict, role: str) -> str:
+    return _read_secret(str(Path(cfg["hub"]["service_tokens_dir"]) / f"{role}_token"))
+
+
+def page_service_process(cfg: dict, role: str) -> dict:
+    """What the supervisor's launcher runs for one page service: the command, as whom, where, and the whole
+    environment (what JupyterHub gives a service it starts itself, and the service's own)."""
+    if role not in PAGE_SERVICES:
+        raise CourseConfigError(f"no page service {role!r}: one of {', '.join(PAGE_SERVICES)}")
+    service, hub, home = page_services(cfg)[role], cfg["hub"], cfg["nbgrader"]["course_root"]
+    name, prefix = service["name"], f"/services/{service['name']}/"
+    scopes = json.dumps(["access:services", f"access:services!service={name}"])
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+        "HOME": home, "USER": grader_user(cfg), "SHELL": "/usr/sbin/nologin",
+        "JUPYTERHUB_SERVICE_NAME": name, "JUPYTERHUB_SERVICE_PREFIX": prefix,
+        "JUPYTERHUB_SERVICE_URL": f"http://{hub['connect_host']}:{service['port']}",
+        "JUPYTERHUB_API_URL": f"http://{hub['connect_host']}:{hub['api_port']}/hub/api",
+        "JUPYTERHUB_API_TOKEN": page_service_token(cfg, role), "JUPYTERHUB_CLIENT_ID": f"service-{name}",
+        "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{prefix}oauth_callback",
+        "JUPYTERHUB_OAUTH_SCOPES": scopes, "JUPYTERHUB_OAUTH_ACCESS_SCOPES": scopes,
+        "JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES": "[]",
+        "JUPYTERHUB_BASE_URL": "/", "JUPYTERHUB_HOST": "", "JUPYTERHUB_USER": grader_user(cfg),
+        **service["environment"],
+    }
+    return {"command": service["command"], "user": grader_user(cfg), "uid": cfg["nbgrader"]["grader_uid"],
+            "gid": cfg["spawner"]["gid"], "cwd": home, "environment": environment}
+
+
+def update_services(c, cfg: dict) -> None:
+    connect_host = cfg["hub"]["connect_host"]
+    services = [{"name": service["name"], "url": f"http://{connect_host}:{service['port']}",
+                 "api_token": page_service_token(cfg, role), "display": True, "oauth_no_confirm": True}
+                for role, service in page_services(cfg).items()]
+    services.append({"name": "tinytorch-deploy", "api_token": _read_secret(cfg["hub"]["api_token_file"])})
     culler = cfg["culler"]
     if culler["enabled"]:
         services.append({

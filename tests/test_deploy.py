@@ -437,6 +437,66 @@ def test_a_hub_restart_keeps_every_students_kernel(hub):
     hub.server_api("alice", "DELETE", f"/kernels/{kernel}")
 
 
+def supervisorctl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """The hub container's supervisor, which runs the formgrader and the grading and progress pages."""
+    return docker("exec", f"{NAME}-hub", "supervisorctl", "-c", "/etc/tinytorch-hub/supervisord.conf", *args,
+                  check=check)
+
+
+def formgrader_answers() -> bool:
+    """Does the formgrader answer through the proxy? (It sends a visitor with no session to the hub's login.)"""
+    try:
+        response = requests.get(f"{URL}/services/{COURSE}/", verify=str(SRV / "tls" / "hub.crt"),
+                                allow_redirects=False, timeout=10)
+    except requests.RequestException:
+        return False
+    return response.status_code == 302 and "oauth2/authorize" in response.headers.get("Location", "")
+
+
+def hub_started_at() -> tuple[str, int]:
+    state = json.loads(docker("inspect", f"{NAME}-hub").stdout)[0]
+    return state["State"]["StartedAt"], state["RestartCount"]
+
+
+def test_the_hub_starts_without_its_formgrader_and_a_crashed_formgrader_comes_back(hub):
+    """JupyterHub stops itself when a service it starts is not up within about 10 s, which the formgrader's
+    JupyterLab can take on a loaded host (the hub then restarted over and over). The formgrader, the grading
+    and the progress pages run beside the hub instead, each started again when it exits."""
+    assert formgrader_answers()
+    started = hub_started_at()
+    docker("exec", f"{NAME}-hub", "sh", "-c", f"kill -9 {int(supervisorctl('pid', 'formgrader').stdout)}")
+    deadline = time.monotonic() + 180
+    while not formgrader_answers():  # a crashed formgrader is started again, the hub is not restarted
+        assert time.monotonic() < deadline, f"the formgrader was not back within 180 s\n{supervisorctl('status', check=False).stdout}"
+        time.sleep(2)
+    assert hub_started_at() == started
+    status = supervisorctl("status").stdout
+    assert all(re.search(rf"^{page}\s+RUNNING", status, re.M) for page in ("formgrader", "grading", "progress")), status
+
+    docker("restart", f"{NAME}-hub")  # and the hub starts with its formgrader down from the first second
+    deadline = time.monotonic() + 60
+    while supervisorctl("stop", "formgrader", check=False).returncode != 0:
+        assert time.monotonic() < deadline, "the hub container's supervisor did not answer within 60 s"
+        time.sleep(0.2)
+    restarted = hub_started_at()
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            hub.api("GET", "/users")
+            break
+        except (HubError, requests.RequestException):
+            assert time.monotonic() < deadline, "the hub did not come up within 180 s without its formgrader"
+            time.sleep(1)
+    time.sleep(20)  # the hub stays up: it does not stop for a service it cannot reach
+    assert hub_started_at() == restarted and not formgrader_answers()
+    hub.api("GET", "/users")
+    supervisorctl("start", "formgrader")
+    deadline = time.monotonic() + 180
+    while not formgrader_answers():
+        assert time.monotonic() < deadline, "the formgrader did not come back within 180 s of its start"
+        time.sleep(2)
+
+
 def test_in_a_browser_sign_up_approval_jupyterlab_and_formgrader(hub):
     """The README's path, in Chromium, on the hub's self-signed HTTPS: a student, a TA and someone not
     on the roster sign up; none can log in before the admin approves them on /hub/authorize (a roster

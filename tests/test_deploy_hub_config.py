@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import types
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def hub_config():
 @pytest.fixture
 def secrets(tmp_path) -> dict:
     paths = {}
-    for name in ("cookie_secret", "proxy_token", "api_token"):
+    for name in ("cookie_secret", "proxy_token", "api_token", "formgrader_token", "grading_token", "progress_token"):
         path = tmp_path / name
         path.write_text(f"{name}-" + "0123456789abcdef" * 4)
         paths[name] = str(path)
@@ -47,6 +48,7 @@ def write_config(tmp_path, secrets):
         data = {"hub": {"cookie_secret_file": secrets["cookie_secret"],
                         "proxy_token_file": secrets["proxy_token"],
                         "api_token_file": secrets["api_token"],
+                        "service_tokens_dir": str(tmp_path),
                         "data_dir": str(tmp_path / "hubdata")}}
         for key, value in (overrides or {}).items():
             if isinstance(value, dict):
@@ -114,9 +116,9 @@ def test_missing_or_short_secret_is_a_clear_error(hub_config, write_config, secr
 
 
 def test_groups_roles_and_services_follow_the_course_id(hub_config, write_config):
-    c = configured(hub_config, write_config({"course_id": "ml101",
-                                             "roster": {"admins": ["root1"], "tas": ["tina"],
-                                                        "students": ["alice", "bob"]}}))
+    path = write_config({"course_id": "ml101",
+                         "roster": {"admins": ["root1"], "tas": ["tina"], "students": ["alice", "bob"]}})
+    c = configured(hub_config, path)
     assert c.JupyterHub.load_groups == {"formgrade-ml101": {"users": ["tina"]},
                                         "nbgrader-ml101": {"users": ["alice", "bob"]}}
     assert c.Authenticator.blocked_users == {"grader-ml101"}  # a hub user for nbgrader, never a login
@@ -125,23 +127,28 @@ def test_groups_roles_and_services_follow_the_course_id(hub_config, write_config
     assert roles["formgrade-ml101"]["groups"] == ["formgrade-ml101"]
     assert roles["nbgrader-ml101"]["groups"] == ["nbgrader-ml101"]
     services = {s["name"]: s for s in c.JupyterHub.services}
-    formgrader = services["ml101"]
-    assert formgrader["user"] == "grader-ml101"
+    assert services["ml101"]["url"] == "http://tinytorch-hub:9999"  # the formgrader, named after the course
+    formgrader = hub_config.page_service_process(hub_config.load_course_config(path), "formgrader")
+    assert formgrader["user"] == "grader-ml101" and formgrader["uid"] == 1999
     assert formgrader["cwd"] == "/srv/nbgrader/course"
     assert "https://localhost" in formgrader["environment"]["TINYTORCH_FRAME_ANCESTORS"]
+    assert formgrader["environment"]["JUPYTERHUB_SERVICE_PREFIX"] == "/services/ml101/"
     assert c.Authenticator.admin_users == {"root1"}
     assert c.Authenticator.allowed_users == {"root1", "tina", "alice", "bob"}
 
 
 def test_the_grading_page_is_for_tas_and_admins_and_runs_as_the_grader(hub_config, write_config):
-    c = configured(hub_config, write_config({"course_id": "ml101"}))
-    grading = next(s for s in c.JupyterHub.services if s["name"] == "grading")
+    path = write_config({"course_id": "ml101"})
+    c = configured(hub_config, path)
+    assert {s["name"] for s in c.JupyterHub.services} >= {"grading", "progress"}
+    cfg = hub_config.load_course_config(path)
+    grading = hub_config.page_service_process(cfg, "grading")
     assert grading["user"] == "grader-ml101" and grading["command"][1:] == ["-m", "tinytorch_grading"]
     assert grading["environment"]["TINYTORCH_GRADING_SOCKET"] == "/run/tinytorch-grading/agent.sock"
     roles = {role["name"]: role for role in c.JupyterHub.load_roles}
     who_may = [name for name, role in roles.items() if "access:services!service=grading" in role["scopes"]]
     assert who_may == ["formgrade-ml101"]  # and the admins, whose role has every access scope
-    progress = next(s for s in c.JupyterHub.services if s["name"] == "progress")
+    progress = hub_config.page_service_process(cfg, "progress")
     assert progress["environment"]["TINYTORCH_PAGE"] == "progress" and progress["user"] == "grader-ml101"
     may_see = sorted(g for r in roles.values() if "access:services!service=progress" in r["scopes"] for g in r["groups"])
     assert may_see == ["formgrade-ml101", "nbgrader-ml101"]  # students see their own row only (the page checks)
@@ -323,3 +330,23 @@ def test_postgresql_without_its_socket_or_password_files_names_each_key(hub_conf
         assert f"database.{key}: required when database.backend is postgresql" in str(error.value)
     with pytest.raises(hub_config.CourseConfigError, match="database.backend"):
         hub_config.load_course_config(write_config({"database": {"backend": "mysql"}}))
+
+
+def test_page_services_are_external_each_with_its_own_token_and_the_supervisor_runs_each(hub_config, write_config,
+                                                                                          secrets):
+    """JupyterHub stops itself when a service it starts does not answer within about 10 s (the formgrader's
+    JupyterLab on a loaded host): no service with a URL may be one it starts. The hub container's supervisor
+    runs each page service instead, and its config names exactly those."""
+    c = configured(hub_config, write_config())
+    with_url = [s for s in c.JupyterHub.services if "url" in s]
+    assert sorted(s["name"] for s in with_url) == ["grading", "progress", "tinytorch"]
+    assert not [s["name"] for s in with_url if "command" in s], "a service with a URL is started by JupyterHub"
+    assert len({s["api_token"] for s in with_url}) == 3
+    supervised = re.findall(r"^\[program:(\w+)\]\ncommand=python -m tinytorch_service (\w+)$",
+                            (ROOT / "docker" / "hub" / "supervisord.conf").read_text(), re.M)
+    assert supervised == [(role, role) for role in hub_config.PAGE_SERVICES]
+    Path(secrets["grading_token"]).unlink()
+    with pytest.raises(hub_config.CourseConfigError, match="grading_token is missing"):
+        configured(hub_config, write_config())
+    with pytest.raises(hub_config.CourseConfigError, match="no page service 'shell'"):
+        hub_config.page_service_process(hub_config.load_course_config(write_config()), "shell")

@@ -69,8 +69,7 @@ def deploy(database: str, playbook: str = "site.yml", *args: str) -> subprocess.
 
 
 def hub_steady(seconds: float = 20, timeout: float = 600) -> None:
-    """Wait until the hub has answered for ``seconds`` on end: on a loaded host it may restart a few times
-    (JupyterHub exits when its formgrader is not up within about 10 s), and every test here needs it up."""
+    """Wait until the hub has answered for ``seconds`` on end: every test here needs it up."""
     deadline, since = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         try:
