@@ -28,6 +28,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 CONFIG_PATH_ENV = "TINYTORCH_COURSE_CONFIG"
@@ -564,17 +565,28 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     c.Spawner.pre_spawn_hook = make_pre_spawn_hook(cfg, in_container)
 
 
-def known_users(cfg: dict) -> set[str]:
-    """The users in the hub's database (none before its first start, or where it cannot be read)."""
+def known_users(cfg: dict, wait: float = 120) -> set[str]:
+    """The users in the hub's database; none before the hub's first start (no database, or no users table).
+
+    A database that cannot be read is an error, never "nobody": the roster would enrol again every name an
+    admin has removed. PostgreSQL may still be starting beside the hub: it is asked again for ``wait`` s."""
     if cfg["database"]["backend"] == "postgresql":
         import sqlalchemy
 
         engine = sqlalchemy.create_engine(hub_db_url(cfg))
+        deadline = time.monotonic() + wait
         try:
-            with engine.connect() as db:
-                return {name for (name,) in db.execute(sqlalchemy.text("SELECT name FROM users"))}
-        except sqlalchemy.exc.SQLAlchemyError:  # no server yet, or no users table before the hub's first start
-            return set()
+            while True:
+                try:
+                    with engine.connect() as db:
+                        if not sqlalchemy.inspect(db).has_table("users"):
+                            return set()
+                        return {name for (name,) in db.execute(sqlalchemy.text("SELECT name FROM users"))}
+                except sqlalchemy.exc.OperationalError as error:
+                    if time.monotonic() >= deadline:
+                        raise CourseConfigError(f"the hub's database cannot be read after {wait:.0f} s: "
+                                                f"{str(error.orig).strip()}") from None
+                    time.sleep(1)
         finally:
             engine.dispose()
     import sqlite3
@@ -583,10 +595,12 @@ def known_users(cfg: dict) -> set[str]:
     if not database.is_file():
         return set()
     try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10) as db:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=wait) as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users'").fetchone():
+                return set()
             return {name for (name,) in db.execute("SELECT name FROM users")}
-    except sqlite3.Error:
-        return set()
+    except sqlite3.Error as error:
+        raise CourseConfigError(f"the hub's database {database} cannot be read: {error}") from None
 
 
 def update_groups_and_roles(c, cfg: dict) -> None:

@@ -314,13 +314,28 @@ def test_the_databases_are_sqlite_files_or_postgresql_through_its_socket(hub_con
     assert c.JupyterHub.db_url == f"sqlite:///{tmp_path / 'hubdata'}/jupyterhub.sqlite"
     cfg = hub_config.load_course_config(write_config({"database": POSTGRESQL}))
     c = Config()
-    hub_config.apply(c, cfg)
+    hub_config.update_network_and_tls(c, cfg)
     assert c.JupyterHub.db_url == ("postgresql+psycopg2://jupyterhub@/jupyterhub?host=/srv/tinytorch/database/socket"
                                    "&passfile=/etc/tinytorch/secrets/jupyterhub.pgpass")
     assert hub_config.gradebook_url(cfg, "/srv/nbgrader/course") == (
         "postgresql+psycopg2://gradebook@/gradebook?host=/srv/tinytorch/database/socket"
         "&passfile=/srv/tinytorch/database/gradebook.pgpass")
-    assert hub_config.known_users(cfg) == set()  # no server answers on that socket: nobody is known yet
+    with pytest.raises(hub_config.CourseConfigError, match="the hub's database cannot be read after 1 s"):
+        hub_config.known_users(cfg, wait=1)  # no server answers on that socket: an error, never "nobody"
+
+
+def test_an_unreadable_hub_database_stops_the_hub_rather_than_enrolling_the_roster_again(hub_config, write_config,
+                                                                                         tmp_path):
+    """Were an unreadable database taken for "nobody yet", the roster would put back every student an admin
+    removed from the course."""
+    path = write_config({"roster": {"students": ["alice", "bob"]}})
+    (tmp_path / "hubdata").mkdir()
+    database = tmp_path / "hubdata" / "jupyterhub.sqlite"
+    database.write_bytes(b"")  # the hub's first start: an empty database, no users table yet
+    assert configured(hub_config, path).JupyterHub.load_groups["nbgrader-tinytorch"] == {"users": ["alice", "bob"]}
+    database.write_bytes(b"not a database, a damaged file " * 100)
+    with pytest.raises(hub_config.CourseConfigError, match="cannot be read: file is not a database"):
+        configured(hub_config, path)
 
 
 def test_postgresql_without_its_socket_or_password_files_names_each_key(hub_config, write_config):
