@@ -446,7 +446,7 @@ def supervisorctl(*args: str, check: bool = True) -> subprocess.CompletedProcess
 def formgrader_answers() -> bool:
     """Does the formgrader answer through the proxy? (It sends a visitor with no session to the hub's login.)"""
     try:
-        response = requests.get(f"{URL}/services/{COURSE}/", verify=str(SRV / "tls" / "hub.crt"),
+        response = requests.get(f"{URL}/services/{COURSE}/lab", verify=str(SRV / "tls" / "hub.crt"),
                                 allow_redirects=False, timeout=10)
     except requests.RequestException:
         return False
