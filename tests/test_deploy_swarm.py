@@ -137,7 +137,7 @@ def inventory(path: Path, nodes: list[int]) -> Path:
     return path
 
 
-def swarm_playbook(tmp_path: Path, hosts: Path) -> tuple[subprocess.CompletedProcess, dict]:
+def swarm_playbook(tmp_path: Path, hosts: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     """site.yml's swarm step alone (the rest of site.yml needs a whole classroom on each engine), with the deploy's
     group_vars and roles."""
     play = tmp_path / "play"
@@ -150,7 +150,7 @@ def swarm_playbook(tmp_path: Path, hosts: Path) -> tuple[subprocess.CompletedPro
             "  tasks:\n    - name: Form the swarm.\n      ansible.builtin.import_role:\n        name: swarm\n"
             "      when: tinytorch_swarm and inventory_hostname in tinytorch_swarm_members\n")
     result = subprocess.run([str(DEPLOY / ".venv" / "bin" / "ansible-playbook"), "-i", str(hosts),
-                             str(play / "swarm.yml")], capture_output=True, text=True, timeout=600,
+                             str(play / "swarm.yml"), *args], capture_output=True, text=True, timeout=600,
                             env={**os.environ, "ANSIBLE_CONFIG": str(DEPLOY / "ansible.cfg")})
     recap = {m[0]: {"changed": int(m[2]), "failed": int(m[4])} for m in RECAP.findall(result.stdout)}
     return result, recap
@@ -166,6 +166,11 @@ def nodes_of_swarm() -> dict[str, dict]:
 
 def test_the_inventory_forms_labels_and_shrinks_the_swarm(engines, tmp_path):
     three = inventory(tmp_path / "three.ini", nodes=[2, 3])
+    check, _ = swarm_playbook(tmp_path, three, "--check")  # says what it would do, forms nothing
+    assert check.returncode == 0, explain(check)
+    assert "e2 would join the swarm that the real run forms on e1" in check.stdout, explain(check)
+    assert all("Swarm: inactive" in engine(i, "info").stdout for i in ENGINES)
+
     first, recap = swarm_playbook(tmp_path, three)
     assert first.returncode == 0, explain(first)
     token = engine(1, "swarm", "join-token", "-q", "worker").stdout.strip()
