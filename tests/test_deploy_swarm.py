@@ -1,0 +1,229 @@
+"""The classroom's Docker Swarm, formed by the deploy from the inventory, on a cluster this test makes and removes.
+
+The cluster is three Docker engines, each a separate dockerd in a network namespace of its own (own data root,
+exec root, socket and host name), joined by a bridge in a fourth namespace on a private subnet. The host's own
+dockerd is never put in swarm mode. The swarm role runs against the three engines through an inventory, as
+site.yml runs it: engine 1 is the [hub] host (the manager), engines 2 and 3 are [nodes].
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_deploy import RECAP, VARS, changed_tasks, explain
+
+pytestmark = [pytest.mark.deploy, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+SLOT = int(os.environ.get("TINYTORCH_TEST_SLOT", "0"))
+PREFIX = f"tt{SLOT}sw"                          # namespaces tt<slot>sw-lan, tt<slot>sw-<i>
+STATE = Path(f"/var/tmp/tinytorch-swarm{SLOT}")  # each engine's data, exec root, socket and log
+SUBNET = ipaddress.ip_network(f"10.231.{SLOT}.0/24")
+ENGINES = (1, 2, 3)
+DAEMONS: dict[int, subprocess.Popen] = {}        # the dockerds this run started (their parent reaps them)
+
+
+def address(i: int) -> str:
+    return str(SUBNET[10 + i])
+
+
+def socket_of(i: int) -> str:
+    return f"unix://{STATE}/e{i}/docker.sock"
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=120)
+
+
+def engine(i: int, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return sh("docker", "-H", socket_of(i), *args, check=check)
+
+
+def start_engine(i: int) -> None:
+    """Namespace <PREFIX>-i, its end of a veth pair on the lan's bridge, and a dockerd of its own inside it."""
+    ns, here = f"{PREFIX}-{i}", STATE / f"e{i}"
+    sh("ip", "netns", "add", ns)
+    sh("ip", "link", "add", f"{ns}-a", "type", "veth", "peer", "name", f"{ns}-b")
+    sh("ip", "link", "set", f"{ns}-a", "netns", ns)
+    sh("ip", "link", "set", f"{ns}-b", "netns", f"{PREFIX}-lan")
+    sh("ip", "-n", f"{PREFIX}-lan", "link", "set", f"{ns}-b", "master", "br0", "up")
+    sh("ip", "-n", ns, "link", "set", f"{ns}-a", "name", "eth0")
+    sh("ip", "-n", ns, "addr", "add", f"{address(i)}/{SUBNET.prefixlen}", "dev", "eth0")
+    sh("ip", "-n", ns, "link", "set", "eth0", "up")
+    sh("ip", "-n", ns, "link", "set", "lo", "up")
+    here.mkdir(parents=True)
+    # nsenter, not `ip netns exec`: the latter remounts /sys, hiding the cgroup hierarchy dockerd needs.
+    # unshare --uts: the engine's own host name, the node's name in the swarm.
+    DAEMONS[i] = subprocess.Popen(
+        ["nsenter", f"--net=/var/run/netns/{ns}", "unshare", "--uts", "sh", "-c",
+         f"hostname {ns} && exec dockerd --data-root {here}/data --exec-root {here}/exec -H {socket_of(i)} "
+         f"--pidfile {here}/dockerd.pid --bip 10.232.{i}.1/24 --cgroup-parent /{ns}"],
+        stdout=open(here / "dockerd.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 60
+    while engine(i, "info", check=False).returncode != 0:
+        assert time.time() < deadline, (here / "dockerd.log").read_text()[-3000:]
+        time.sleep(0.5)
+
+
+def exited(pid: int, child: subprocess.Popen | None, within: float) -> bool:
+    """Wait for the process to end; a dockerd this run started is our child, and is reaped (no zombie left)."""
+    if child is not None:
+        try:
+            child.wait(timeout=within)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    deadline = time.time() + within
+    while Path(f"/proc/{pid}").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    return not Path(f"/proc/{pid}").exists()
+
+
+def stop_everything() -> None:
+    """Whatever this test (or an interrupted run of it) left: engines out of swarm mode, stopped, removed."""
+    for i in ENGINES:
+        here = STATE / f"e{i}"
+        pidfile = here / "dockerd.pid"
+        if pidfile.exists():
+            engine(i, "swarm", "leave", "--force", check=False)
+            pid = int(pidfile.read_text().strip() or 0)
+            cmdline = Path(f"/proc/{pid}/cmdline")
+            if pid and cmdline.exists() and f"{here}/data".encode() in cmdline.read_bytes():  # ours, not a reused pid
+                os.kill(pid, signal.SIGTERM)
+                if not exited(pid, DAEMONS.get(i), within=30):
+                    os.kill(pid, signal.SIGKILL)
+                    exited(pid, DAEMONS.get(i), within=10)
+        DAEMONS.pop(i, None)
+        for mount in reversed(Path("/proc/mounts").read_text().split("\n")):
+            if f" {here}/" in mount:
+                sh("umount", "-l", mount.split()[1], check=False)
+        sh("ip", "netns", "del", f"{PREFIX}-{i}", check=False)
+    sh("ip", "netns", "del", f"{PREFIX}-lan", check=False)
+    sh("rm", "-rf", str(STATE), check=False)
+
+
+@pytest.fixture(scope="module")
+def engines():
+    routes = json.loads(sh("ip", "-j", "-4", "route").stdout)
+    taken = [r["dst"] for r in routes if r["dst"] != "default" and ipaddress.ip_network(r["dst"], strict=False).overlaps(SUBNET)]
+    assert not taken, f"the test cluster's subnet {SUBNET} overlaps this host's routes {taken}: pick another"
+    stop_everything()
+    try:
+        sh("ip", "netns", "add", f"{PREFIX}-lan")
+        sh("ip", "-n", f"{PREFIX}-lan", "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", f"{PREFIX}-lan", "link", "set", "br0", "up")
+        for i in ENGINES:
+            start_engine(i)
+        yield ENGINES
+    finally:
+        stop_everything()
+        assert "Swarm: inactive" in sh("docker", "info").stdout, "the host's own dockerd must never be in swarm mode"
+
+
+def inventory(path: Path, nodes: list[int]) -> Path:
+    def host(i: int) -> str:
+        return (f"e{i} ansible_connection=local swarm_docker_host={socket_of(i)} swarm_advertise_addr={address(i)}")
+    path.write_text("[hub]\n" + host(1) + "\n\n[nodes]\n" + "".join(host(i) + "\n" for i in nodes)
+                    + "\n[graders]\n" + host(1) + "\n\n[classroom:children]\nhub\nnodes\ngraders\n\n"
+                    "[classroom:vars]\nansible_python_interpreter=/usr/bin/python3\n")
+    return path
+
+
+def swarm_playbook(tmp_path: Path, hosts: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """site.yml's swarm step alone (the rest of site.yml needs a whole classroom on each engine), with the deploy's
+    group_vars and roles."""
+    play = tmp_path / "play"
+    if not play.exists():
+        play.mkdir()
+        (play / "group_vars").symlink_to(DEPLOY / "group_vars")
+        (play / "roles").symlink_to(DEPLOY / "roles")
+        (play / "swarm.yml").write_text(
+            "- name: The classroom's swarm\n  hosts: classroom\n  become: true\n  gather_facts: false\n"
+            "  tasks:\n    - name: Form the swarm.\n      ansible.builtin.import_role:\n        name: swarm\n"
+            "      when: tinytorch_swarm and inventory_hostname in tinytorch_swarm_members\n")
+    result = subprocess.run([str(DEPLOY / ".venv" / "bin" / "ansible-playbook"), "-i", str(hosts),
+                             str(play / "swarm.yml"), *args], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "ANSIBLE_CONFIG": str(DEPLOY / "ansible.cfg")})
+    recap = {m[0]: {"changed": int(m[2]), "failed": int(m[4])} for m in RECAP.findall(result.stdout)}
+    return result, recap
+
+
+def nodes_of_swarm() -> dict[str, dict]:
+    """Host name -> state, availability and labels of each node, as the manager (engine 1) lists them."""
+    ids = engine(1, "node", "ls", "-q").stdout.split()
+    listed = json.loads(engine(1, "node", "inspect", *ids).stdout)
+    return {n["Description"]["Hostname"]: {"state": n["Status"]["State"], "availability": n["Spec"]["Availability"],
+                                           "labels": n["Spec"].get("Labels") or {}} for n in listed}
+
+
+def test_the_inventory_forms_labels_and_shrinks_the_swarm(engines, tmp_path):
+    three = inventory(tmp_path / "three.ini", nodes=[2, 3])
+    check, _ = swarm_playbook(tmp_path, three, "--check")  # says what it would do, forms nothing
+    assert check.returncode == 0, explain(check)
+    assert "e2 would join the swarm that the real run forms on e1" in check.stdout, explain(check)
+    assert all("Swarm: inactive" in engine(i, "info").stdout for i in ENGINES)
+
+    first, recap = swarm_playbook(tmp_path, three)
+    assert first.returncode == 0, explain(first)
+    token = engine(1, "swarm", "join-token", "-q", "worker").stdout.strip()
+    assert token not in first.stdout + first.stderr, "the join token was printed"
+    nodes = nodes_of_swarm()
+    assert set(nodes) == {f"{PREFIX}-1", f"{PREFIX}-2", f"{PREFIX}-3"}, nodes
+    assert all(n["state"] == "ready" and n["availability"] == "active" for n in nodes.values()), nodes
+    assert nodes[f"{PREFIX}-1"]["labels"] == {"tinytorch.hub": "true", "tinytorch.graders": "true"}, nodes
+    assert nodes[f"{PREFIX}-2"]["labels"] == {"tinytorch.students": "true"}, nodes
+    assert json.loads(engine(1, "info", "--format", "{{json .Swarm.ControlAvailable}}").stdout) is True
+    assert json.loads(engine(2, "info", "--format", "{{json .Swarm.ControlAvailable}}").stdout) is False
+
+    again, recap = swarm_playbook(tmp_path, three)
+    assert again.returncode == 0, explain(again)
+    assert all(r["changed"] == 0 for r in recap.values()), f"changed: {changed_tasks(again.stdout)}"
+
+    # Engine 3 dropped from the inventory: drained, then removed; engine 2 keeps running.
+    two = inventory(tmp_path / "two.ini", nodes=[2])
+    shrink, recap = swarm_playbook(tmp_path, two)
+    assert shrink.returncode == 0, explain(shrink)
+    assert {"swarm : Drain each node no longer in the inventory (its tasks move to other nodes).",
+            "swarm : Remove each node no longer in the inventory from the swarm."} <= set(changed_tasks(shrink.stdout))
+    assert set(nodes_of_swarm()) == {f"{PREFIX}-1", f"{PREFIX}-2"}
+    settled, recap = swarm_playbook(tmp_path, two)
+    assert settled.returncode == 0 and all(r["changed"] == 0 for r in recap.values()), changed_tasks(settled.stdout)
+
+    # Back in the inventory, engine 3 leaves the swarm it still believes it is in and joins again.
+    back, recap = swarm_playbook(tmp_path, three)
+    assert back.returncode == 0, explain(back)
+    nodes = nodes_of_swarm()
+    assert set(nodes) == {f"{PREFIX}-1", f"{PREFIX}-2", f"{PREFIX}-3"}, nodes
+    assert nodes[f"{PREFIX}-3"]["labels"] == {"tinytorch.students": "true"}, nodes
+
+
+def test_bad_swarm_variables_stop_the_deploy_before_anything_changes(tmp_path):
+    root = tmp_path / "never-created"
+    (tmp_path / "vars.json").write_text(json.dumps({**VARS, "tinytorch_root": str(root)}))
+    hosts = tmp_path / "inventory.ini"
+    hosts.write_text(
+        "[hub]\nlocalhost ansible_connection=local swarm_advertise_addr=the-hub\n\n"
+        "[nodes]\nnode1 ansible_connection=local swarm_docker_host=/var/run/docker.sock swarm_advertise_addr=10.0.0.2\n"
+        "node2 ansible_connection=local\n\n"
+        "[graders]\nlocalhost ansible_connection=local\n\n"
+        "[classroom]\nnode1\n\n[classroom:children]\nhub\ngraders\n\n"
+        "[classroom:vars]\nansible_python_interpreter=/usr/bin/python3\n")
+    result = subprocess.run(["bash", str(DEPLOY / "deploy.sh"), "-e", f"@{tmp_path / 'vars.json'}"],
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "INVENTORY": str(hosts)})
+    assert result.returncode != 0
+    for expected in ["localhost: swarm_advertise_addr: 'the-hub' must be the IPv4 address",
+                     "node1: swarm_docker_host: '/var/run/docker.sock' must be a Docker engine's address",
+                     "inventory: node2 is in [nodes] but not in [classroom]"]:
+        assert expected in result.stdout, f"{expected!r} missing\n{explain(result)}"
+    recap = {m[0]: int(m[2]) for m in RECAP.findall(result.stdout)}
+    assert recap and all(changed == 0 for changed in recap.values()), recap
+    assert not root.exists()
+    assert "Swarm: inactive" in subprocess.run(["docker", "info"], capture_output=True, text=True).stdout
