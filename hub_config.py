@@ -485,20 +485,27 @@ def _read_secret(path: str) -> str:
     return value
 
 
+def who_may_log_in(cfg: dict) -> dict:
+    """The Authenticator's settings of who may log in: the roster's names, or (no roster) anyone who signs up."""
+    roster = cfg["roster"]
+    settings: dict = {"blocked_users": {grader_user(cfg)}}  # the formgrader's identity, never a login
+    if roster["tas"] or roster["students"]:
+        settings["allowed_users"] = set(roster["admins"]) | set(roster["tas"]) | set(roster["students"])
+    else:
+        # No roster yet: anyone may ask for an account; with NativeAuthenticator an
+        # admin still approves each one (open_signup false).
+        settings["allow_all"] = True
+    return settings
+
+
 def update_auth(c, cfg: dict) -> None:
     auth = cfg["authenticator"]
     roster = cfg["roster"]
     c.JupyterHub.authenticator_class = AUTHENTICATORS[auth["class"]]
     c.Authenticator.username_pattern = USERNAME_PATTERN
     c.Authenticator.admin_users = set(roster["admins"])
-    c.Authenticator.blocked_users = {grader_user(cfg)}  # the formgrader's identity, never a login
-    everyone = set(roster["admins"]) | set(roster["tas"]) | set(roster["students"])
-    if roster["tas"] or roster["students"]:
-        c.Authenticator.allowed_users = everyone
-    else:
-        # No roster yet: anyone may ask for an account; with NativeAuthenticator an
-        # admin still approves each one (open_signup false).
-        c.Authenticator.allow_all = True
+    for key, value in who_may_log_in(cfg).items():
+        setattr(c.Authenticator, key, value)
     if auth["class"] == "native":
         c.ApprovedNativeAuthenticator.student_group = f"nbgrader-{cfg['course_id']}"
         c.ApprovedNativeAuthenticator.ta_group = f"formgrade-{cfg['course_id']}"
@@ -603,21 +610,24 @@ def known_users(cfg: dict, wait: float = 120) -> set[str]:
         raise CourseConfigError(f"the hub's database {database} cannot be read: {error}") from None
 
 
-def update_groups_and_roles(c, cfg: dict) -> None:
+def course_groups(cfg: dict, seen: set[str]) -> dict:
     """Who is a student and who a TA lives in the hub's database: its groups ``nbgrader-<course>`` and
     ``formgrade-<course>``, which the admin edits on the hub's admin page (Groups) and which a restart or a
-    redeploy never changes. The roster only enrols names the hub has not seen yet (a new row of the CSV,
+    redeploy never changes. The roster only enrols names the hub has not ``seen`` yet (a new row of the CSV,
     on the next deploy); sign-ups without a roster become students when approved (tinytorch_auth.py)."""
-    course = cfg["course_id"]
-    roster = cfg["roster"]
-    seen = known_users(cfg)
-    c.JupyterHub.load_groups = {
+    course, roster = cfg["course_id"], cfg["roster"]
+    return {
         # (The formgrader's own user, the grader, is blocked from logging in, and JupyterHub keeps a blocked
         # user out of every group: the formgrader knows its course from TINYTORCH_COURSE_ID instead.)
         f"formgrade-{course}": {"users": sorted(set(roster["tas"]) - seen)},
         f"nbgrader-{course}": {"users": sorted(set(roster["students"]) - seen)},
     }
-    c.JupyterHub.load_roles = [
+
+
+def course_roles(cfg: dict) -> list[dict]:
+    """What the course's groups and the hub's services may do."""
+    course = cfg["course_id"]
+    return [
         {"name": f"formgrade-{course}", "groups": [f"formgrade-{course}"],
          "scopes": [f"access:services!service={course}", "list:services", f"read:services!service={course}",
                     "access:services!service=grading", "read:services!service=grading"]},
@@ -637,6 +647,11 @@ def update_groups_and_roles(c, cfg: dict) -> None:
          "scopes": ["admin:users", "admin:servers", "access:servers", "list:users", "read:users",
                     "admin:groups", "list:services", "read:services", "tokens"]},
     ]
+
+
+def update_groups_and_roles(c, cfg: dict) -> None:
+    c.JupyterHub.load_groups = course_groups(cfg, known_users(cfg))
+    c.JupyterHub.load_roles = course_roles(cfg)
 
 
 # The page services: the formgrader (TAs' JupyterLab at /services/<course>/), the grading page and the progress

@@ -15,10 +15,8 @@ admin creates (``<course>-tls``, ``<course>-database``), referenced here by name
 from __future__ import annotations
 
 import argparse
-import copy
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
@@ -169,30 +167,12 @@ def volume(name: str, path: str, claim: str, nfs_server: str | None) -> dict:
 
 
 def groups_and_roles(cfg: dict) -> tuple[dict, dict]:
-    """hub_config's load_groups and load_roles, as the chart's dicts keyed by name. The groups hold the whole
-    roster: the hub's database, which hub_config asks for the names it already knows, is not reachable here."""
-    fresh = copy.deepcopy(cfg)
-    with tempfile.TemporaryDirectory() as empty:
-        fresh["hub"]["data_dir"] = empty
-        fresh["database"]["backend"] = "sqlite"
-        c = _Config()
-        hub_config.update_groups_and_roles(c, fresh)
+    """hub_config's groups and roles, as the chart's dicts keyed by name. The groups hold the whole roster: the
+    hub's database, which hub_config asks for the names it already knows, is not reachable here."""
     # The chart runs the culler itself, as its own service with its own role.
     roles = {role["name"]: {k: v for k, v in role.items() if k != "name"}
-             for role in c.JupyterHub.load_roles if role.get("services") != ["idle-culler"]}
-    return c.JupyterHub.load_groups, roles
-
-
-class _Section(dict):
-    def __getattr__(self, name: str):
-        return self.setdefault(name, _Section())
-
-    def __setattr__(self, name: str, value) -> None:
-        self[name] = value
-
-
-class _Config(_Section):
-    """Enough of a traitlets Config for hub_config's update_<area> functions that only set values."""
+             for role in hub_config.course_roles(cfg) if role.get("services") != ["idle-culler"]}
+    return hub_config.course_groups(cfg, seen=set()), roles
 
 
 def values(cfg: dict, nfs_server: str | None = None, postgres_host: str | None = None) -> dict:
@@ -203,13 +183,9 @@ def values(cfg: dict, nfs_server: str | None = None, postgres_host: str | None =
                                            "of the PostgreSQL server the hub pod reaches over TCP")
     image, _, tag = sp["image"].partition(":")
     load_groups, load_roles = groups_and_roles(cfg)
-    everyone = set(roster["admins"]) | set(roster["tas"]) | set(roster["students"])
-    authenticator: dict = {"admin_users": sorted(roster["admins"]), "blocked_users": [hub_config.grader_user(cfg)],
-                     "username_pattern": hub_config.USERNAME_PATTERN}
-    if roster["tas"] or roster["students"]:
-        authenticator["allowed_users"] = sorted(everyone)
-    else:
-        authenticator["allow_all"] = True
+    authenticator: dict = {"admin_users": sorted(roster["admins"]), "username_pattern": hub_config.USERNAME_PATTERN}
+    for key, value in hub_config.who_may_log_in(cfg).items():
+        authenticator[key] = sorted(value) if isinstance(value, set) else value
     config: dict = {
         "JupyterHub": {"authenticator_class": hub_config.AUTHENTICATORS[auth["class"]], "load_groups": load_groups},
         "Authenticator": authenticator,
