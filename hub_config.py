@@ -54,7 +54,7 @@ DEFAULTS: dict = {
         "cookie_secret_file": "/etc/tinytorch/secrets/cookie_secret",
         "proxy_token_file": "/etc/tinytorch/secrets/proxy_token",
         "api_token_file": "/etc/tinytorch/secrets/api_token",
-        "concurrent_spawn_limit": 64,
+        "concurrent_spawn_limit": 4,            # servers starting at once; the others wait their turn
         "active_server_limit": 0,               # 0: no limit
     },
     "authenticator": {
