@@ -2,6 +2,7 @@
 
     deploy/.venv/bin/python deploy/bench_spawn.py [--root /srv/tinytorch] [--url https://127.0.0.1:443]
                                                   [--spawns 20] [--returning] [--out results/deploy/spawn.json]
+    deploy/.venv/bin/python deploy/bench_spawn.py --at-once --spawns 60 --out results/deploy/spawn-60.json
 
 Each spawn is a new user (``bench01``, ...), timed from the API request until the
 hub reports the server ready (home made with its quota, container created, Jupyter
@@ -10,7 +11,10 @@ answering); each server runs one cell importing tinytorch, then is stopped. With
 a returning student). Writes the times, their median and 95th percentile, where
 the seconds of each spawn went (STEPS, from Docker's events, the container's
 start and the server's own log, all on this host's clock), and the student
-image's size. The bench users and their homes are removed at the end.
+image's size. With --at-once all the servers are asked for at the same moment (a
+class arriving): it writes when each was ready and when all were, with the hub's
+spawn limit (how many start at once). The bench users and their homes are removed
+at the end.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -90,6 +95,37 @@ def summary(times: list[float]) -> dict[str, float]:
     return {"median_s": round(statistics.median(times), 2), "p95_s": round(percentile(times, 0.95), 2)}
 
 
+def request_servers(hub: HubClient, users: list[str]) -> None:
+    """Ask for every user's server at the same moment: one request each, side by side (each answer waits until
+    that server is up, or for the hub's slow_spawn_timeout, 10 s)."""
+    def request(user: str) -> None:
+        HubClient(hub.url, hub.token, ca=hub.ca).api("POST", f"/users/{user}/server", ok=(201, 202))
+
+    with ThreadPoolExecutor(max_workers=len(users)) as pool:
+        list(pool.map(request, users))
+
+
+def all_at_once(hub: HubClient, users: list[str], timeout: float = 900) -> dict[str, float]:
+    """Ask for every user's server at the same moment; return the seconds until each was ready."""
+    started = time.perf_counter()
+    request_servers(hub, users)
+    ready: dict[str, float] = {}
+    while len(ready) < len(users):
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"after {timeout} s, {len(users) - len(ready)} servers were still not ready")
+        for listed in hub.api("GET", "/users").json():
+            server = listed.get("servers", {}).get("")
+            if listed["name"] in users and listed["name"] not in ready and server and server.get("ready"):
+                ready[listed["name"]] = round(time.perf_counter() - started, 2)
+        time.sleep(0.5)
+    return ready
+
+
+def write(result: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+
+
 def remove_home(home: Path) -> None:
     """A home with a quota is a btrfs subvolume (root: inode 256); without one, a folder."""
     if home.is_dir() and home.stat().st_ino == 256:
@@ -104,6 +140,7 @@ def main() -> None:
     parser.add_argument("--url", default="https://127.0.0.1:443")
     parser.add_argument("--spawns", type=int, default=20)
     parser.add_argument("--returning", action="store_true", help="then start each user's server a second time")
+    parser.add_argument("--at-once", action="store_true", help="ask for all the servers at the same moment")
     parser.add_argument("--out", default="results/deploy/spawn.json")
     args = parser.parse_args()
 
@@ -131,9 +168,12 @@ def main() -> None:
     try:
         for user in users:
             hub.create_user(user)
-            spawn(user, "first")
-            if args.returning:
-                spawn(user, "returning")
+            if not args.at_once:
+                spawn(user, "first")
+                if args.returning:
+                    spawn(user, "returning")
+        if args.at_once:
+            at_once = all_at_once(hub, users)
     finally:
         for user in users:
             try:
@@ -142,6 +182,15 @@ def main() -> None:
             except Exception as error:  # keep cleaning up the others
                 print(f"cleanup of {user}: {error}", file=sys.stderr)
             remove_home(Path(spawner["homes"]["host_path"], user))
+    if args.at_once:
+        limit = yaml.safe_load(Path(args.root, "config", "course.yml").read_text())["hub"]["concurrent_spawn_limit"]
+        result = {"students": len(users), "starts_at_once": limit, **summary(list(at_once.values())),
+                  "all_ready_s": max(at_once.values()), "seconds": at_once,
+                  "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        write(result, Path(args.out))
+        print(f"{len(users)} at once ({limit} starting at a time): median {result['median_s']} s, p95 "
+              f"{result['p95_s']} s, all running after {result['all_ready_s']} s; written to {args.out}")
+        return
     times = [spawned["seconds"] for spawned in runs["first"]]
     result = {
         "spawns": len(times), "seconds": times, **summary(times),
@@ -156,8 +205,7 @@ def main() -> None:
         again = [spawned["seconds"] for spawned in runs["returning"]]
         result["returning"] = {"spawns": len(again), **summary(again)}
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write(result, out)
     print(f"median {result['median_s']} s, p95 {result['p95_s']} s over {len(times)} spawns; "
           f"{result['cpu_s']['median_s']} CPU s each (median); student image {size / 1e6:.0f} MB; written to {out}")
     for step, figures in result["steps"].items():
