@@ -57,7 +57,7 @@ DEFAULTS: dict = {
         "api_token_file": "/etc/tinytorch/secrets/api_token",
         # The page services' tokens, one file each: <dir>/formgrader_token, grading_token, progress_token
         "service_tokens_dir": "/etc/tinytorch/secrets",
-        "concurrent_spawn_limit": 64,
+        "concurrent_spawn_limit": 4,            # servers starting at once; the others wait their turn
         "active_server_limit": 0,               # 0: no limit
     },
     "authenticator": {
@@ -450,7 +450,6 @@ def update_network_and_tls(c, cfg: dict) -> None:
     c.JupyterHub.db_url = hub_db_url(cfg)
     c.JupyterHub.pid_file = f"{hub['data_dir']}/jupyterhub.pid"
     c.JupyterHub.cookie_secret_file = hub["cookie_secret_file"]
-    c.JupyterHub.concurrent_spawn_limit = hub["concurrent_spawn_limit"]
     # A hub restart (a redeploy with a new config, dockerd restarting, a crash) must not stop the students'
     # servers: their kernels keep their state, and the restarted hub finds them (DockerSpawner keeps each
     # container's id in the hub's database) and routes to them again.
@@ -521,7 +520,11 @@ def update_auth(c, cfg: dict) -> None:
 def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     sp = cfg["spawner"]
     nbg = cfg["nbgrader"]
-    c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
+    # At most hub.concurrent_spawn_limit servers start at once; the others wait their turn, told on the
+    # spawn-pending page how many are ahead (docker/hub/tinytorch_start.py), not JupyterHub's 429 "Too many users".
+    c.JupyterHub.spawner_class = "tinytorch_start.QueuedDockerSpawner"
+    c.JupyterHub.concurrent_spawn_limit = 0
+    c.QueuedStart.starts_at_once = cfg["hub"]["concurrent_spawn_limit"]
     homes = sp["homes"]
     if homes["quota"]:  # the same, making each home a btrfs subvolume with its quota first (docker/hub/)
         c.JupyterHub.spawner_class = "tinytorch_homes.QuotaHomeSpawner"

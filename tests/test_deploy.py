@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +31,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy"))
+from bench_spawn import request_servers  # noqa: E402
 from hubclient import HubClient, HubError  # noqa: E402
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
@@ -735,6 +737,10 @@ def test_student_image_holds_the_skeleton_and_no_solutions(deployment, tmp_path)
     assert re.search(r"nbgrader.server_extensions.assignment_list\s+\S*enabled", extensions)
     assert re.search(r"nbgrader.server_extensions.validate_assignment\s+\S*enabled", extensions)
     assert re.search(r"nbgrader.server_extensions.formgrader\s+\S*disabled", extensions)
+    # a server starts without building jsonschema's IRI parsers (2 of 3.3 CPU seconds: docker/student/Dockerfile)
+    loaded = docker("run", "--rm", "-w", "/tmp", image, "python", "-c",
+                    "import sys, jupyter_server.serverapp, jupyter_events.validators; print(sorted(sys.modules))")
+    assert "jupyter_events.validators" in loaded.stdout and "rfc3987_syntax" not in loaded.stdout
     user = docker("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip()
     assert user and not user.startswith("0") and user != "root"
     nothing_else = docker("run", "--rm", image, "sh", "-c", "ls /opt; python -c 'import autograder' 2>&1; "
@@ -1451,6 +1457,69 @@ def test_ten_students_arriving_at_once_all_get_through(hub, tmp_path):
     print(f"\n10 students: {json.dumps(result['steps'])}")
     assert all(step["done"] == 10 and step["errors"] == 0 for step in result["steps"].values()), result
     assert result["containers"]["hub"]["peak_mem_mib"] > 0 and result["student_server_mem_mib"]["median"] > 0
+
+
+def test_the_spawn_benchmark_says_where_a_spawns_seconds_go(hub, tmp_path):
+    """The small twin of ``python deploy/bench_spawn.py`` (20 spawns; 60 --at-once): two new students, each started
+    again as a returning one; every step of STEPS is timed, and the hub calls a server ready within a second of
+    Jupyter listening (QueuedStart asks it every 0.1 s; the hub's own backoff took 1-4 s). Then three at once."""
+    out = tmp_path / "spawn.json"
+    run = subprocess.run([sys.executable, str(ROOT / "deploy" / "bench_spawn.py"), "--root", str(SRV), "--url", URL,
+                          "--spawns", "2", "--returning", "--out", str(out)], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    print(f"\n2 spawns: {run.stdout[-1500:]}")
+    runs = result["runs"]["first"] + result["runs"]["returning"]
+    assert len(runs) == 4 and all(0 < spawned["cpu_s"] < 60 for spawned in runs), runs
+    assert all(spawned["steps"]["home"] > 0 for spawned in result["runs"]["first"]), runs  # made on the first start
+    assert all(spawned["steps"]["home"] == 0 for spawned in result["runs"]["returning"]), runs
+    assert all(0 <= value < 120 for spawned in runs for value in spawned["steps"].values()), runs
+    assert all(spawned["steps"]["hub_notices"] < 1.0 for spawned in runs), runs
+    run = subprocess.run([sys.executable, str(ROOT / "deploy" / "bench_spawn.py"), "--root", str(SRV), "--url", URL,
+                          "--spawns", "3", "--at-once", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    at_once = json.loads(out.read_text())
+    assert sorted(at_once["seconds"]) == ["bench01", "bench02", "bench03"], at_once
+    assert at_once["all_ready_s"] == max(at_once["seconds"].values()) > 0 and at_once["starts_at_once"] >= 1
+
+
+def read_progress(hub: HubClient, name: str) -> list[str]:
+    """The messages of a pending spawn's progress events (what its spawn-pending page shows), until it is ready."""
+    messages = []
+    with hub.api("GET", f"/users/{name}/server/progress", stream=True) as events:
+        for line in events.iter_lines(decode_unicode=True):
+            if line.startswith("data:"):
+                event = json.loads(line[5:])
+                messages.append(event.get("message", ""))
+                if event.get("ready") or event.get("failed"):
+                    break
+    return messages
+
+
+def test_students_beyond_the_spawn_limit_wait_their_turn_told_how_many_are_ahead(hub):
+    """More students than hub.concurrent_spawn_limit start at once: all get their server, none an error (JupyterHub's
+    own limit answers 429), and the last one's pending page (its progress events) says how many are ahead."""
+    limit = int(re.search(r"concurrent_spawn_limit: (\d+)", (SRV / "config" / "course.yml").read_text())[1])
+    names = [f"queue{i:02d}" for i in range(1, limit + 4)]  # the last has two ahead
+    try:
+        for name in names:
+            hub.create_user(name)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            asked = pool.submit(request_servers, hub, names)  # side by side: each answer waits for its server
+            time.sleep(1.5)
+            messages = read_progress(hub, names[-1])
+            asked.result()
+        waiting = re.compile(rf"(\d+ students? ahead of you|next to start) \({limit} start at once\)")
+        assert any(waiting.search(message) for message in messages), messages
+        for name in names:
+            hub.start_server(name)  # already started: waits until ready
+    finally:
+        for name in names:
+            hub.stop_server(name)
+            hub.api("DELETE", f"/users/{name}", ok=(204, 404))
+            if (HOMES / name).exists():
+                subprocess.run(["btrfs", "subvolume", "delete", str(HOMES / name)], capture_output=True, check=True)
 
 
 def test_a_provided_certificate_replaces_the_self_signed_one(deployment, tmp_path):

@@ -70,7 +70,7 @@ def configured(hub_config, path) -> Config:
 def test_defaults_set_spawner_limits_volumes_and_tls(hub_config, write_config):
     c = configured(hub_config, write_config({"spawner": {"image": "tinytorch/student:abc123",
                                                          "mem_limit": "1G", "cpu_limit": 0.5}}))
-    assert c.JupyterHub.spawner_class == "dockerspawner.DockerSpawner"
+    assert c.JupyterHub.spawner_class == "tinytorch_start.QueuedDockerSpawner"
     assert c.DockerSpawner.image == "tinytorch/student:abc123"
     assert c.DockerSpawner.allowed_images == ["tinytorch/student:abc123"]
     assert (c.DockerSpawner.mem_limit, c.DockerSpawner.cpu_limit) == ("1G", 0.5)
@@ -278,20 +278,28 @@ def test_jupyterhub_style_load_runs_the_file_end_to_end(write_config, monkeypatc
     monkeypatch.delenv("TINYTORCH_HUB_CONTAINER", raising=False)
     c = PyFileConfigLoader("hub_config.py", path=str(ROOT)).load_config()
     assert "nbgrader-viaenv" in c.JupyterHub.load_groups
-    assert c.JupyterHub.spawner_class == "dockerspawner.DockerSpawner"
+    assert c.JupyterHub.spawner_class == "tinytorch_start.QueuedDockerSpawner"
     assert os.environ["TINYTORCH_COURSE_CONFIG"].endswith("course.yaml")
 
 
 def test_with_a_quota_each_home_is_made_by_the_quota_spawner(hub_config, write_config):
     """The hub image's QuotaHomeSpawner (docker/hub/tinytorch_homes.py: tried on a deploy) is DockerSpawner
-    with every setting above, making each home with its quota first; without a quota, DockerSpawner itself."""
-    assert configured(hub_config, write_config()).JupyterHub.spawner_class == "dockerspawner.DockerSpawner"
+    with every setting above, making each home with its quota first; without a quota, DockerSpawner itself (both
+    with QueuedStart, docker/hub/tinytorch_start.py)."""
+    assert configured(hub_config, write_config()).JupyterHub.spawner_class == "tinytorch_start.QueuedDockerSpawner"
     c = configured(hub_config, write_config({"spawner": {"homes": {
         "host_path": "/srv/tt/homes", "hub_path": "/srv/homes", "quota": "2G", "old_volume": "tt-home-{username}"}}}))
     assert c.JupyterHub.spawner_class == "tinytorch_homes.QuotaHomeSpawner"
     assert (c.QuotaHomeSpawner.homes_host_path, c.QuotaHomeSpawner.homes_hub_path, c.QuotaHomeSpawner.home_quota,
             c.QuotaHomeSpawner.old_home_volume) == ("/srv/tt/homes", "/srv/homes", "2G", "tt-home-{username}")
     assert c.DockerSpawner.volumes["/srv/tt/homes/{username}"] == "/home/student"
+
+
+def test_the_spawn_limit_queues_starts_instead_of_refusing_them(hub_config, write_config):
+    """hub.concurrent_spawn_limit is how many servers start at once (QueuedStart); JupyterHub's own limit, which
+    answers 429 "Too many users trying to log in", is off (tests/test_spawn_start.py: the queue itself)."""
+    c = configured(hub_config, write_config({"hub": {"concurrent_spawn_limit": 3}}))
+    assert (c.QueuedStart.starts_at_once, c.JupyterHub.concurrent_spawn_limit) == (3, 0)
 
 
 def test_a_quota_without_the_hubs_view_of_the_homes_is_refused(hub_config, write_config):

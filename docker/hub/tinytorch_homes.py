@@ -14,6 +14,7 @@ import os
 import docker
 from docker.errors import ContainerError, NotFound
 from dockerspawner import DockerSpawner
+from tinytorch_start import QueuedStart
 from traitlets import Unicode
 
 SUBVOLUME_ROOT_INODE = 256  # btrfs gives every subvolume's root directory this inode number
@@ -21,8 +22,9 @@ SUBVOLUME_ROOT_INODE = 256  # btrfs gives every subvolume's root directory this 
 CAPABILITIES = ["SYS_ADMIN", "CHOWN", "DAC_OVERRIDE", "FOWNER"]
 
 
-class QuotaHomeSpawner(DockerSpawner):
-    """DockerSpawner whose students' homes are btrfs subvolumes with a quota (hub_config.py sets it up)."""
+class QuotaHomeSpawner(QueuedStart, DockerSpawner):
+    """DockerSpawner whose students' homes are btrfs subvolumes with a quota (hub_config.py sets it up); its
+    servers start in turn and are ready as soon as they answer (QueuedStart: docker/hub/tinytorch_start.py)."""
 
     homes_host_path = Unicode(config=True, help="The homes' folder on the host: <this>/<username>.")
     homes_hub_path = Unicode(config=True, help="The same folder in the hub container, read-only.")
