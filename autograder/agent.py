@@ -263,6 +263,11 @@ class Agent:
             raise Refused(404, f"nothing recorded for {student[:40]!r} yet: fetch and submit an assignment first")
         return {**table, "students": {student: table["students"][student]}}
 
+    def due_dates(self, student: str) -> dict:
+        if not re.fullmatch(hub_config.USERNAME_PATTERN, student):
+            raise Refused(400, f"{student[:40]!r} is not a user name")
+        return progress.due_dates(self.settings.course_dir, student)
+
     def canvas_csv(self) -> Path:
         return self.settings.course_dir / "autograder" / "canvas_gradebook.csv"
 
@@ -330,6 +335,11 @@ class ProgressHandler(Handler):
         self.answer(self.agent.progress, student)
 
 
+class DueDatesHandler(Handler):
+    def get(self, student: str) -> None:
+        self.answer(self.agent.due_dates, student)
+
+
 class ProgressCsvHandler(Handler):
     def get(self) -> None:
         self.set_header("Content-Type", "text/csv; charset=utf-8")
@@ -357,6 +367,7 @@ def make_app(agent: Agent) -> web.Application:
         (r"/assignments", AssignmentsHandler), (r"/assignments/([^/]+)", AssignmentsHandler),
         (r"/runs", RunsHandler), (r"/runs/([^/]+)", RunsHandler), (r"/extensions", ExtensionsHandler),
         (r"/progress", ProgressHandler), (r"/progress\.csv", ProgressCsvHandler), (r"/progress/([^/]+)", ProgressHandler),
+        (r"/due/([^/]+)", DueDatesHandler),
         (r"/files/canvas", FilesHandler), (r"/files/([^/]+)/otter", FilesHandler),
     ], agent=agent)
 
