@@ -16,6 +16,8 @@ hub"). What it accepts is small on purpose:
                                        give a student more time (0 takes it back), then recompute
     GET  /progress, /progress/<student>, /progress.csv
                                        the class's (or one student's) scores, lateness and milestones
+    GET  /due/<student>                every assignment's due date and the student's own extensions (their
+                                       Assignment List shows them, through the progress page's due.json)
     GET  /runs/<id>                    a run: its state, each submission's progress, its log
     GET  /files/canvas, /files/<A>/otter   the Canvas CSV (every assignment), Otter's CSV of A
 
