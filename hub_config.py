@@ -111,6 +111,10 @@ DEFAULTS: dict = {
         "admins": ["admin"],
         "tas": [],
         "students": [],
+        # username -> the person's name ("Alice Example"), from the roster CSV's name column: the course build
+        # enters the students' names in the gradebook (formgrader shows them); names of students not on the
+        # roster are typed in formgrader (Manage Students).
+        "names": {},
     },
     # Due dates: module -> ISO 8601 date and time with its zone ("2026-12-07T23:59:00+01:00"). The course
     # build enters them in the gradebook where it has none yet; after that TAs change them in formgrader.
@@ -210,7 +214,10 @@ SCHEMA: dict = _object({
         "progress_port": _PORT,
         "grading_socket": _PATH,
     }),
-    "roster": _object({"admins": _NAMES, "tas": _NAMES, "students": _NAMES}),
+    "roster": _object({"admins": _NAMES, "tas": _NAMES, "students": _NAMES,
+                       "names": {"type": "object", "propertyNames": _NAME,
+                                 "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 200,
+                                                          "pattern": r"^[^\x00-\x1f\x7f]+$"}}}),
     "deadlines": {"type": "object", "additionalProperties": False,
                   "patternProperties": {r"^[0-9]{2}_[a-z0-9_]+$": {"type": "string", "minLength": 10}}},
     "late_policy": _object({
@@ -264,6 +271,9 @@ def validate(cfg: dict, source: str = "course config") -> dict:
             problems.append(f"roster: {', '.join(both)} listed as both student and TA; pick one")
         if not roster["admins"]:
             problems.append("roster.admins: at least one admin is needed to approve sign-ups")
+        unnamed = sorted(set(roster["names"]) - set(roster["students"]) - set(roster["tas"]) - set(roster["admins"]))
+        if unnamed:
+            problems.append(f"roster.names: {', '.join(unnamed)} not on the roster")
         if cfg["hub"]["tls_cert"] and not cfg["hub"]["bind_url"].startswith("https://"):
             problems.append("hub.bind_url: must be https:// when hub.tls_cert is set")
         if bool(cfg["hub"]["tls_cert"]) != bool(cfg["hub"]["tls_key"]):

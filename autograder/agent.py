@@ -16,6 +16,8 @@ hub"). What it accepts is small on purpose:
                                        give a student more time (0 takes it back), then recompute
     GET  /progress, /progress/<student>, /progress.csv
                                        the class's (or one student's) scores, lateness and milestones
+    GET  /due/<student>                every assignment's due date and the student's own extensions (their
+                                       Assignment List shows them, through the progress page's due.json)
     GET  /runs/<id>                    a run: its state, each submission's progress, its log
     GET  /files/canvas, /files/<A>/otter   the Canvas CSV (every assignment), Otter's CSV of A
 
@@ -263,6 +265,11 @@ class Agent:
             raise Refused(404, f"nothing recorded for {student[:40]!r} yet: fetch and submit an assignment first")
         return {**table, "students": {student: table["students"][student]}}
 
+    def due_dates(self, student: str) -> dict:
+        if not re.fullmatch(hub_config.USERNAME_PATTERN, student):
+            raise Refused(400, f"{student[:40]!r} is not a user name")
+        return progress.due_dates(self.settings.course_dir, student)
+
     def canvas_csv(self) -> Path:
         return self.settings.course_dir / "autograder" / "canvas_gradebook.csv"
 
@@ -330,6 +337,11 @@ class ProgressHandler(Handler):
         self.answer(self.agent.progress, student)
 
 
+class DueDatesHandler(Handler):
+    def get(self, student: str) -> None:
+        self.answer(self.agent.due_dates, student)
+
+
 class ProgressCsvHandler(Handler):
     def get(self) -> None:
         self.set_header("Content-Type", "text/csv; charset=utf-8")
@@ -357,6 +369,7 @@ def make_app(agent: Agent) -> web.Application:
         (r"/assignments", AssignmentsHandler), (r"/assignments/([^/]+)", AssignmentsHandler),
         (r"/runs", RunsHandler), (r"/runs/([^/]+)", RunsHandler), (r"/extensions", ExtensionsHandler),
         (r"/progress", ProgressHandler), (r"/progress\.csv", ProgressCsvHandler), (r"/progress/([^/]+)", ProgressHandler),
+        (r"/due/([^/]+)", DueDatesHandler),
         (r"/files/canvas", FilesHandler), (r"/files/([^/]+)/otter", FilesHandler),
     ], agent=agent)
 

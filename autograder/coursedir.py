@@ -130,13 +130,23 @@ def write_course_directory(root: Path, cfg: dict, source: str = "the defaults", 
             changed.append(path)
     manifest_path.write_text(json.dumps({p.relative_to(root).as_posix(): _digest(t) for p, t in files.items()},
                                         indent=1, sort_keys=True) + "\n")
-    generate_release(root, cfg["roster"]["students"], cfg["course_id"], gradebook_url(cfg, root))
+    roster = cfg["roster"]
+    generate_release(root, roster["students"], cfg["course_id"], gradebook_url(cfg, root), roster["names"])
     return changed
 
 
-def generate_release(root: Path, students: list[str], course_id: str, db_url: str) -> None:
-    """``nbgrader generate_assignment`` of every module into release/; the roster and the course config's due
-    dates (where an assignment has none yet: autograder/late.py) into the gradebook."""
+def split_name(name: str) -> tuple[str, str]:
+    """(first name, last name) as nbgrader keeps them: the last word is the last name ("Ada King Lovelace" ->
+    ("Ada King", "Lovelace")); a one-word name is a last name, so formgrader's "last, first" reads "Plato, "."""
+    first, _, last = " ".join(name.split()).rpartition(" ")
+    return first, last
+
+
+def generate_release(root: Path, students: list[str], course_id: str, db_url: str,
+                     names: dict[str, str] | None = None) -> None:
+    """``nbgrader generate_assignment`` of every module into release/; the roster (with its students' names,
+    which replace the gradebook's) and the course config's due dates (where an assignment has none yet:
+    autograder/late.py) into the gradebook."""
     from nbgrader.api import Gradebook
 
     result = run_nbgrader(["generate_assignment", "*", "--force"], root)
@@ -149,7 +159,11 @@ def generate_release(root: Path, students: list[str], course_id: str, db_url: st
                           f"this course ({', '.join(m.slug for m in course_modules())})")
     with Gradebook(db_url, course_id) as gradebook:
         for student in students:
-            gradebook.update_or_create_student(student)
+            if names and student in names:
+                first, last = split_name(names[student])
+                gradebook.update_or_create_student(student, first_name=first, last_name=last)
+            else:
+                gradebook.update_or_create_student(student)
         seed_deadlines(gradebook, deadlines)
 
 

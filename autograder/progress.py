@@ -79,6 +79,16 @@ def class_progress(course_root: Path) -> dict:
     return {"assignments": assignments, "students": students, "due": {a: _when(due.get(a)) for a in assignments}}
 
 
+def due_dates(course_root: Path, student: str) -> dict:
+    """What a student's Assignment List shows: each assignment's due date in the gradebook ("" for none; TAs
+    change them in the formgrader) and the student's own extensions, in hours."""
+    course = Course(course_root)
+    with course.api.gradebook as gradebook:
+        due = {a.name: _when(a.duedate) for a in gradebook.assignments}
+    given = {a: hours[student] for a, hours in read_extensions(course.root).items() if student in hours}
+    return {"due": due, "extension_hours": given}
+
+
 def progress_csv(progress: dict) -> str:
     """The class table for a spreadsheet: one row per student, total and late penalty per module, milestones."""
     assignments = progress["assignments"]

@@ -34,7 +34,7 @@ TORCH_WHEEL_DIR=${TORCH_WHEEL_DIR:-/opt/wheels}
 die() { echo "build.sh: $*" >&2; exit 1; }
 
 copy_tree() {  # copy_tree SRC DEST: regular files only, no caches
-    (cd "$1" && find . -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 \
+    (cd "$1" && find . -type f ! -path '*/__pycache__/*' ! -path '*/node_modules/*' ! -name '*.pyc' -print0 \
         | xargs -0 -I{} install -D -m 0644 {} "$2/{}")
 }
 

@@ -382,14 +382,20 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync"]
 
 
-# Where the browser tests save what they saw: look at them. `make screenshots` sets docs/img (the guides' pictures).
-SCREENSHOTS = Path(os.environ.get("TINYTORCH_SCREENSHOTS", "/tmp/tinytorch-screenshots"))
+# Where the browser tests save what they saw: look at them. A picture a guide (docs/) shows goes to SCREENSHOTS,
+# which `make screenshots` sets to docs/img; every other one (each step of a test) to STEPS.
+STEPS = Path("/tmp/tinytorch-screenshots")
+SCREENSHOTS = Path(os.environ.get("TINYTORCH_SCREENSHOTS", STEPS))
 
 
 def shot(page, name: str) -> None:
-    """Save what ``page`` shows as SCREENSHOTS/<name>.jpg (JPEG: the guides' pictures stay small)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.jpg"), type="jpeg", quality=70)
+    """Save what ``page`` shows as <name>.jpg (JPEG: the guides' pictures stay small), in SCREENSHOTS when a
+    guide shows it, else in STEPS."""
+    from tests.test_docs import shown
+
+    folder = SCREENSHOTS if f"{name}.jpg" in shown() else STEPS
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.jpg"), type="jpeg", quality=70)
 
 
 def log_in(page, name: str, password: str, then: str = "/hub/home") -> None:
@@ -883,6 +889,47 @@ def test_ta_grades_the_exchange_in_containers_and_the_student_fetches_feedback(h
     assert "Hidden tests" in fetched.stdout and "passed" in fetched.stdout
 
 
+def in_hub_as_grader(*command: str) -> subprocess.CompletedProcess:
+    """``nbgrader ...`` in the hub container, in the course directory, as the course's grader (what a TA types)."""
+    return subprocess.run(["docker", "exec", "-u", f"grader-{COURSE}", "-w", "/srv/nbgrader/course", f"{NAME}-hub",
+                           "nbgrader", *command], capture_output=True, text=True, timeout=300)
+
+
+def test_the_rosters_names_reach_the_formgrader(hub):
+    """The roster CSV's name column is in the gradebook, which formgrader shows ("A, Alice", not "None, None")."""
+    listed = in_hub_as_grader("db", "student", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "alice (A, Alice)" in listed.stdout and "tina" not in listed.stdout, listed.stdout  # tina is a TA
+    assert "load001 (None, None)" in listed.stdout, "a roster row with no name gives no name"
+
+
+def test_a_backdated_submission_after_the_due_date_is_graded_late(hub, tmp_path):
+    """An attack: 04_layers was due three hours ago; alice submits now, then renames her submission's folder in
+    the exchange to four hours ago and writes that into its timestamp.txt. The collect dates it by its arrival:
+    the TA's grading finds it late and her feedback names the late penalty."""
+    assert in_hub_as_grader("release_assignment", "04_layers", "--force").returncode == 0
+    due = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=3)
+    dated = in_hub_as_grader("db", "assignment", "add", "04_layers", f"--duedate={due:%Y-%m-%d %H:%M:%S} UTC")
+    assert dated.returncode == 0, dated.stderr
+    submit_reference(hub, "alice", "04_layers", tmp_path)
+    inbound = f"/srv/nbgrader/exchange/{COURSE}/inbound"
+    (submitted,) = [name for name in docker("exec", "-u", "0", f"{NAME}-hub", "ls", inbound).stdout.splitlines()
+                    if name.startswith("alice+04_layers+")]
+    claimed = (due - datetime.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    backdated = f"alice+04_layers+{claimed}+backdated"
+    in_container(f"{NAME}-student-alice", "alice", f"cd {inbound} && mv '{submitted}' '{backdated}' && "
+                                                    f"echo '{claimed}' > '{backdated}/timestamp.txt'")
+    env = {**os.environ, "TINYTORCH_ROOT": str(SRV), "TINYTORCH_NAME": NAME}
+    graded = subprocess.run(["bash", str(SNAPSHOT / "deploy" / "grade.sh"), "04_layers", "--release-feedback",
+                             "--no-progress"], env=env, capture_output=True, text=True, timeout=1800)
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
+    stamp = (SRV / "course" / "submitted" / "alice" / "04_layers" / "timestamp.txt").read_text()
+    assert stamp != claimed and stamp > due.strftime("%Y-%m-%d %H:%M:%S"), stamp
+    feedback = in_container(f"{NAME}-student-alice", "alice", f"nbgrader fetch_feedback 04_layers --course {COURSE}"
+                                                               " && cat 04_layers/feedback/*/04_layers.html").stdout
+    assert "after the due date: late penalty 10%" in feedback, feedback[-2000:]
+
+
 def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
     """The TA, in Chromium, with no shell: sets 01_setup's due date in the formgrader (three hours ago), opens
     Grading from the hub's Services menu, collects and grades 01_setup (hidden tests in grading containers,
@@ -971,6 +1018,31 @@ def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
     fetched = in_container(f"{NAME}-student-dana", "dana",
                            f"nbgrader fetch_feedback 01_setup --course {COURSE} && cat 01_setup/feedback/*/01_setup.html")
     assert "Hidden tests" in fetched.stdout and "late penalty 10% of the autograded score" in fetched.stdout
+
+
+def test_in_a_browser_the_assignment_list_shows_each_due_date_as_it_is_now(hub):
+    """dana (signed up by the sign-up test) opens her Assignment List: 05_autograd, released, shows its due date;
+    the TA moves it (after release, as in the formgrader) and the list's refresh button shows the new one."""
+    from playwright.sync_api import sync_playwright
+
+    assert in_hub_as_grader("release_assignment", "05_autograd", "--force").returncode == 0
+    first, moved = (datetime.datetime(2031, 1, 6, 17, 0), datetime.datetime(2031, 1, 9, 12, 30))
+    item = "#released_assignments_list .list_item:has-text('05_autograd') .tinytorch-due"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(ignore_https_errors=True).new_page()
+            for when in (first, moved):
+                dated = in_hub_as_grader("db", "assignment", "add", "05_autograd", f"--duedate={when:%Y-%m-%d %H:%M} UTC")
+                assert dated.returncode == 0, dated.stderr
+                if when == first:
+                    open_assignment_list(page, "dana")
+                else:
+                    page.click("#refresh_assignments_list")
+                page.wait_for_selector(f"{item}:text-is('due {when:%Y-%m-%d %H:%M} UTC')", timeout=60_000)
+                shot(page, "student-assignment-list-due")
+        finally:
+            browser.close()
 
 
 def test_backup_then_restore_brings_back_database_gradebook_and_home(hub):
@@ -1219,7 +1291,7 @@ def work_and_submit(page, student: str, assignment: str, solution: str, name: st
 
 
 @pytest.mark.parametrize("case", ["roster", "no-roster"])
-def test_a_semester_in_the_browser_from_sign_up_to_feedback(hub, case):
+def test_in_a_browser_a_semester_from_sign_up_to_feedback(hub, case):
     """Issue 15's scenario, as its users click it in Chromium, on a roster deploy and on the README's default (no
     roster: the module's deployment is redeployed without one). The admin approves three sign-ups and makes the
     third a TA on the hub's admin page. The TA sets 02_tensor's due date in the formgrader and releases it. The due

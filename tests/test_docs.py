@@ -38,3 +38,18 @@ def test_no_stale_picture_and_the_readme_links_every_guide():
     assert not stale, f"pictures no guide shows: {stale}"
     readme = (ROOT / "README.md").read_text()
     assert all(f"docs/{guide}" in readme for guide in GUIDES), "the README links each guide"
+
+
+def test_make_screenshots_runs_every_test_that_opens_a_browser():
+    """`make screenshots` selects the browser tests by name (-k in_a_browser): every test of test_deploy.py that
+    opens Chromium is named so, or the guides' pictures it takes would go stale."""
+    import ast
+
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^screenshots:.*\n\t.*tests/test_deploy\.py -k in_a_browser$", makefile, re.M), makefile
+    tree = ast.parse((ROOT / "tests" / "test_deploy.py").read_text())
+    browsing = [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+                and "sync_playwright" in ast.unparse(node)]
+    assert browsing, "no test opens Chromium"
+    unnamed = [name for name in browsing if "in_a_browser" not in name]
+    assert not unnamed, f"open Chromium but `make screenshots` does not run them: {unnamed}"

@@ -8,10 +8,12 @@ honest submission in the same batch is collected as it is.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -152,3 +154,49 @@ def test_deep_folders_are_walked_without_recursion(course):
         assert collected(course, "bob") == "BOB'S OWN WORK", log
     finally:  # shutil.rmtree (pytest's clean-up of old temporary folders) recurses: remove them with rm
         subprocess.run(["rm", "-rf", str(folder), str(course / "submitted")], check=True)
+
+
+def collected_at(course: Path, student: str) -> datetime.datetime:
+    """The time nbgrader's lateness reads: the collected copy's timestamp.txt."""
+    from nbgrader.utils import parse_utc
+
+    return parse_utc((course / "submitted" / student / ASSIGNMENT / "timestamp.txt").read_text())
+
+
+def test_a_backdated_submission_is_dated_by_its_arrival(course):
+    """A student names their folder and writes timestamp.txt as of a year ago: the collected copy is dated when
+    the folder arrived (its change time, which no one can set back), and the log says what was claimed."""
+    before = datetime.datetime.utcnow()
+    submit(course, f"alice+{ASSIGNMENT}+2025-11-30 10:00:00.000000 UTC+a11", "alice",
+           {f"{ASSIGNMENT}.ipynb": notebook("ALICE'S LATE WORK")})  # timestamp.txt says 2026-11-30 10:00 too
+    result, log = collect(course)
+    assert result["success"], log
+    assert collected(course, "alice") == "ALICE'S LATE WORK"
+    assert before - datetime.timedelta(seconds=2) <= collected_at(course, "alice") <= datetime.datetime.utcnow(), log
+    assert "claims 2025-11-30 10:00:00 but arrived at" in log, log
+    record = json.loads((course / tinytorch_exchange.ARRIVALS).read_text())
+    assert list(record) == [f"alice+{ASSIGNMENT}+2025-11-30 10:00:00.000000 UTC+a11"]
+
+
+def test_an_arrival_survives_a_restore_and_a_later_change_is_a_later_arrival(course):
+    """Restored from a backup (every file written anew, so new change times) a submission keeps the arrival
+    recorded before; a file replaced in the folder afterwards makes the submission arrive at that change."""
+    name = f"bob+{ASSIGNMENT}+2026-11-30 10:00:00.000000 UTC+b0b"
+    folder = submit(course, name, "bob", {f"{ASSIGNMENT}.ipynb": notebook("BOB'S WORK")})
+    assert collect(course)[0]["success"]
+    first = collected_at(course, "bob")
+    time.sleep(1.1)
+    saved = course.parent / "saved"
+    subprocess.run(["cp", "-a", str(folder), str(saved)], check=True)  # a backup ...
+    subprocess.run(["rm", "-rf", str(folder)], check=True)
+    subprocess.run(["cp", "-a", str(saved), str(folder)], check=True)  # ... restored: new change times
+    assert tinytorch_exchange.last_change(str(folder)) > first.replace(tzinfo=datetime.timezone.utc).timestamp()
+    result, log = collect(course)
+    assert result["success"], log
+    assert collected_at(course, "bob") == first, "the restore moved bob's submission time"
+    time.sleep(1.1)
+    (folder / f"{ASSIGNMENT}.ipynb").write_text(notebook("BOB'S WORK, CHANGED AFTER THE DUE DATE"))
+    result, log = collect(course)
+    assert result["success"], log
+    assert collected(course, "bob") == "BOB'S WORK, CHANGED AFTER THE DUE DATE"
+    assert collected_at(course, "bob") >= first + datetime.timedelta(seconds=2), log

@@ -127,3 +127,24 @@ def test_the_progress_table_shows_scores_lateness_and_milestones(tmp_path):
     milestone = {"kind": "milestone", "passed": True, "notes": ["XOR: loss 0.00412 after 900 steps"]}
     assert progress.milestones({"08_training": {"tests": [milestone]}}) == {
         "XOR": {"passed": True, "figures": "XOR: loss 0.00412 after 900 steps"}}
+
+
+def test_a_students_assignment_list_reads_the_due_dates_live_with_their_own_extension(tmp_path):
+    """What the Assignment List shows (the progress page's due.json, through the grading agent): the gradebook's
+    due date as it is now (a TA changed it after release) and only the asking student's extension."""
+    from autograder import agent as grading
+
+    gradebook = course_with(tmp_path, {"bob": DUE})
+    (tmp_path / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.CourseDirectory.course_id = 'tinytorch'\nc.CourseDirectory.root = {str(tmp_path)!r}\n"
+        f"c.CourseDirectory.db_url = 'sqlite:///{tmp_path / 'gradebook.db'}'\n")
+    late.grant_extension(tmp_path, "02_tensor", "bob", 24)
+    settings = grading.Settings(course_dir=tmp_path, state_dir=tmp_path / "state", hub_container="hub",
+                                course_in_hub="/srv/nbgrader/course", grader="grader-tinytorch", grader_uid=1999, gid=100)
+    agent = grading.Agent(settings)
+    assert agent.due_dates("bob") == {"due": {"02_tensor": "2026-12-07 23:59 UTC"}, "extension_hours": {"02_tensor": 24}}
+    with gradebook:
+        gradebook.update_or_create_assignment("02_tensor", duedate=DUE + timedelta(days=2))  # the TA's change
+    assert agent.due_dates("alice") == {"due": {"02_tensor": "2026-12-09 23:59 UTC"}, "extension_hours": {}}
+    with pytest.raises(grading.Refused, match="not a user name"):
+        agent.due_dates("../bob")

@@ -58,7 +58,8 @@ def site(tmp_path_factory) -> Path:
     (top / "course.yml").write_text(yaml.safe_dump({
         "course_id": COURSE_ID,
         "nbgrader": {"course_root": str(top / "course"), "exchange_root": str(exchange), "grader_uid": 1999},
-        "roster": {"students": ["alice", "bob"], "tas": ["tina"], "admins": ["admin"]},
+        "roster": {"students": ["alice", "bob"], "tas": ["tina"], "admins": ["admin"],
+                   "names": {"alice": "Alice  van Example", "tina": "Tina"}},  # bob has none
         "hub": {"public_url": "https://localhost"},  # the hub's keys: the course build reads them too
     }))
     result = subprocess.run([sys.executable, "-m", "autograder", "course", "--config", str(top / "course.yml")],
@@ -97,6 +98,8 @@ def test_course_directory_settings_come_from_the_hub_file(tmp_path):
     ("roster: {students: alice}\n", "roster.students: 'alice' is not of type 'array'"),
     ("roster: {students: [alice, alice]}\n", "roster.students: ['alice', 'alice'] has non-unique elements"),
     ("roster: {students: [alice], tas: [alice]}\n", "alice listed as both student and TA"),
+    ("roster: {students: [alice], names: {bob: Bob}}\n", "roster.names: bob not on the roster"),
+    ("roster: {students: [alice], names: {alice: \"A\\nB\"}}\n", "roster.names.alice: 'A\\nB' does not match"),
     ("nbgrader: [1]\n", "nbgrader: [1] is not of type 'object'"),
     ("nbgrader: {exchange_root: 3}\n", "nbgrader.exchange_root: 3 is not of type 'string'"),
     ("nbgrader: {exchange_root: exchange}\n", "nbgrader.exchange_root: 'exchange' does not match '^/'"),
@@ -124,6 +127,25 @@ def test_course_command_reports_a_missing_config_or_directory(tmp_path):
     assert nowhere.returncode == 2 and "name the course directory" in nowhere.stderr
 
 
+def test_the_roster_csv_gives_names(tmp_path):
+    """The roster CSV's optional name column: one line, single spaces; a bad name stops the deploy with its line."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "read_roster", sources.ROOT / "deploy" / "roles" / "preflight" / "files" / "read_roster.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = tmp_path / "roster.csv"
+    path.write_text("username,role,name\nalice,student,  Alice   Example \nbob,student,\ntina,ta,Tina T\n")
+    assert module.read_roster(str(path)) == (
+        {"students": ["alice", "bob"], "tas": ["tina"], "names": {"alice": "Alice Example", "tina": "Tina T"}}, [])
+    path.write_text("username,role\nalice,student\n")  # no name column: no names
+    assert module.read_roster(str(path)) == ({"students": ["alice"], "tas": [], "names": {}}, [])
+    path.write_text("username,role,name\nalice,student,Al\x07ice\nbob,student," + "b" * 201 + "\n")
+    _, problems = module.read_roster(str(path))
+    assert [p.split(": ")[1] for p in problems] == ["line 2", "line 3"], problems
+
+
 # ---- the course directory ---------------------------------------------------------------------
 
 def test_one_assignment_per_module_in_source_release_and_gradebook(course):
@@ -148,6 +170,17 @@ def test_one_assignment_per_module_in_source_release_and_gradebook(course):
         (notebook,) = tensor.notebooks
         assert [c.max_score for c in notebook.task_cells if c.name == HIDDEN_CELL] == [hidden.points("02_tensor")]
         assert tensor.max_score == tensor.max_code_score + tensor.max_written_score + hidden.points("02_tensor")
+
+
+def test_the_rosters_names_reach_the_gradebook(course):
+    """formgrader shows "last name, first name" from the gradebook: the course build enters the roster's names."""
+    from nbgrader.api import Gradebook
+
+    assert coursedir.split_name("Ada King Lovelace") == ("Ada King", "Lovelace")
+    assert coursedir.split_name("Plato") == ("", "Plato")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
+        names = {s.id: (s.first_name, s.last_name) for s in gradebook.students}
+    assert names == {"alice": ("Alice van", "Example"), "bob": (None, None)}
 
 
 def test_release_stubs_the_solutions_and_keeps_tests_and_the_export_cell(course):

@@ -17,13 +17,23 @@ trustworthy. ``OwnerCheckedExchangeCollect``:
   file, a FIFO, a socket or a device;
 * copies what it collects without ever following a link (each file is opened
   with ``O_NOFOLLOW`` and checked again once open), so a link swapped in after
-  the check is refused too.
+  the check is refused too;
+* dates each submission by its arrival, not by the time the student wrote into
+  its folder name and ``timestamp.txt`` (both theirs to backdate): see
+  ``record_arrivals``. The collected copy's ``timestamp.txt``, from which
+  nbgrader computes lateness, holds the arrival.
 """
+import datetime
+import fcntl
 import glob
+import hashlib
+import json
 import os
 import pwd
 import shutil
 import stat
+import sys
+import time
 
 from nbgrader.auth import JupyterHubAuthPlugin
 from nbgrader.exchange.default.collect import ExchangeCollect, groupby
@@ -89,6 +99,74 @@ def copy_plain_file(src: str, dest: str, uid: int) -> None:
     os.chmod(dest, 0o644)
 
 
+ARRIVALS = os.path.join("autograder", "arrivals.json")  # in the course directory, where students cannot write
+
+
+def last_change(path: str) -> float:
+    """The newest change time (ctime) of a submission folder and of everything in it: a time no one but the
+    kernel sets, and never back."""
+    top = os.lstat(path)
+    return max([top.st_ctime] + [info.st_ctime for _, info in plain_entries(path, top.st_uid)])
+
+
+def digest(path: str) -> str:
+    """What a submission folder holds (names and bytes), as one SHA-256."""
+    uid, total = os.lstat(path).st_uid, hashlib.sha256()
+    for rel, info in sorted(plain_entries(path, uid)):
+        total.update(rel.encode("utf-8", "surrogateescape") + b"\0")
+        if stat.S_ISREG(info.st_mode):
+            fd = os.open(os.path.join(path, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as handle:
+                check_entry(os.path.join(path, rel), os.fstat(handle.fileno()), uid)
+                total.update(hashlib.sha256(handle.read()).digest())
+    return total.hexdigest()
+
+
+def record_arrivals(inbound: str, record_path: str, names: list[str]) -> dict[str, float]:
+    """When each submission folder ``names`` in ``inbound`` arrived (seconds since the epoch), kept in
+    ``record_path`` (JSON), which students cannot write; returns the arrival of each of ``names`` that is a
+    plain submission.
+
+    A folder seen for the first time arrived at its last change (``last_change``): a student can name the folder
+    and write ``timestamp.txt`` as they like, but not set a change time back. Seen again unchanged (same
+    content), it keeps its recorded arrival, even when its change times moved: a restore from a backup
+    writes every file anew, and the backup takes this record along (the deploy's backup records every
+    submission just before it archives). Changed since (a file replaced after the due date), it arrived
+    at that change. Folders gone from the inbound are forgotten."""
+    os.makedirs(os.path.dirname(record_path), exist_ok=True)
+    with open(record_path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two collects at once: one reads and writes the record at a time
+        try:
+            with open(record_path) as handle:
+                record = json.load(handle)
+        except FileNotFoundError:
+            record = {}
+        record = {name: entry for name, entry in record.items() if os.path.isdir(os.path.join(inbound, name))}
+        for name in names:
+            path, known = os.path.join(inbound, name), record.get(name)
+            try:
+                changed = last_change(path)
+                if known and changed <= known["changed"]:
+                    continue  # untouched since it was recorded
+                content = digest(path)
+            except (UnsafeSubmission, OSError):
+                continue  # not a plain submission: the collect skips and reports it
+            if known and known["digest"] == content:  # the same content written anew (a restore): as it was
+                record[name] = {**known, "changed": changed}
+            else:
+                record[name] = {"digest": content, "changed": changed, "arrived": changed}
+        temporary = f"{record_path}.{os.getpid()}.tmp"
+        with open(temporary, "w") as handle:
+            json.dump(record, handle, indent=1, sort_keys=True)
+        os.replace(temporary, record_path)
+    return {name: record[name]["arrived"] for name in names if name in record}
+
+
+def utc(seconds: float) -> datetime.datetime:
+    """As nbgrader keeps times: naive UTC."""
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).replace(tzinfo=None)
+
+
 class OwnerCheckedExchangeCollect(ExchangeCollect):
     """Collect only submissions owned by the student they claim to come from, holding only their own plain files."""
 
@@ -122,6 +200,21 @@ class OwnerCheckedExchangeCollect(ExchangeCollect):
                 self.log.warning("Skipping %s: %s", record["filename"], why)
                 continue
             genuine.append(record)
+        # Each submission's time is its arrival, not the one its folder's name claims.
+        self.surveyed = time.time()
+        arrivals = record_arrivals(self.inbound_path, os.path.join(self.coursedir.root, ARRIVALS),
+                                   [record["filename"] for record in genuine])
+        self.arrivals = {}
+        for record in genuine:
+            claimed = record["timestamp"]
+            record["timestamp"] = utc(arrivals[record["filename"]]) if record["filename"] in arrivals else None
+            if record["timestamp"] is None:
+                self.log.warning("Skipping %s: it changed while it was checked", record["filename"])
+            elif claimed < record["timestamp"] - datetime.timedelta(minutes=5):
+                self.log.warning("%s claims %s but arrived at %s: dated by its arrival", record["filename"],
+                                 claimed, record["timestamp"])
+            self.arrivals[record["filename"]] = record["timestamp"]
+        genuine = [record for record in genuine if record["timestamp"] is not None]
         # As nbgrader does: each student's newest submission, or the newest one
         # before the due date when before_duedate is set.
         self.src_records = []
@@ -146,6 +239,17 @@ class OwnerCheckedExchangeCollect(ExchangeCollect):
         except (UnsafeSubmission, OSError) as error:
             shutil.rmtree(dest, ignore_errors=True)
             self.log.error("Not collected: %s changed since it was checked: %s", src, error)
+            return
+        try:
+            moved = last_change(src) >= self.surveyed  # written to while it was dated and copied: dated wrong
+        except (UnsafeSubmission, OSError):
+            moved = True
+        if moved:
+            shutil.rmtree(dest, ignore_errors=True)
+            self.log.error("Not collected: %s changed while it was collected; collect again", src)
+            return
+        with open(os.path.join(dest, "timestamp.txt"), "w") as handle:  # what nbgrader's lateness reads
+            handle.write(self.arrivals[os.path.basename(src)].strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
 
 
 class FormgraderAuthPlugin(JupyterHubAuthPlugin):
@@ -164,3 +268,20 @@ class FormgraderAuthPlugin(JupyterHubAuthPlugin):
         if student_id == "*" and course:
             return [course]
         return super().get_student_courses(student_id)
+
+
+def main(argv: list[str]) -> int:
+    """python -m tinytorch_exchange INBOUND COURSE_ROOT: record the arrival of every submission in INBOUND
+    (the deploy's backup runs it in the hub container, as the grader, before it archives)."""
+    if len(argv) != 2:
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    inbound, course_root = argv
+    names = sorted(name for name in os.listdir(inbound) if name.count("+") >= 2)
+    arrivals = record_arrivals(inbound, os.path.join(course_root, ARRIVALS), names)
+    print(f"recorded the arrival of {len(arrivals)} submissions")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

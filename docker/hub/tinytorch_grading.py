@@ -285,6 +285,16 @@ class Progress(Page):
         self.show("student.html", f"Progress of {student or me}", table=table, ta=ta)
 
 
+class DueDates(Page):
+    """/services/progress/due.json: the due dates and the visitor's own extensions, which the students' Assignment
+    List shows (docker/student/due_dates/index.js asks each time it draws the list)."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(self.fetch(f"/due/{self.current_user['name']}")))
+
+
 class ProgressCsv(Page):
     @web.authenticated
     def get(self) -> None:
@@ -308,6 +318,7 @@ def make_app() -> web.Application:
             (url_path_join(PREFIX, "grading.css"), Style),
             (url_path_join(PREFIX, r"students/([a-z][a-z0-9_-]{0,31})"), Progress),
             (url_path_join(PREFIX, "progress.csv"), ProgressCsv),
+            (url_path_join(PREFIX, "due.json"), DueDates),
             (url_path_join(PREFIX, "oauth_callback"), HubOAuthCallbackHandler),
         ], cookie_secret=os.urandom(32), xsrf_cookies=True)
     return web.Application([

@@ -1,9 +1,10 @@
-"""Read the course roster CSV and print it as JSON: {"students": [...], "tas": [...]}.
+"""Read the course roster CSV and print it as JSON: {"students": [...], "tas": [...], "names": {...}}.
 
     python read_roster.py ROSTER.csv        (an empty argument: no roster)
 
 The CSV has a header row with at least the columns ``username`` and ``role``
-(``student`` or ``ta``); other columns are ignored. Every bad row is reported
+(``student`` or ``ta``), and optionally ``name`` (the person's name, which formgrader shows); other
+columns are ignored. Every bad row is reported
 with its line number and the deploy stops before changing anything (exit 1).
 """
 import csv
@@ -14,10 +15,11 @@ from pathlib import Path
 
 USERNAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # the rule hub_config.py applies
 ROLES = {"student": "students", "ta": "tas"}
+MAX_NAME = 200  # hub_config.py's limit
 
 
 def read_roster(path: str) -> tuple[dict, list[str]]:
-    roster = {"students": [], "tas": []}
+    roster: dict = {"students": [], "tas": [], "names": {}}
     if not path:
         return roster, []
     file = Path(path)
@@ -49,8 +51,15 @@ def read_roster(path: str) -> tuple[dict, list[str]]:
             if username in seen:
                 problems.append(f"{path}: line {line}: {username} already listed on line {seen[username]}")
                 continue
+            name = " ".join((row.get("name") or "").split())  # one line, single spaces
+            if len(name) > MAX_NAME or not name.isprintable():
+                problems.append(f"{path}: line {line}: the name of {username} must be printable and at most "
+                                f"{MAX_NAME} characters")
+                continue
             seen[username] = line
             roster[ROLES[role]].append(username)
+            if name:
+                roster["names"][username] = name
     return roster, problems
 
 
