@@ -43,6 +43,7 @@ NAME = f"ttci{SLOT or ''}"          # container, network and volume names start 
 STATE = Path(f"/var/tmp/tinytorch-ci{SLOT or ''}")
 SRV = STATE / "srv"                 # tinytorch_root of the test deployment
 HOMES = SRV / "student-disk" / "homes"  # tinytorch_homes_dir: each student's home, a btrfs subvolume
+EXCHANGE = SRV / "student-disk" / "exchange"  # tinytorch_exchange_dir: the nbgrader exchange
 LOGS = Path(os.environ.get("TINYTORCH_TEST_LOGS", "/tmp/tinytorch-test-logs"))  # the classroom's logs, at the end
 IMAGE_RECORDS = Path("/var/lib/tinytorch/images")  # each classroom's images in use (tinytorch_images_in_use_dir)
 PORT = 18943 + 100 * SLOT
@@ -832,11 +833,15 @@ def test_two_students_cannot_submit_as_each_other(hub):
 
 
 def submit_reference(hub, student: str, assignment: str, tmp_path: Path) -> None:
-    """``student`` fetches ``assignment`` and submits the reference solution through the exchange."""
+    """``student`` fetches ``assignment`` (released first, if no test before did) and submits the reference
+    solution through the exchange."""
     import nbformat
 
     from autograder.coursedir import nbgrader_notebook
     from course.build.sources import find_module
+    if not (EXCHANGE / COURSE / "outbound" / assignment).is_dir():
+        released = in_hub_as_grader("release_assignment", assignment)
+        assert released.returncode == 0, released.stderr
     hub.create_user(student)
     hub.start_server(student)
     container = f"{NAME}-student-{student}"
