@@ -101,6 +101,7 @@ MAPPING: dict[str, tuple[tuple[str, ...], str]] = {
                    "the group formgrade-<course>"),
     "roster.students": (("hub.config.JupyterHub.load_groups", "hub.config.Authenticator.allowed_users"),
                         "the group nbgrader-<course>"),
+    "roster.names": ((), "read by the course build into the gradebook (students' names), not by the hub"),
     "deadlines": ((), "read by the course build into the gradebook, not by the hub"),
     "late_policy.grace_minutes": ((), "read by the grading (autograder/late.py), not by the hub"),
     "late_policy.percent_per_day": ((), "read by the grading, not by the hub"),
