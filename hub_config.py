@@ -707,6 +707,11 @@ def page_services(cfg: dict) -> dict[str, dict]:
     }
 
 
+def page_service_url(cfg: dict, service: dict) -> str:
+    """Where a page service listens, on the hub container (the proxy reaches it by the hub's name)."""
+    return f"http://{cfg['hub']['connect_host']}:{service['port']}"
+
+
 def page_service_token(cfg: dict, role: str) -> str:
     return _read_secret(str(Path(cfg["hub"]["service_tokens_dir"]) / f"{role}_token"))
 
@@ -723,7 +728,7 @@ def page_service_process(cfg: dict, role: str) -> dict:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
         "HOME": home, "USER": grader_user(cfg), "SHELL": "/usr/sbin/nologin",
         "JUPYTERHUB_SERVICE_NAME": name, "JUPYTERHUB_SERVICE_PREFIX": prefix,
-        "JUPYTERHUB_SERVICE_URL": f"http://{hub['connect_host']}:{service['port']}",
+        "JUPYTERHUB_SERVICE_URL": page_service_url(cfg, service),
         "JUPYTERHUB_API_URL": f"http://{hub['connect_host']}:{hub['api_port']}/hub/api",
         "JUPYTERHUB_API_TOKEN": page_service_token(cfg, role), "JUPYTERHUB_CLIENT_ID": f"service-{name}",
         "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{prefix}oauth_callback",
@@ -737,8 +742,7 @@ def page_service_process(cfg: dict, role: str) -> dict:
 
 
 def update_services(c, cfg: dict) -> None:
-    connect_host = cfg["hub"]["connect_host"]
-    services = [{"name": service["name"], "url": f"http://{connect_host}:{service['port']}",
+    services = [{"name": service["name"], "url": page_service_url(cfg, service),
                  "api_token": page_service_token(cfg, role), "display": True, "oauth_no_confirm": True}
                 for role, service in page_services(cfg).items()]
     services.append({"name": "tinytorch-deploy", "api_token": _read_secret(cfg["hub"]["api_token_file"])})
