@@ -485,8 +485,13 @@ def test_the_hub_starts_without_its_formgrader_and_a_crashed_formgrader_comes_ba
     time.sleep(1)
     wait_for_formgrader("after it was killed")  # started again, and the hub was not restarted
     assert hub_started_at() == started
-    status = supervisorctl("status").stdout
-    assert all(re.search(rf"^{page}\s+RUNNING", status, re.M) for page in ("formgrader", "grading", "progress")), status
+    deadline = time.monotonic() + 30  # the supervisor says RUNNING once a program has stayed up 5 s (startsecs)
+    while True:
+        status = supervisorctl("status").stdout
+        if all(re.search(rf"^{page}\s+RUNNING", status, re.M) for page in ("formgrader", "grading", "progress")):
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(1)
 
     docker("restart", f"{NAME}-hub")  # and the hub starts with its formgrader down from the first second
     deadline = time.monotonic() + 60
