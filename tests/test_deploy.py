@@ -1582,19 +1582,34 @@ def read_progress(hub: HubClient, name: str) -> list[str]:
     return messages
 
 
+def wait_until_pending(hub: HubClient, names: list[str], timeout: float = 60) -> None:
+    """Until the hub lists every one of ``names`` as starting (or already ready)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        servers = [(hub.user(name) or {}).get("servers", {}).get("") for name in names]
+        if all(server and (server.get("pending") == "spawn" or server.get("ready")) for server in servers):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the hub did not list {names} as starting within {timeout} s")
+
+
 def test_students_beyond_the_spawn_limit_wait_their_turn_told_how_many_are_ahead(hub):
     """More students than hub.concurrent_spawn_limit start at once: all get their server, none an error (JupyterHub's
     own limit answers 429), and the last one's pending page (its progress events) says how many are ahead."""
     limit = int(re.search(r"concurrent_spawn_limit: (\d+)", (SRV / "config" / "course.yml").read_text())[1])
-    names = [f"queue{i:02d}" for i in range(1, limit + 4)]  # the last has two ahead
+    names = [f"queue{i:02d}" for i in range(1, limit + 4)]
+    first, last = names[:-1], names[-1]  # the first ones arrive together; the last once they are all in
     try:
         for name in names:
             hub.create_user(name)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            asked = pool.submit(request_servers, hub, names)  # side by side: each answer waits for its server
-            time.sleep(1.5)
-            messages = read_progress(hub, names[-1])
-            asked.result()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            asked = [pool.submit(request_servers, hub, first)]  # side by side: each answer waits for its server
+            wait_until_pending(hub, first)
+            asked.append(pool.submit(request_servers, hub, [last]))
+            wait_until_pending(hub, [last])
+            messages = read_progress(hub, last)
+            for answer in asked:
+                answer.result()
         waiting = re.compile(rf"(\d+ students? ahead of you|next to start) \({limit} start at once\)")
         assert any(waiting.search(message) for message in messages), messages
         for name in names:
