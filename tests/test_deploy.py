@@ -749,8 +749,10 @@ def test_student_image_holds_the_skeleton_and_no_solutions(deployment, tmp_path)
     assert "NotImplementedError" in (tmp_path / "tinytorch" / "tensor.py").read_text()
     listed = docker("run", "--rm", image, "jupyter", "server", "extension", "list")
     extensions = listed.stdout + listed.stderr
-    assert re.search(r"nbgrader.server_extensions.assignment_list\s+\S*enabled", extensions)
-    assert re.search(r"nbgrader.server_extensions.validate_assignment\s+\S*enabled", extensions)
+    # the Assignments tab and Validate: nbgrader's extensions, loaded on first use (tests/test_student_assignments.py)
+    assert re.search(r"tinytorch_assignments\s+\S*enabled", extensions)
+    assert re.search(r"nbgrader.server_extensions.assignment_list\s+\S*disabled", extensions)
+    assert re.search(r"nbgrader.server_extensions.validate_assignment\s+\S*disabled", extensions)
     assert re.search(r"nbgrader.server_extensions.formgrader\s+\S*disabled", extensions)
     # a server starts without building jsonschema's IRI parsers (2 of 3.3 CPU seconds: docker/student/Dockerfile)
     loaded = docker("run", "--rm", "-w", "/tmp", image, "python", "-c",
