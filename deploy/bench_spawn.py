@@ -106,18 +106,21 @@ def request_servers(hub: HubClient, users: list[str]) -> None:
 
 
 def all_at_once(hub: HubClient, users: list[str], timeout: float = 900) -> dict[str, float]:
-    """Ask for every user's server at the same moment; return the seconds until each was ready."""
+    """Ask for every user's server at the same moment; return the seconds until each was ready (to 1 s).
+
+    It asks the hub once a second for the users whose server is ready, and only those: the hub builds every
+    listed user's model in its one thread (0.3 to 0.5 s for all 56 users of a test classroom), so listing all
+    users every half second, as this did before, took most of the hub's time while the class was starting."""
     started = time.perf_counter()
     request_servers(hub, users)
     ready: dict[str, float] = {}
     while len(ready) < len(users):
         if time.perf_counter() - started > timeout:
             raise RuntimeError(f"after {timeout} s, {len(users) - len(ready)} servers were still not ready")
-        for listed in hub.api("GET", "/users").json():
-            server = listed.get("servers", {}).get("")
-            if listed["name"] in users and listed["name"] not in ready and server and server.get("ready"):
+        for listed in hub.api("GET", "/users", params={"state": "ready"}).json():
+            if listed["name"] in users and listed["name"] not in ready:
                 ready[listed["name"]] = round(time.perf_counter() - started, 2)
-        time.sleep(0.5)
+        time.sleep(1)
     return ready
 
 
