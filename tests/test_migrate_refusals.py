@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import os
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,13 @@ NOWHERE = "postgresql+psycopg2://gradebook@/gradebook?host=/nonexistent&passfile
 @pytest.fixture(scope="module")
 def migrate():
     """The hub image's module, loaded from its file (the hub image copies it into its site-packages)."""
-    spec = importlib.util.spec_from_file_location("tinytorch_migrate", HUB / "tinytorch_migrate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(HUB))  # and its tinytorch_hub_config.py beside it
+    try:
+        spec = importlib.util.spec_from_file_location("tinytorch_migrate", HUB / "tinytorch_migrate.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(HUB))
     return module
 
 

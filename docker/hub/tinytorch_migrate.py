@@ -3,7 +3,7 @@
     python -m tinytorch_migrate hub|gradebook SQLITE_FILE COURSE_CONFIG
 
 The database to fill is the one the course config names (its ``database`` section; hub_config.py, which the
-hub container has at /etc/jupyterhub/jupyterhub_config.py, or $TINYTORCH_HUB_CONFIG, makes the URL).
+hub container has where tinytorch_hub_config.py says, makes the URL).
 
 The deploy runs it (deploy/roles/database/tasks/migrate.yml) in a throw-away container of the hub image, with
 the hub and the grading agent stopped, when a classroom that kept them in sqlite files is deployed with
@@ -28,13 +28,12 @@ know (its rows would be lost); the message names what and says what to do.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import sqlalchemy as sa
+from tinytorch_hub_config import load_hub_config
 
 MARKER = "tinytorch_moved_from_sqlite"
 KEPT_SUFFIX = ".pre-postgresql"
@@ -63,10 +62,7 @@ def models(kind: str) -> list[sa.MetaData]:
 
 def target_url(kind: str, source: Path, course_config: Path) -> str:
     """The PostgreSQL URL of the hub's database or the gradebook, as the course config and hub_config.py make it."""
-    path = os.environ.get("TINYTORCH_HUB_CONFIG", "/etc/jupyterhub/jupyterhub_config.py")
-    spec = importlib.util.spec_from_file_location("hub_config", path)
-    hub_config = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hub_config)
+    hub_config = load_hub_config()
     try:
         cfg = hub_config.load_course_config(course_config)
     except hub_config.CourseConfigError as error:

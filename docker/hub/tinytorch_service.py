@@ -6,18 +6,10 @@ which environment comes from the course config through hub_config.page_service_p
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 
-HUB_CONFIG = "/etc/jupyterhub/jupyterhub_config.py"  # hub_config.py, as the deploy mounts it
-
-
-def load_hub_config():
-    spec = importlib.util.spec_from_file_location("hub_config", HUB_CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tinytorch_hub_config import load_hub_config
 
 
 def main(argv: list[str]) -> None:

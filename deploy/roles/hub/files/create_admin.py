@@ -6,7 +6,6 @@ The hub's database is the one the hub uses: hub_config.py (the hub's config file
 course config. Prints "created USERNAME" or "exists USERNAME": an existing account (and its
 password, which its owner may have changed) is never touched.
 """
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -14,13 +13,12 @@ from pathlib import Path
 import bcrypt
 from jupyterhub import orm
 from nativeauthenticator.orm import UserInfo
+from tinytorch_hub_config import load_hub_config  # the hub image's
 
 
 def main() -> None:
     username, password_file = sys.argv[1:3]
-    spec = importlib.util.spec_from_file_location("hub_config", "/etc/jupyterhub/jupyterhub_config.py")
-    hub_config = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hub_config)
+    hub_config = load_hub_config()
     cfg = hub_config.load_course_config(os.environ.get(hub_config.CONFIG_PATH_ENV, hub_config.DEFAULT_CONFIG_PATH))
     db_url = hub_config.hub_db_url(cfg)
     password = Path(password_file).read_text().strip().encode()
