@@ -364,10 +364,10 @@ def fused_attention(qkv: TensorLike, n_head: int, mask: TensorLike | None = None
     """Multi-head attention from packed (B, T, 3C) projections to the heads side by side (B, T, C), as one
     primitive (op "attention"): MultiHeadAttention's reshape, permute, attention, permute, reshape."""
     qkv = as_tensor(qkv)
+    if qkv.ndim != 3 or n_head < 1 or qkv.shape[-1] % (3 * n_head):
+        raise ValueError(f"fused_attention expects packed projections (B, T, 3 x n_embd) with n_embd a multiple of "
+                         f"n_head, got shape {qkv.shape} and n_head={n_head}")
     B, T, C3 = qkv.shape
-    if C3 % (3 * n_head):
-        raise ValueError(f"fused_attention: the last axis ({C3}) must be 3 x n_embd, with n_embd a multiple of "
-                         f"n_head={n_head}")
     d = C3 // 3 // n_head
     q, k, v = qkv.data.reshape(B, T, 3, n_head, d).transpose(2, 0, 3, 1, 4)   # views, (B, H, T, d) each
     scores = (q * (1.0 / math.sqrt(d))) @ k.swapaxes(-1, -2)                  # (B, H, T, T), as in module 13
