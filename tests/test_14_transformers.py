@@ -164,3 +164,10 @@ def test_gpt_config_rejects_bad_settings():
         GPTConfig(n_embd=10, n_head=4)
     with pytest.raises(ValueError, match="n_layer"):
         GPTConfig(n_layer=0)
+
+
+@pytest.mark.parametrize("shape, n_head", [((2, 5), 1), ((2, 5, 12, 1), 1), ((2, 5, 12), 0), ((2, 5, 10), 2)])
+def test_fused_attention_names_a_bad_shape_or_head_count(shape, n_head):
+    from tinytorch.transformer import fused_attention
+    with pytest.raises(ValueError, match="fused_attention"):
+        fused_attention(np.zeros(shape, np.float32), n_head)

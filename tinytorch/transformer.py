@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from tinytorch.activations import GELU_C
-from tinytorch.attention import causal_mask, scaled_dot_product_attention
+from tinytorch.attention import causal_mask, fused_masked_softmax, scaled_dot_product_attention, softmax_backward
 from tinytorch.autograd import Gradients, gradient_rule
 from tinytorch.layers import Linear, Module, Parameter
 from tinytorch.losses import cross_entropy
@@ -114,6 +114,37 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
+def linear(x: TensorLike, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight.T + bias as one primitive (op "linear"), PyTorch's F.linear: weight (out, in), x (..., in)."""
+    x = as_tensor(x)
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: a weight of shape {weight.shape} expects inputs (..., {weight.shape[1]}), "
+                         f"got {x.shape}")
+    rows = x.data.reshape(-1, x.shape[-1])                     # (N, in): every position, one tall matrix
+    out = rows @ weight.data.T                                 # (N, out); .T is a view, BLAS reads it transposed
+    if bias is not None:
+        out += bias.data                                       # in place: no second (N, out) array
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return _make(out.reshape(*x.shape[:-1], weight.shape[0]), "linear", parents, rows)
+
+
+@gradient_rule("linear")
+def linear_backward(out: Tensor, grad: np.ndarray) -> Gradients:
+    x, weight, *bias = out._parents
+    rows, g = out._ctx, grad.reshape(-1, grad.shape[-1])       # (N, in), (N, out)
+    grad_x = (g @ weight.data).reshape(x.shape) if x.requires_grad else None
+    grad_weight = g.T @ rows if weight.requires_grad else None  # (out, in), as the weight is stored
+    grad_bias = [g.sum(axis=0)] if bias else []
+    return (grad_x, grad_weight, *grad_bias)
+
+
+class FusedLinear(Linear):
+    """Module 04's Linear (same parameters, names and initialisation), computed by the `linear` primitive."""
+
+    def forward(self, x: TensorLike) -> Tensor:
+        return linear(x, self.weight, self.bias)
+
+
 class MultiHeadAttention(Module):
     """Causal self-attention with n_head heads of n_embd // n_head dimensions, computed as one batch."""
 
@@ -121,8 +152,8 @@ class MultiHeadAttention(Module):
         if n_embd % n_head:
             raise ValueError(f"n_embd={n_embd} must be a multiple of n_head={n_head}")
         self.n_embd, self.n_head, self.causal = n_embd, n_head, causal
-        self.c_attn = Linear(n_embd, 3 * n_embd)
-        self.c_proj = Linear(n_embd, n_embd)
+        self.c_attn = FusedLinear(n_embd, 3 * n_embd)     # module 04's Linear, one primitive (above)
+        self.c_proj = FusedLinear(n_embd, n_embd)
         self.resid_dropout = Dropout(dropout)
 
     def forward(self, x: TensorLike) -> Tensor:
@@ -135,6 +166,51 @@ class MultiHeadAttention(Module):
         heads = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask)      # (B, H, T, d)
         y = heads.permute(0, 2, 1, 3).reshape(B, T, C)                           # heads side by side
         return self.resid_dropout(self.c_proj(y))
+
+
+def fused_attention(qkv: TensorLike, n_head: int, mask: TensorLike | None = None) -> Tensor:
+    """Multi-head attention from packed (B, T, 3C) projections to the heads side by side (B, T, C), as one
+    primitive (op "attention"): MultiHeadAttention's reshape, permute, attention, permute, reshape."""
+    qkv = as_tensor(qkv)
+    if qkv.ndim != 3 or n_head < 1 or qkv.shape[-1] % (3 * n_head):
+        raise ValueError(f"fused_attention expects packed projections (B, T, 3 x n_embd) with n_embd a multiple of "
+                         f"n_head, got shape {qkv.shape} and n_head={n_head}")
+    B, T, C3 = qkv.shape
+    d = C3 // 3 // n_head
+    q, k, v = qkv.data.reshape(B, T, 3, n_head, d).transpose(2, 0, 3, 1, 4)   # views, (B, H, T, d) each
+    scores = (q * (1.0 / math.sqrt(d))) @ k.swapaxes(-1, -2)                  # (B, H, T, T), as in module 13
+    weights = fused_masked_softmax(scores, mask)                              # module 13's numbers
+    heads = (weights.data @ v).transpose(0, 2, 1, 3)                          # (B, T, H, d), a view
+    return _make(heads.reshape(B, T, C3 // 3), "attention", (qkv,), (n_head, weights))
+
+
+@gradient_rule("attention")
+def attention_backward(out: Tensor, grad: np.ndarray) -> Gradients:
+    (qkv,), (n_head, weights) = out._parents, out._ctx
+    B, T, C3 = qkv.shape
+    d = C3 // 3 // n_head
+    q, k, v = qkv.data.reshape(B, T, 3, n_head, d).transpose(2, 0, 3, 1, 4)   # views, (B, H, T, d) each
+    d_heads = grad.reshape(B, T, n_head, d).transpose(0, 2, 1, 3)             # (B, H, T, d), a view
+    d_qkv = np.empty((B, T, 3, n_head, d), dtype=grad.dtype)                  # every number written below
+    dq, dk, dv = d_qkv.transpose(2, 0, 3, 1, 4)                               # views into it, (B, H, T, d)
+    np.matmul(weights.data.swapaxes(-1, -2), d_heads, out=dv)                 # dv = pᵀ dy
+    (d_scores,) = softmax_backward(weights, d_heads @ v.swapaxes(-1, -2))     # ds, from dp = dy vᵀ
+    assert d_scores is not None                                               # (for mypy: the rule always gives it)
+    d_scores *= 1.0 / math.sqrt(d)
+    np.matmul(d_scores, k, out=dq)                                            # dq = ds k / √d
+    np.matmul(d_scores.swapaxes(-1, -2), q, out=dk)                           # dk = dsᵀ q / √d
+    return (d_qkv.reshape(B, T, C3),)
+
+
+class CausalSelfAttention(MultiHeadAttention):
+    """MultiHeadAttention (same parameters, names and numbers) with the attention as one primitive."""
+
+    def forward(self, x: TensorLike) -> Tensor:
+        x = as_tensor(x)
+        if x.ndim != 3 or x.shape[-1] != self.n_embd:
+            raise ValueError(f"CausalSelfAttention expects (B, T, {self.n_embd}), got {x.shape}")
+        mask = causal_mask(x.shape[1]) if self.causal else None
+        return self.resid_dropout(self.c_proj(fused_attention(self.c_attn(x), self.n_head, mask)))
 
 
 def fused_gelu(x: TensorLike) -> Tensor:
@@ -171,8 +247,8 @@ class MLP(Module):
     """Linear(C, 4C) -> GELU -> Linear(4C, C) -> Dropout, applied to every position."""
 
     def __init__(self, n_embd: int, dropout: float = 0.0):
-        self.c_fc = Linear(n_embd, 4 * n_embd)
-        self.c_proj = Linear(4 * n_embd, n_embd)
+        self.c_fc = FusedLinear(n_embd, 4 * n_embd)
+        self.c_proj = FusedLinear(4 * n_embd, n_embd)
         self.dropout = Dropout(dropout)
 
     def forward(self, x: TensorLike) -> Tensor:
@@ -184,7 +260,7 @@ class TransformerBlock(Module):
 
     def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0):
         self.ln_1 = LayerNorm(n_embd)
-        self.attn = MultiHeadAttention(n_embd, n_head, dropout)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout)   # your MultiHeadAttention, fused (above)
         self.ln_2 = LayerNorm(n_embd)
         self.mlp = MLP(n_embd, dropout)
 
@@ -224,7 +300,7 @@ class GPT(Module):
         self.drop = Dropout(config.dropout)
         self.h = [TransformerBlock(C, config.n_head, config.dropout) for _ in range(config.n_layer)]
         self.ln_f = LayerNorm(C)
-        self.lm_head = Linear(C, config.vocab_size, bias=False)
+        self.lm_head = FusedLinear(C, config.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight           # weight tying: one matrix, two uses
         self._init_weights()
 

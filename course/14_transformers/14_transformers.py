@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from tinytorch.activations import GELU_C
-from tinytorch.attention import causal_mask, scaled_dot_product_attention
+from tinytorch.attention import causal_mask, fused_masked_softmax, scaled_dot_product_attention, softmax_backward
 from tinytorch.autograd import Gradients, gradient_rule
 from tinytorch.layers import Linear, Module, Parameter
 from tinytorch.losses import cross_entropy
@@ -226,6 +226,71 @@ class Dropout(Module):
 
 
 # %% [markdown]
+# ## Fusing Linear: one primitive, as PyTorch's `addmm`
+#
+# Module 04's `Linear` is `x @ W.T + b`, composed: autograd records a
+# `permute` (the `.T`), for a `(B, T, C)` input two `reshape`s (module 02
+# turns the stack into one tall matrix product), the `matmul` and the `add`
+# — five nodes, and the `+ b` makes a second `(B, T, out)` array. Its
+# backward pass has a hidden cost too: `matmul` computes the weight's
+# gradient as `xᵀ g`, shaped `(in, out)`, and the `permute` hands back its
+# transpose, which the leaf then copies element by element into the
+# weight's `(out, in)` layout.
+#
+# `linear(x, weight, bias)` (given) computes the same numbers as one
+# primitive, the way PyTorch's `F.linear` calls one BLAS `addmm`:
+#
+# ```
+# out         = x @ Wᵀ, then  out += b          in place: one (N, out) array
+# grad_x      = g @ W
+# grad_weight = gᵀ @ x                          (out, in): the weight's own layout, no transposed copy
+# grad_bias   = g summed over the rows
+# ```
+#
+# with `x` and `g` viewed as `(N, in)` and `(N, out)` matrices, `N = B·T`.
+# `FusedLinear` is module 04's `Linear` (same parameters, names and
+# initialisation) running it; the transformer's layers below use it. The
+# tests check it against your `Linear`. Measured (one thread, on a busy
+# machine): on the MLP's `Linear(128, 512)` with the milestone's
+# `(12, 64, 128)` input, forward + backward 3.2 ms -> 3.0 ms and the peak
+# memory 4.0 MB -> 2.9 MB (the analysis below); in a whole training step of
+# the milestone's GPT, whose 17 Linear layers do most of its arithmetic,
+# about 6% of the step.
+
+# %%
+#| export
+def linear(x: TensorLike, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight.T + bias as one primitive (op "linear"), PyTorch's F.linear: weight (out, in), x (..., in)."""
+    x = as_tensor(x)
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: a weight of shape {weight.shape} expects inputs (..., {weight.shape[1]}), "
+                         f"got {x.shape}")
+    rows = x.data.reshape(-1, x.shape[-1])                     # (N, in): every position, one tall matrix
+    out = rows @ weight.data.T                                 # (N, out); .T is a view, BLAS reads it transposed
+    if bias is not None:
+        out += bias.data                                       # in place: no second (N, out) array
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return _make(out.reshape(*x.shape[:-1], weight.shape[0]), "linear", parents, rows)
+
+
+@gradient_rule("linear")
+def linear_backward(out: Tensor, grad: np.ndarray) -> Gradients:
+    x, weight, *bias = out._parents
+    rows, g = out._ctx, grad.reshape(-1, grad.shape[-1])       # (N, in), (N, out)
+    grad_x = (g @ weight.data).reshape(x.shape) if x.requires_grad else None
+    grad_weight = g.T @ rows if weight.requires_grad else None  # (out, in), as the weight is stored
+    grad_bias = [g.sum(axis=0)] if bias else []
+    return (grad_x, grad_weight, *grad_bias)
+
+
+class FusedLinear(Linear):
+    """Module 04's Linear (same parameters, names and initialisation), computed by the `linear` primitive."""
+
+    def forward(self, x: TensorLike) -> Tensor:
+        return linear(x, self.weight, self.bias)
+
+
+# %% [markdown]
 # ## Multi-head causal self-attention
 #
 # One Linear layer `c_attn` makes queries, keys and values for every head at
@@ -244,8 +309,8 @@ class MultiHeadAttention(Module):
         if n_embd % n_head:
             raise ValueError(f"n_embd={n_embd} must be a multiple of n_head={n_head}")
         self.n_embd, self.n_head, self.causal = n_embd, n_head, causal
-        self.c_attn = Linear(n_embd, 3 * n_embd)
-        self.c_proj = Linear(n_embd, n_embd)
+        self.c_attn = FusedLinear(n_embd, 3 * n_embd)     # module 04's Linear, one primitive (above)
+        self.c_proj = FusedLinear(n_embd, n_embd)
         self.resid_dropout = Dropout(dropout)
 
     def forward(self, x: TensorLike) -> Tensor:
@@ -260,6 +325,84 @@ class MultiHeadAttention(Module):
         y = heads.permute(0, 2, 1, 3).reshape(B, T, C)                           # heads side by side
         return self.resid_dropout(self.c_proj(y))
         ### END SOLUTION
+
+
+# %% [markdown]
+# ## Fusing attention: from the packed projections to the heads in one primitive
+#
+# Your `forward` is clear, and autograd walks back through every step of it:
+# a `reshape` and a `permute` of the packed `(B, T, 3C)` projections, three
+# `getitem`s for `q`, `k` and `v`, the scaling, two matrix products and the
+# softmax, then a `permute` and a `reshape`. The three `getitem`s cost most
+# for what they do: each one's gradient is a zero-filled array of the whole
+# `(3, B, H, T, d)` with one third written, and the three are then added
+# together — five passes over an array to put three blocks side by side.
+#
+# `fused_attention(qkv, n_head, mask)` (given) is the same numbers as one
+# primitive, as PyTorch's `scaled_dot_product_attention` is one kernel. Its
+# forward pass takes `q`, `k`, `v` as *views* into the packed array (no
+# copy), runs module 13's fused masked softmax and keeps only the weights
+# `p`. Its gradient rule writes `dq`, `dk`, `dv` straight into the three
+# blocks of one `np.empty` array of the packed shape — every number written
+# once, nothing zero-filled, nothing added up:
+#
+# ```
+# dv = pᵀ dy            dp = dy vᵀ            ds = p (dp - sum(dp p))  (module 13's softmax rule)
+# dq = ds k / √d        dk = dsᵀ q / √d
+# ```
+#
+# `CausalSelfAttention` (nanoGPT's name) is your `MultiHeadAttention` with
+# `forward` running it; the block below uses it. The tests check it against
+# yours, values and gradients. Measured (one thread, on a busy machine): on
+# the milestone's `(12, 64, 128)` batch, forward + backward 6.2 ms -> 5.4 ms
+# and the peak memory 8.3 MB -> 6.5 MB (the analysis below); in a whole
+# training step of the milestone's GPT, about 9% of the step.
+
+# %%
+#| export
+def fused_attention(qkv: TensorLike, n_head: int, mask: TensorLike | None = None) -> Tensor:
+    """Multi-head attention from packed (B, T, 3C) projections to the heads side by side (B, T, C), as one
+    primitive (op "attention"): MultiHeadAttention's reshape, permute, attention, permute, reshape."""
+    qkv = as_tensor(qkv)
+    if qkv.ndim != 3 or n_head < 1 or qkv.shape[-1] % (3 * n_head):
+        raise ValueError(f"fused_attention expects packed projections (B, T, 3 x n_embd) with n_embd a multiple of "
+                         f"n_head, got shape {qkv.shape} and n_head={n_head}")
+    B, T, C3 = qkv.shape
+    d = C3 // 3 // n_head
+    q, k, v = qkv.data.reshape(B, T, 3, n_head, d).transpose(2, 0, 3, 1, 4)   # views, (B, H, T, d) each
+    scores = (q * (1.0 / math.sqrt(d))) @ k.swapaxes(-1, -2)                  # (B, H, T, T), as in module 13
+    weights = fused_masked_softmax(scores, mask)                              # module 13's numbers
+    heads = (weights.data @ v).transpose(0, 2, 1, 3)                          # (B, T, H, d), a view
+    return _make(heads.reshape(B, T, C3 // 3), "attention", (qkv,), (n_head, weights))
+
+
+@gradient_rule("attention")
+def attention_backward(out: Tensor, grad: np.ndarray) -> Gradients:
+    (qkv,), (n_head, weights) = out._parents, out._ctx
+    B, T, C3 = qkv.shape
+    d = C3 // 3 // n_head
+    q, k, v = qkv.data.reshape(B, T, 3, n_head, d).transpose(2, 0, 3, 1, 4)   # views, (B, H, T, d) each
+    d_heads = grad.reshape(B, T, n_head, d).transpose(0, 2, 1, 3)             # (B, H, T, d), a view
+    d_qkv = np.empty((B, T, 3, n_head, d), dtype=grad.dtype)                  # every number written below
+    dq, dk, dv = d_qkv.transpose(2, 0, 3, 1, 4)                               # views into it, (B, H, T, d)
+    np.matmul(weights.data.swapaxes(-1, -2), d_heads, out=dv)                 # dv = pᵀ dy
+    (d_scores,) = softmax_backward(weights, d_heads @ v.swapaxes(-1, -2))     # ds, from dp = dy vᵀ
+    assert d_scores is not None                                               # (for mypy: the rule always gives it)
+    d_scores *= 1.0 / math.sqrt(d)
+    np.matmul(d_scores, k, out=dq)                                            # dq = ds k / √d
+    np.matmul(d_scores.swapaxes(-1, -2), q, out=dk)                           # dk = dsᵀ q / √d
+    return (d_qkv.reshape(B, T, C3),)
+
+
+class CausalSelfAttention(MultiHeadAttention):
+    """MultiHeadAttention (same parameters, names and numbers) with the attention as one primitive."""
+
+    def forward(self, x: TensorLike) -> Tensor:
+        x = as_tensor(x)
+        if x.ndim != 3 or x.shape[-1] != self.n_embd:
+            raise ValueError(f"CausalSelfAttention expects (B, T, {self.n_embd}), got {x.shape}")
+        mask = causal_mask(x.shape[1]) if self.causal else None
+        return self.resid_dropout(self.c_proj(fused_attention(self.c_attn(x), self.n_head, mask)))
 
 
 # %% [markdown]
@@ -342,8 +485,8 @@ class MLP(Module):
     """Linear(C, 4C) -> GELU -> Linear(4C, C) -> Dropout, applied to every position."""
 
     def __init__(self, n_embd: int, dropout: float = 0.0):
-        self.c_fc = Linear(n_embd, 4 * n_embd)
-        self.c_proj = Linear(4 * n_embd, n_embd)
+        self.c_fc = FusedLinear(n_embd, 4 * n_embd)
+        self.c_proj = FusedLinear(4 * n_embd, n_embd)
         self.dropout = Dropout(dropout)
 
     def forward(self, x: TensorLike) -> Tensor:
@@ -355,7 +498,7 @@ class TransformerBlock(Module):
 
     def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0):
         self.ln_1 = LayerNorm(n_embd)
-        self.attn = MultiHeadAttention(n_embd, n_head, dropout)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout)   # your MultiHeadAttention, fused (above)
         self.ln_2 = LayerNorm(n_embd)
         self.mlp = MLP(n_embd, dropout)
 
@@ -409,7 +552,7 @@ class GPT(Module):
         self.drop = Dropout(config.dropout)
         self.h = [TransformerBlock(C, config.n_head, config.dropout) for _ in range(config.n_layer)]
         self.ln_f = LayerNorm(C)
-        self.lm_head = Linear(C, config.vocab_size, bias=False)
+        self.lm_head = FusedLinear(C, config.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight           # weight tying: one matrix, two uses
         self._init_weights()
 
@@ -573,6 +716,52 @@ assert y.shape == (2, 7, 16), f"got y.shape = {y.shape!r}"
 assert np.allclose(y[:, :4], y2[:, :4], atol=1e-5), f"got y[:, :4] = {y[:, :4]!r}; y2[:, :4] = {y2[:, :4]!r}"
 assert not np.allclose(y[:, 4:], y2[:, 4:]), f"got y[:, 4:] = {y[:, 4:]!r}; y2[:, 4:] = {y2[:, 4:]!r}"
 
+# %% nbgrader={"grade": true, "grade_id": "test-fused-linear-attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""The given fused primitives: CausalSelfAttention gives your MultiHeadAttention's values and gradients, FusedLinear module 04's Linear's; their gradients match finite differences."""
+from tinytorch.autograd import gradcheck
+from tinytorch.tensor import manual_seed
+r = np.random.default_rng(6)
+qkv = Tensor(r.standard_normal((2, 5, 12)), requires_grad=True, dtype=np.float64)
+mask = causal_mask(5)
+mask[2, :] = False          # a fully masked row: zero output, zero gradient
+gradcheck(lambda qkv: fused_attention(qkv, 2, mask), [qkv])
+gradcheck(lambda qkv: fused_attention(qkv, 1), [qkv])
+for causal in (True, False):
+    manual_seed(7)
+    yours = MultiHeadAttention(8, 2, causal=causal)
+    manual_seed(7)
+    fused = CausalSelfAttention(8, 2, causal=causal)
+    x = r.standard_normal((3, 6, 8))
+    x_yours, x_fused = Tensor(x, requires_grad=True, dtype=np.float64), Tensor(x, requires_grad=True, dtype=np.float64)
+    y_yours, y_fused = yours(x_yours), fused(x_fused)
+    assert np.allclose(y_fused.data, y_yours.data, atol=1e-10), f"got {y_fused.data!r}; yours gives {y_yours.data!r}"
+    (y_yours * y_yours).sum().backward()
+    (y_fused * y_fused).sum().backward()
+    assert np.allclose(x_fused.grad, x_yours.grad, atol=1e-10), f"got x.grad = {x_fused.grad!r}; yours gives {x_yours.grad!r}"
+    assert np.allclose(fused.c_attn.weight.grad, yours.c_attn.weight.grad, atol=1e-5), \
+        f"got c_attn.weight.grad = {fused.c_attn.weight.grad!r}; yours gives {yours.c_attn.weight.grad!r}"
+r = np.random.default_rng(4)
+x = Tensor(r.standard_normal((2, 3, 5)), requires_grad=True, dtype=np.float64)
+w = Tensor(r.standard_normal((4, 5)), requires_grad=True, dtype=np.float64)
+b = Tensor(r.standard_normal(4), requires_grad=True, dtype=np.float64)
+gradcheck(lambda x, w, b: linear(x, w, b), [x, w, b])
+gradcheck(lambda x, w: linear(x, w), [x, w])
+for bias in (True, False):
+    manual_seed(5)
+    plain = Linear(5, 4, bias=bias)
+    manual_seed(5)
+    fused = FusedLinear(5, 4, bias=bias)
+    x_plain, x_fused = Tensor(x.data, requires_grad=True), Tensor(x.data, requires_grad=True)
+    y_plain, y_fused = plain(x_plain), fused(x_fused)
+    assert np.allclose(y_plain.data, y_fused.data, atol=1e-10), f"got {y_fused.data!r}, Linear gives {y_plain.data!r}"
+    (y_plain * y_plain).sum().backward()
+    (y_fused * y_fused).sum().backward()
+    for name in ("weight", "bias") if bias else ("weight",):
+        got, expected = getattr(fused, name).grad, getattr(plain, name).grad
+        assert np.allclose(got, expected, atol=1e-5), f"{name} gradient: got {got!r}, Linear gives {expected!r}"
+        assert got.flags.c_contiguous, f"the {name} gradient should be in the parameter's own layout"
+    assert np.allclose(x_fused.grad, x_plain.grad, atol=1e-10), f"got x.grad = {x_fused.grad!r}; Linear gives {x_plain.grad!r}"
+
 # %% nbgrader={"grade": true, "grade_id": "test-gpt", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """GPT gives (B, T, vocab) logits, a loss near ln(vocab) at initialisation, ties its LM head, and learns."""
 from tinytorch.tensor import manual_seed
@@ -666,6 +855,37 @@ ln_b = Tensor(np.zeros(128, dtype=np.float32), requires_grad=True)
 for name, f in (("composed layer_norm", layer_norm), ("fused_layer_norm", fused_layer_norm)):
     m = measure(lambda fn: fn(ln_in, ln_w, ln_b).sum().backward(), f, repeat=10)
     print(f"{name:20s}: {m.seconds * 1e3:5.2f} ms forward + backward, peak {format_bytes(m.peak_bytes)}")
+
+# %% [markdown]
+# And fusing Linear, on the MLP's `Linear(128, 512)` over one milestone batch
+# `(12, 64, 128)`: module 04's composed `Linear` against `FusedLinear`, the
+# same weights.
+
+# %%
+manual_seed(0)
+plain_fc = Linear(128, 512)
+manual_seed(0)
+fused_fc = FusedLinear(128, 512)
+fc_in = Tensor(rng().standard_normal((12, 64, 128)).astype(np.float32), requires_grad=True)
+for name, layer in (("Linear (module 04)", plain_fc), ("FusedLinear", fused_fc)):
+    m = measure(lambda f: f(fc_in).sum().backward(), layer, repeat=10)
+    print(f"{name:18s}: {m.seconds * 1e3:5.2f} ms forward + backward, peak {format_bytes(m.peak_bytes)}, "
+          f"weight gradient {'C' if layer.weight.grad.flags.c_contiguous else 'not C'}-contiguous")
+
+# %% [markdown]
+# And fusing attention, on the milestone's first block: your
+# `MultiHeadAttention` against `CausalSelfAttention`, the same weights, on
+# one batch `(12, 64, 128)`.
+
+# %%
+manual_seed(0)
+yours = MultiHeadAttention(128, 4)
+manual_seed(0)
+fused = CausalSelfAttention(128, 4)
+attn_in = Tensor(rng().standard_normal((12, 64, 128)).astype(np.float32), requires_grad=True)
+for name, layer in (("MultiHeadAttention", yours), ("CausalSelfAttention", fused)):
+    m = measure(lambda f: f(attn_in).sum().backward(), layer, repeat=10)
+    print(f"{name:19s}: {m.seconds * 1e3:5.2f} ms forward + backward, peak {format_bytes(m.peak_bytes)}")
 
 # %% [markdown]
 # ### LayerNorm against BatchNorm

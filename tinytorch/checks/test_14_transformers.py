@@ -12,6 +12,7 @@ POINTS = {
     "test_fused_gelu": 2,
     "test_dropout": 2,
     "test_attention_heads": 3,
+    "test_fused_linear_attention": 3,
     "test_gpt": 3,
     "test_clip": 1
 }
@@ -90,6 +91,53 @@ def test_attention_heads():
     assert y.shape == (2, 7, 16), f"got y.shape = {y.shape!r}"
     assert np.allclose(y[:, :4], y2[:, :4], atol=1e-5), f"got y[:, :4] = {y[:, :4]!r}; y2[:, :4] = {y2[:, :4]!r}"
     assert not np.allclose(y[:, 4:], y2[:, 4:]), f"got y[:, 4:] = {y[:, 4:]!r}; y2[:, 4:] = {y2[:, 4:]!r}"
+
+
+def test_fused_linear_attention():
+    """The given fused primitives: CausalSelfAttention gives your MultiHeadAttention's values and gradients, FusedLinear module 04's Linear's; their gradients match finite differences."""
+    from tinytorch.autograd import gradcheck
+    from tinytorch.tensor import manual_seed
+    r = np.random.default_rng(6)
+    qkv = Tensor(r.standard_normal((2, 5, 12)), requires_grad=True, dtype=np.float64)
+    mask = causal_mask(5)
+    mask[2, :] = False          # a fully masked row: zero output, zero gradient
+    gradcheck(lambda qkv: fused_attention(qkv, 2, mask), [qkv])
+    gradcheck(lambda qkv: fused_attention(qkv, 1), [qkv])
+    for causal in (True, False):
+        manual_seed(7)
+        yours = MultiHeadAttention(8, 2, causal=causal)
+        manual_seed(7)
+        fused = CausalSelfAttention(8, 2, causal=causal)
+        x = r.standard_normal((3, 6, 8))
+        x_yours, x_fused = Tensor(x, requires_grad=True, dtype=np.float64), Tensor(x, requires_grad=True, dtype=np.float64)
+        y_yours, y_fused = yours(x_yours), fused(x_fused)
+        assert np.allclose(y_fused.data, y_yours.data, atol=1e-10), f"got {y_fused.data!r}; yours gives {y_yours.data!r}"
+        (y_yours * y_yours).sum().backward()
+        (y_fused * y_fused).sum().backward()
+        assert np.allclose(x_fused.grad, x_yours.grad, atol=1e-10), f"got x.grad = {x_fused.grad!r}; yours gives {x_yours.grad!r}"
+        assert np.allclose(fused.c_attn.weight.grad, yours.c_attn.weight.grad, atol=1e-5), \
+            f"got c_attn.weight.grad = {fused.c_attn.weight.grad!r}; yours gives {yours.c_attn.weight.grad!r}"
+    r = np.random.default_rng(4)
+    x = Tensor(r.standard_normal((2, 3, 5)), requires_grad=True, dtype=np.float64)
+    w = Tensor(r.standard_normal((4, 5)), requires_grad=True, dtype=np.float64)
+    b = Tensor(r.standard_normal(4), requires_grad=True, dtype=np.float64)
+    gradcheck(lambda x, w, b: linear(x, w, b), [x, w, b])
+    gradcheck(lambda x, w: linear(x, w), [x, w])
+    for bias in (True, False):
+        manual_seed(5)
+        plain = Linear(5, 4, bias=bias)
+        manual_seed(5)
+        fused = FusedLinear(5, 4, bias=bias)
+        x_plain, x_fused = Tensor(x.data, requires_grad=True), Tensor(x.data, requires_grad=True)
+        y_plain, y_fused = plain(x_plain), fused(x_fused)
+        assert np.allclose(y_plain.data, y_fused.data, atol=1e-10), f"got {y_fused.data!r}, Linear gives {y_plain.data!r}"
+        (y_plain * y_plain).sum().backward()
+        (y_fused * y_fused).sum().backward()
+        for name in ("weight", "bias") if bias else ("weight",):
+            got, expected = getattr(fused, name).grad, getattr(plain, name).grad
+            assert np.allclose(got, expected, atol=1e-5), f"{name} gradient: got {got!r}, Linear gives {expected!r}"
+            assert got.flags.c_contiguous, f"the {name} gradient should be in the parameter's own layout"
+        assert np.allclose(x_fused.grad, x_plain.grad, atol=1e-10), f"got x.grad = {x_fused.grad!r}; Linear gives {x_plain.grad!r}"
 
 
 def test_gpt():
