@@ -640,7 +640,7 @@ def course_groups(cfg: dict, seen: set[str]) -> dict:
 def course_roles(cfg: dict) -> list[dict]:
     """What the course's groups and the hub's services may do."""
     course = cfg["course_id"]
-    return [
+    roles = [
         {"name": f"formgrade-{course}", "groups": [f"formgrade-{course}"],
          "scopes": [f"access:services!service={course}", "list:services", f"read:services!service={course}",
                     "access:services!service=grading", "read:services!service=grading"]},
@@ -653,13 +653,15 @@ def course_roles(cfg: dict) -> list[dict]:
         {"name": "progress-page", "services": ["progress"], "scopes": ["read:users"]},
         {"name": f"{course}-formgrader-service", "services": [course],
          "scopes": ["list:users", "read:users", f"groups!group=nbgrader-{course}", "read:groups"]},
-        {"name": "idle-culler", "services": ["idle-culler"],
-         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]},
         # The deploy's own token (tests, roster sync, health checks).
         {"name": "tinytorch-deploy", "services": ["tinytorch-deploy"],
          "scopes": ["admin:users", "admin:servers", "access:servers", "list:users", "read:users",
                     "admin:groups", "list:services", "read:services", "tokens"]},
     ]
+    if cfg["culler"]["enabled"]:  # a role naming a service the hub does not have stops the hub at its start
+        roles.append({"name": "idle-culler", "services": ["idle-culler"],
+                      "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]})
+    return roles
 
 
 def update_groups_and_roles(c, cfg: dict) -> None:

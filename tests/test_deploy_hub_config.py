@@ -181,6 +181,8 @@ def test_culler_is_a_hub_service_with_the_configured_timeout(hub_config, write_c
     assert "delete:servers" in role["scopes"]
     c = configured(hub_config, write_config({"culler": {"enabled": False}}))
     assert "idle-culler" not in {s["name"] for s in c.JupyterHub.services}
+    # and no role names it: JupyterHub refuses to start with a role of a service it does not have
+    assert "idle-culler" not in {r["name"] for r in c.JupyterHub.load_roles}
 
 
 def test_native_authenticator_needs_admin_approval_by_default(hub_config, write_config):
