@@ -109,6 +109,7 @@ def stop_everything() -> None:
         sh("ip", "netns", "del", f"{PREFIX}-{i}", check=False)
     sh("ip", "netns", "del", f"{PREFIX}-lan", check=False)
     subprocess.run(["rm", "-rf", str(STATE)], timeout=900)  # the engines' images: a GB or more
+    IN_USE.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -241,13 +242,20 @@ PREFIX_STUDENT = f"{PREFIX}-student"
 STUDENT_UID = 20000
 
 
+IN_USE = Path("/var/lib/tinytorch/images") / f"{PREFIX}.json"  # as a classroom records its images (images role)
+
+
 def built_images() -> dict[str, str]:
-    """The hub and student images as the deploy builds them (content-tagged; built here only when missing)."""
+    """The hub and student images as the deploy builds them (content-tagged; built here only when missing),
+    recorded as in use while the test runs, so that a deploy meanwhile does not prune them."""
     result = subprocess.run(["bash", str(ROOT / "docker" / "build.sh"), "build", "hub", "student"],
                             capture_output=True, text=True, timeout=1800,
                             env={**os.environ, "PYTHON": str(ROOT / ".venv" / "bin" / "python")})
     assert result.returncode == 0, result.stderr[-3000:]
-    return dict(line.split("=", 1) for line in result.stdout.split() if "=tinytorch/" in line)
+    images = dict(line.split("=", 1) for line in result.stdout.split() if "=tinytorch/" in line)
+    IN_USE.parent.mkdir(parents=True, exist_ok=True)
+    IN_USE.write_text(json.dumps(images))
+    return images
 
 
 def load_image(image: str, i: int) -> None:
@@ -275,7 +283,7 @@ def hub_files(here: Path, images: dict[str, str]) -> None:
         "hub": {"public_url": "http://localhost:8000", "bind_url": "http://0.0.0.0:8000", "proxy_api_url": None,
                 "connect_host": "127.0.0.1", "tls_cert": None, "tls_key": None, "data_dir": "/srv/jupyterhub"},
         "spawner": {"image": images["student"], "network": NETWORK, "container_prefix": PREFIX_STUDENT,
-                    "mem_limit": "1G", "cpu_limit": 0.5, "pids_limit": 256, "first_uid": STUDENT_UID,
+                    "mem_limit": "1G", "cpu_limit": 1.0, "pids_limit": 256, "first_uid": STUDENT_UID,
                     "exchange_host_path": str(here / "exchange"), "start_timeout": 120, "http_timeout": 60,
                     "swarm": {"enabled": True, "home_volume": f"{PREFIX}-home-{{username}}", "hub_container": HUB}},
         "roster": {"admins": ["admin"], "students": ["alice", "bob"]},
@@ -391,7 +399,7 @@ def test_students_servers_start_on_the_nodes_pinned_to_their_homes_and_cannot_re
 
     # The same limits as on one host, as the service's spec.
     spec = json.loads(engine(1, "service", "inspect", f"{PREFIX_STUDENT}-alice").stdout)[0]["Spec"]["TaskTemplate"]
-    assert spec["Resources"]["Limits"] == {"MemoryBytes": 2**30, "NanoCPUs": 500_000_000, "Pids": 256}, spec
+    assert spec["Resources"]["Limits"] == {"MemoryBytes": 2**30, "NanoCPUs": 1_000_000_000, "Pids": 256}, spec
     assert spec["ContainerSpec"]["CapabilityDrop"] == ["ALL"], spec
     assert {m["Target"]: m["Type"] for m in spec["ContainerSpec"]["Mounts"]} == {
         "/home/student": "volume", "/srv/nbgrader/exchange": "bind", "/tmp": "tmpfs", "/var/tmp": "tmpfs",
@@ -402,13 +410,13 @@ def test_students_servers_start_on_the_nodes_pinned_to_their_homes_and_cannot_re
         status, out = hub_api(token, "GET", f"/user/{name}/api/status")
         assert status == 200 and "started" in out, (status, out)
         assert reach(name, HUB, 8081) == "reached"
-    hub_on_bobs = json.loads(engine(1, "network", "inspect", f"{NETWORK}-bob").stdout)[0]
-    hub_on_bobs_ip = next(c["IPv4Address"].split("/")[0] for c in hub_on_bobs["Containers"].values() if c["Name"] == HUB)
-    bob_task = [a["Addresses"][0].split("/")[0] for t in json.loads(engine(1, "inspect", *engine(
-        1, "service", "ps", "-q", "--filter", "desired-state=running", f"{PREFIX_STUDENT}-bob").stdout.split()).stdout)
-        for a in t["NetworksAttachments"] if a["Network"]["Spec"]["Name"] == f"{NETWORK}-bob"][0]
+    bob_task = json.loads(engine(1, "inspect", *engine(1, "service", "ps", "-q", "--filter", "desired-state=running",
+                                                       f"{PREFIX_STUDENT}-bob").stdout.split()).stdout)[0]
+    bob_ip = bob_task["NetworksAttachments"][0]["Addresses"][0].split("/")[0]
     assert reach("alice", f"{PREFIX_STUDENT}-bob", 8888).startswith("refused"), "alice reached bob's server"
-    assert reach("alice", bob_task, 8888).startswith("refused"), "alice reached bob's server by its address"
+    assert reach("alice", bob_ip, 8888).startswith("refused"), "alice reached bob's server by its address"
+    hub_on_bobs = json.loads(engine(1, "network", "inspect", f"{NETWORK}-bob").stdout)[0]["Containers"].values()
+    hub_on_bobs_ip = next(c["IPv4Address"].split("/")[0] for c in hub_on_bobs if c["Name"] == HUB)
     assert reach("alice", hub_on_bobs_ip, 8081).startswith("refused"), "alice reached the hub on bob's network"
 
     # Alice's work stays on her node: stopped and started again, her server is back there, her file with it.
