@@ -90,6 +90,19 @@ DEFAULTS: dict = {
         "exchange_host_path": "/srv/tinytorch/student-disk/exchange",
         "datasets_host_path": None,             # the course's datasets on the host, or None
         "datasets_dir": "/srv/datasets",        # where students see them, read-only ($TINYTORCH_DATASETS)
+        # Students' servers across the nodes of a Docker Swarm (docker/hub/tinytorch_swarm.py): each a service on
+        # a node labelled <node_label>=true, its home the volume home_volume on the node of its first start (and
+        # pinned there), alone on the overlay network <network>-<username> with the hub's and the proxy's
+        # containers (hub_container, proxy_container: None when the hub runs its own proxy), where it reaches the
+        # hub by its container's name. The exchange and datasets folders must be the same shared folders on every
+        # node. Homes have no quota here.
+        "swarm": {
+            "enabled": False,
+            "node_label": "tinytorch.students",
+            "home_volume": "tinytorch-home-{username}",
+            "hub_container": "tinytorch-hub",
+            "proxy_container": None,
+        },
     },
     "culler": {
         "enabled": True,
@@ -197,6 +210,14 @@ SCHEMA: dict = _object({
         "exchange_host_path": _PATH,
         "datasets_host_path": {"anyOf": [_PATH, {"type": "null"}]},
         "datasets_dir": _PATH,
+        "swarm": _object({
+            "enabled": {"type": "boolean"},
+            "node_label": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]*$"},
+            "home_volume": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_.-]*\{username\}[a-z0-9_.-]*$"},
+            "hub_container": {"type": "string", "pattern": r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"},
+            "proxy_container": {"anyOf": [{"type": "string", "pattern": r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"},
+                                          {"type": "null"}]},
+        }),
     }),
     "culler": _object({
         "enabled": {"type": "boolean"},
@@ -281,6 +302,21 @@ def validate(cfg: dict, source: str = "course config") -> dict:
         homes = cfg["spawner"]["homes"]
         if homes["quota"] and not homes["hub_path"]:
             problems.append("spawner.homes.quota: needs spawner.homes.hub_path (where the hub sees the homes)")
+        swarm = cfg["spawner"]["swarm"]
+        if swarm["enabled"]:
+            if homes["quota"]:
+                problems.append("spawner.homes.quota: not available with spawner.swarm.enabled (homes are volumes "
+                                "on the nodes, without quota): set it to null")
+            # Each student's network holds the hub's and the proxy's containers: their names resolve to an address
+            # on every one of those networks, which goes when that student's server stops.
+            proxy = cfg["hub"]["proxy_api_url"]
+            if cfg["hub"]["connect_host"] in (swarm["hub_container"], swarm["proxy_container"]):
+                problems.append("hub.connect_host: with spawner.swarm.enabled, an address only the hub has (its "
+                                "fixed IP on its own network), not a container's name")
+            if proxy and proxy.split("://", 1)[1].rsplit(":", 1)[0] in (swarm["hub_container"],
+                                                                     swarm["proxy_container"]):
+                problems.append("hub.proxy_api_url: with spawner.swarm.enabled, the proxy's fixed IP on the hub's "
+                                "network, not a container's name")
         problems += [f"deadlines.{module}: {problem}" for module, when in cfg["deadlines"].items()
                      if (problem := deadline_problem(when))]
         if cfg["database"]["backend"] == "postgresql":
@@ -527,6 +563,15 @@ def update_auth(c, cfg: dict) -> None:
         setattr(c[section], key, value)
 
 
+# A student's container: the capabilities start-student.sh needs as root (make the student's passwd entry, hand
+# over a new home, drop to the student's uid); what the student writes outside their home stays in memory, within
+# mem_limit (folder -> size); their server's log is bounded: nothing of theirs grows on the host's disk.
+STUDENT_CAPABILITIES = ["CHOWN", "SETUID", "SETGID", "FOWNER", "DAC_OVERRIDE"]
+STUDENT_TMPFS = {"/tmp": "512m", "/var/tmp": "64m", "/run/lock": "1m"}
+STUDENT_LOG = {"max-size": "10m", "max-file": "2"}
+STUDENT_IMAGE_CMD = ["jupyterhub-singleuser"]  # the student image's CMD (docker/student/Dockerfile)
+
+
 def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     sp = cfg["spawner"]
     nbg = cfg["nbgrader"]
@@ -551,8 +596,11 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     c.DockerSpawner.remove = True                   # the container goes, the home volume stays
     c.DockerSpawner.pull_policy = "never"           # images are built by the deploy, not pulled
     c.DockerSpawner.notebook_dir = sp["home_dir"]
+    # The student's home (a folder on the host; on a swarm, a volume on the node: update_swarm_spawner), then the
+    # folders every student shares.
+    home = sp["swarm"]["home_volume"] if sp["swarm"]["enabled"] else sp["homes"]["host_path"] + "/{username}"
     c.DockerSpawner.volumes = {
-        sp["homes"]["host_path"] + "/{username}": sp["home_dir"],
+        home: sp["home_dir"],
         sp["exchange_host_path"]: {"bind": nbg["exchange_root"], "mode": "rw"},
     }
     environment = {"NBGRADER_EXCHANGE_ROOT": nbg["exchange_root"], "NB_GID": str(sp["gid"]), "HOME": sp["home_dir"]}
@@ -568,14 +616,14 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     c.DockerSpawner.extra_create_kwargs = {"user": "root"}
     c.DockerSpawner.extra_host_config = {
         "cap_drop": ["ALL"],
-        "cap_add": ["CHOWN", "SETUID", "SETGID", "FOWNER", "DAC_OVERRIDE"],
+        "cap_add": STUDENT_CAPABILITIES,
         "security_opt": ["no-new-privileges"],
         "pids_limit": sp["pids_limit"],
-        # What a student writes outside their home (whose quota bounds it) stays in memory, within mem_limit,
-        # and their server's log is bounded: nothing of theirs grows on the host's disk.
-        "tmpfs": {"/tmp": "size=512m,mode=1777", "/var/tmp": "size=64m,mode=1777", "/run/lock": "size=1m,mode=1777"},
-        "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}},
+        "tmpfs": {path: f"size={size},mode=1777" for path, size in STUDENT_TMPFS.items()},
+        "log_config": {"type": "json-file", "config": STUDENT_LOG},
     }
+    if sp["swarm"]["enabled"]:
+        update_swarm_spawner(c, cfg)
     c.Spawner.default_url = "/lab"
     c.Spawner.start_timeout = sp["start_timeout"]
     c.Spawner.http_timeout = sp["http_timeout"]
@@ -583,6 +631,29 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server",
                                      "read:users:groups!user", "read:users:name!user"]
     c.Spawner.pre_spawn_hook = make_pre_spawn_hook(cfg, in_container)
+
+
+def update_swarm_spawner(c, cfg: dict) -> None:
+    """The same servers as Swarm services on the nodes (docker/hub/tinytorch_swarm.py says how each limit and
+    the isolation carry over); the settings above that name a container (extra_host_config) do not apply."""
+    sp, swarm = cfg["spawner"], cfg["spawner"]["swarm"]
+    c.JupyterHub.spawner_class = "tinytorch_swarm.StudentSwarmSpawner"
+    s = c.StudentSwarmSpawner
+    s.node_label = swarm["node_label"]
+    s.pull_policy = "skip"  # each node has the image (the deploy builds or loads it there), the manager may not
+    s.cmd = STUDENT_IMAGE_CMD  # DockerSpawner reads it from the image, which the manager may not have
+    # Joined to each student's network: the hub (students' servers call its API, by its name there) and, when it
+    # has a container of its own, the proxy (which forwards users to the servers).
+    s.attach = [swarm["hub_container"]] + ([swarm["proxy_container"]] if swarm["proxy_container"] else [])
+    s.hub_connect_url = f"http://{swarm['hub_container']}:{cfg['hub']['api_port']}"
+    s.pids_limit = sp["pids_limit"]
+    s.tmpfs = STUDENT_TMPFS
+    s.extra_create_kwargs = {}  # DockerSpawner's (user root) is a container's; a service's is in its container spec
+    s.extra_container_spec = {"user": "root", "cap_drop": ["ALL"], "cap_add": STUDENT_CAPABILITIES}
+    s.extra_task_spec = {"log_driver": {"Name": "json-file", "Options": STUDENT_LOG}}
+    # The service's name resolves to its one task's address: no virtual IP, whose load balancer (IPVS) a server of
+    # one replica does not need, and which kernels without ip_vs cannot route.
+    s.extra_endpoint_spec = {"mode": "dnsrr"}
 
 
 def known_users(cfg: dict, wait: float = 120) -> set[str]:
@@ -640,7 +711,7 @@ def course_groups(cfg: dict, seen: set[str]) -> dict:
 def course_roles(cfg: dict) -> list[dict]:
     """What the course's groups and the hub's services may do."""
     course = cfg["course_id"]
-    return [
+    roles = [
         {"name": f"formgrade-{course}", "groups": [f"formgrade-{course}"],
          "scopes": [f"access:services!service={course}", "list:services", f"read:services!service={course}",
                     "access:services!service=grading", "read:services!service=grading"]},
@@ -653,13 +724,15 @@ def course_roles(cfg: dict) -> list[dict]:
         {"name": "progress-page", "services": ["progress"], "scopes": ["read:users"]},
         {"name": f"{course}-formgrader-service", "services": [course],
          "scopes": ["list:users", "read:users", f"groups!group=nbgrader-{course}", "read:groups"]},
-        {"name": "idle-culler", "services": ["idle-culler"],
-         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]},
         # The deploy's own token (tests, roster sync, health checks).
         {"name": "tinytorch-deploy", "services": ["tinytorch-deploy"],
          "scopes": ["admin:users", "admin:servers", "access:servers", "list:users", "read:users",
                     "admin:groups", "list:services", "read:services", "tokens"]},
     ]
+    if cfg["culler"]["enabled"]:  # a role naming a service the hub does not have stops the hub at its start
+        roles.append({"name": "idle-culler", "services": ["idle-culler"],
+                      "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]})
+    return roles
 
 
 def update_groups_and_roles(c, cfg: dict) -> None:

@@ -181,6 +181,8 @@ def test_culler_is_a_hub_service_with_the_configured_timeout(hub_config, write_c
     assert "delete:servers" in role["scopes"]
     c = configured(hub_config, write_config({"culler": {"enabled": False}}))
     assert "idle-culler" not in {s["name"] for s in c.JupyterHub.services}
+    # and no role names it: JupyterHub refuses to start with a role of a service it does not have
+    assert "idle-culler" not in {r["name"] for r in c.JupyterHub.load_roles}
 
 
 def test_native_authenticator_needs_admin_approval_by_default(hub_config, write_config):
@@ -293,6 +295,46 @@ def test_with_a_quota_each_home_is_made_by_the_quota_spawner(hub_config, write_c
     assert (c.QuotaHomeSpawner.homes_host_path, c.QuotaHomeSpawner.homes_hub_path, c.QuotaHomeSpawner.home_quota,
             c.QuotaHomeSpawner.old_home_volume) == ("/srv/tt/homes", "/srv/homes", "2G", "tt-home-{username}")
     assert c.DockerSpawner.volumes["/srv/tt/homes/{username}"] == "/home/student"
+
+
+def test_on_a_swarm_servers_are_services_with_the_same_limits_each_on_its_own_network(hub_config, write_config):
+    """spawner.swarm.enabled: the hub image's StudentSwarmSpawner (docker/hub/tinytorch_swarm.py: tried on three
+    engines by tests/test_deploy_swarm.py), with the limits DockerSpawner's containers get on one host, each home
+    a volume on its node, the hub and the proxy joined to each student's network."""
+    one_host = configured(hub_config, write_config())
+    swarm = {"enabled": True, "node_label": "tt.students", "home_volume": "tt-home-{username}",
+             "hub_container": "tt-hub", "proxy_container": "tt-proxy"}
+    c = configured(hub_config, write_config({"hub": {"connect_host": "10.9.0.2", "proxy_api_url": "http://10.9.0.3:8001"},
+                                             "spawner": {"swarm": swarm}}))
+    assert c.JupyterHub.spawner_class == "tinytorch_swarm.StudentSwarmSpawner"
+    s, host = c.StudentSwarmSpawner, one_host.DockerSpawner.extra_host_config
+    assert (s.node_label, s.attach, s.pids_limit) == ("tt.students", ["tt-hub", "tt-proxy"], host["pids_limit"])
+    # students reach the hub by its name on their own network; the proxy and services by an address only it has
+    assert (s.hub_connect_url, c.JupyterHub.hub_connect_url) == ("http://tt-hub:8081", "http://10.9.0.2:8081")
+    assert s.extra_container_spec == {"user": "root", "cap_drop": host["cap_drop"], "cap_add": host["cap_add"]}
+    assert {path: f"size={size},mode=1777" for path, size in s.tmpfs.items()} == host["tmpfs"]
+    assert s.extra_task_spec["log_driver"]["Options"] == host["log_config"]["config"]
+    assert s.extra_create_kwargs == {}  # a service takes no container's create arguments
+    dockerfile = (ROOT / "docker" / "student" / "Dockerfile").read_text()
+    assert f"CMD {json.dumps(s.cmd)}" in dockerfile.splitlines(), "the student image's CMD changed: hub_config too"
+    assert (c.DockerSpawner.mem_limit, c.DockerSpawner.cpu_limit) == (one_host.DockerSpawner.mem_limit,
+                                                                      one_host.DockerSpawner.cpu_limit)
+    assert c.DockerSpawner.volumes["tt-home-{username}"] == "/home/student"
+    assert set(c.DockerSpawner.volumes) - {"tt-home-{username}"} == set(one_host.DockerSpawner.volumes) - {
+        "/srv/tinytorch/student-disk/homes/{username}"}
+    without_proxy = configured(hub_config, write_config({"hub": {"connect_host": "127.0.0.1"},
+                                                         "spawner": {"swarm": {"enabled": True}}}))
+    assert without_proxy.StudentSwarmSpawner.attach == ["tinytorch-hub"]
+    with pytest.raises(hub_config.CourseConfigError) as named:
+        hub_config.load_course_config(write_config({"hub": {"connect_host": "tt-hub", "proxy_api_url": "http://tt-proxy:8001"},
+                                                    "spawner": {"swarm": swarm}}))
+    assert "hub.connect_host: with spawner.swarm.enabled" in str(named.value)
+    assert "hub.proxy_api_url: with spawner.swarm.enabled" in str(named.value)
+    with pytest.raises(hub_config.CourseConfigError, match="spawner.homes.quota: not available with spawner.swarm"):
+        hub_config.load_course_config(write_config({"hub": {"connect_host": "127.0.0.1"}, "spawner": {
+            "swarm": {"enabled": True}, "homes": {"hub_path": "/srv/homes", "quota": "2G"}}}))
+    with pytest.raises(hub_config.CourseConfigError, match="spawner.swarm.home_volume"):
+        hub_config.load_course_config(write_config({"spawner": {"swarm": {"home_volume": "homes"}}}))
 
 
 def test_the_spawn_limit_queues_starts_instead_of_refusing_them(hub_config, write_config):

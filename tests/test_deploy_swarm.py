@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,8 @@ def stop_everything() -> None:
                 sh("umount", "-l", mount.split()[1], check=False)
         sh("ip", "netns", "del", f"{PREFIX}-{i}", check=False)
     sh("ip", "netns", "del", f"{PREFIX}-lan", check=False)
-    sh("rm", "-rf", str(STATE), check=False)
+    subprocess.run(["rm", "-rf", str(STATE)], timeout=900)  # the engines' images: a GB or more
+    IN_USE.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +229,211 @@ def test_bad_swarm_variables_stop_the_deploy_before_anything_changes(tmp_path):
     assert recap and all(changed == 0 for changed in recap.values()), recap
     assert not root.exists()
     assert "Swarm: inactive" in subprocess.run(["docker", "info"], capture_output=True, text=True).stdout
+
+
+# --------------------------------------------------------------------------- students' servers across the nodes
+# The classroom's hub image on engine 1 (the manager) with the course config the deploy writes for a swarm
+# (spawner.swarm.enabled: docker/hub/tinytorch_swarm.py), the student image on engines 2 and 3 (docker save |
+# docker load, as without a registry), and students' servers started through the hub's API. The exchange is one
+# folder of this machine, which every engine sees at the same path (the stand-in for NFS on a real cluster).
+HUB = f"{PREFIX}-hub"
+NETWORK = f"{PREFIX}-students"
+PREFIX_STUDENT = f"{PREFIX}-student"
+STUDENT_UID = 20000
+
+
+IN_USE = Path("/var/lib/tinytorch/images") / f"{PREFIX}.json"  # as a classroom records its images (images role)
+
+
+def built_images() -> dict[str, str]:
+    """The hub and student images as the deploy builds them (content-tagged; built here only when missing),
+    recorded as in use while the test runs, so that a deploy meanwhile does not prune them."""
+    result = subprocess.run(["bash", str(ROOT / "docker" / "build.sh"), "build", "hub", "student"],
+                            capture_output=True, text=True, timeout=1800,
+                            env={**os.environ, "PYTHON": str(ROOT / ".venv" / "bin" / "python")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    images = dict(line.split("=", 1) for line in result.stdout.split() if "=tinytorch/" in line)
+    IN_USE.parent.mkdir(parents=True, exist_ok=True)
+    IN_USE.write_text(json.dumps(images))
+    return images
+
+
+def load_image(image: str, i: int) -> None:
+    """docker save | docker load: the image reaches the engine without a registry."""
+    save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+    load = subprocess.run(["docker", "-H", socket_of(i), "load"], stdin=save.stdout, capture_output=True,
+                          text=True, timeout=900)
+    save.stdout.close()
+    assert save.wait(timeout=60) == 0 and load.returncode == 0, load.stderr
+
+
+def hub_files(here: Path, images: dict[str, str]) -> None:
+    import secrets
+
+    import yaml
+
+    (here / "secrets").mkdir(parents=True)
+    for name in ("cookie_secret", "proxy_token", "api_token", "formgrader_token", "grading_token", "progress_token"):
+        (here / "secrets" / name).write_text(secrets.token_hex(32))
+        (here / "secrets" / name).chmod(0o600)
+    (here / "exchange").mkdir(mode=0o755)
+    (here / "exchange").chmod(0o1777)
+    (here / "course.yml").write_text(yaml.safe_dump({
+        # The hub starts its own proxy, in its container: both reach it at 127.0.0.1; students by its name.
+        "hub": {"public_url": "http://localhost:8000", "bind_url": "http://0.0.0.0:8000", "proxy_api_url": None,
+                "connect_host": "127.0.0.1", "tls_cert": None, "tls_key": None, "data_dir": "/srv/jupyterhub"},
+        "spawner": {"image": images["student"], "network": NETWORK, "container_prefix": PREFIX_STUDENT,
+                    "mem_limit": "1G", "cpu_limit": 1.0, "pids_limit": 256, "first_uid": STUDENT_UID,
+                    "exchange_host_path": str(here / "exchange"), "start_timeout": 120, "http_timeout": 60,
+                    "swarm": {"enabled": True, "home_volume": f"{PREFIX}-home-{{username}}", "hub_container": HUB}},
+        "roster": {"admins": ["admin"], "students": ["alice", "bob"]},
+    }))
+
+
+def start_hub(images: dict[str, str]) -> Path:
+    here = STATE / "hub"
+    hub_files(here, images)
+    engine(1, "network", "create", "--driver", "bridge", f"{PREFIX}-hubnet")
+    engine(1, "run", "-d", "--name", HUB, "--network", f"{PREFIX}-hubnet",
+           "-v", f"{socket_of(1).removeprefix('unix://')}:/var/run/docker.sock",
+           "-v", f"{here}/course.yml:/etc/tinytorch/course.yml:ro",
+           "-v", f"{ROOT}/hub_config.py:/etc/jupyterhub/jupyterhub_config.py:ro",
+           "-v", f"{here}/secrets:/etc/tinytorch/secrets:ro",
+           "-v", f"{here}/exchange:/srv/nbgrader/exchange",
+           "-e", "TINYTORCH_HUB_CONTAINER=1", "-e", "TINYTORCH_COURSE_CONFIG=/etc/tinytorch/course.yml",
+           images["hub"], "jupyterhub", "--config", "/etc/jupyterhub/jupyterhub_config.py")
+    return here
+
+
+def hub_api(token: str, method: str, path: str, body: dict | None = None) -> tuple[int, object]:
+    """The hub's REST API (and what it proxies), asked from inside the hub container on engine 1."""
+    script = ("import json, sys, urllib.request, urllib.error\n"
+              "m, p, t, b = sys.argv[1:5]\n"
+              "r = urllib.request.Request('http://127.0.0.1:8000' + p, method=m, data=b.encode() if b else None,"
+              " headers={'Authorization': 'token ' + t})\n"
+              "try:\n    s = urllib.request.urlopen(r, timeout=20)\nexcept urllib.error.HTTPError as e:\n    s = e\n"
+              "except OSError as e:\n    print(json.dumps([0, str(e)])); sys.exit()\n"
+              "text = s.read().decode()\n"
+              "try:\n    out = json.loads(text)\nexcept ValueError:\n    out = text[:300]\n"
+              "print(json.dumps([s.status, out]))\n")
+    done = engine(1, "exec", HUB, "python", "-c", script, method, path, token, json.dumps(body) if body else "",
+                  check=False)
+    assert done.returncode == 0, f"{done.stderr}\n{hub_log()}"
+    status, out = json.loads(done.stdout)
+    return status, out
+
+
+def start_server(token: str, name: str) -> float:
+    """Ask the hub for a student's server; seconds until the hub calls it ready."""
+    began = time.monotonic()
+    status, out = hub_api(token, "POST", f"/hub/api/users/{name}/server")
+    assert status in (201, 202), f"{status} {out}\n{hub_log()}"
+    while True:
+        status, user = hub_api(token, "GET", f"/hub/api/users/{name}")
+        server = user.get("servers", {}).get("") if isinstance(user, dict) else None
+        if server and server.get("ready"):
+            return time.monotonic() - began
+        assert server or time.monotonic() - began < 10, f"{name}'s start failed:\n{hub_log()}"
+        assert time.monotonic() - began < 180, f"{name}'s server is not ready after 180 s:\n{hub_log()}"
+        time.sleep(0.2)
+
+
+def stop_server(token: str, name: str) -> None:
+    status, out = hub_api(token, "DELETE", f"/hub/api/users/{name}/server")
+    assert status in (202, 204), f"{status} {out}\n{hub_log()}"
+    deadline = time.time() + 60
+    while hub_api(token, "GET", f"/hub/api/users/{name}")[1].get("servers"):
+        assert time.time() < deadline, hub_log()
+        time.sleep(0.5)
+
+
+def hub_log() -> str:
+    return engine(1, "logs", "--tail", "60", HUB, check=False).stderr[-6000:]
+
+
+def node_of(name: str) -> str:
+    """The host name of the node running the student's server."""
+    return engine(1, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}",
+                  f"{PREFIX_STUDENT}-{name}").stdout.split()[0]
+
+
+def in_server(name: str, code: str) -> str:
+    """Run Python as the student (their uid), inside their server's container on its node."""
+    i = int(node_of(name).rsplit("-", 1)[1])
+    container = engine(i, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={PREFIX_STUDENT}-{name}"
+                       ).stdout.split()[0]
+    return engine(i, "exec", "-u", str(STUDENT_UID + ["alice", "bob"].index(name)), container,
+                  "python", "-c", code).stdout.strip()
+
+
+REACH = ("import socket, sys\n"
+         "try:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close(); print('reached')\n"
+         "except OSError as e:\n    print('refused:', e)\n")
+
+
+def reach(name: str, host: str, port: int) -> str:
+    return in_server(name, f"import sys; sys.argv = ['', {host!r}, {port}]\n" + REACH)
+
+
+def test_students_servers_start_on_the_nodes_pinned_to_their_homes_and_cannot_reach_each_other(engines, tmp_path):
+    formed, _ = swarm_playbook(tmp_path, inventory(tmp_path / "three.ini", nodes=[2, 3]))
+    assert formed.returncode == 0, explain(formed)
+    images = built_images()
+    with ThreadPoolExecutor() as pool:  # the three loads at once; .result() raises a failed one's error
+        for load in [pool.submit(load_image, images["hub"], 1)] + [pool.submit(load_image, images["student"], i)
+                                                                   for i in (2, 3)]:
+            load.result()
+    here = start_hub(images)
+    token = (here / "secrets" / "api_token").read_text()
+    deadline = time.time() + 120
+    while hub_api(token, "GET", "/hub/api/")[0] != 200:
+        assert time.time() < deadline, hub_log()
+        time.sleep(1)
+    for name in ("alice", "bob"):
+        status, out = hub_api(token, "POST", f"/hub/api/users/{name}")
+        assert status in (201, 409), (status, out)
+
+    seconds = {name: start_server(token, name) for name in ("alice", "bob")}
+    nodes = {name: node_of(name) for name in ("alice", "bob")}
+    assert set(nodes.values()) == {f"{PREFIX}-2", f"{PREFIX}-3"}, nodes  # one on each of the [nodes]
+
+    # The same limits as on one host, as the service's spec.
+    spec = json.loads(engine(1, "service", "inspect", f"{PREFIX_STUDENT}-alice").stdout)[0]["Spec"]["TaskTemplate"]
+    assert spec["Resources"]["Limits"] == {"MemoryBytes": 2**30, "NanoCPUs": 1_000_000_000, "Pids": 256}, spec
+    assert spec["ContainerSpec"]["CapabilityDrop"] == ["ALL"], spec
+    assert {m["Target"]: m["Type"] for m in spec["ContainerSpec"]["Mounts"]} == {
+        "/home/student": "volume", "/srv/nbgrader/exchange": "bind", "/tmp": "tmpfs", "/var/tmp": "tmpfs",
+        "/run/lock": "tmpfs"}, spec
+
+    # Each answers through the hub; each reaches the hub's API; neither reaches the other, by name or address.
+    for name in ("alice", "bob"):
+        status, out = hub_api(token, "GET", f"/user/{name}/api/status")
+        assert status == 200 and "started" in out, (status, out)
+        assert reach(name, HUB, 8081) == "reached"
+    bob_task = json.loads(engine(1, "inspect", *engine(1, "service", "ps", "-q", "--filter", "desired-state=running",
+                                                       f"{PREFIX_STUDENT}-bob").stdout.split()).stdout)[0]
+    bob_ip = bob_task["NetworksAttachments"][0]["Addresses"][0].split("/")[0]
+    assert reach("alice", f"{PREFIX_STUDENT}-bob", 8888).startswith("refused"), "alice reached bob's server"
+    assert reach("alice", bob_ip, 8888).startswith("refused"), "alice reached bob's server by its address"
+    hub_on_bobs = json.loads(engine(1, "network", "inspect", f"{NETWORK}-bob").stdout)[0]["Containers"].values()
+    hub_on_bobs_ip = next(c["IPv4Address"].split("/")[0] for c in hub_on_bobs if c["Name"] == HUB)
+    assert reach("alice", hub_on_bobs_ip, 8081).startswith("refused"), "alice reached the hub on bob's network"
+
+    # Alice's work stays on her node: stopped and started again, her server is back there, her file with it.
+    in_server("alice", "open('/home/student/mine.txt', 'w').write('kept')")
+    stop_server(token, "alice")
+    assert f"{NETWORK}-alice" not in engine(1, "network", "ls", "--format", "{{.Name}}").stdout
+    seconds["alice, again"] = start_server(token, "alice")
+    assert node_of("alice") == nodes["alice"]
+    assert in_server("alice", "print(open('/home/student/mine.txt').read())") == "kept"
+
+    # Her node drained: her start fails at once, saying where her files are, instead of starting empty elsewhere.
+    stop_server(token, "alice")
+    engine(1, "node", "update", "--availability", "drain", nodes["alice"])
+    status, out = hub_api(token, "POST", "/hub/api/users/alice/server")
+    deadline = time.time() + 30
+    while "files are on the node" not in hub_log():
+        assert time.time() < deadline, hub_log()
+        time.sleep(0.5)
+    engine(1, "node", "update", "--availability", "active", nodes["alice"])
+    print("seconds until ready:", json.dumps({k: round(v, 2) for k, v in seconds.items()}))
