@@ -15,7 +15,7 @@ import importlib
 
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
-from tornado import web
+from tornado.web import authenticated
 
 # Every URL of nbgrader's two student extensions (their default_handlers; tests/test_student_assignments.py
 # checks that this covers them all).
@@ -25,7 +25,7 @@ NBGRADER_EXTENSIONS = ("nbgrader.server_extensions.assignment_list",
 
 
 class LoadNbgraderOnFirstUse(JupyterHandler):
-    @web.authenticated
+    @authenticated
     def get(self, *args: str) -> None:
         load_nbgrader(self.serverapp)
         self.redirect(self.request.uri or "/", status=307)
