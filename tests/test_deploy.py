@@ -1243,9 +1243,20 @@ SEMESTER_NAMES = {"roster": ("rosa", "remi", "theo"), "no-roster": ("nora", "noe
 
 def open_assignment_list(page, student: str):
     """The student's JupyterLab (started by the hub if needed), Nbgrader menu, Assignment List."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    said: list[str] = []  # what the page said and which of its requests failed, for a lab that never shows
+    page.on("console", lambda message: said.append(f"console {message.type}: {message.text}"))
+    page.on("requestfailed", lambda request: said.append(f"failed {request.method} {request.url}: {request.failure}"))
+    page.on("response", lambda response: said.append(f"{response.status} {response.url}") if response.status >= 400
+            else None)
     log_in(page, student, "correct-horse-battery-9", then="/hub/spawn")
     page.wait_for_url(f"{URL}/user/{student}/lab**", timeout=240_000)
-    page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+    try:
+        page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"{student}'s JupyterLab did not show within 120 s at {page.url}; the page said:\n"
+                             + "\n".join(said[-30:])) from None
     page.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
     page.click(".lm-Menu-itemLabel:has-text('Assignment List')")
     page.wait_for_selector("#released_assignments_list, #fetched_assignments_list", timeout=60_000)
