@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "docker" / "student"))
 import tinytorch_assignments  # noqa: E402
 
+from tests.test_spawn_start import free_port  # noqa: E402
+
 # as the student image has them (docker/student/Dockerfile); this venv has nbgrader's TA extensions enabled too
 EXTENSIONS = {"tinytorch_assignments": True, "nbgrader.server_extensions.assignment_list": False,
               "nbgrader.server_extensions.validate_assignment": False,
               "nbgrader.server_extensions.formgrader": False, "nbgrader.server_extensions.course_list": False}
 LOADED = "Loading the assignment_list nbgrader serverextension"  # what nbgrader's extension logs when loaded
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
