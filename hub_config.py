@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import html
 import json
 import os
 import re
@@ -543,9 +544,24 @@ def who_may_log_in(cfg: dict) -> dict:
     return settings
 
 
+def login_greeting(cfg: dict) -> str:
+    """The line above the login form: the course's title and how a newcomer gets in (HTML: the hub shows it as is)."""
+    roster, auth = cfg["roster"], cfg["authenticator"]
+    if auth["class"] != "native":
+        how = "sign in with your school account."
+    elif roster["tas"] or roster["students"]:
+        how = "sign in with the account your course staff gave you."
+    elif auth["open_signup"]:
+        how = "new here? Sign up first, then sign in."
+    else:
+        how = "new here? Sign up first; you can sign in once the course staff have approved you."
+    return f"<strong>{html.escape(cfg['course_title'])}</strong>: {how}"
+
+
 def update_auth(c, cfg: dict) -> None:
     auth = cfg["authenticator"]
     roster = cfg["roster"]
+    c.JupyterHub.template_vars = {"announcement_login": login_greeting(cfg)}
     c.JupyterHub.authenticator_class = AUTHENTICATORS[auth["class"]]
     c.Authenticator.username_pattern = USERNAME_PATTERN
     c.Authenticator.admin_users = set(roster["admins"])
@@ -760,7 +776,7 @@ def page_services(cfg: dict) -> dict[str, dict]:
         # socket only the grader's uid may open; the progress page is the same program.
         return {"name": name, "port": nbg[f"{name}_port"], "command": [sys.executable, "-m", "tinytorch_grading"],
                 "environment": {"TINYTORCH_GRADING_SOCKET": nbg["grading_socket"], "TINYTORCH_COURSE_ID": course,
-                                "TINYTORCH_PAGE": name}}
+                                "TINYTORCH_COURSE_TITLE": cfg["course_title"], "TINYTORCH_PAGE": name}}
 
     return {
         "formgrader": {

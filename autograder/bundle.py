@@ -1,12 +1,14 @@
 """What one grading container reads on stdin: the ``Bundle`` of autograder/ttgrade/protocol.py.
 
 The hidden tests, the reference and skeleton tinytorch sources (built from course/), the module's
-visible tests and the datasets the tests declare. None of it is ever written to the container's disk.
+visible tests and the datasets the tests declare (or, for a Swarm job, their digests: the grader node
+has its own copy). None of it is ever written to the container's disk.
 """
 from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -53,10 +55,22 @@ def dataset_files(assignment: str) -> dict[str, str]:
     return data
 
 
+@functools.lru_cache(maxsize=4)
+def dataset_digests(assignment: str) -> dict[str, str]:
+    """The sha256 of each file of the datasets the hidden tests declare: a Swarm job checks its node's copy."""
+    return {rel: hashlib.sha256(base64.b64decode(data)).hexdigest() for rel, data in dataset_files(assignment).items()}
+
+
+def message(assignment: str, limits: ProbeLimits, nonce: str, datasets_on_node: bool = False) -> Bundle:
+    """The bundle; ``datasets_on_node``: the datasets' digests instead of their bytes (a Swarm job)."""
+    modules, reference, skeleton = course_sources()
+    return {"nonce": nonce, "assignment": assignment, "modules": modules, "reference": reference,
+            "skeleton": skeleton, "tests": hidden.test_files(assignment), "limits": limits,
+            "datasets": {} if datasets_on_node else dataset_files(assignment),
+            "dataset_digests": dataset_digests(assignment) if datasets_on_node else {},
+            "visible": visible_tests(assignment)}
+
+
 def bundle(assignment: str, limits: ProbeLimits, nonce: str) -> bytes:
     """What a grading container reads on stdin, as bytes."""
-    modules, reference, skeleton = course_sources()
-    message: Bundle = {"nonce": nonce, "assignment": assignment, "modules": modules, "reference": reference,
-                       "skeleton": skeleton, "tests": hidden.test_files(assignment), "limits": limits,
-                       "datasets": dataset_files(assignment), "visible": visible_tests(assignment)}
-    return json.dumps(message).encode()
+    return json.dumps(message(assignment, limits, nonce)).encode()

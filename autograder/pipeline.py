@@ -3,7 +3,8 @@
 1. open the course directory and check it matches this checkout (``open_course``);
 2. collect: the exchange, or LMS zips (``gather``); unreadable submissions are reported and skipped;
 3. plan: a submission graded before and unchanged is not graded again (``plan``);
-4. grade every planned submission in its own hardened container, several at once (``run_containers``);
+4. grade every planned submission in its own hardened container, several at once (``run_containers``): on this
+   host, or as Swarm jobs on the [graders] nodes when the classroom is a swarm (autograder/runners.py);
 5. record: nbgrader's autograde (executing nothing), the hidden score in the gradebook, both CSVs (``record``);
 6. feedback: nbgrader's pages with the hidden tests added, and release (``hand_back``).
 """
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import containers, hidden
+from autograder.runners import Runner, runner_for
 from autograder.coursedir import check_visible_tests
 from autograder.feedback import write_feedback
 from autograder.gradebook import canvas_csv, record_in_gradebook
@@ -114,8 +116,9 @@ def visible_results(result: dict) -> dict | str:
     return {t["name"]: {"passed": t["passed"], "message": t["message"]} for t in result.get("visible", [])}
 
 
-def open_course(course_root: Path, assignment: str, image: str) -> Course:
-    """The course directory, if ``assignment`` can be graded in it with ``image``; else GradeError saying why."""
+def open_course(course_root: Path, assignment: str, image: str, limits: containers.Limits) -> tuple[Course, Runner]:
+    """The course directory and where its containers run, if ``assignment`` can be graded in it with ``image``;
+    else GradeError saying why."""
     course = Course(course_root)
     course.require_assignment(assignment)
     if assignment not in hidden.assignments():
@@ -123,10 +126,10 @@ def open_course(course_root: Path, assignment: str, image: str) -> Course:
                          f"are: {', '.join(hidden.assignments())}")
     check_visible_tests(course.root, assignment)
     try:
-        containers.preflight(image)
+        runner = runner_for(image, limits)
     except containers.ContainerError as error:
         raise GradeError(str(error)) from None
-    return course
+    return course, runner
 
 
 def gather(course: Course, assignment: str, zips: list[Path], zip_regexp: str, collect: bool,
@@ -164,14 +167,13 @@ def plan(course: Course, assignment: str, students: list[str], summary: Summary,
     return planned
 
 
-def worker_count(jobs: int | None, limits: containers.Limits, planned: int) -> int:
-    """Containers at once: as asked, else the cores and what the memory holds; never more than there is work."""
-    fits = max(1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (limits.memory_mb * 2**20) - 1)
-    return max(1, min(jobs or min(os.cpu_count() or 1, fits), planned or 1))
+def worker_count(jobs: int | None, runner: Runner, planned: int) -> int:
+    """Containers at once: as asked, else what fits where they run; never more than there is work."""
+    return max(1, min(jobs or runner.slots, planned or 1))
 
 
-def run_containers(root: Path, assignment: str, planned: list[Planned], workers: int, summary: Summary,
-                   bar: bool, progress: Progress = no_progress) -> None:
+def run_containers(root: Path, assignment: str, planned: list[Planned], runner: Runner, workers: int,
+                   summary: Summary, bar: bool, progress: Progress = no_progress) -> None:
     """Grade each planned submission in its own container; each result is kept (atomically) as it arrives,
     so an interrupted batch resumes where it stopped."""
     out_dir, work_root = results_dir(root, assignment), root / "autograder" / ".work"
@@ -182,7 +184,7 @@ def run_containers(root: Path, assignment: str, planned: list[Planned], workers:
 
     def grade(item: Planned) -> dict:
         progress(item.student, "running", "")
-        return containers.grade_in_container(item.job, work_root)
+        return runner.grade(item.job, work_root)
 
     pool = ThreadPoolExecutor(workers)
     futures: dict[Future, Planned] = {pool.submit(grade, p): p for p in planned}
@@ -206,7 +208,7 @@ def run_containers(root: Path, assignment: str, planned: list[Planned], workers:
     except KeyboardInterrupt:
         for future in futures:
             future.cancel()
-        containers.kill_running()  # the containers' grader processes ignore the terminal's Ctrl-C
+        runner.kill_running()  # the containers' grader processes ignore the terminal's Ctrl-C
         pool.shutdown(wait=True)
         raise GradeError(f"interrupted: {len(summary.graded)} result(s) of this run are kept in {out_dir}; "
                          "run the same command again to grade the rest") from None
@@ -274,13 +276,14 @@ def grade_assignment(course_root: Path, assignment: str, *, zips: list[Path] | t
     """Grade ``assignment`` in the course directory ``course_root`` (the steps in this module's docstring),
     one batch of an assignment at a time. Raises GradeError when nothing can be graded; one submission's
     problem never stops the batch."""
-    course = open_course(course_root, assignment, image)
+    limits = limits or containers.Limits()
+    course, runner = open_course(course_root, assignment, image, limits)
     with one_batch_at_a_time(course.root, assignment):
-        return grade_batch(course, assignment, list(zips), zip_regexp, collect, students, force, jobs, image,
-                           limits or containers.Limits(), feedback, release_feedback, bar, progress, log)
+        return grade_batch(course, runner, assignment, list(zips), zip_regexp, collect, students, force, jobs, image,
+                           limits, feedback, release_feedback, bar, progress, log)
 
 
-def grade_batch(course: Course, assignment: str, zips: list[Path], zip_regexp: str, collect: bool,
+def grade_batch(course: Course, runner: Runner, assignment: str, zips: list[Path], zip_regexp: str, collect: bool,
                 students: list[str] | None, force: bool, jobs: int | None, image: str, limits: containers.Limits,
                 feedback: bool, release_feedback: bool, bar: bool, progress: Progress,
                 log: Callable[[str], None]) -> Summary:
@@ -296,11 +299,11 @@ def grade_batch(course: Course, assignment: str, zips: list[Path], zip_regexp: s
     batch = f"{assignment}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     planned = plan(course, assignment, todo, summary, force, limits, image, batch, progress)
     if planned:
-        workers = worker_count(jobs, limits, len(planned))
-        log(f"{assignment}: grading {len(planned)} submission(s) in hardened containers, {workers} at a time"
+        workers = worker_count(jobs, runner, len(planned))
+        log(f"{assignment}: grading {len(planned)} submission(s) as {runner.where}, {workers} at a time"
             + (f" ({len(summary.resumed)} already graded, unchanged)" if summary.resumed else "")
             + f"; batch {batch} (docker ps --filter label={containers.BATCH_LABEL}={batch})")
-        run_containers(course.root, assignment, planned, workers, summary, bar, progress)
+        run_containers(course.root, assignment, planned, runner, workers, summary, bar, progress)
     results = record(course, assignment, everyone, todo, summary)
     if feedback or release_feedback:
         hand_back(course, assignment, results, summary, release_feedback)

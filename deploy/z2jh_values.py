@@ -31,7 +31,8 @@ NA = "not applicable"
 MAPPING: dict[str, tuple[tuple[str, ...], str]] = {
     "course_id": (("hub.services", "hub.loadRoles", "hub.config.JupyterHub.load_groups"),
                   "names the formgrader service, the groups nbgrader-<course> and formgrade-<course> and their roles"),
-    "course_title": ((), "read by the course build, not by the hub"),
+    "course_title": (("hub.config.JupyterHub.template_vars",),
+                     "the login page's greeting (announcement_login); the grading and progress pages' header"),
     "hub.public_url": (("proxy.https.hosts",), "its host name is the certificate's host"),
     "hub.bind_url": ((), "the chart's proxy-public Service listens (proxy.service)"),
     "hub.proxy_api_url": ((), "the chart always runs the proxy in a pod of its own (proxy.chp)"),
@@ -193,7 +194,8 @@ def values(cfg: dict, nfs_server: str | None = None, postgres_host: str | None =
     for key, value in hub_config.who_may_log_in(cfg).items():
         authenticator[key] = sorted(value) if isinstance(value, set) else value
     config: dict = {
-        "JupyterHub": {"authenticator_class": hub_config.AUTHENTICATORS[auth["class"]], "load_groups": load_groups},
+        "JupyterHub": {"authenticator_class": hub_config.AUTHENTICATORS[auth["class"]], "load_groups": load_groups,
+                       "template_vars": {"announcement_login": hub_config.login_greeting(cfg)}},
         "Authenticator": authenticator,
         "KubeSpawner": {
             "notebook_dir": sp["home_dir"], "http_timeout": sp["http_timeout"],

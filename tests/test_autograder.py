@@ -196,6 +196,24 @@ def test_every_hardening_flag_is_on_the_docker_command(tmp_path):
     assert command.count("type=bind") == 1 and " -v " not in command, "only the submission may be mounted"
 
 
+def test_every_hardening_flag_swarm_can_express_is_on_a_grading_jobs_service(tmp_path):
+    """The Swarm job's twin of the docker run (autograder/swarm_jobs.py): the same limits; root only with the
+    capabilities the grader process needs to take its secrets and drop them; no course folder mounted."""
+    from autograder import swarm_jobs
+    job = containers.Job("02_tensor", {}, limits=containers.Limits(memory_mb=700, pids=64, cpus=0.5), image="img")
+    command = " ".join(swarm_jobs.service_command("n", job, ["n.000", "n.001"]))
+    for flag in ["--mode replicated-job", "--restart-condition none", "--constraint node.labels.tinytorch.graders==true",
+                 "--limit-memory 700M", "--limit-pids 64", "--limit-cpu 0.5", "--read-only", "type=tmpfs,target=/tmp,",
+                 "type=tmpfs,target=/opt/tinytorch-reference,readonly", "--user 0:0",
+                 "--cap-drop ALL --cap-add CAP_SETUID --cap-add CAP_SETGID --cap-add CAP_NET_ADMIN --ulimit core=0",
+                 "source=n.000,target=ttgrade-bundle.000,uid=0,gid=0,mode=0400",
+                 "source=n.001,target=ttgrade-bundle.001,uid=0,gid=0,mode=0400", "img python -I -m ttgrade.parent --from-secrets"]:
+        assert flag in command, flag
+    assert "type=bind" not in command, "02_tensor needs no datasets: nothing of the host is mounted"
+    datasets = " ".join(swarm_jobs.service_command("n", containers.Job("11_adam", {}), ["n.000"]))
+    assert datasets.count("type=bind") == 1 and "target=/datasets,readonly" in datasets
+
+
 PROBE_ENVIRONMENT = r"""
 import json, os, socket, resource
 facts = {"uid": os.getuid()}

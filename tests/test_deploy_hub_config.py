@@ -193,6 +193,19 @@ def test_native_authenticator_needs_admin_approval_by_default(hub_config, write_
     assert c.Authenticator.username_pattern == hub_config.USERNAME_PATTERN
 
 
+def test_the_login_page_greets_with_the_course_title_and_says_how_a_newcomer_gets_in(hub_config, write_config):
+    def greeting(overrides):
+        return configured(hub_config, write_config(overrides)).JupyterHub.template_vars["announcement_login"]
+
+    no_roster = greeting({"course_title": "Deep Learning <Systems> & Co"})
+    assert "<strong>Deep Learning &lt;Systems&gt; &amp; Co</strong>" in no_roster  # shown as HTML: escaped
+    assert "Sign up first" in no_roster and "approved" in no_roster
+    assert "approved" not in greeting({"authenticator": {"open_signup": True}})
+    assert "Sign up" not in greeting({"roster": {"students": ["alice"]}})
+    pages = hub_config.page_services(hub_config.load_course_config(write_config({"course_title": "ML 101"})))
+    assert pages["grading"]["environment"]["TINYTORCH_COURSE_TITLE"] == "ML 101"
+
+
 def test_oauth_is_pluggable_by_config(hub_config, write_config):
     c = configured(hub_config, write_config({"authenticator": {"class": "oauth", "options": {
         "client_id": "abc", "oauth_callback_url": "https://hub.example/hub/oauth_callback"}}}))

@@ -3,7 +3,8 @@
 The cluster is three Docker engines, each a separate dockerd in a network namespace of its own (own data root,
 exec root, socket and host name), joined by a bridge in a fourth namespace on a private subnet. The host's own
 dockerd is never put in swarm mode. The swarm role runs against the three engines through an inventory, as
-site.yml runs it: engine 1 is the [hub] host (the manager), engines 2 and 3 are [nodes].
+site.yml runs it: engine 1 is the [hub] host (the manager), engines 2 and 3 are [nodes] (and, for the grading
+test, [graders]).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import ipaddress
 import json
 import os
 import signal
+import sys
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from autograder.results import read_results
+from tests.test_autograder import grader_image  # noqa: F401 - the grader image, built (a fixture)
 from tests.test_deploy import RECAP, VARS, changed_tasks, explain
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy"))
+from hubclient import HubClient  # noqa: E402
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 
@@ -130,11 +137,11 @@ def engines():
         assert "Swarm: inactive" in sh("docker", "info").stdout, "the host's own dockerd must never be in swarm mode"
 
 
-def inventory(path: Path, nodes: list[int]) -> Path:
+def inventory(path: Path, nodes: list[int], graders: tuple[int, ...] = (1,)) -> Path:
     def host(i: int) -> str:
-        return (f"e{i} ansible_connection=local swarm_docker_host={socket_of(i)} swarm_advertise_addr={address(i)}")
+        return (f"e{i} ansible_connection=local tinytorch_docker_host={socket_of(i)} swarm_advertise_addr={address(i)}")
     path.write_text("[hub]\n" + host(1) + "\n\n[nodes]\n" + "".join(host(i) + "\n" for i in nodes)
-                    + "\n[graders]\n" + host(1) + "\n\n[classroom:children]\nhub\nnodes\ngraders\n\n"
+                    + "\n[graders]\n" + "".join(host(i) + "\n" for i in graders) + "\n[classroom:children]\nhub\nnodes\ngraders\n\n"
                     "[classroom:vars]\nansible_python_interpreter=/usr/bin/python3\n")
     return path
 
@@ -149,6 +156,8 @@ def swarm_playbook(tmp_path: Path, hosts: Path, *args: str) -> tuple[subprocess.
         (play / "roles").symlink_to(DEPLOY / "roles")
         (play / "swarm.yml").write_text(
             "- name: The classroom's swarm\n  hosts: classroom\n  become: true\n  gather_facts: false\n"
+            "  module_defaults:\n    group/community.docker.docker:\n      docker_host: '{{ tinytorch_docker_host }}'\n"
+            "  environment:\n    DOCKER_HOST: '{{ tinytorch_docker_host }}'\n"
             "  tasks:\n    - name: Form the swarm.\n      ansible.builtin.import_role:\n        name: swarm\n"
             "      when: tinytorch_swarm and inventory_hostname in tinytorch_swarm_members\n")
     result = subprocess.run([str(DEPLOY / ".venv" / "bin" / "ansible-playbook"), "-i", str(hosts),
@@ -213,7 +222,7 @@ def test_bad_swarm_variables_stop_the_deploy_before_anything_changes(tmp_path):
     hosts = tmp_path / "inventory.ini"
     hosts.write_text(
         "[hub]\nlocalhost ansible_connection=local swarm_advertise_addr=the-hub\n\n"
-        "[nodes]\nnode1 ansible_connection=local swarm_docker_host=/var/run/docker.sock swarm_advertise_addr=10.0.0.2\n"
+        "[nodes]\nnode1 ansible_connection=local tinytorch_docker_host=/var/run/docker.sock swarm_advertise_addr=10.0.0.2\n"
         "node2 ansible_connection=local\n\n"
         "[graders]\nlocalhost ansible_connection=local\n\n"
         "[classroom]\nnode1\n\n[classroom:children]\nhub\ngraders\n\n"
@@ -222,7 +231,7 @@ def test_bad_swarm_variables_stop_the_deploy_before_anything_changes(tmp_path):
                             capture_output=True, text=True, timeout=600, env={**os.environ, "INVENTORY": str(hosts)})
     assert result.returncode != 0
     for expected in ["localhost: swarm_advertise_addr: 'the-hub' must be the IPv4 address",
-                     "node1: swarm_docker_host: '/var/run/docker.sock' must be a Docker engine's address",
+                     "node1: tinytorch_docker_host: '/var/run/docker.sock' must be a Docker engine's socket, unix:///path",
                      "inventory: node2 is in [nodes] but not in [classroom]"]:
         assert expected in result.stdout, f"{expected!r} missing\n{explain(result)}"
     recap = {m[0]: int(m[2]) for m in RECAP.findall(result.stdout)}
@@ -259,7 +268,10 @@ def built_images() -> dict[str, str]:
 
 
 def load_image(image: str, i: int) -> None:
-    """docker save | docker load: the image reaches the engine without a registry."""
+    """docker save | docker load: the image reaches the engine without a registry (once: an engine that has it
+    keeps it for the module's other tests)."""
+    if engine(i, "image", "inspect", image, check=False).returncode == 0:
+        return
     save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
     load = subprocess.run(["docker", "-H", socket_of(i), "load"], stdin=save.stdout, capture_output=True,
                           text=True, timeout=900)
@@ -437,3 +449,318 @@ def test_students_servers_start_on_the_nodes_pinned_to_their_homes_and_cannot_re
         time.sleep(0.5)
     engine(1, "node", "update", "--availability", "active", nodes["alice"])
     print("seconds until ready:", json.dumps({k: round(v, 2) for k, v in seconds.items()}))
+
+
+# --------------------------------------------------------------------------- the whole classroom, deployed
+# site.yml through an inventory onto the three engines: engine 1 the [hub] (and [graders]) host, engines 2 and 3
+# [nodes]. Every inventory host is this machine (ansible_connection=local), each with its own engine
+# (tinytorch_docker_host), so one host path is seen by every node: the classroom root, the students' disk and the
+# exchange that the hub serves are the same folders on each node (the stand-in for NFS, which this kernel lacks).
+# The engines cannot reach a registry: each image the deploy would build is loaded into each engine that needs it,
+# once, at the content tag the deploy computes, so the images role finds it built.
+DEPLOYED = f"{PREFIX}d"                          # the deployed classroom's tinytorch_name
+DEPLOYED_ROOT = STATE / "srv"                    # its tinytorch_root (on this machine, seen by every engine)
+DEPLOYED_PORT = 8443                             # the proxy's port on engine 1's address
+HOST_LINK = f"{PREFIX}-h"                        # this machine's own veth on the cluster's lan (to reach the hub)
+
+
+def host_address() -> str:
+    return str(SUBNET[1])
+
+
+def deploy_inventory(path: Path) -> Path:
+    def host(i: int) -> str:  # each host records its engine's images in a folder of its own, as on its own disk
+        return (f"e{i} ansible_connection=local tinytorch_docker_host={socket_of(i)} swarm_advertise_addr={address(i)}"
+                f" tinytorch_images_in_use_dir={STATE}/e{i}/images-in-use")
+    path.write_text(f"[hub]\n{host(1)}\n\n[graders]\n{host(1)}\n\n[nodes]\n{host(2)}\n{host(3)}\n\n"
+                    "[classroom:children]\nhub\nnodes\ngraders\n\n"
+                    "[classroom:vars]\nansible_python_interpreter=/usr/bin/python3\n")
+    return path
+
+
+def images_for_the_deploy() -> dict[int, list[str]]:
+    """Each engine's images, as site.yml's images_names picks them: the [hub] host (a grader too) builds the hub,
+    student, postgres and grader images, a node the student image; every build starts from the base."""
+    result = subprocess.run(["bash", str(ROOT / "docker" / "build.sh"), "build", "hub", "student", "postgres",
+                             "grader"], capture_output=True, text=True, timeout=3600,
+                            env={**os.environ, "PYTHON": str(ROOT / ".venv" / "bin" / "python")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    tags = dict(line.split("=", 1) for line in result.stdout.split() if "=tinytorch/" in line)
+    IN_USE.parent.mkdir(parents=True, exist_ok=True)
+    IN_USE.write_text(json.dumps(tags))
+    base = "tinytorch/base:bookworm"
+    return {1: [base, tags["hub"], tags["student"], tags["postgres"], tags["grader"]],
+            2: [base, tags["student"]], 3: [base, tags["student"]]}
+
+
+@pytest.fixture(scope="module")
+def deployed(engines, tmp_path_factory):
+    """The classroom deployed by site.yml onto the cluster; torn down by teardown.yml, whatever happened."""
+    here = tmp_path_factory.mktemp("deployed")
+    # The hand-started hub's servers (the test above) would weigh on Swarm's spread: the nodes start empty.
+    left = engine(1, "service", "ls", "-q", "--filter", f"name={PREFIX_STUDENT}-", check=False).stdout.split()
+    if left:
+        engine(1, "service", "rm", *left)
+    engine(1, "rm", "-f", HUB, check=False)
+    with ThreadPoolExecutor() as pool:  # one load per engine and image, the engines side by side
+        loads = [pool.submit(load_image, image, i) for i, images in images_for_the_deploy().items()
+                 for image in images]
+        for load in loads:
+            load.result()
+    # This machine joins the cluster's lan, to reach the hub where users would: engine 1's address.
+    sh("ip", "link", "add", HOST_LINK, "type", "veth", "peer", "name", f"{HOST_LINK}-b")
+    sh("ip", "link", "set", f"{HOST_LINK}-b", "netns", f"{PREFIX}-lan")
+    sh("ip", "-n", f"{PREFIX}-lan", "link", "set", f"{HOST_LINK}-b", "master", "br0", "up")
+    sh("ip", "addr", "add", f"{host_address()}/{SUBNET.prefixlen}", "dev", HOST_LINK)
+    sh("ip", "link", "set", HOST_LINK, "up")
+    (here / "roster.csv").write_text("username,role,name\nalice,student,Alice A\nbob,student,Bob B\n")
+    (here / "vars.json").write_text(json.dumps({
+        **VARS, "tinytorch_name": DEPLOYED, "tinytorch_root": str(DEPLOYED_ROOT), "course_roster_csv": str(here / "roster.csv"),
+        "hub_bind_address": address(1), "hub_https_port": DEPLOYED_PORT, "hub_public_host": address(1),
+        "tls_subject_alt_names": [f"IP:{address(1)}", "IP:127.0.0.1"],
+        # The hub's own network lives inside engine 1's namespace: any subnet that is not the cluster's.
+        "hub_subnet": f"10.233.{SLOT}.0/24", "hub_gateway": f"10.233.{SLOT}.1", "hub_ip": f"10.233.{SLOT}.2",
+        "hub_ip_range": f"10.233.{SLOT}.128/25",
+        # The one-host isolation rules are iptables rules of the hub host's own network stack; Ansible runs them
+        # in this machine's, not engine 1's namespace. On a swarm no network holds two students anyway.
+        "hub_isolate_students": False}))
+    hosts = deploy_inventory(here / "inventory.ini")
+    command = ["bash", str(DEPLOY / "deploy.sh"), "-e", f"@{here / 'vars.json'}"]
+    try:
+        began = time.monotonic()
+        first = subprocess.run(command, capture_output=True, text=True, timeout=3000,
+                               env={**os.environ, "INVENTORY": str(hosts)})
+        assert first.returncode == 0, explain(first)
+        print(f"\ndeploy onto the cluster: {time.monotonic() - began:.0f} s")
+        token = (DEPLOYED_ROOT / "secrets" / "api_token").read_text().strip()
+        yield {"first": first, "command": command, "inventory": hosts,
+               "hub": HubClient(f"https://{address(1)}:{DEPLOYED_PORT}", token, ca=str(DEPLOYED_ROOT / "tls" / "hub.crt"))}
+    finally:
+        down = subprocess.run(command + ["-e", "teardown_remove_data=true"], capture_output=True, text=True,
+                              timeout=900, env={**os.environ, "INVENTORY": str(hosts), "PLAYBOOK": "teardown.yml"})
+        sh("ip", "link", "del", HOST_LINK, check=False)
+        assert down.returncode == 0, explain(down)
+        assert not DEPLOYED_ROOT.exists(), "the teardown left the classroom's folder"
+
+
+def in_student_server(name: str, user: str, script: str) -> str:
+    """A shell command in the student's server container, on whichever node runs it."""
+    node = engine(1, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}",
+                  f"{DEPLOYED}-student-{name}").stdout.split()[0]
+    i = int(node.rsplit("-", 1)[1])
+    container = engine(i, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={DEPLOYED}-student-{name}"
+                       ).stdout.split()[0]
+    done = engine(i, "exec", "-u", user, "-w", "/home/student", container, "sh", "-c", script, check=False)
+    assert done.returncode == 0, f"on {node}, as {user}: {script}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_the_deployed_classroom_students_on_two_nodes_fetch_and_submit(deployed):
+    hub, course = deployed["hub"], "tinytorch"
+    seconds = {}
+    for name in ("alice", "bob"):
+        hub.create_user(name)
+        seconds[name] = hub.start_server(name)
+    nodes = {name: engine(1, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}",
+                          f"{DEPLOYED}-student-{name}").stdout.split()[0] for name in ("alice", "bob")}
+    assert set(nodes.values()) == {f"{PREFIX}-2", f"{PREFIX}-3"}, nodes  # one on each of the [nodes]
+    print("seconds until ready:", json.dumps({k: round(v, 2) for k, v in seconds.items()}), nodes)
+
+    hub_container, grader = f"{DEPLOYED}-hub", f"grader-{course}"
+    released = engine(1, "exec", "-u", grader, "-w", "/srv/nbgrader/course", hub_container,
+                      "nbgrader", "release_assignment", "01_setup", "--force", check=False)
+    assert released.returncode == 0, released.stderr
+    # Each student fetches and submits from a kernel of their own server (through the hub's proxy).
+    for name in ("alice", "bob"):
+        out = hub.run_code(name, "import subprocess\n"
+                           f"for argv in (['nbgrader', 'fetch_assignment', '01_setup', '--course', {course!r}],\n"
+                           f"             ['sh', '-c', 'echo {name} was here > 01_setup/{name}.txt'],\n"
+                           f"             ['nbgrader', 'submit', '01_setup', '--course', {course!r}]):\n"
+                           "    done = subprocess.run(argv, capture_output=True, text=True)\n"
+                           "    print(done.stderr[-500:])\n"
+                           "    print('exit status', done.returncode)\n")
+        assert out.count("exit status 0") == 3, out
+    # Neither reaches the other's server, nor reads the other's submission in the shared exchange.
+    bob_ip = json.loads(engine(1, "inspect", *engine(1, "service", "ps", "-q", "--filter", "desired-state=running",
+                                                     f"{DEPLOYED}-student-bob").stdout.split()).stdout
+                        )[0]["NetworksAttachments"][0]["Addresses"][0].split("/")[0]
+    for target in (f"{DEPLOYED}-student-bob", bob_ip):
+        said = in_student_server("alice", "alice", f"python -c \"import sys; sys.argv = ['', '{target}', 8888]\n{REACH}\"")
+        assert said.startswith("refused"), f"alice reached bob's server at {target}"
+    listing = in_student_server("alice", "alice", f"ls /srv/nbgrader/exchange/{course}/inbound 2>&1 || true")
+    assert "Permission denied" in listing, listing
+
+    collected = engine(1, "exec", "-u", grader, "-w", "/srv/nbgrader/course", hub_container,
+                       "nbgrader", "collect", "01_setup", "--update", check=False)
+    assert collected.returncode == 0, collected.stderr
+    submitted = DEPLOYED_ROOT / "course" / "submitted"
+    for name in ("alice", "bob"):
+        assert (submitted / name / "01_setup" / f"{name}.txt").read_text() == f"{name} was here\n"
+
+
+def test_the_deployed_classroom_second_run_changes_nothing(deployed):
+    again = subprocess.run(deployed["command"], capture_output=True, text=True, timeout=1800,
+                           env={**os.environ, "INVENTORY": str(deployed["inventory"])})
+    assert again.returncode == 0, explain(again)
+    recap = {m[0]: int(m[2]) for m in RECAP.findall(again.stdout)}
+    assert set(recap) == {"e1", "e2", "e3"} and all(c == 0 for c in recap.values()), changed_tasks(again.stdout)
+
+
+# --------------------------------------------------------------------------- grading as Swarm jobs on the [graders]
+# `autograder grade` on the manager (engine 1: DOCKER_HOST) grades each submission as a Swarm job on engines 2 and 3,
+# the [graders]; the same submissions graded by the local runner (this host's dockerd) give the same results.
+GRADING_SLUG = "02_tensor"
+READS_THE_SECRETS = r"""
+import glob as _glob, os as _os
+def _got_a_secret():
+    # the job's bundle (hidden tests, the nonce) is in /run/secrets and in the grader's memory: any of it readable?
+    for path in _glob.glob("/run/secrets/*") + ["/proc/1/environ", "/proc/1/maps", "/proc/1/fd/1"]:
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+            return True
+        except OSError:
+            pass
+    try:
+        with open("/proc/1/mem", "rb") as mem:
+            for low in [0x400000, 0x10000, 0x555555554000]:
+                try:
+                    mem.seek(low)
+                    mem.read(4096)
+                    return True
+                except OSError:
+                    pass
+    except OSError:
+        pass
+    for become_root in (lambda: _os.setuid(0), lambda: _os.setgid(0)):
+        try:
+            become_root()
+            return True
+        except OSError:
+            pass
+    return False
+"""
+
+
+def grading_submissions(tmp_path: Path) -> dict[str, Path]:
+    """Six submissions of module 02: two reference solutions, a wrong multiplication, a broken add, one that scores
+    full marks only if it can read its job's secrets or the grader's memory (it deserves the broken add's score), and
+    one that scores full marks only with no network interface but lo (it deserves the reference's)."""
+    from tests.test_autograder import reference_notebook, with_payload, write_notebooks
+    from tests.test_autograder_hostile import CORRECT, HONEST, RAISE, hostile_add
+
+    payloads = {"refone": "", "reftwo": "", "wrongmul": HONEST["wrong multiplication"], "raises": RAISE,
+                "secrets": hostile_add(f"if _got_a_secret():\n    {CORRECT}\nraise RuntimeError('nothing read')",
+                                       READS_THE_SECRETS),
+                "isolated": hostile_add("import socket\nif [n for _, n in socket.if_nameindex()] != ['lo']:\n"
+                                        f"    raise RuntimeError('a network interface')\n{CORRECT}")}
+    return {name: write_notebooks(tmp_path / "notebooks" / name, {GRADING_SLUG: with_payload(
+        reference_notebook(GRADING_SLUG), payload) if payload else reference_notebook(GRADING_SLUG)})[GRADING_SLUG]
+        for name, payload in payloads.items()}
+
+
+def graded_course(root: Path, submissions: dict[str, Path], image: str, env: dict) -> tuple[subprocess.CompletedProcess, dict]:
+    """A fresh course directory, the submissions as an LMS zip, `autograder grade` run in it with ``env``."""
+    from autograder import coursedir
+    from tests.test_autograder import canvas_zip, course_config
+
+    (root.parent / "exchange").mkdir(mode=0o777, parents=True)
+    coursedir.write_course_directory(root, course_config("tt101", root, root.parent / "exchange", tuple(submissions)))
+    archive = canvas_zip(root.parent / f"{root.name}.zip", submissions, GRADING_SLUG)
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "autograder", "grade", GRADING_SLUG, "--zip",
+                           str(archive), "--image", image, "--no-progress"], cwd=root, capture_output=True, text=True,
+                          timeout=1800, env=env)
+    return done, read_results(root, GRADING_SLUG)
+
+
+def comparable(result: dict) -> dict:
+    """A result without what differs from run to run (times, when, where)."""
+    drop = {"seconds", "container_seconds", "graded_at", "node", "attempts"}
+    return {k: [{kk: vv for kk, vv in t.items() if kk != "seconds"} for t in v] if k in ("tests", "visible") else v
+            for k, v in result.items() if k not in drop}
+
+
+def test_grading_runs_as_swarm_jobs_on_the_grader_nodes_and_scores_as_the_local_runner(engines, grader_image, tmp_path):
+    formed, _ = swarm_playbook(tmp_path, inventory(tmp_path / "graders.ini", nodes=[2, 3], graders=(2, 3)))
+    assert formed.returncode == 0, explain(formed)
+    image = grader_image
+    IN_USE.parent.mkdir(parents=True, exist_ok=True)
+    IN_USE.write_text(json.dumps({**(json.loads(IN_USE.read_text()) if IN_USE.exists() else {}), "grader": image}))
+    with ThreadPoolExecutor() as pool:
+        for load in [pool.submit(load_image, image, i) for i in (2, 3)]:
+            load.result()
+    submissions = grading_submissions(tmp_path)
+    here = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    local, local_results = graded_course(tmp_path / "local" / "course", submissions, image, here)
+    assert local.returncode == 0, local.stdout + local.stderr
+    assert "as hardened containers on this host" in local.stdout, local.stdout
+
+    began = time.monotonic()
+    swarm, swarm_results = graded_course(tmp_path / "swarm" / "course", submissions, image,
+                                         {**here, "DOCKER_HOST": socket_of(1)})
+    seconds = time.monotonic() - began
+    assert swarm.returncode == 0, swarm.stdout + swarm.stderr
+    assert f"as Swarm jobs on the grader nodes {PREFIX}-2, {PREFIX}-3, 4 at a time" in swarm.stdout, swarm.stdout
+
+    # The same results, test by test, and the same gradebook lines; the hostile ones got what they deserve.
+    assert set(swarm_results) == set(submissions), swarm_results.keys()
+    for name in submissions:
+        assert comparable(swarm_results[name]) == comparable(local_results[name]), name
+    scores = {name: r["score"] for name, r in swarm_results.items()}
+    possible = swarm_results["refone"]["possible"]
+    assert scores["refone"] == scores["reftwo"] == scores["isolated"] == possible, scores
+    assert scores["secrets"] == scores["raises"] < possible and scores["wrongmul"] < possible, scores
+    lines = {course: [line for line in run.stdout.splitlines() if line.startswith("  ")] for course, run in
+             (("local", local), ("swarm", swarm))}
+    assert lines["local"] == lines["swarm"], lines
+    for csv_file in ("autograder/02_tensor/final_grades.csv", "autograder/canvas_gradebook.csv"):
+        assert (tmp_path / "swarm" / "course" / csv_file).read_text() == (tmp_path / "local" / "course" / csv_file).read_text()
+
+    # Jobs ran on both grader nodes, and nothing of them is left on the swarm.
+    names = {n["ID"]: n["Description"]["Hostname"] for n in json.loads(engine(1, "node", "inspect", *engine(
+        1, "node", "ls", "-q").stdout.split()).stdout)}
+    spread = {name: names[r["node"]] for name, r in swarm_results.items()}
+    assert set(spread.values()) == {f"{PREFIX}-2", f"{PREFIX}-3"}, spread
+    assert engine(1, "service", "ls", "-q").stdout.split() == [] or not any(
+        "ttgrade" in line for line in engine(1, "service", "ls", "--format", "{{.Name}}").stdout.split()), \
+        engine(1, "service", "ls").stdout
+    assert not [s for s in engine(1, "secret", "ls", "--format", "{{.Name}}").stdout.split() if s.startswith("ttgrade")]
+    print(f"6 submissions as Swarm jobs in {seconds:.1f} s (autograder grade, start to end); nodes: {json.dumps(spread)}")
+
+    # Engine 3 dies mid-batch (its dockerd and every process of its containers killed): its jobs are given to the
+    # swarm again and the batch ends with the same complete gradebook.
+    course = tmp_path / "swarm" / "course"
+    regrade = subprocess.Popen([str(ROOT / ".venv" / "bin" / "python"), "-m", "autograder", "grade", GRADING_SLUG,
+                                "--no-collect", "--force", "--image", image, "--no-progress"], cwd=course,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**here, "DOCKER_HOST": socket_of(1)})
+    deadline = time.time() + 120
+    while f"{PREFIX}-3 Running" not in engine(1, "service", "ps", "--format", "{{.Node}} {{.CurrentState}}",
+                                              *running_jobs(), check=False).stdout:  # a job's desired state: Complete
+        assert time.time() < deadline and regrade.poll() is None, "no job ran on engine 3"
+        time.sleep(0.3)
+    kill_engine(3)
+    output, _ = regrade.communicate(timeout=900)
+    assert regrade.returncode == 0, output
+    again = read_results(course, GRADING_SLUG)
+    assert {name: comparable(r) for name, r in again.items()} == {name: comparable(r) for name, r in local_results.items()}
+    moved = {name: names[r["node"]] for name, r in again.items() if r.get("attempts", 1) > 1}
+    assert moved and set(moved.values()) == {f"{PREFIX}-2"}, {name: (r["node"], r.get("attempts")) for name, r in again.items()}
+    print(f"engine 3 killed mid-batch: given again and graded on engine 2: {sorted(moved)}")
+
+
+def running_jobs() -> list[str]:
+    return [n for n in engine(1, "service", "ls", "--format", "{{.Name}}").stdout.split() if n.startswith("ttgrade-")]
+
+
+def kill_engine(i: int) -> None:
+    """The node dies: its dockerd (and the containerd it started) and every process of its containers, killed."""
+    daemon = DAEMONS[i]
+    os.killpg(daemon.pid, signal.SIGKILL)
+    daemon.wait(timeout=30)
+    for procs in Path(f"/sys/fs/cgroup/pids/{PREFIX}-{i}").glob("*/cgroup.procs"):
+        for pid in procs.read_text().split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -44,7 +44,7 @@ def pages(tmp_path_factory):
 
 
 def render(pages, name: str, **values) -> str:
-    common = dict(title="t", prefix="/services/grading/", course="tinytorch", user="tina", message=HOSTILE, ta=True,
+    common = dict(title="t", prefix="/services/grading/", course="tinytorch", course_title=HOSTILE, user="tina", message=HOSTILE, ta=True,
                   xsrf_form_html=lambda: '<input type="hidden" name="_xsrf" value="token">')
     return pages.LOADER.load(name).generate(**{**common, **values}).decode()
 

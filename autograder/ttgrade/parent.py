@@ -14,6 +14,15 @@ tinytorch packages in /tmp, runs the module's visible tests (the notebook's grad
 file with Otter (exception-format test files, ``otter.test_files``), each probe in a fresh child
 process too, and writes ONE line to its stdout, which only it holds:
 ``RESULT_PREFIX + nonce + " " + json``.  Scores come only from there.
+
+    python -I -m ttgrade.parent --from-secrets      (a Swarm job: autograder/swarm_jobs.py)
+
+A Swarm job has no stdin and cannot be started without a network or as a user with no capabilities.
+So this process starts as root with only CAP_SETUID, CAP_SETGID and CAP_NET_ADMIN, and before anything
+of the submission runs (``take_delivery``): reads the bundle from its secrets (root's, mode 0400),
+writes the notebooks to /submission (root's, read-only for everyone), deletes every network interface
+but lo, then becomes uid 1000 for good with no capabilities, no_new_privs and non-dumpable. Nothing it
+starts later can read the secrets, its memory, or reach a network.
 """
 from __future__ import annotations
 
@@ -22,13 +31,18 @@ import ctypes
 import dataclasses
 import functools
 import gzip
+import hashlib
 import importlib.abc
 import importlib.util
 import json
+import io
 import linecache
 import os
+import re
 import shutil
 import signal
+import socket
+import struct
 import sys
 import time
 import traceback
@@ -38,10 +52,13 @@ import otter
 from otter.test_files import ExceptionTestFile, GradingResults
 
 from . import runner
-from .protocol import DATASET_FILES, RESULT_PREFIX, SUBMISSION, Bundle, declared
+from .protocol import (BUNDLE_SECRET, DATASET_FILES, DATASETS, GRADER_GID, GRADER_UID, RESULT_PREFIX, SECRETS,
+                       SUBMISSION, Bundle, Delivery, declared)
 
 PR_SET_DUMPABLE = 4
+PR_SET_NO_NEW_PRIVS = 38
 MAX_BUNDLE = 512 * 2**20
+NOTEBOOK_NAME = re.compile(r"^[0-9]{2}_[a-z0-9_]{1,40}\.ipynb$")
 
 
 def harden_self() -> None:
@@ -51,6 +68,59 @@ def harden_self() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
     for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT", "SIGALRM", "SIGTSTP", "SIGTTIN", "SIGTTOU"):
         signal.signal(getattr(signal, name), signal.SIG_IGN)  # as pid 1, an ignored signal from inside is dropped
+
+
+def take_delivery() -> bytes:
+    """A Swarm job's start, as root: the bundle (returned) and the notebooks from the secrets, the network gone,
+    then this process uid 1000 for good, with no capabilities and no_new_privs. Raises if any step fails."""
+    parts = sorted(name for name in os.listdir(SECRETS) if name.startswith(BUNDLE_SECRET + "."))
+    if not parts:
+        raise RuntimeError(f"no {BUNDLE_SECRET}.* in {SECRETS}: the job was started without its bundle")
+    packed = b"".join(open(os.path.join(SECRETS, name), "rb").read() for name in parts)
+    delivery: Delivery = json.loads(gzip.GzipFile(fileobj=io.BytesIO(packed)).read(MAX_BUNDLE))
+    for name, data in delivery["submission"].items():
+        if not NOTEBOOK_NAME.match(name):
+            raise ValueError(f"the delivery names a notebook {name!r}")
+        path = os.path.join(SUBMISSION, name)
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
+        os.chmod(path, 0o444)
+    os.chmod(SUBMISSION, 0o555)
+    remove_network()
+    drop_privileges()
+    return json.dumps(delivery["bundle"]).encode()
+
+
+def remove_network() -> None:
+    """Delete every network interface but lo (rtnetlink RTM_DELLINK): Swarm cannot start a task without a network."""
+    for index, name in socket.if_nameindex():
+        if name == "lo":
+            continue
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as rtnl:
+            link = struct.pack("BBHiII", socket.AF_UNSPEC, 0, 0, index, 0, 0)  # struct ifinfomsg
+            rtnl.send(struct.pack("IHHII", 16 + len(link), 17, 0x5, 1, 0) + link)  # RTM_DELLINK, REQUEST|ACK
+            error = struct.unpack("i", rtnl.recv(4096)[16:20])[0]  # the NLMSG_ERROR answer: 0 or -errno
+        if error:
+            raise OSError(-error, f"deleting the network interface {name} failed")
+    left = [name for _, name in socket.if_nameindex() if name != "lo"]
+    if left:
+        raise RuntimeError(f"network interfaces left besides lo: {left}")
+
+
+def drop_privileges() -> None:
+    """Become GRADER_UID:GRADER_GID for good (every uid and gid, so the capabilities go too), set no_new_privs,
+    and check that no capability is left."""
+    os.setgroups([])
+    os.setresgid(GRADER_GID, GRADER_GID, GRADER_GID)
+    os.setresuid(GRADER_UID, GRADER_UID, GRADER_UID)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS, 1) failed")
+    with open("/proc/self/status") as f:
+        status = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+    held = {key: status[key].strip() for key in ("CapInh", "CapPrm", "CapEff", "CapAmb") if int(status[key], 16)}
+    if held or os.getuid() != GRADER_UID or status.get("NoNewPrivs", "").strip() != "1":
+        raise RuntimeError(f"dropping privileges failed: uid {os.getuid()}, capabilities {held}")
 
 
 class MemoryPackage(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -137,10 +207,20 @@ def probe_sources(source: str) -> str:
     return "\n\n\n".join(chunks) + "\n"
 
 
-def load_datasets(raw: dict[str, str]) -> dict:
-    """The datasets the bundle carries (trusted: they come from the host), as arrays and text; MNIST's IDX
-    files are read by the reference tinytorch (module 10's ``parse_idx``), imported from memory here."""
-    files = {name: base64.b64decode(data) for name, data in raw.items()}
+def dataset_files(bundle: Bundle) -> dict[str, bytes]:
+    """The dataset files the bundle carries, and those a Swarm job reads from its node's copy (checked)."""
+    files = {name: base64.b64decode(data) for name, data in bundle.get("datasets", {}).items()}
+    for rel, digest in bundle.get("dataset_digests", {}).items():
+        with open(os.path.join(DATASETS, rel), "rb") as f:
+            files[rel] = f.read()
+        if hashlib.sha256(files[rel]).hexdigest() != digest:
+            raise ValueError(f"the grader node's {rel} differs from the host's: copy the datasets to the node again")
+    return files
+
+
+def load_datasets(files: dict[str, bytes]) -> dict:
+    """The datasets (trusted: they come from the host or the node's read-only copy), as arrays and text; MNIST's
+    IDX files are read by the reference tinytorch (module 10's ``parse_idx``), imported from memory here."""
     out: dict = {}
     if all(rel in files for rel in DATASET_FILES["mnist"]):
         from tinytorch.data import parse_idx
@@ -244,7 +324,7 @@ def start_context(bundle: Bundle) -> runner.Context:
     runner.CONTEXT = context
     context.reference_files = dict(bundle["reference"])
     sys.meta_path.insert(0, MemoryPackage(bundle["reference"]))
-    context.datasets = load_datasets(bundle.get("datasets", {}))
+    context.datasets = load_datasets(dataset_files(bundle))
     return context
 
 
@@ -332,12 +412,16 @@ def results_as_ottr(test_files) -> dict:
 def main() -> int:
     started = time.monotonic()
     harden_self()
-    raw = sys.stdin.buffer.read(MAX_BUNDLE + 1)
+    from_secrets = sys.argv[1:] == ["--from-secrets"]
+    raw = b"" if from_secrets else sys.stdin.buffer.read(MAX_BUNDLE + 1)
     os.close(0)
     out = os.fdopen(os.dup(1), "w")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # nothing else this process (Otter, NumPy) prints can mix with the result line
     try:
+        if from_secrets:
+            raw = take_delivery()
+            harden_self()  # again: becoming another uid resets the dumpable flag to the system's default
         if len(raw) > MAX_BUNDLE:
             raise ValueError("the bundle is too large")
         bundle = json.loads(raw)

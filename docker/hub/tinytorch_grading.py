@@ -26,13 +26,14 @@ from tornado import ioloop, template, web
 PREFIX = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/grading/")
 SOCKET = os.environ.get("TINYTORCH_GRADING_SOCKET", "/run/tinytorch-grading/agent.sock")
 COURSE = os.environ.get("TINYTORCH_COURSE_ID", "tinytorch")
+COURSE_TITLE = os.environ.get("TINYTORCH_COURSE_TITLE") or COURSE  # the course config's course_title
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'self'; "
        "base-uri 'none'")
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 0; color: #222; }
 header { background: #f37626; color: white; padding: .6em 1.2em; }
-header a { color: white; margin-right: 1.2em; }
+header a, header strong { color: white; margin-right: 1.2em; }
 main { padding: 1em 1.2em; max-width: 70em; }
 table { border-collapse: collapse; margin: .8em 0; }
 th, td { border-bottom: 1px solid #ddd; padding: .35em .8em; text-align: left; vertical-align: top; }
@@ -45,9 +46,9 @@ pre { background: #f6f6f6; padding: .8em; max-height: 30em; overflow: auto; whit
 """
 
 PAGES = {
-    "base.html": """<!DOCTYPE html><html><head><meta charset="utf-8"><title>Grading: {{ title }}</title>
+    "base.html": """<!DOCTYPE html><html><head><meta charset="utf-8"><title>{{ title }} · {{ course_title }}</title>
 {% block head %}{% end %}<link rel="stylesheet" href="{{ prefix }}grading.css"></head><body>
-<header><a href="/hub/home">Hub home</a>{% if ta %}<a href="/services/grading/">Grading</a>
+<header><strong>{{ course_title }}</strong> <a href="/hub/home">Hub home</a>{% if ta %}<a href="/services/grading/">Grading</a>
 <a href="/services/{{ course }}/formgrader">Formgrader</a>{% end %}<a href="/services/progress/">Progress</a>
 <span>signed in as {{ user }}</span></header>
 <main><h1>{{ title }}</h1>{% if message %}<p class="message" id="message">{{ message }}</p>{% end %}
@@ -171,7 +172,8 @@ class Page(HubOAuthenticated, web.RequestHandler):
     def show(self, name: str, title: str, status: int = 200, **values) -> None:
         self.set_status(status)
         self.finish(LOADER.load(name).generate(
-            title=title, prefix=PREFIX, course=COURSE, user=self.current_user["name"], ta=values.pop("ta", True),
+            title=title, prefix=PREFIX, course=COURSE, course_title=COURSE_TITLE, user=self.current_user["name"],
+            ta=values.pop("ta", True),
             message=values.pop("message", ""), xsrf_form_html=self.xsrf_form_html, **values))
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
@@ -194,7 +196,7 @@ class Index(Page):
     @web.authenticated
     def get(self) -> None:
         assignments = self.call("GET", "/assignments")["assignments"]
-        self.show("index.html", f"Grading {COURSE}", assignments=assignments)
+        self.show("index.html", "Grading", assignments=assignments)
 
 
 class Assignment(Page):
@@ -275,7 +277,7 @@ class Progress(Page):
         if student is not None and student != me and not ta:
             raise web.HTTPError(403, "you may see your own progress only")
         if student is None and ta:
-            self.show("class.html", f"Progress of the class ({COURSE})", table=self.call("GET", "/progress"))
+            self.show("class.html", "Progress of the class", table=self.call("GET", "/progress"))
             return
         try:
             table = self.call("GET", f"/progress/{student or me}")
