@@ -8,8 +8,8 @@ import pytest
 
 import tinytorch as tt
 from tinytorch.autograd import gradcheck
-from tinytorch.spatial import (AvgPool2d, Conv2d, Flatten, MaxPool2d, avg_pool2d, conv2d, conv2d_naive,
-                               max_pool2d)
+from tinytorch.spatial import (AvgPool2d, Conv2d, Flatten, FusedLinear, MaxPool2d, avg_pool2d, conv2d, conv2d_naive,
+                               linear, max_pool2d)
 
 # stride 1/2, padding 0/1/2, odd and even sizes and kernels, batch > 1
 CONV_GRID = [
@@ -173,3 +173,34 @@ def test_im2col_buffer_is_the_only_large_allocation(rng):
     out = 64 * 16 * 14 * 14 * 4
     padded = 8 * 16 * 16 * 64 * 4
     assert peak <= cols + 2 * out + padded + 64 * 1024, f"peak {peak} bytes for a {cols}-byte column buffer"
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("shape", [(64, 784), (3, 4, 784)])
+def test_fused_linear_is_one_float32_node_matching_torch(torch, rng, shape):
+    """The CNN's classifier as one `linear` node: float32 values and gradients within float32 precision of
+    PyTorch's F.linear, the weight's gradient in the weight's own (out, in) layout."""
+    fc = FusedLinear(784, 64)
+    x = _data(rng, *shape)
+    ours_x = tt.Tensor(x, requires_grad=True)
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, fc.weight.data, fc.bias.data)]
+    out = fc(ours_x)
+    assert out._op == "linear" and out._parents == (ours_x, fc.weight, fc.bias) and out.dtype == np.float32
+    ref = torch.nn.functional.linear(*theirs)
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-5, atol=1e-5)
+    g = _data(rng, *out.shape)
+    out.backward(g)
+    ref.backward(torch.from_numpy(g))
+    for name, mine, other in zip(("x", "weight", "bias"), (ours_x, fc.weight, fc.bias), theirs):
+        assert mine.grad.dtype == np.float32, name
+        np.testing.assert_allclose(mine.grad, other.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+    assert fc.weight.grad.flags.c_contiguous
+
+
+def test_fused_linear_gradients_match_finite_differences(rng):
+    x, w, b = (tt.Tensor(rng.standard_normal(shape), requires_grad=True, dtype=np.float64)
+               for shape in ((3, 5), (4, 5), (4,)))
+    gradcheck(lambda x, w, b: linear(x, w, b), [x, w, b])
+    gradcheck(lambda x, w: linear(x, w), [x, w])
+    with pytest.raises(ValueError, match=r"expects inputs \(\.\.\., 5\)"):
+        linear(tt.Tensor(np.ones((2, 4))), w)

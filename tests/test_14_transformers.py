@@ -90,6 +90,46 @@ def test_layer_norm_and_embedding_match_torch(torch, rng):
     np.testing.assert_allclose(emb.weight.grad, ref_emb.weight.grad.numpy(), rtol=1e-6)
 
 
+@pytest.mark.torch
+def test_layer_norm_is_one_float32_node_matching_torch(torch, rng):
+    """On the milestone's (12, 64, 128) activations in float32: one graph node, float32 values and gradients
+    within float32 precision of PyTorch's, also when only some of its inputs need a gradient."""
+    ln = LayerNorm(128)
+    ln.weight.data = rng.standard_normal(128).astype(np.float32)
+    ln.bias.data = rng.standard_normal(128).astype(np.float32)
+    ref = torch.nn.LayerNorm(128)
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(ln.weight.data)), ref.bias.copy_(torch.from_numpy(ln.bias.data))
+    x = (rng.standard_normal((12, 64, 128)) * 3 + 1).astype(np.float32)
+    g = rng.standard_normal((12, 64, 128)).astype(np.float32)
+    theirs_x = torch.from_numpy(x).requires_grad_()
+    expected = ref(theirs_x)
+    expected.backward(torch.from_numpy(g))
+    for x_needs_grad, weight_needs_grad in ((True, True), (True, False), (False, True)):
+        ln.weight.grad = ln.bias.grad = None
+        ln.weight.requires_grad = weight_needs_grad
+        ours_x = tt.Tensor(x, requires_grad=x_needs_grad)
+        out = ln(ours_x)
+        assert out._op == "layer_norm" and out._parents == (ours_x, ln.weight, ln.bias)
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out.data, expected.detach().numpy(), atol=1e-5)
+        out.backward(g)
+        if x_needs_grad:
+            assert ours_x.grad.dtype == np.float32
+            np.testing.assert_allclose(ours_x.grad, theirs_x.grad.numpy(), atol=5e-5)
+        assert (ln.weight.grad is not None) == weight_needs_grad
+        if weight_needs_grad:
+            assert ln.weight.grad.dtype == np.float32
+            np.testing.assert_allclose(ln.weight.grad, ref.weight.grad.numpy(), rtol=1e-4, atol=1e-3)
+        assert ln.bias.grad.dtype == np.float32
+        np.testing.assert_allclose(ln.bias.grad, ref.bias.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_layer_norm_names_integer_inputs():
+    with pytest.raises(TypeError, match="floating-point inputs, got dtype int64"):
+        LayerNorm(3)(tt.Tensor(np.arange(6).reshape(2, 3)))
+
+
 def test_block_and_attention_gradients_match_finite_differences(rng):
     tt.manual_seed(4)
     block = TransformerBlock(8, 2)

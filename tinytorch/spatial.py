@@ -11,7 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tinytorch.autograd import Gradients, gradcheck, gradient_rule  # noqa: F401  (gradcheck: for the tests)
-from tinytorch.layers import Module, Parameter
+from tinytorch.layers import Linear, Module, Parameter
 from tinytorch.tensor import Tensor, TensorLike, _make, as_tensor, rng
 
 Pair: TypeAlias = tuple[int, int]    # (along the height, along the width)
@@ -293,3 +293,34 @@ class Flatten(Module):
     def forward(self, x: TensorLike) -> Tensor:
         x = as_tensor(x)
         return x.reshape(x.shape[0], -1)
+
+
+def linear(x: TensorLike, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight.T + bias as one primitive (op "linear"), PyTorch's F.linear: weight (out, in), x (..., in)."""
+    x = as_tensor(x)
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: a weight of shape {weight.shape} expects inputs (..., {weight.shape[1]}), "
+                         f"got {x.shape}")
+    rows = x.data.reshape(-1, x.shape[-1])                     # (N, in): every position, one tall matrix
+    out = rows @ weight.data.T                                 # (N, out); .T is a view, BLAS reads it transposed
+    if bias is not None:
+        out += bias.data                                       # in place: no second (N, out) array
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return _make(out.reshape(*x.shape[:-1], weight.shape[0]), "linear", parents, rows)
+
+
+@gradient_rule("linear")
+def linear_backward(out: Tensor, grad: np.ndarray) -> Gradients:
+    x, weight, *bias = out._parents
+    rows, g = out._ctx, grad.reshape(-1, grad.shape[-1])       # (N, in), (N, out)
+    grad_x = (g @ weight.data).reshape(x.shape) if x.requires_grad else None
+    grad_weight = g.T @ rows if weight.requires_grad else None  # (out, in), as the weight is stored
+    grad_bias = [g.sum(axis=0)] if bias else []
+    return (grad_x, grad_weight, *grad_bias)
+
+
+class FusedLinear(Linear):
+    """Module 04's Linear (same parameters, names and initialisation), computed by the `linear` primitive."""
+
+    def forward(self, x: TensorLike) -> Tensor:
+        return linear(x, self.weight, self.bias)

@@ -14,8 +14,9 @@ import numpy as np
 from tinytorch.activations import GELU_C
 from tinytorch.attention import causal_mask, fused_masked_softmax, scaled_dot_product_attention, softmax_backward
 from tinytorch.autograd import Gradients, gradient_rule
-from tinytorch.layers import Linear, Module, Parameter
+from tinytorch.layers import Module, Parameter
 from tinytorch.losses import cross_entropy
+from tinytorch.spatial import FusedLinear
 from tinytorch.tensor import Tensor, TensorLike, _make, as_tensor, rng
 
 
@@ -52,9 +53,13 @@ def layer_norm(x: TensorLike, weight: Tensor, bias: Tensor, eps: float = 1e-5) -
 def fused_layer_norm(x: TensorLike, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
     """layer_norm's numbers as one primitive (op "layer_norm"), keeping x̂ and rstd for the gradient."""
     x, weight, bias = as_tensor(x), as_tensor(weight), as_tensor(bias)
-    x_hat = x.data - x.data.mean(axis=-1, keepdims=True)                   # a new array, then in place
-    rstd = ((x_hat * x_hat).mean(axis=-1, keepdims=True) + eps) ** -0.5    # (..., 1)
-    x_hat *= rstd
+    if x.dtype.kind != "f":
+        raise TypeError(f"layer_norm needs floating-point inputs, got dtype {x.dtype}: convert them first")
+    C = x.shape[-1]
+    mean = x.data @ np.full(C, 1 / C, dtype=x.dtype)                      # (...,): each row's mean, one gemv
+    x_hat = x.data - mean[..., None]                                      # a new array, then in place
+    rstd = 1 / np.sqrt(np.vecdot(x_hat, x_hat) / C + eps)                 # (...,): row · row, no x̂² array
+    x_hat *= rstd[..., None]
     out = x_hat * weight.data
     out += bias.data
     return _make(out, "layer_norm", (x, weight, bias), (x_hat, rstd))
@@ -63,17 +68,21 @@ def fused_layer_norm(x: TensorLike, weight: Tensor, bias: Tensor, eps: float = 1
 @gradient_rule("layer_norm")
 def layer_norm_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x, weight, bias), (x_hat, rstd) = out._parents, out._ctx
-    rows = tuple(range(grad.ndim - 1))                                     # every axis but the last
-    grad_weight = (grad * x_hat).sum(axis=rows) if weight.requires_grad else None
-    grad_bias = grad.sum(axis=rows) if bias.requires_grad else None
+    C = x_hat.shape[-1]
+    g, x_hat = grad.reshape(-1, C), x_hat.reshape(-1, C)                 # (N, C): every position a row
+    ones = np.ones(len(g), dtype=g.dtype)
+    g_x_hat = g * x_hat                                                   # (N, C): the one scratch array
+    grad_weight = ones @ g_x_hat if weight.requires_grad else None       # column sums, one gemv each
+    grad_bias = ones @ g if bias.requires_grad else None
     if not x.requires_grad:
         return None, grad_weight, grad_bias
-    g_hat = grad * weight.data                                             # a new array, then in place
-    along_x_hat = (g_hat * x_hat).mean(axis=-1, keepdims=True)
-    g_hat -= g_hat.mean(axis=-1, keepdims=True)
-    g_hat -= x_hat * along_x_hat
-    g_hat *= rstd
-    return g_hat, grad_weight, grad_bias
+    mean_g_hat = (g @ weight.data) / C                                    # (N,): mean(ĝ), ĝ = g · weight
+    mean_g_hat_x_hat = (g_x_hat @ weight.data) / C                        # (N,): mean(ĝ · x̂)
+    grad_x = g * weight.data                                              # ĝ: a new array, then in place
+    grad_x -= mean_g_hat[:, None]
+    grad_x -= np.multiply(x_hat, mean_g_hat_x_hat[:, None], out=g_x_hat)  # the scratch array reused
+    grad_x *= rstd.reshape(-1, 1)
+    return grad_x.reshape(x.shape), grad_weight, grad_bias
 
 
 class LayerNorm(Module):
@@ -112,37 +121,6 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
-
-
-def linear(x: TensorLike, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x @ weight.T + bias as one primitive (op "linear"), PyTorch's F.linear: weight (out, in), x (..., in)."""
-    x = as_tensor(x)
-    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: a weight of shape {weight.shape} expects inputs (..., {weight.shape[1]}), "
-                         f"got {x.shape}")
-    rows = x.data.reshape(-1, x.shape[-1])                     # (N, in): every position, one tall matrix
-    out = rows @ weight.data.T                                 # (N, out); .T is a view, BLAS reads it transposed
-    if bias is not None:
-        out += bias.data                                       # in place: no second (N, out) array
-    parents = (x, weight) if bias is None else (x, weight, bias)
-    return _make(out.reshape(*x.shape[:-1], weight.shape[0]), "linear", parents, rows)
-
-
-@gradient_rule("linear")
-def linear_backward(out: Tensor, grad: np.ndarray) -> Gradients:
-    x, weight, *bias = out._parents
-    rows, g = out._ctx, grad.reshape(-1, grad.shape[-1])       # (N, in), (N, out)
-    grad_x = (g @ weight.data).reshape(x.shape) if x.requires_grad else None
-    grad_weight = g.T @ rows if weight.requires_grad else None  # (out, in), as the weight is stored
-    grad_bias = [g.sum(axis=0)] if bias else []
-    return (grad_x, grad_weight, *grad_bias)
-
-
-class FusedLinear(Linear):
-    """Module 04's Linear (same parameters, names and initialisation), computed by the `linear` primitive."""
-
-    def forward(self, x: TensorLike) -> Tensor:
-        return linear(x, self.weight, self.bias)
 
 
 class MultiHeadAttention(Module):

@@ -22,10 +22,10 @@ from course.milestones import run, show_plot
 import tinytorch as tt
 from tinytorch.adam import Adam, evaluate_classifier, train_epoch
 from tinytorch.data import MNIST, DataLoader, TensorDataset
-from tinytorch.layers import Linear, ReLU, Sequential
+from tinytorch.layers import ReLU, Sequential
 from tinytorch.losses import cross_entropy
 from tinytorch.production import plot_history, save_checkpoint
-from tinytorch.spatial import Conv2d, Flatten, MaxPool2d
+from tinytorch.spatial import Conv2d, Flatten, FusedLinear, MaxPool2d
 from tinytorch.training import History
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels: inputs centred near 0 train faster
@@ -36,8 +36,8 @@ def make_cnn() -> Sequential:
         Conv2d(1, 8, 3, padding=1), ReLU(), MaxPool2d(2),    # (B, 8, 14, 14)
         Conv2d(8, 16, 3, padding=1), ReLU(), MaxPool2d(2),   # (B, 16, 7, 7)
         Flatten(),                                            # (B, 784)
-        Linear(784, 64), ReLU(),
-        Linear(64, 10),                                       # (B, 10) class scores
+        FusedLinear(784, 64), ReLU(),                         # module 04's Linear as one primitive (module 09)
+        FusedLinear(64, 10),                                  # (B, 10) class scores
     )
 
 

@@ -96,6 +96,8 @@ def test_attention_heads():
 def test_fused_linear_attention():
     """The given fused primitives: CausalSelfAttention gives your MultiHeadAttention's values and gradients, FusedLinear module 04's Linear's; their gradients match finite differences."""
     from tinytorch.autograd import gradcheck
+    from tinytorch.layers import Linear
+    from tinytorch.spatial import linear
     from tinytorch.tensor import manual_seed
     r = np.random.default_rng(6)
     qkv = Tensor(r.standard_normal((2, 5, 12)), requires_grad=True, dtype=np.float64)
