@@ -10,6 +10,7 @@ by the same playbook. Finally the teardown playbook removes it all.
 """
 from __future__ import annotations
 
+import csv
 import datetime
 import ipaddress
 import json
@@ -161,8 +162,9 @@ def deployment():
     assert first.returncode == 0, explain(first)
     print(f"\nfirst deploy: {seconds:.0f} s, {recap}")
     yield {"first": first, "recap": recap, "seconds": seconds}
-    LOGS.mkdir(parents=True, exist_ok=True)  # what the hub and the grading agent said, kept past the teardown
-    for container in ("hub", "grading", "proxy"):
+    LOGS.mkdir(parents=True, exist_ok=True)  # what the hub, the grading agent and students' servers said
+    students = docker("ps", "-a", "--filter", f"name={NAME}-student-", "--format", "{{.Names}}", check=False)
+    for container in ["hub", "grading", "proxy"] + [name.removeprefix(f"{NAME}-") for name in students.stdout.split()]:
         logs = docker("logs", f"{NAME}-{container}", check=False)
         (LOGS / f"{NAME}-{container}.log").write_text(logs.stdout + logs.stderr)
     teardown()
@@ -225,8 +227,13 @@ def test_check_mode_on_a_host_never_deployed_validates_and_stops(tmp_path):
     assert result.returncode != 0 and "hub_https_port: https" in result.stdout, explain(result)
 
 
-def test_first_deploy_answers_https_with_its_certificate(deployment):
+def test_first_deploy_answers_https_with_its_certificate(deployment, hub):
     assert deployment["recap"]["localhost"]["failed"] == 0
+    # the roster's people are in their course groups (a hub restarted while it first starts once left them out)
+    roster = list(csv.DictReader((STATE / "roster.csv").open()))
+    for role, group in (("student", f"nbgrader-{COURSE}"), ("ta", f"formgrade-{COURSE}")):
+        missing = {row["username"] for row in roster if row["role"] == role} - group_members(hub, group)
+        assert not missing, f"{group} misses {missing}"
     assert "TinyTorch Classroom is up at https://" in deployment["first"].stdout
     cert = SRV / "tls" / "hub.crt"
     response = requests.get(f"{URL}/hub/health", verify=str(cert), timeout=10)
@@ -399,6 +406,55 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(folder / f"{name}.jpg"), type="jpeg", quality=70)
 
 
+@contextmanager
+def chromium():
+    """Debian's Chromium, headless, closed at the end. When the test fails inside, every open page is saved as
+    failed-<n>.jpg in STEPS, and the failure says what each page showed, the requests it was still waiting for or
+    that failed, and what its console said: on a CI machine nobody can look at the browser."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        heard: dict = {}  # page -> its requests still waiting for an answer, and what went wrong
+        new_context = browser.new_context
+
+        def listening_context(**options):
+            context = new_context(**options)
+            context.on("page", lambda page: listen(page, heard.setdefault(page, {"waiting": {}, "said": []})))
+            return context
+
+        browser.new_context = listening_context  # every test's contexts, without each test wiring it
+        try:
+            yield browser
+        except BaseException as error:
+            pages = [page for context in browser.contexts for page in context.pages]
+            for n, page in enumerate(pages, 1):
+                try:
+                    shot(page, f"failed-{n}")
+                    text = " ".join(page.inner_text("body", timeout=5000).split())[:300]
+                except Exception as unreadable:  # a page that hangs still names its address
+                    text = f"(unreadable: {type(unreadable).__name__})"
+                record = heard.get(page, {"waiting": {}, "said": []})
+                waiting = [f"{started} {url}" for started, url in record["waiting"].values()][:10]
+                error.add_note(f"page {n} at {page.url} (screenshot {STEPS}/failed-{n}.jpg): {text!r}; "
+                               f"waiting for {waiting}; said {record['said'][-10:]}")
+            raise
+        finally:
+            browser.close()
+
+
+def listen(page, record: dict) -> None:
+    """Keep in ``record`` the requests ``page`` waits for (with when they left) and its failures and errors."""
+    waiting, said = record["waiting"], record["said"]
+    page.on("request", lambda request: waiting.__setitem__(request, (time.strftime("%H:%M:%S"), request.url)))
+    page.on("requestfinished", lambda request: waiting.pop(request, None))
+    page.on("requestfailed", lambda request: (waiting.pop(request, None),
+                                              said.append(f"failed {request.url}: {request.failure}")))
+    page.on("console", lambda message: said.append(f"{message.type}: {message.text[:200]}")
+            if message.type in ("error", "warning") else None)
+    page.on("pageerror", lambda exception: said.append(f"uncaught {exception}"))
+
+
 def log_in(page, name: str, password: str, then: str = "/hub/home") -> None:
     page.goto(f"{URL}/hub/login?next={then}")
     page.fill("#username_input", name)
@@ -520,45 +576,39 @@ def test_in_a_browser_sign_up_approval_jupyterlab_and_formgrader(hub):
     name is not approved by signing up under it). Once approved, the student's JupyterLab opens with
     nbgrader's menu, the TA's formgrader lists the course's assignments, and the student cannot open
     the formgrader."""
-    from playwright.sync_api import sync_playwright
-
     admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
     password = "correct-horse-battery-9"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            new_page = lambda: browser.new_context(ignore_https_errors=True).new_page()  # noqa: E731
-            admin, dana, tina, eve = new_page(), new_page(), new_page(), new_page()
-            log_in(admin, "admin", admin_password)
-            assert admin.url == f"{URL}/hub/home", admin.url
-            for name, page in (("dana", dana), ("tina", tina), ("eve", eve)):
-                assert "sent to the admin" in sign_up(page, name, password)
-                log_in(page, name, password)
-                assert "/hub/login" in page.url, f"{name} logged in before the admin approved"
+    with chromium() as browser:
+        new_page = lambda: browser.new_context(ignore_https_errors=True).new_page()  # noqa: E731
+        admin, dana, tina, eve = new_page(), new_page(), new_page(), new_page()
+        log_in(admin, "admin", admin_password)
+        assert admin.url == f"{URL}/hub/home", admin.url
+        for name, page in (("dana", dana), ("tina", tina), ("eve", eve)):
+            assert "sent to the admin" in sign_up(page, name, password)
+            log_in(page, name, password)
+            assert "/hub/login" in page.url, f"{name} logged in before the admin approved"
+        admin.goto(f"{URL}/hub/authorize")
+        for name in ("dana", "tina"):
+            admin.click(f'form[action$="authorize/{name}"] button:has-text("Authorize")')  # posts the XSRF token
+            admin.wait_for_load_state()
             admin.goto(f"{URL}/hub/authorize")
-            for name in ("dana", "tina"):
-                admin.click(f'form[action$="authorize/{name}"] button:has-text("Authorize")')  # posts the XSRF token
-                admin.wait_for_load_state()
-                admin.goto(f"{URL}/hub/authorize")
-            assert admin.locator('form[action$="authorize/eve"] button:has-text("Authorize")').count() == 1  # waiting
-            log_in(dana, "dana", password, then="/hub/spawn")  # spawns her server, then JupyterLab
-            dana.wait_for_url(f"{URL}/user/dana/lab**", timeout=240_000)
-            dana.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
-            assert dana.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").count() == 1
-            dana.wait_for_selector("text=WELCOME.md", timeout=30_000)  # a new home's first page; no news pop-up
-            assert dana.locator("text=official Jupyter news").count() == 0
-            shot(dana, "student-jupyterlab")
-            log_in(tina, "tina", password, then=f"/services/{COURSE}/formgrader")
-            tina.wait_for_url(f"{URL}/services/{COURSE}/formgrader**", timeout=60_000)
-            tina.wait_for_selector("text=Manage Assignments", timeout=60_000)
-            tina.wait_for_selector("text=02_tensor", timeout=60_000)  # rows come from the gradebook, by JS
-            shot(tina, "ta-formgrader")
-            response = dana.goto(f"{URL}/services/{COURSE}/formgrader")
-            assert response.status == 403 or "Manage Assignments" not in dana.content(), dana.url
-            log_in(eve, "eve", password)
-            assert "/hub/login" in eve.url, "eve is not approved"
-        finally:
-            browser.close()
+        assert admin.locator('form[action$="authorize/eve"] button:has-text("Authorize")').count() == 1  # waiting
+        log_in(dana, "dana", password, then="/hub/spawn")  # spawns her server, then JupyterLab
+        dana.wait_for_url(f"{URL}/user/dana/lab**", timeout=240_000)
+        dana.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+        assert dana.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").count() == 1
+        dana.wait_for_selector("text=WELCOME.md", timeout=30_000)  # a new home's first page; no news pop-up
+        assert dana.locator("text=official Jupyter news").count() == 0
+        shot(dana, "student-jupyterlab")
+        log_in(tina, "tina", password, then=f"/services/{COURSE}/formgrader")
+        tina.wait_for_url(f"{URL}/services/{COURSE}/formgrader**", timeout=60_000)
+        tina.wait_for_selector("text=Manage Assignments", timeout=60_000)
+        tina.wait_for_selector("text=02_tensor", timeout=60_000)  # rows come from the gradebook, by JS
+        shot(tina, "ta-formgrader")
+        response = dana.goto(f"{URL}/services/{COURSE}/formgrader")
+        assert response.status == 403 or "Manage Assignments" not in dana.content(), dana.url
+        log_in(eve, "eve", password)
+        assert "/hub/login" in eve.url, "eve is not approved"
     hub.stop_server("dana")
 
 
@@ -617,8 +667,6 @@ def test_in_a_browser_a_students_notebook_runs_no_script_in_the_formgrader(hub, 
     the formgrader. Nothing may run and nothing may leave the hub's origin; the formgrader's own scripts
     still work on that page. The feedback HTML written for the student carries none of it either."""
     from nbgrader.api import Gradebook
-    from playwright.sync_api import sync_playwright
-
     from autograder.nbgrader_adapter import course_gradebook_url
     hub.create_user("dana")  # a student no other test submits as (they expect their own 01_setup)
     hub.start_server("dana")
@@ -642,39 +690,35 @@ def test_in_a_browser_a_students_notebook_runs_no_script_in_the_formgrader(hub, 
         submission = gradebook.find_submission_notebook("01_setup", "01_setup", "dana").id
 
     admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
-    with watch_server() as hits, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(ignore_https_errors=True)
-            page = context.new_page()
-            elsewhere, blocked = [], set()  # requests to another origin; those the browser refused to send
-            page.on("request", lambda r: None if r.url.startswith((URL, "data:", "about:")) else elsewhere.append(r.url))
-            page.on("requestfailed",  # Chromium's reason when the page's policy refused it
-                    lambda r: blocked.add(r.url) if r.failure == "csp" or "BLOCKED" in (r.failure or "") else None)
-            log_in(page, "admin", admin_password)
-            response = page.goto(f"{URL}/services/{COURSE}/formgrader/submissions/{submission}/")
-            page.wait_for_load_state("load")
-            page.wait_for_selector("text=payload link", timeout=60_000)  # the student's cell is on the page
-            page.get_by_text("payload link").first.click()             # the TA clicks the student's link
-            page.wait_for_timeout(3000)
-            shot(page, "ta-formgrader-submission")
-            ran = {frame.url: frame.evaluate("() => window.__pwned || null") for frame in page.frames}
-            assert not any(ran.values()), f"the student's script ran in the admin's browser: {ran}"
-            assert page.title() != "PWNED"
-            assert hits == [], f"requests from the submission reached another origin: {hits}"
-            left = [url for url in elsewhere if url not in blocked]
-            assert left == [], f"the submission's page sent requests to another origin: {left}"
-            # formgrader's own scripts run under the page's policy: grades and comments load from its API
-            page.wait_for_function("() => window.formgrader && formgrader.loaded && formgrader.grades.loaded"
-                                   " && formgrader.comments.loaded", timeout=30_000)
-            csp = response.headers.get("content-security-policy", "")
-            assert "script-src 'nonce-" in csp and "default-src 'none'" in csp, csp
-            # the formgrader's other pages: nothing sent or loaded elsewhere, still framed by the hub's pages
-            listing = page.goto(f"{URL}/services/{COURSE}/formgrader/gradebook/01_setup/01_setup")
-            csp = listing.headers.get("content-security-policy", "")
-            assert listing.ok and "connect-src 'self'" in csp and "frame-ancestors 'self' https://" in csp, csp
-        finally:
-            browser.close()
+    with watch_server() as hits, chromium() as browser:
+        context = browser.new_context(ignore_https_errors=True)
+        page = context.new_page()
+        elsewhere, blocked = [], set()  # requests to another origin; those the browser refused to send
+        page.on("request", lambda r: None if r.url.startswith((URL, "data:", "about:")) else elsewhere.append(r.url))
+        page.on("requestfailed",  # Chromium's reason when the page's policy refused it
+                lambda r: blocked.add(r.url) if r.failure == "csp" or "BLOCKED" in (r.failure or "") else None)
+        log_in(page, "admin", admin_password)
+        response = page.goto(f"{URL}/services/{COURSE}/formgrader/submissions/{submission}/")
+        page.wait_for_load_state("load")
+        page.wait_for_selector("text=payload link", timeout=60_000)  # the student's cell is on the page
+        page.get_by_text("payload link").first.click()             # the TA clicks the student's link
+        page.wait_for_timeout(3000)
+        shot(page, "ta-formgrader-submission")
+        ran = {frame.url: frame.evaluate("() => window.__pwned || null") for frame in page.frames}
+        assert not any(ran.values()), f"the student's script ran in the admin's browser: {ran}"
+        assert page.title() != "PWNED"
+        assert hits == [], f"requests from the submission reached another origin: {hits}"
+        left = [url for url in elsewhere if url not in blocked]
+        assert left == [], f"the submission's page sent requests to another origin: {left}"
+        # formgrader's own scripts run under the page's policy: grades and comments load from its API
+        page.wait_for_function("() => window.formgrader && formgrader.loaded && formgrader.grades.loaded"
+                               " && formgrader.comments.loaded", timeout=30_000)
+        csp = response.headers.get("content-security-policy", "")
+        assert "script-src 'nonce-" in csp and "default-src 'none'" in csp, csp
+        # the formgrader's other pages: nothing sent or loaded elsewhere, still framed by the hub's pages
+        listing = page.goto(f"{URL}/services/{COURSE}/formgrader/gradebook/01_setup/01_setup")
+        csp = listing.headers.get("content-security-policy", "")
+        assert listing.ok and "connect-src 'self'" in csp and "frame-ancestors 'self' https://" in csp, csp
     feedback = (SRV / "course" / "feedback" / "dana" / "01_setup" / "01_setup.html").read_text()
     assert "payload link" in feedback and "&lt;script&gt;window.__pwned" in feedback  # shown, escaped
     handler = re.search(r"<[a-z][^>]*\son[a-z]+\s*=", feedback)  # a tag with an event handler
@@ -689,50 +733,44 @@ def test_in_a_browser_approving_a_sign_up_needs_the_admins_click(hub):
     (a top-level GET, which carries the hub's SameSite=Lax cookies) or posts a form there approves
     nobody; nor does a plain GET from the admin's own browser, nor a GET to /hub/discard/<name>.
     The admin's buttons on /hub/authorize (a POST with the XSRF token) approve, unapprove and discard."""
-    from playwright.sync_api import sync_playwright
-
     admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
     pages = {"/get.html": f'<script>location = "{URL}/hub/authorize/mallory"</script>',
              "/post.html": f'<form method="post" action="{URL}/hub/authorize/mallory"></form>'
                            '<script>document.forms[0].submit()</script>'}
-    with watch_server(pages), sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            new_page = lambda: browser.new_context(ignore_https_errors=True).new_page()  # noqa: E731
-            admin, mallory = new_page(), new_page()
-            log_in(admin, "admin", admin_password)
-            assert "sent to the admin" in sign_up(mallory, "mallory", "correct-horse-battery-9")
+    with watch_server(pages), chromium() as browser:
+        new_page = lambda: browser.new_context(ignore_https_errors=True).new_page()  # noqa: E731
+        admin, mallory = new_page(), new_page()
+        log_in(admin, "admin", admin_password)
+        assert "sent to the admin" in sign_up(mallory, "mallory", "correct-horse-battery-9")
 
-            def approved(name: str = "mallory") -> bool:
-                admin.goto(f"{URL}/hub/authorize")
-                row = admin.locator(f"tr#{name} td")
-                assert row.count() > 0, f"{name} is not listed on /hub/authorize"
-                return row.nth(2).inner_text().strip() == "Yes"  # user name, 2FA, authorized?
+        def approved(name: str = "mallory") -> bool:
+            admin.goto(f"{URL}/hub/authorize")
+            row = admin.locator(f"tr#{name} td")
+            assert row.count() > 0, f"{name} is not listed on /hub/authorize"
+            return row.nth(2).inner_text().strip() == "Yes"  # user name, 2FA, authorized?
 
-            for attack in ("get", "post"):
-                admin.goto(f"{WATCH}/{attack}.html")
-                admin.wait_for_load_state()
-                admin.wait_for_timeout(1000)
-                assert not approved(), f"a page on another origin approved a sign-up ({attack})"
-            response = admin.goto(f"{URL}/hub/authorize/mallory")
-            assert not approved(), "a GET without the XSRF token approved a sign-up"
-            assert response.status == 405, response.status
-            admin.goto(f"{URL}/hub/discard/mallory")
-            assert not approved(), "a GET discarded a sign-up"  # still listed, still waiting
-            admin.goto(f"{URL}/hub/authorize")
-            admin.click('tr#mallory button:has-text("Authorize")')
+        for attack in ("get", "post"):
+            admin.goto(f"{WATCH}/{attack}.html")
             admin.wait_for_load_state()
-            assert approved(), "the admin's click did not approve"
-            admin.click('tr#mallory button:has-text("Unauthorize")')
-            admin.wait_for_load_state()
-            assert not approved(), "the admin's click did not unapprove"
-            admin.click('tr#mallory button:has-text("Discard")')
-            admin.wait_for_load_state()
-            admin.goto(f"{URL}/hub/authorize")
-            assert admin.locator("tr#mallory").count() == 0, "the admin's click did not discard"
-            shot(admin, "admin-authorize")
-        finally:
-            browser.close()
+            admin.wait_for_timeout(1000)
+            assert not approved(), f"a page on another origin approved a sign-up ({attack})"
+        response = admin.goto(f"{URL}/hub/authorize/mallory")
+        assert not approved(), "a GET without the XSRF token approved a sign-up"
+        assert response.status == 405, response.status
+        admin.goto(f"{URL}/hub/discard/mallory")
+        assert not approved(), "a GET discarded a sign-up"  # still listed, still waiting
+        admin.goto(f"{URL}/hub/authorize")
+        admin.click('tr#mallory button:has-text("Authorize")')
+        admin.wait_for_load_state()
+        assert approved(), "the admin's click did not approve"
+        admin.click('tr#mallory button:has-text("Unauthorize")')
+        admin.wait_for_load_state()
+        assert not approved(), "the admin's click did not unapprove"
+        admin.click('tr#mallory button:has-text("Discard")')
+        admin.wait_for_load_state()
+        admin.goto(f"{URL}/hub/authorize")
+        assert admin.locator("tr#mallory").count() == 0, "the admin's click did not discard"
+        shot(admin, "admin-authorize")
 
 
 def test_student_image_holds_the_skeleton_and_no_solutions(deployment, tmp_path):
@@ -953,83 +991,77 @@ def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
     progress page and the TA's class table show the total less the late penalty. A student gets 403 on the
     grading page and on another's progress; a path-like assignment is refused; a second click while the
     batch runs is told to wait."""
-    from playwright.sync_api import sync_playwright
-
     from autograder import hidden
     submit_reference(hub, "dana", "01_setup", tmp_path)
     points = hidden.points("01_setup")
     password = "correct-horse-battery-9"  # tina (TA) and dana (student) signed up in the sign-up test above
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            tina = browser.new_context(ignore_https_errors=True).new_page()
-            dana = browser.new_context(ignore_https_errors=True).new_page()
-            log_in(dana, "dana", password, then="/services/grading/")
-            assert dana.wait_for_selector("text=403", timeout=30_000), dana.content()[:500]
-            assert dana.locator("#assignments").count() == 0
-            log_in(tina, "tina", password)
-            assert tina.url == f"{URL}/hub/home", "tina (the roster's TA) could not log in: run the sign-up test first"
-            # the TA sets 01_setup's due date, in the formgrader: three hours ago, so dana's submission is late
-            due = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=3)
-            tina.goto(f"{URL}/services/{COURSE}/formgrader")
-            tina.wait_for_selector("text=01_setup", timeout=60_000)
-            tina.locator("tr", has_text="01_setup").first.locator("td.edit a").click()
-            tina.fill(".modal-duedate", due.strftime("%Y-%m-%dT%H:%M"))
-            tina.fill(".modal-timezone", "+0000")
-            tina.click(".modal-footer .save")
-            tina.wait_for_selector(f"text={due.strftime('%Y-%m-%d %H:%M')}", timeout=30_000)
-            tina.goto(f"{URL}/hub/home")
-            tina.click("text=Services")
-            tina.click('a[href$="/services/grading/"]')
-            tina.wait_for_selector("#assignments", timeout=60_000)
-            shot(tina, "ta-grading")
-            tina.click("#assignment-01_setup button:has-text('Collect and grade')")
-            tina.wait_for_url(f"{URL}/services/grading/runs/**")
-            # a second click meanwhile (another TA, another tab) is told to wait, and starts nothing
-            second = tina.context.new_page()
-            second.goto(f"{URL}/services/grading/")
-            second.click("#assignment-01_setup button:has-text('Collect and grade')")
-            second.wait_for_load_state()
-            assert "being graded right now" in second.inner_text("#message"), second.content()[:800]
-            assert wait_for_run(tina) == "done", tina.inner_text("#log")
-            assert "graded" in tina.inner_text("#progress-dana")
-            shot(tina, "ta-grading-run")
-            tina.goto(f"{URL}/services/grading/assignments/01_setup")
-            assert tina.inner_text("#student-dana .hidden-score").strip() == f"{points:g}/{points:g}"
-            shot(tina, "ta-grading-assignment")
-            with tina.expect_download() as download:
-                tina.click("#otter-csv")
-            assert "dana" in Path(download.value.path()).read_text()
-            # a path-like name, posted with tina's own XSRF token, is refused and starts nothing
-            token = tina.input_value("input[name=_xsrf] >> nth=0")
-            refused = tina.request.post(f"{URL}/services/grading/runs", form={
-                "_xsrf": token, "action": "grade", "assignment": "../../../etc"})
-            assert refused.status == 400 and "no assignment named" in refused.text()
-            tina.click("#release-feedback")
-            tina.wait_for_url(f"{URL}/services/grading/runs/**")
-            assert wait_for_run(tina) == "done", tina.inner_text("#log")
-            # the student's own progress, and nobody else's; the TA sees the class
-            dana.goto(f"{URL}/services/progress/")
-            dana.wait_for_selector("#modules", timeout=60_000)
-            autograded = notebook_points("01_setup") + points  # 3 hours late: the default policy takes 10% of it
-            penalty = round(autograded * 0.10, 4)
-            assert dana.inner_text("#module-01_setup .penalty").strip() == f"{penalty:g}"
-            assert dana.inner_text("#module-01_setup .total").strip().startswith(f"{autograded - penalty:g}/")
-            shot(dana, "student-progress")
-            assert dana.goto(f"{URL}/services/progress/students/tina").status == 403
-            # her Assignment List, in her JupyterLab: the module she submitted (nbgrader lists a course once
-            # one of its modules is released), with its feedback to fetch
-            dana.goto(f"{URL}/user/dana/lab")
-            dana.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
-            dana.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
-            dana.click(".lm-Menu-itemLabel:has-text('Assignment List')")
-            dana.wait_for_selector("button:has-text('Fetch Feedback')", timeout=60_000)
-            shot(dana, "student-assignment-list")
-            tina.goto(f"{URL}/services/progress/")
-            assert tina.inner_text("#row-dana").split("\t")[1].strip() == f"{autograded - penalty:g} (late -{penalty:g})"
-            shot(tina, "ta-progress")
-        finally:
-            browser.close()
+    with chromium() as browser:
+        tina = browser.new_context(ignore_https_errors=True).new_page()
+        dana = browser.new_context(ignore_https_errors=True).new_page()
+        log_in(dana, "dana", password, then="/services/grading/")
+        assert dana.wait_for_selector("text=403", timeout=30_000), dana.content()[:500]
+        assert dana.locator("#assignments").count() == 0
+        log_in(tina, "tina", password)
+        assert tina.url == f"{URL}/hub/home", "tina (the roster's TA) could not log in: run the sign-up test first"
+        # the TA sets 01_setup's due date, in the formgrader: three hours ago, so dana's submission is late
+        due = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=3)
+        tina.goto(f"{URL}/services/{COURSE}/formgrader")
+        tina.wait_for_selector("text=01_setup", timeout=60_000)
+        tina.locator("tr", has_text="01_setup").first.locator("td.edit a").click()
+        tina.fill(".modal-duedate", due.strftime("%Y-%m-%dT%H:%M"))
+        tina.fill(".modal-timezone", "+0000")
+        tina.click(".modal-footer .save")
+        tina.wait_for_selector(f"text={due.strftime('%Y-%m-%d %H:%M')}", timeout=30_000)
+        tina.goto(f"{URL}/hub/home")
+        tina.click("text=Services")
+        tina.click('a[href$="/services/grading/"]')
+        tina.wait_for_selector("#assignments", timeout=60_000)
+        shot(tina, "ta-grading")
+        tina.click("#assignment-01_setup button:has-text('Collect and grade')")
+        tina.wait_for_url(f"{URL}/services/grading/runs/**")
+        # a second click meanwhile (another TA, another tab) is told to wait, and starts nothing
+        second = tina.context.new_page()
+        second.goto(f"{URL}/services/grading/")
+        second.click("#assignment-01_setup button:has-text('Collect and grade')")
+        second.wait_for_load_state()
+        assert "being graded right now" in second.inner_text("#message"), second.content()[:800]
+        assert wait_for_run(tina) == "done", tina.inner_text("#log")
+        assert "graded" in tina.inner_text("#progress-dana")
+        shot(tina, "ta-grading-run")
+        tina.goto(f"{URL}/services/grading/assignments/01_setup")
+        assert tina.inner_text("#student-dana .hidden-score").strip() == f"{points:g}/{points:g}"
+        shot(tina, "ta-grading-assignment")
+        with tina.expect_download() as download:
+            tina.click("#otter-csv")
+        assert "dana" in Path(download.value.path()).read_text()
+        # a path-like name, posted with tina's own XSRF token, is refused and starts nothing
+        token = tina.input_value("input[name=_xsrf] >> nth=0")
+        refused = tina.request.post(f"{URL}/services/grading/runs", form={
+            "_xsrf": token, "action": "grade", "assignment": "../../../etc"})
+        assert refused.status == 400 and "no assignment named" in refused.text()
+        tina.click("#release-feedback")
+        tina.wait_for_url(f"{URL}/services/grading/runs/**")
+        assert wait_for_run(tina) == "done", tina.inner_text("#log")
+        # the student's own progress, and nobody else's; the TA sees the class
+        dana.goto(f"{URL}/services/progress/")
+        dana.wait_for_selector("#modules", timeout=60_000)
+        autograded = notebook_points("01_setup") + points  # 3 hours late: the default policy takes 10% of it
+        penalty = round(autograded * 0.10, 4)
+        assert dana.inner_text("#module-01_setup .penalty").strip() == f"{penalty:g}"
+        assert dana.inner_text("#module-01_setup .total").strip().startswith(f"{autograded - penalty:g}/")
+        shot(dana, "student-progress")
+        assert dana.goto(f"{URL}/services/progress/students/tina").status == 403
+        # her Assignment List, in her JupyterLab: the module she submitted (nbgrader lists a course once
+        # one of its modules is released), with its feedback to fetch
+        dana.goto(f"{URL}/user/dana/lab")
+        dana.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+        dana.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
+        dana.click(".lm-Menu-itemLabel:has-text('Assignment List')")
+        dana.wait_for_selector("button:has-text('Fetch Feedback')", timeout=60_000)
+        shot(dana, "student-assignment-list")
+        tina.goto(f"{URL}/services/progress/")
+        assert tina.inner_text("#row-dana").split("\t")[1].strip() == f"{autograded - penalty:g} (late -{penalty:g})"
+        shot(tina, "ta-progress")
     fetched = in_container(f"{NAME}-student-dana", "dana",
                            f"nbgrader fetch_feedback 01_setup --course {COURSE} && cat 01_setup/feedback/*/01_setup.html")
     assert "Hidden tests" in fetched.stdout and "late penalty 10% of the autograded score" in fetched.stdout
@@ -1038,26 +1070,20 @@ def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
 def test_in_a_browser_the_assignment_list_shows_each_due_date_as_it_is_now(hub):
     """dana (signed up by the sign-up test) opens her Assignment List: 05_autograd, released, shows its due date;
     the TA moves it (after release, as in the formgrader) and the list's refresh button shows the new one."""
-    from playwright.sync_api import sync_playwright
-
     assert in_hub_as_grader("release_assignment", "05_autograd", "--force").returncode == 0
     first, moved = (datetime.datetime(2031, 1, 6, 17, 0), datetime.datetime(2031, 1, 9, 12, 30))
     item = "#released_assignments_list .list_item:has-text('05_autograd') .tinytorch-due"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(ignore_https_errors=True).new_page()
-            for when in (first, moved):
-                dated = in_hub_as_grader("db", "assignment", "add", "05_autograd", f"--duedate={when:%Y-%m-%d %H:%M} UTC")
-                assert dated.returncode == 0, dated.stderr
-                if when == first:
-                    open_assignment_list(page, "dana")
-                else:
-                    page.click("#refresh_assignments_list")
-                page.wait_for_selector(f"{item}:text-is('due {when:%Y-%m-%d %H:%M} UTC')", timeout=60_000)
-                shot(page, "student-assignment-list-due")
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_context(ignore_https_errors=True).new_page()
+        for when in (first, moved):
+            dated = in_hub_as_grader("db", "assignment", "add", "05_autograd", f"--duedate={when:%Y-%m-%d %H:%M} UTC")
+            assert dated.returncode == 0, dated.stderr
+            if when == first:
+                open_assignment_list(page, "dana")
+            else:
+                page.click("#refresh_assignments_list")
+            page.wait_for_selector(f"{item}:text-is('due {when:%Y-%m-%d %H:%M} UTC')", timeout=60_000)
+            shot(page, "student-assignment-list-due")
 
 
 def test_backup_then_restore_brings_back_database_gradebook_and_home(hub):
@@ -1122,36 +1148,30 @@ def test_in_a_browser_enrolment_lives_in_the_hub_and_survives_redeploys(hub):
     """Who is a student or TA is the hub's: the admin moves people on the admin page, and neither a redeploy
     without a roster (the README's default) nor one with it undoes that. Without a roster, the sign-up the
     admin approves becomes a student of the course (it sees the course in its Assignment List)."""
-    from playwright.sync_api import sync_playwright
-
     students, tas = f"nbgrader-{COURSE}", f"formgrade-{COURSE}"
     admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
     no_roster = STATE / "vars-no-roster.json"
     no_roster.write_text(json.dumps({**VARS, "course_roster_csv": ""}))
     hub.create_user("bob")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            admin = browser.new_context(ignore_https_errors=True).new_page()
-            log_in(admin, "admin", admin_password)
-            edit_group(admin, students, remove="bob")
-            edit_group(admin, tas, add="dana")
-            admin.goto(f"{URL}/hub/admin#/groups")
-            admin.wait_for_selector(f"text={tas}")
-            shot(admin, "admin-groups")
-            assert "bob" not in group_members(hub, students) and "dana" in group_members(hub, tas)
-            redeploy, _, _ = playbook(vars_file=no_roster)
-            assert redeploy.returncode == 0, explain(redeploy)
-            assert "bob" not in group_members(hub, students) and "dana" in group_members(hub, tas)
-            walt = browser.new_context(ignore_https_errors=True).new_page()
-            assert "sent to the admin" in sign_up(walt, "walt", "correct-horse-battery-9")
-            admin.goto(f"{URL}/hub/authorize")
-            admin.click('form[action$="authorize/walt"] button:has-text("Authorize")')
-            admin.wait_for_load_state()
-            assert "walt" in group_members(hub, students), "an approved sign-up without a roster is a student"
-            shot(admin, "admin-authorize-no-roster")
-        finally:
-            browser.close()
+    with chromium() as browser:
+        admin = browser.new_context(ignore_https_errors=True).new_page()
+        log_in(admin, "admin", admin_password)
+        edit_group(admin, students, remove="bob")
+        edit_group(admin, tas, add="dana")
+        admin.goto(f"{URL}/hub/admin#/groups")
+        admin.wait_for_selector(f"text={tas}")
+        shot(admin, "admin-groups")
+        assert "bob" not in group_members(hub, students) and "dana" in group_members(hub, tas)
+        redeploy, _, _ = playbook(vars_file=no_roster)
+        assert redeploy.returncode == 0, explain(redeploy)
+        assert "bob" not in group_members(hub, students) and "dana" in group_members(hub, tas)
+        walt = browser.new_context(ignore_https_errors=True).new_page()
+        assert "sent to the admin" in sign_up(walt, "walt", "correct-horse-battery-9")
+        admin.goto(f"{URL}/hub/authorize")
+        admin.click('form[action$="authorize/walt"] button:has-text("Authorize")')
+        admin.wait_for_load_state()
+        assert "walt" in group_members(hub, students), "an approved sign-up without a roster is a student"
+        shot(admin, "admin-authorize-no-roster")
     hub.start_server("walt")
     listed = in_container(f"{NAME}-student-walt", "walt", "nbgrader list")
     assert f"{COURSE} " in listed.stdout + listed.stderr, listed.stdout + listed.stderr  # his course's assignments
@@ -1243,20 +1263,9 @@ SEMESTER_NAMES = {"roster": ("rosa", "remi", "theo"), "no-roster": ("nora", "noe
 
 def open_assignment_list(page, student: str):
     """The student's JupyterLab (started by the hub if needed), Nbgrader menu, Assignment List."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-
-    said: list[str] = []  # what the page said and which of its requests failed, for a lab that never shows
-    page.on("console", lambda message: said.append(f"console {message.type}: {message.text}"))
-    page.on("requestfailed", lambda request: said.append(f"failed {request.method} {request.url}: {request.failure}"))
-    page.on("response", lambda response: said.append(f"{response.status} {response.url}") if response.status >= 400
-            else None)
     log_in(page, student, "correct-horse-battery-9", then="/hub/spawn")
     page.wait_for_url(f"{URL}/user/{student}/lab**", timeout=240_000)
-    try:
-        page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
-    except PlaywrightTimeoutError:
-        raise AssertionError(f"{student}'s JupyterLab did not show within 120 s at {page.url}; the page said:\n"
-                             + "\n".join(said[-30:])) from None
+    page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)  # chromium() says what a blank lab waited for
     page.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
     page.click(".lm-Menu-itemLabel:has-text('Assignment List')")
     page.wait_for_selector("#released_assignments_list, #fetched_assignments_list", timeout=60_000)
@@ -1332,8 +1341,6 @@ def test_in_a_browser_a_semester_from_sign_up_to_feedback(hub, case):
     import csv
     import io
 
-    from playwright.sync_api import sync_playwright
-
     import hub_config
     from autograder import hidden
     from autograder.late import LatePolicy
@@ -1358,144 +1365,135 @@ def test_in_a_browser_a_semester_from_sign_up_to_feedback(hub, case):
         print(f"\nredeploy without a roster: {seconds:.0f} s")
     wait_for_login_page()
     started = time.monotonic()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pages: tuple = ()
-        try:
-            def new_page():
-                return browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900}).new_page()
-            admin, a, b, ta = pages = new_page(), new_page(), new_page(), new_page()
-            name = f"semester-{case}"
-            # the admin approves the three sign-ups, and makes the third a TA (and no student)
-            log_in(admin, "admin", admin_password)
-            for user, page in ((a_name, a), (b_name, b), (ta_name, ta)):
-                assert "sent to the admin" in sign_up(page, user, password)
+    with chromium() as browser:
+        def new_page():
+            return browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900}).new_page()
+        admin, a, b, ta = new_page(), new_page(), new_page(), new_page()
+        name = f"semester-{case}"
+        # the admin approves the three sign-ups, and makes the third a TA (and no student)
+        log_in(admin, "admin", admin_password)
+        for user, page in ((a_name, a), (b_name, b), (ta_name, ta)):
+            assert "sent to the admin" in sign_up(page, user, password)
+        admin.goto(f"{URL}/hub/authorize")
+        for user in (a_name, b_name, ta_name):
+            admin.click(f'form[action$="authorize/{user}"] button:has-text("Authorize")')
+            admin.wait_for_load_state()
             admin.goto(f"{URL}/hub/authorize")
-            for user in (a_name, b_name, ta_name):
-                admin.click(f'form[action$="authorize/{user}"] button:has-text("Authorize")')
-                admin.wait_for_load_state()
-                admin.goto(f"{URL}/hub/authorize")
-            shot(admin, f"{name}-01-authorized")
-            edit_group(admin, tas, add=ta_name)
-            edit_group(admin, students, remove=ta_name)
-            assert {a_name, b_name} <= group_members(hub, students) and ta_name not in group_members(hub, students)
-            assert ta_name in group_members(hub, tas)
-            # the TA: the due date (three hours ago) and the release in the formgrader
-            log_in(ta, ta_name, password, then=f"/services/{COURSE}/formgrader")
-            ta.wait_for_selector(f"text={assignment}", timeout=60_000)
-            due = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=3)).replace(second=0, microsecond=0)
-            row = ta.locator("tr", has_text=assignment).first
-            row.locator("td.edit a").click()
-            ta.fill(".modal-duedate", due.strftime("%Y-%m-%dT%H:%M"))
-            ta.fill(".modal-timezone", "+0000")
-            ta.click(".modal-footer .save")
-            ta.wait_for_selector(f"text={due.strftime('%Y-%m-%d %H:%M')}", timeout=30_000)
-            row.locator("td.release a").click()
-            ta.locator("tr", has_text=assignment).first.locator("td.status:has-text('released')").wait_for(timeout=60_000)
-            shot(ta, f"{name}-02-released")
-            # ... and A's extension, on the grading page (Services, grading, the module)
-            ta.goto(f"{URL}/hub/home")
-            ta.click("text=Services")
-            ta.click('a[href$="/services/grading/"]')
-            ta.click(f"#assignment-{assignment} a:has-text('{assignment}')")
-            extension = ta.locator("form", has=ta.locator("input[placeholder='user name']"))
-            extension.locator("input[name=student]").fill(a_name)
-            extension.locator("input[name=hours]").fill("24")
-            extension.locator("button:has-text('Set')").click()
-            ta.wait_for_load_state()
-            assert "extension saved" in ta.inner_text("#message"), ta.inner_text("main")
-            # A works and submits, within the extension; B, late
-            open_assignment_list(a, a_name)
-            validated = work_and_submit(a, a_name, assignment, right, f"{name}-03-a")
-            assert validated.count("You did not provide a response") == validated.count("The following cell failed"), \
-                validated  # only the written answers (graded by hand) are missing
-            open_assignment_list(b, b_name)
-            before = datetime.datetime.now(datetime.timezone.utc)
-            validated = work_and_submit(b, b_name, assignment, wrong, f"{name}-04-b")
-            after = datetime.datetime.now(datetime.timezone.utc)
-            assert "Tensor.sqrt is still the skeleton's stub" in validated, validated
-            percent = policy.percent((before - due).total_seconds())
-            assert percent == policy.percent((after - due).total_seconds()) > 0
-            penalty_b = round((visible_b + hidden_points) * percent / 100, 4)
-            total_a, total_b = visible + hidden_points, visible_b + hidden_points - penalty_b
-            # the TA grades from the grading page and watches it finish
-            ta.goto(f"{URL}/services/grading/")
-            ta.click(f"#assignment-{assignment} button:has-text('Collect and grade')")
-            ta.wait_for_url(f"{URL}/services/grading/runs/**")
-            assert wait_for_run(ta) == "done", ta.inner_text("#log")
-            for user in (a_name, b_name):
-                assert "graded" in ta.inner_text(f"#progress-{user}"), ta.inner_text("#progress")
-            shot(ta, f"{name}-05-graded")
-            ta.goto(f"{URL}/services/grading/assignments/{assignment}")
-            cells = {user: [c.strip() for c in ta.inner_text(f"#student-{user}").split("\t")] for user in (a_name, b_name)}
-            assert ta.inner_text(f"#student-{a_name} .hidden-score").strip() == f"{hidden_points:g}/{hidden_points:g}"
-            assert ta.inner_text(f"#student-{b_name} .hidden-score").strip() == f"{hidden_points:g}/{hidden_points:g}"
-            assert f"{tests}/{tests} passed" in cells[a_name] and f"{passed_b}/{tests} passed" in cells[b_name], cells
-            assert ta.inner_text(f"#student-{a_name} .penalty").strip() == ""
-            assert ta.inner_text(f"#student-{b_name} .penalty").strip() == f"{penalty_b:g}"
-            assert ta.inner_text(f"#student-{a_name} .total").strip() == f"{total_a:g}/{possible:g}"
-            assert ta.inner_text(f"#student-{b_name} .total").strip() == f"{total_b:g}/{possible:g}"
-            shot(ta, f"{name}-06-assignment")
-            with ta.expect_download() as download:
-                ta.click("#canvas-csv")
-            canvas = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
-            column = canvas[0].index(assignment)
-            sis = canvas[0].index("SIS User ID")
-            scores = {r[sis]: r[column] for r in canvas[2:]}
-            assert canvas[1][column] == f"{possible:g}", canvas[:2]
-            assert scores[a_name] == f"{total_a:g}" and scores[b_name] == f"{total_b:g}", scores
-            # the formgrader: the submissions of the module with their scores
-            ta.goto(f"{URL}/services/{COURSE}/formgrader/manage_submissions/{assignment}")
-            for user, total in ((a_name, total_a), (b_name, total_b)):
-                ta.wait_for_selector(f"tr:has-text('{user}')", timeout=60_000)
-                text = ta.inner_text(f"tr:has-text('{user}')")
-                assert f"{total:g} / {possible:g}" in text, text
-            shot(ta, f"{name}-07-formgrader")
-            # each student's progress page: theirs, with the late penalty
-            for page, user, visible_score, penalty, total in ((a, a_name, visible, 0, total_a),
-                                                              (b, b_name, visible_b, penalty_b, total_b)):
-                page.goto(f"{URL}/services/progress/")
-                page.wait_for_selector("#modules", timeout=60_000)
-                module = f"#module-{assignment}"
-                assert page.inner_text(f"{module} .visible").strip() == f"{visible_score:g}"
-                assert page.inner_text(f"{module} .hidden").strip() == f"{hidden_points:g}"
-                assert page.inner_text(f"{module} .penalty").strip() == (f"{penalty:g}" if penalty else "")
-                assert page.inner_text(f"{module} .total").strip() == f"{total:g}/{possible:g}"
-                shot(page, f"{name}-08-progress-{user}")
-            # the TA releases the feedback; each student fetches theirs and opens it
-            ta.goto(f"{URL}/services/grading/assignments/{assignment}")
-            ta.click("#release-feedback")
-            ta.wait_for_url(f"{URL}/services/grading/runs/**")
-            assert wait_for_run(ta) == "done", ta.inner_text("#log")
-            for page, user in ((a, a_name), (b, b_name)):
-                page.goto(f"{URL}/user/{user}/lab")
-                page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
-                page.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
-                page.click(".lm-Menu-itemLabel:has-text('Assignment List')")
-                fetch = f"#submitted_assignments_list .list_item:has-text('{assignment}') button:has-text('Fetch Feedback')"
-                page.wait_for_selector(fetch, timeout=180_000)  # the list asks the exchange: slow on a busy host
-                page.click(fetch)
-                page.click("#submitted_assignments_list a:has-text('view feedback')", timeout=60_000)
-                page.wait_for_selector(f".jp-DirListing-item:has-text('{assignment}.html')", timeout=30_000)
-                page.dblclick(f".jp-DirListing-item:has-text('{assignment}.html')")
-                frame = page.frame_locator(".jp-HTMLViewer iframe, iframe").first
-                frame.locator("text=Hidden tests").first.wait_for(timeout=60_000)
-                feedback = frame.locator("body").inner_text()
-                shot(page, f"{name}-09-feedback-{user}")
-                if user == b_name:
-                    assert f"late penalty {percent:g}% of the autograded score" in feedback, feedback[:2000]
-                else:
-                    assert "after the due date" not in feedback, feedback[:2000]
-            # the module goes back to draft (the next case releases it again)
-            ta.goto(f"{URL}/services/{COURSE}/formgrader")
-            ta.locator("tr", has_text=assignment).first.locator("td.release a").click()
-            ta.locator("tr", has_text=assignment).first.locator("td.status:has-text('draft')").wait_for(timeout=60_000)
-        except Exception:
-            for who, page in zip(("admin", a_name, b_name, ta_name), pages):  # what each saw when it failed
-                shot(page, f"semester-{case}-failed-{who}")
-            raise
-        finally:
-            browser.close()
+        shot(admin, f"{name}-01-authorized")
+        edit_group(admin, tas, add=ta_name)
+        edit_group(admin, students, remove=ta_name)
+        assert {a_name, b_name} <= group_members(hub, students) and ta_name not in group_members(hub, students)
+        assert ta_name in group_members(hub, tas)
+        # the TA: the due date (three hours ago) and the release in the formgrader
+        log_in(ta, ta_name, password, then=f"/services/{COURSE}/formgrader")
+        ta.wait_for_selector(f"text={assignment}", timeout=60_000)
+        due = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=3)).replace(second=0, microsecond=0)
+        row = ta.locator("tr", has_text=assignment).first
+        row.locator("td.edit a").click()
+        ta.fill(".modal-duedate", due.strftime("%Y-%m-%dT%H:%M"))
+        ta.fill(".modal-timezone", "+0000")
+        ta.click(".modal-footer .save")
+        ta.wait_for_selector(f"text={due.strftime('%Y-%m-%d %H:%M')}", timeout=30_000)
+        row.locator("td.release a").click()
+        ta.locator("tr", has_text=assignment).first.locator("td.status:has-text('released')").wait_for(timeout=60_000)
+        shot(ta, f"{name}-02-released")
+        # ... and A's extension, on the grading page (Services, grading, the module)
+        ta.goto(f"{URL}/hub/home")
+        ta.click("text=Services")
+        ta.click('a[href$="/services/grading/"]')
+        ta.click(f"#assignment-{assignment} a:has-text('{assignment}')")
+        extension = ta.locator("form", has=ta.locator("input[placeholder='user name']"))
+        extension.locator("input[name=student]").fill(a_name)
+        extension.locator("input[name=hours]").fill("24")
+        extension.locator("button:has-text('Set')").click()
+        ta.wait_for_load_state()
+        assert "extension saved" in ta.inner_text("#message"), ta.inner_text("main")
+        # A works and submits, within the extension; B, late
+        open_assignment_list(a, a_name)
+        validated = work_and_submit(a, a_name, assignment, right, f"{name}-03-a")
+        assert validated.count("You did not provide a response") == validated.count("The following cell failed"), \
+            validated  # only the written answers (graded by hand) are missing
+        open_assignment_list(b, b_name)
+        before = datetime.datetime.now(datetime.timezone.utc)
+        validated = work_and_submit(b, b_name, assignment, wrong, f"{name}-04-b")
+        after = datetime.datetime.now(datetime.timezone.utc)
+        assert "Tensor.sqrt is still the skeleton's stub" in validated, validated
+        percent = policy.percent((before - due).total_seconds())
+        assert percent == policy.percent((after - due).total_seconds()) > 0
+        penalty_b = round((visible_b + hidden_points) * percent / 100, 4)
+        total_a, total_b = visible + hidden_points, visible_b + hidden_points - penalty_b
+        # the TA grades from the grading page and watches it finish
+        ta.goto(f"{URL}/services/grading/")
+        ta.click(f"#assignment-{assignment} button:has-text('Collect and grade')")
+        ta.wait_for_url(f"{URL}/services/grading/runs/**")
+        assert wait_for_run(ta) == "done", ta.inner_text("#log")
+        for user in (a_name, b_name):
+            assert "graded" in ta.inner_text(f"#progress-{user}"), ta.inner_text("#progress")
+        shot(ta, f"{name}-05-graded")
+        ta.goto(f"{URL}/services/grading/assignments/{assignment}")
+        cells = {user: [c.strip() for c in ta.inner_text(f"#student-{user}").split("\t")] for user in (a_name, b_name)}
+        assert ta.inner_text(f"#student-{a_name} .hidden-score").strip() == f"{hidden_points:g}/{hidden_points:g}"
+        assert ta.inner_text(f"#student-{b_name} .hidden-score").strip() == f"{hidden_points:g}/{hidden_points:g}"
+        assert f"{tests}/{tests} passed" in cells[a_name] and f"{passed_b}/{tests} passed" in cells[b_name], cells
+        assert ta.inner_text(f"#student-{a_name} .penalty").strip() == ""
+        assert ta.inner_text(f"#student-{b_name} .penalty").strip() == f"{penalty_b:g}"
+        assert ta.inner_text(f"#student-{a_name} .total").strip() == f"{total_a:g}/{possible:g}"
+        assert ta.inner_text(f"#student-{b_name} .total").strip() == f"{total_b:g}/{possible:g}"
+        shot(ta, f"{name}-06-assignment")
+        with ta.expect_download() as download:
+            ta.click("#canvas-csv")
+        canvas = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+        column = canvas[0].index(assignment)
+        sis = canvas[0].index("SIS User ID")
+        scores = {r[sis]: r[column] for r in canvas[2:]}
+        assert canvas[1][column] == f"{possible:g}", canvas[:2]
+        assert scores[a_name] == f"{total_a:g}" and scores[b_name] == f"{total_b:g}", scores
+        # the formgrader: the submissions of the module with their scores
+        ta.goto(f"{URL}/services/{COURSE}/formgrader/manage_submissions/{assignment}")
+        for user, total in ((a_name, total_a), (b_name, total_b)):
+            ta.wait_for_selector(f"tr:has-text('{user}')", timeout=60_000)
+            text = ta.inner_text(f"tr:has-text('{user}')")
+            assert f"{total:g} / {possible:g}" in text, text
+        shot(ta, f"{name}-07-formgrader")
+        # each student's progress page: theirs, with the late penalty
+        for page, user, visible_score, penalty, total in ((a, a_name, visible, 0, total_a),
+                                                          (b, b_name, visible_b, penalty_b, total_b)):
+            page.goto(f"{URL}/services/progress/")
+            page.wait_for_selector("#modules", timeout=60_000)
+            module = f"#module-{assignment}"
+            assert page.inner_text(f"{module} .visible").strip() == f"{visible_score:g}"
+            assert page.inner_text(f"{module} .hidden").strip() == f"{hidden_points:g}"
+            assert page.inner_text(f"{module} .penalty").strip() == (f"{penalty:g}" if penalty else "")
+            assert page.inner_text(f"{module} .total").strip() == f"{total:g}/{possible:g}"
+            shot(page, f"{name}-08-progress-{user}")
+        # the TA releases the feedback; each student fetches theirs and opens it
+        ta.goto(f"{URL}/services/grading/assignments/{assignment}")
+        ta.click("#release-feedback")
+        ta.wait_for_url(f"{URL}/services/grading/runs/**")
+        assert wait_for_run(ta) == "done", ta.inner_text("#log")
+        for page, user in ((a, a_name), (b, b_name)):
+            page.goto(f"{URL}/user/{user}/lab")
+            page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+            page.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
+            page.click(".lm-Menu-itemLabel:has-text('Assignment List')")
+            fetch = f"#submitted_assignments_list .list_item:has-text('{assignment}') button:has-text('Fetch Feedback')"
+            page.wait_for_selector(fetch, timeout=180_000)  # the list asks the exchange: slow on a busy host
+            page.click(fetch)
+            page.click("#submitted_assignments_list a:has-text('view feedback')", timeout=60_000)
+            page.wait_for_selector(f".jp-DirListing-item:has-text('{assignment}.html')", timeout=30_000)
+            page.dblclick(f".jp-DirListing-item:has-text('{assignment}.html')")
+            frame = page.frame_locator(".jp-HTMLViewer iframe, iframe").first
+            frame.locator("text=Hidden tests").first.wait_for(timeout=60_000)
+            feedback = frame.locator("body").inner_text()
+            shot(page, f"{name}-09-feedback-{user}")
+            if user == b_name:
+                assert f"late penalty {percent:g}% of the autograded score" in feedback, feedback[:2000]
+            else:
+                assert "after the due date" not in feedback, feedback[:2000]
+        # the module goes back to draft (the next case releases it again)
+        ta.goto(f"{URL}/services/{COURSE}/formgrader")
+        ta.locator("tr", has_text=assignment).first.locator("td.release a").click()
+        ta.locator("tr", has_text=assignment).first.locator("td.status:has-text('draft')").wait_for(timeout=60_000)
     print(f"\n{case}: {time.monotonic() - started:.0f} s in the browser")
     for user in (a_name, b_name):
         hub.stop_server(user)
@@ -1535,6 +1533,11 @@ def test_a_second_host_becomes_a_grader_node_over_ssh(deployment, tmp_path):
         assert "grader : Check that the grader image runs Otter" in result.stdout
         # The node's own file system got the grader's work folder.
         assert docker("exec", node, "test", "-d", f"{SRV}/grader").returncode == 0
+        # ... and the course's datasets, the hub host's bytes at the hub host's path (its grading jobs bind them)
+        digests = f"cd {SRV}/datasets && find . -type f | sort | xargs sha256sum"
+        on_node = docker("exec", node, "sh", "-c", digests, check=False).stdout
+        assert "mnist" in on_node and on_node == subprocess.run(["sh", "-c", digests], capture_output=True,
+                                                                text=True, check=True).stdout, f"on the node: {on_node!r}"
         again, recap, _ = playbook(env={"INVENTORY": str(inventory)})
         assert again.returncode == 0, explain(again)
         assert recap["gradernode"]["changed"] == 0, f"changed: {changed_tasks(again.stdout)}"

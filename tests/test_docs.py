@@ -49,7 +49,7 @@ def test_make_screenshots_runs_every_test_that_opens_a_browser():
     assert re.search(r"^screenshots:.*\n\t.*tests/test_deploy\.py -k in_a_browser$", makefile, re.M), makefile
     tree = ast.parse((ROOT / "tests" / "test_deploy.py").read_text())
     browsing = [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
-                and "sync_playwright" in ast.unparse(node)]
+                and "chromium()" in ast.unparse(node)]
     assert browsing, "no test opens Chromium"
     unnamed = [name for name in browsing if "in_a_browser" not in name]
     assert not unnamed, f"open Chromium but `make screenshots` does not run them: {unnamed}"
