@@ -1,7 +1,7 @@
 # Developer shortcuts. The README's two commands are the supported entry points.
 PY ?= .venv/bin/python
 
-.PHONY: test test-fast build check comparisons course bench bench-grading bench-load xor mnist tinygpt screenshots
+.PHONY: test test-fast build check comparisons course bench bench-grading bench-load bench-load-cluster xor mnist tinygpt screenshots
 test:            ## every test (what CI runs)
 	bash tests/run.sh
 test-fast:       ## skip the slow tests while iterating
@@ -22,6 +22,9 @@ bench-grading:   ## grading throughput: 100 submissions in hardened containers -
 bench-load:      ## 50 then 100 students arriving at once on the deployed classroom -> results/deploy/load-*.json
 	$(PY) deploy/bench_load.py --students 50 --arrive-in 120
 	$(PY) deploy/bench_load.py --students 100 --arrive-in 180
+bench-load-cluster: ## the same classes on the test cluster (three engines, students on two nodes) -> results/deploy/cluster-load-*.json
+	TINYTORCH_CLUSTER_STUDENTS=50 TINYTORCH_CLUSTER_ARRIVE_IN=120 bash tests/run.sh tests/test_deploy_swarm.py -k class_arriving -s
+	TINYTORCH_CLUSTER_STUDENTS=100 TINYTORCH_CLUSTER_ARRIVE_IN=180 bash tests/run.sh tests/test_deploy_swarm.py -k class_arriving -s
 xor:             ## milestones 1 and 2
 	$(PY) -m course.milestones.xor
 mnist:           ## milestone 3: the MNIST CNN (datasets from $$TINYTORCH_DATASETS or ../shared/datasets)

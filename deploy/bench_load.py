@@ -3,6 +3,7 @@ submit a module, and stop, all through the hub's pages and their servers' own en
 
     .venv/bin/python deploy/bench_load.py [--root /srv/tinytorch] [--url https://127.0.0.1:443]
                                           [--students 50] [--arrive-in 120] [--assignment 01_setup]
+                                          [--engines unix:///run/e1.sock unix:///run/e2.sock ...]
                                           [--out results/deploy/load-50.json]
 
 Run as root on the hub host of a deployed classroom made for measuring (it needs the test extras: Locust).
@@ -19,7 +20,8 @@ each does, once, what a student's browser does:
     stop            the hub's API with the student's cookie and XSRF header, as the home page's button
 
 While the class runs, ``docker stats`` samples the hub, the proxy, the database (if any) and the students'
-servers every few seconds. Writes each step's count, errors, median, 95th percentile and max; the peak CPU and
+servers every few seconds: on this host's Docker, or on a swarm on each engine given with ``--engines`` (the
+first is the hub's), which also counts how many students' servers each engine ran at once. Writes each step's count, errors, median, 95th percentile and max; the peak CPU and
 memory of the hub, proxy and database; the memory per student server; and the errors themselves. The bench
 students stay (their homes too): run it again and it signs the same students in.
 """
@@ -81,27 +83,47 @@ def sign_up_and_approve(url: str, ca: str, names: list[str], admin_password: str
         hub.api("POST", f"/groups/nbgrader-{course}/users", json={"users": [name]})
 
 
-class Sampler(threading.Thread):
-    """``docker stats`` of the classroom's containers every ``every`` seconds until stopped (bounded)."""
+def docker(engine: str | None, *args: str) -> list[str]:
+    """The docker command line for ``engine`` (a daemon's address, as DOCKER_HOST takes it; None: this host's)."""
+    return ["docker", *(["-H", engine] if engine else []), *args]
 
-    def __init__(self, name: str, every: float = 5, most: int = 720):
+
+class Sampler(threading.Thread):
+    """``docker stats`` of the classroom's containers on each engine every ``every`` seconds until stopped
+    (bounded)."""
+
+    def __init__(self, name: str, engines: list[str | None], every: float = 5, most: int = 720):
         super().__init__(daemon=True)
-        self.name_prefix, self.every, self.most = name, every, most
+        self.name_prefix, self.engines, self.every, self.most = name, engines, every, most
         self.samples: list[dict] = []
         self.stopped = threading.Event()
 
     def run(self) -> None:
         for _ in range(self.most):
-            out = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{json .}}"],
-                                 capture_output=True, text=True, timeout=60).stdout
-            taken = time.time()
-            for line in out.splitlines():
-                row = json.loads(line)
-                if row["Name"].startswith(f"{self.name_prefix}-"):
-                    self.samples.append({"t": taken, "name": row["Name"], "cpu": float(row["CPUPerc"].rstrip("%")),
-                                         "mem_mib": mebibytes(row["MemUsage"].split("/")[0])})
+            for engine in self.engines:
+                out = subprocess.run(docker(engine, "stats", "--no-stream", "--format", "{{json .}}"),
+                                     capture_output=True, text=True, timeout=60).stdout
+                taken = time.time()
+                for line in out.splitlines():
+                    row = json.loads(line)
+                    if row["Name"].startswith(f"{self.name_prefix}-"):
+                        self.samples.append({"t": taken, "engine": engine or "local", "name": row["Name"],
+                                             "cpu": float(row["CPUPerc"].rstrip("%")),
+                                             "mem_mib": mebibytes(row["MemUsage"].split("/")[0])})
             if self.stopped.wait(self.every):
                 return
+
+    def most_students_at_once(self) -> dict[str, int]:
+        """Per engine, the most students' servers one sample saw running there."""
+        counts: dict[tuple[str, float], int] = {}
+        for sample in self.samples:
+            if sample["name"].startswith(f"{self.name_prefix}-student-"):
+                key = (sample["engine"], sample["t"])
+                counts[key] = counts.get(key, 0) + 1
+        most: dict[str, int] = {}
+        for (engine, _), count in counts.items():
+            most[engine] = max(most.get(engine, 0), count)
+        return most
 
 
 def mebibytes(text: str) -> float:
@@ -226,13 +248,16 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=50)
     parser.add_argument("--arrive-in", type=float, default=120, help="seconds over which the students arrive")
     parser.add_argument("--assignment", default="01_setup")
+    parser.add_argument("--engines", nargs="+", default=[None], metavar="DOCKER_HOST",
+                        help="on a swarm: each engine's address (the hub's first), to sample; default: this host's")
     parser.add_argument("--out", default=None, help="default: results/deploy/load-<students>.json")
     args = parser.parse_args()
     root = Path(args.root)
     ca = str(root / "tls" / "hub.crt")
     hub = HubClient(args.url, (root / "secrets" / "api_token").read_text().strip(), ca=ca)
-    subprocess.run(["docker", "exec", "-u", f"grader-{args.course}", "-w", "/srv/nbgrader/course", f"{args.name}-hub",
-                    "nbgrader", "release_assignment", args.assignment], capture_output=True)  # released already: fine
+    subprocess.run(docker(args.engines[0], "exec", "-u", f"grader-{args.course}", "-w", "/srv/nbgrader/course",
+                          f"{args.name}-hub", "nbgrader", "release_assignment", args.assignment),
+                   capture_output=True)  # released already: fine
     names = [f"load{i:03d}" for i in range(1, args.students + 1)]
     sign_up_and_approve(args.url, ca, names, (root / "secrets" / "admin_password").read_text().strip(), hub,
                         args.course)
@@ -241,7 +266,7 @@ def main() -> None:
 
     env = Environment(user_classes=[make_student_class(args.url, ca, args.course, args.assignment, iter(names))])
     runner = env.create_local_runner()
-    sampler = Sampler(args.name)
+    sampler = Sampler(args.name, args.engines)
     sampler.start()
     started = time.time()
     runner.start(args.students, spawn_rate=args.students / max(args.arrive_in, 1))
@@ -282,6 +307,7 @@ def main() -> None:
                        for role, rows in by_role.items() if role != "student"},
         "student_server_mem_mib": {"median": round(statistics.median(students_mem), 1),
                                    "p95": round(percentile(students_mem, 0.95), 1)} if students_mem else None,
+        "students_at_once_per_engine": sampler.most_students_at_once(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     out = Path(args.out or f"results/deploy/load-{args.students}.json")

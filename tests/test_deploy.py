@@ -436,8 +436,10 @@ def chromium():
                     text = f"(unreadable: {type(unreadable).__name__})"
                 record = heard.get(page, {"waiting": {}, "said": []})
                 waiting = [f"{started} {url}" for started, url in record["waiting"].values()][:10]
+                said = record["said"] if len(record["said"]) <= 12 else [  # the first failure is often the cause
+                    *record["said"][:6], f"... {len(record['said']) - 12} more ...", *record["said"][-6:]]
                 error.add_note(f"page {n} at {page.url} (screenshot {STEPS}/failed-{n}.jpg): {text!r}; "
-                               f"waiting for {waiting}; said {record['said'][-10:]}")
+                               f"waiting for {waiting}; said {said}")
             raise
         finally:
             browser.close()
@@ -453,6 +455,8 @@ def listen(page, record: dict) -> None:
     page.on("console", lambda message: said.append(f"{message.type}: {message.text[:200]}")
             if message.type in ("error", "warning") else None)
     page.on("pageerror", lambda exception: said.append(f"uncaught {exception}"))
+    page.on("response", lambda response: said.append(f"{response.status} {response.url}")
+            if response.status >= 400 else None)
 
 
 def log_in(page, name: str, password: str, then: str = "/hub/home") -> None:

@@ -462,6 +462,10 @@ DEPLOYED = f"{PREFIX}d"                          # the deployed classroom's tiny
 DEPLOYED_ROOT = STATE / "srv"                    # its tinytorch_root (on this machine, seen by every engine)
 DEPLOYED_PORT = 8443                             # the proxy's port on engine 1's address
 HOST_LINK = f"{PREFIX}-h"                        # this machine's own veth on the cluster's lan (to reach the hub)
+# The Locust class (deploy/bench_load.py's students): 10 here; `make bench-load-cluster` sets 50, then 100.
+CLUSTER_STUDENTS = int(os.environ.get("TINYTORCH_CLUSTER_STUDENTS", "10"))
+CLUSTER_ARRIVE_IN = os.environ.get("TINYTORCH_CLUSTER_ARRIVE_IN", "20")  # seconds over which they arrive
+LOAD_STUDENTS = [f"load{i:03d}" for i in range(1, CLUSTER_STUDENTS + 1)]
 
 
 def host_address() -> str:
@@ -513,7 +517,8 @@ def deployed(engines, tmp_path_factory):
     sh("ip", "-n", f"{PREFIX}-lan", "link", "set", f"{HOST_LINK}-b", "master", "br0", "up")
     sh("ip", "addr", "add", f"{host_address()}/{SUBNET.prefixlen}", "dev", HOST_LINK)
     sh("ip", "link", "set", HOST_LINK, "up")
-    (here / "roster.csv").write_text("username,role,name\nalice,student,Alice A\nbob,student,Bob B\n")
+    (here / "roster.csv").write_text("username,role,name\nalice,student,Alice A\nbob,student,Bob B\n"
+                                     + "".join(f"{name},student,\n" for name in LOAD_STUDENTS))
     (here / "vars.json").write_text(json.dumps({
         **VARS, "tinytorch_name": DEPLOYED, "tinytorch_root": str(DEPLOYED_ROOT), "course_roster_csv": str(here / "roster.csv"),
         "hub_bind_address": address(1), "hub_https_port": DEPLOYED_PORT, "hub_public_host": address(1),
@@ -596,6 +601,30 @@ def test_the_deployed_classroom_students_on_two_nodes_fetch_and_submit(deployed)
     submitted = DEPLOYED_ROOT / "course" / "submitted"
     for name in ("alice", "bob"):
         assert (submitted / name / "01_setup" / f"{name}.txt").read_text() == f"{name} was here\n"
+
+
+def test_a_class_arriving_at_once_spreads_over_both_nodes_and_all_get_through(deployed):
+    """The deploy tests' Locust class (deploy/bench_load.py) on the cluster: CLUSTER_STUDENTS students sign up, are
+    approved, log in on the login page, start their servers (Swarm services, spread over the two [nodes]), run a
+    cell, fetch and submit 01_setup from the Assignments tab's own requests and stop, with no error. The results
+    file (results/deploy/cluster-load-<N>.json with TINYTORCH_CLUSTER_STUDENTS set: `make bench-load-cluster`)
+    has every step's figures, next to the one-host ones in docs/admins.md."""
+    n = CLUSTER_STUDENTS
+    out = (ROOT / "results" / "deploy" / f"cluster-load-{n}.json" if "TINYTORCH_CLUSTER_STUDENTS" in os.environ
+           else DEPLOYED_ROOT.parent / "cluster-load.json")
+    run = subprocess.run([sys.executable, str(DEPLOY / "bench_load.py"), "--root", str(DEPLOYED_ROOT),
+                          "--url", f"https://{address(1)}:{DEPLOYED_PORT}", "--name", DEPLOYED,
+                          "--students", str(n), "--arrive-in", CLUSTER_ARRIVE_IN, "--assignment", "01_setup",
+                          "--engines", *(socket_of(i) for i in ENGINES), "--out", str(out)],
+                         capture_output=True, text=True, timeout=3000)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    print(f"\n{n} students on the cluster: {json.dumps(result['steps'])} {result['students_at_once_per_engine']}")
+    assert all(step["done"] == n and step["errors"] == 0 for step in result["steps"].values()), result
+    on_nodes = result["students_at_once_per_engine"]
+    assert on_nodes.get(socket_of(2), 0) > 0 and on_nodes.get(socket_of(3), 0) > 0, on_nodes  # both [nodes]
+    assert on_nodes.get(socket_of(1), 0) == 0, on_nodes  # the hub host is not a node
+    assert result["containers"]["hub"]["peak_mem_mib"] > 0 and result["student_server_mem_mib"]["median"] > 0
 
 
 def test_the_deployed_classroom_second_run_changes_nothing(deployed):
