@@ -16,7 +16,8 @@ process does itself before the submission's code runs (autograder/ttgrade/parent
 - no ``--memory-swap``: a job may swap as much as its memory where the node has swap (grader nodes should not);
 - the datasets (public, up to 15 MB) are the node's own copy, bound read-only at the host's path, checked
   against the digests in the bundle; never the course directory.
-A job whose node goes down is given again to the swarm (``ATTEMPTS``), with a new nonce and secrets.
+A job whose node goes down, or whose task Swarm itself withdraws before it ran (``WITHDRAWN``), is given again
+to the swarm (``ATTEMPTS``), with a new nonce and secrets.
 """
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ from autograder.ttgrade.protocol import BUNDLE_SECRET, DATASETS, RESULT_PREFIX, 
 GRADERS_LABEL = "tinytorch.graders"  # the label the swarm role gives the inventory's [graders] (roles/swarm/vars)
 POLL_SECONDS = 1.0
 ATTEMPTS = 3          # a job is given to the swarm again when its node went down, at most this often
+# What Swarm says of a task it took back from its node without running it to the end (the node stopped meeting
+# the job's constraints or reservations, as when it comes back from being down): nothing about the submission.
+WITHDRAWN = ("assigned node no longer meets constraints",)
 RUNNING: set[str] = set()  # names of the jobs (services) running now (removed if the TA interrupts)
 
 
@@ -159,7 +163,8 @@ def grade_as_job(job: Job, work_root: Path | None = None, node: str = "") -> dic
         result = run_once(job, node)
         if result.get("status") != "node down":
             return result | {"attempts": attempt}
-    return {"status": "error", "message": f"the grader nodes went down under this job {ATTEMPTS} times"}
+    return {"status": "error", "message": f"the grader nodes went down (or Swarm took the job back from them) under "
+                                          f"this job {ATTEMPTS} times"}
 
 
 def run_once(job: Job, only_node: str = "") -> dict:
@@ -194,7 +199,7 @@ def run_once(job: Job, only_node: str = "") -> dict:
                                                   f"{job.limits.wall_seconds:g} s and was removed"}
         seconds = time.monotonic() - started
         node = (task or {}).get("NodeID", "")
-        if state != "complete" and node and node_down(node):
+        if state != "complete" and node and (node_down(node) or task["Status"].get("Err") in WITHDRAWN):
             return {"status": "node down"}
         logs = docker("service", "logs", "--raw", name, timeout=300)
         lines = logs.stdout.decode("utf-8", "replace").splitlines()

@@ -214,6 +214,42 @@ def test_every_hardening_flag_swarm_can_express_is_on_a_grading_jobs_service(tmp
     assert datasets.count("type=bind") == 1 and "target=/datasets,readonly" in datasets
 
 
+def test_a_grading_job_swarm_withdrew_or_whose_node_died_is_given_again_and_nothing_else_is(monkeypatch):
+    """A Swarm job's task that ended because its node went down, or that Swarm took back saying the node no longer
+    meets its constraints, is run again with a new nonce (at most ATTEMPTS times); a task that failed for any other
+    reason is the submission's result, not retried."""
+    from autograder import swarm_jobs
+    ran: list[str] = []
+    endings = iter([])
+
+    def fake_docker(*args, input=None, timeout=120):
+        if args[:2] == ("service", "create"):
+            ran.append(args[args.index("--name") + 1])
+        return subprocess.CompletedProcess(args, 0, b"", b"")
+
+    monkeypatch.setattr(swarm_jobs, "docker", fake_docker)
+    monkeypatch.setattr(swarm_jobs, "delivery", lambda job, nonce: b"x")
+    monkeypatch.setattr(swarm_jobs, "POLL_SECONDS", 0)
+    monkeypatch.setattr(swarm_jobs, "latest_task", lambda name: next(endings))
+    monkeypatch.setattr(swarm_jobs, "node_down", lambda node: node == "dead")
+    job = containers.Job("02_tensor", {}, image="img")
+
+    def task(state, node="n1", err=""):
+        return {"NodeID": node, "Status": {"State": state, "Err": err}}
+
+    endings = iter([task("rejected", err="assigned node no longer meets constraints"),
+                    task("shutdown", node="dead"), task("failed", err="task: non-zero exit (1)")])
+    result = swarm_jobs.grade_as_job(job)
+    assert len(ran) == 3 and len(set(ran)) == 3, ran  # three jobs, each its own name (a new nonce)
+    assert result["status"] == "error" and "non-zero exit (1)" in result["message"], result
+    ran.clear()
+    endings = iter([task("failed", err="task: non-zero exit (137)")])
+    assert swarm_jobs.grade_as_job(job)["status"] == "error" and len(ran) == 1, ran
+    ran.clear()
+    endings = iter([task("rejected", err="assigned node no longer meets constraints")] * swarm_jobs.ATTEMPTS)
+    assert "under this job 3 times" in swarm_jobs.grade_as_job(job)["message"] and len(ran) == 3
+
+
 PROBE_ENVIRONMENT = r"""
 import json, os, socket, resource
 facts = {"uid": os.getuid()}
