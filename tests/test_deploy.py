@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -415,12 +416,11 @@ def chromium():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        heard: dict = {}  # page -> its requests still waiting for an answer, and what went wrong
         new_context = browser.new_context
 
         def listening_context(**options):
             context = new_context(**options)
-            context.on("page", lambda page: listen(page, heard.setdefault(page, {"waiting": {}, "said": []})))
+            context.on("page", lambda page: listen(page, HEARD.setdefault(page, {"waiting": {}, "said": []})))
             return context
 
         browser.new_context = listening_context  # every test's contexts, without each test wiring it
@@ -429,20 +429,48 @@ def chromium():
         except BaseException as error:
             pages = [page for context in browser.contexts for page in context.pages]
             for n, page in enumerate(pages, 1):
-                try:
-                    shot(page, f"failed-{n}")
-                    text = " ".join(page.inner_text("body", timeout=5000).split())[:300]
-                except Exception as unreadable:  # a page that hangs still names its address
-                    text = f"(unreadable: {type(unreadable).__name__})"
-                record = heard.get(page, {"waiting": {}, "said": []})
-                waiting = [f"{started} {url}" for started, url in record["waiting"].values()][:10]
-                said = record["said"] if len(record["said"]) <= 12 else [  # the first failure is often the cause
-                    *record["said"][:6], f"... {len(record['said']) - 12} more ...", *record["said"][-6:]]
-                error.add_note(f"page {n} at {page.url} (screenshot {STEPS}/failed-{n}.jpg): {text!r}; "
-                               f"waiting for {waiting}; said {said}")
+                error.add_note(what_the_page_said(page, f"failed-{n}"))
             raise
         finally:
             browser.close()
+            HEARD.clear()
+
+
+HEARD: dict = {}  # page -> its requests still waiting for an answer, and what went wrong (chromium() listens)
+
+
+def what_the_page_said(page, name: str) -> str:
+    """``page``'s address and text, the requests it still waits for, its failures and errors (its screenshot saved
+    as <name>.jpg)."""
+    try:
+        shot(page, name)
+        text = " ".join(page.inner_text("body", timeout=5000).split())[:300]
+    except Exception as unreadable:  # a page that hangs still names its address
+        text = f"(unreadable: {type(unreadable).__name__})"
+    record = HEARD.get(page, {"waiting": {}, "said": []})
+    waiting = [f"{started} {url}" for started, url in record["waiting"].values()][:10]
+    said = record["said"] if len(record["said"]) <= 12 else [  # the first failure is often the cause
+        *record["said"][:6], f"... {len(record['said']) - 12} more ...", *record["said"][-6:]]
+    return f"page at {page.url} (screenshot {STEPS}/{name}.jpg): {text!r}; waiting for {waiting}; said {said}"
+
+
+def jupyterlab_with_nbgrader(page) -> None:
+    """Wait for the student's JupyterLab with nbgrader's menu. Now and then (in about one CI run in three, never
+    reproduced on demand) JupyterLab shows blank, or without its extensions because their scripts did not load;
+    a student reloads the page, and so does this, once, with a warning that carries what the first load said
+    (pytest prints it even when the test passes). Two loads in a row that fail the test."""
+    for attempt in (1, 2):
+        try:
+            page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+            page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").wait_for(timeout=30_000)
+            return
+        except Exception:
+            if attempt == 2:
+                raise
+            warnings.warn(f"JupyterLab showed without nbgrader's menu; reloaded once. The first load's "
+                          f"{what_the_page_said(page, 'lab-reloaded')}", stacklevel=2)
+            HEARD.get(page, {}).get("said", []).clear()
+            page.reload()
 
 
 def listen(page, record: dict) -> None:
@@ -599,7 +627,7 @@ def test_in_a_browser_sign_up_approval_jupyterlab_and_formgrader(hub):
         assert admin.locator('form[action$="authorize/eve"] button:has-text("Authorize")').count() == 1  # waiting
         log_in(dana, "dana", password, then="/hub/spawn")  # spawns her server, then JupyterLab
         dana.wait_for_url(f"{URL}/user/dana/lab**", timeout=240_000)
-        dana.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+        jupyterlab_with_nbgrader(dana)
         assert dana.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").count() == 1
         dana.wait_for_selector("text=WELCOME.md", timeout=30_000)  # a new home's first page; no news pop-up
         assert dana.locator("text=official Jupyter news").count() == 0
@@ -1058,7 +1086,7 @@ def test_in_a_browser_the_ta_grades_from_the_grading_page(hub, tmp_path):
         # her Assignment List, in her JupyterLab: the module she submitted (nbgrader lists a course once
         # one of its modules is released), with its feedback to fetch
         dana.goto(f"{URL}/user/dana/lab")
-        dana.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+        jupyterlab_with_nbgrader(dana)
         dana.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
         dana.click(".lm-Menu-itemLabel:has-text('Assignment List')")
         dana.wait_for_selector("button:has-text('Fetch Feedback')", timeout=60_000)
@@ -1269,7 +1297,7 @@ def open_assignment_list(page, student: str):
     """The student's JupyterLab (started by the hub if needed), Nbgrader menu, Assignment List."""
     log_in(page, student, "correct-horse-battery-9", then="/hub/spawn")
     page.wait_for_url(f"{URL}/user/{student}/lab**", timeout=240_000)
-    page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)  # chromium() says what a blank lab waited for
+    jupyterlab_with_nbgrader(page)  # chromium() says what a blank lab waited for
     page.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
     page.click(".lm-Menu-itemLabel:has-text('Assignment List')")
     page.wait_for_selector("#released_assignments_list, #fetched_assignments_list", timeout=60_000)
@@ -1477,7 +1505,7 @@ def test_in_a_browser_a_semester_from_sign_up_to_feedback(hub, case):
         assert wait_for_run(ta) == "done", ta.inner_text("#log")
         for page, user in ((a, a_name), (b, b_name)):
             page.goto(f"{URL}/user/{user}/lab")
-            page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+            jupyterlab_with_nbgrader(page)
             page.click(".lm-MenuBar-itemLabel:has-text('Nbgrader')")
             page.click(".lm-Menu-itemLabel:has-text('Assignment List')")
             fetch = f"#submitted_assignments_list .list_item:has-text('{assignment}') button:has-text('Fetch Feedback')"
