@@ -124,6 +124,10 @@ def engines():
     routes = json.loads(sh("ip", "-j", "-4", "route").stdout)
     taken = [r["dst"] for r in routes if r["dst"] != "default" and ipaddress.ip_network(r["dst"], strict=False).overlaps(SUBNET)]
     assert not taken, f"the test cluster's subnet {SUBNET} overlaps this host's routes {taken}: pick another"
+    # The three engines' hosts share this machine's one package database, which separate hosts never do: the swarm
+    # role's apt install of the Docker SDK ran on all three at once there, and on a fresh machine the manager's
+    # next task once found no SDK. Installed once here, the role's install task finds it on each "host".
+    sh("apt-get", "install", "-y", "-qq", "-o", "DPkg::Lock::Timeout=60", "python3-docker")
     stop_everything()
     try:
         sh("ip", "netns", "add", f"{PREFIX}-lan")
