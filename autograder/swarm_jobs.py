@@ -199,7 +199,7 @@ def run_once(job: Job, only_node: str = "") -> dict:
                                                   f"{job.limits.wall_seconds:g} s and was removed"}
         seconds = time.monotonic() - started
         node = (task or {}).get("NodeID", "")
-        if state != "complete" and node and (node_down(node) or task["Status"].get("Err") in WITHDRAWN):
+        if state != "complete" and node and (node_down(node) or (task or {}).get("Status", {}).get("Err") in WITHDRAWN):
             return {"status": "node down"}
         logs = docker("service", "logs", "--raw", name, timeout=300)
         lines = logs.stdout.decode("utf-8", "replace").splitlines()
