@@ -75,6 +75,9 @@ fi
 # hub image uses (docker/hub/safe_html/nbgrader_config.py), found on the Jupyter config path.
 export JUPYTER_CONFIG_PATH="$REPO/docker/hub/safe_html${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
 
+# This checkout's autograder, whichever checkout installed the environment (they share it when only the
+# dependencies match: the stamp above is pyproject.toml's).
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 echo "== grading $assignment in $COURSE_DIR"
 status=0
 (cd "$COURSE_DIR" && "$REPO/$VENV/bin/autograder" grade "$assignment" --no-collect "${args[@]}") || status=$?

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy"))
 from hubclient import HubClient  # noqa: E402
 
-from tests.test_deploy import changed_tasks  # noqa: E402
+from tests.test_deploy import changed_tasks, snapshot  # noqa: E402
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 
@@ -216,18 +216,6 @@ def hub_state() -> dict:
     return {u["name"]: (u["admin"], sorted(u["groups"])) for u in hub().api("GET", "/users").json()}
 
 
-def snapshot_repository() -> None:
-    """Deploy from a copy of the work tree (tracked and new files), as tests/test_deploy.py does."""
-    subprocess.run(["rm", "-rf", str(SNAPSHOT)], check=True)
-    SNAPSHOT.mkdir(parents=True)
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
-                           capture_output=True, check=True).stdout
-    packed = subprocess.run(["tar", "--null", "-T", "-", "-cf", "-"], cwd=ROOT, input=files, capture_output=True,
-                            check=True).stdout
-    subprocess.run(["tar", "-xf", "-", "-C", str(SNAPSHOT)], input=packed, check=True)
-    (SNAPSHOT / "deploy" / ".venv").symlink_to(ROOT / "deploy" / ".venv")  # Ansible, installed once
-
-
 def take_down() -> None:
     deploy("postgresql", "teardown.yml", "-e", "teardown_remove_data=true")
 
@@ -237,7 +225,7 @@ def moved(tmp_path_factory):
     """A classroom used on sqlite, then deployed with PostgreSQL; what it held before the move."""
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "roster.csv").write_text("username,role\nalice,student\nbob,student\ntina,ta\ntom,ta\n")
-    snapshot_repository()
+    snapshot(SNAPSHOT)
     take_down()  # whatever an interrupted run left
     tmp = tmp_path_factory.mktemp("pg")
     started = time.perf_counter()
