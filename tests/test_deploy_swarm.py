@@ -3,8 +3,8 @@
 The cluster is three Docker engines, each a separate dockerd in a network namespace of its own (own data root,
 exec root, socket and host name), joined by a bridge in a fourth namespace on a private subnet. The host's own
 dockerd is never put in swarm mode. The swarm role runs against the three engines through an inventory, as
-site.yml runs it: engine 1 is the [hub] host (the manager), engines 2 and 3 are [nodes] (and, for the grading
-test, [graders]).
+site.yml runs it: engine 1 is the [hub] host (the manager), engines 2 and 3 are [nodes] (and, for the deployed
+classroom and the grading test, [graders]).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tests.test_autograder import grader_image  # noqa: F401 - the grader image,
 from tests.test_deploy import RECAP, VARS, changed_tasks, explain
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy"))
-from hubclient import HubClient  # noqa: E402
+from hubclient import HubClient, HubError  # noqa: E402
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 
@@ -244,31 +244,7 @@ def test_bad_swarm_variables_stop_the_deploy_before_anything_changes(tmp_path):
     assert "Swarm: inactive" in subprocess.run(["docker", "info"], capture_output=True, text=True).stdout
 
 
-# --------------------------------------------------------------------------- students' servers across the nodes
-# The classroom's hub image on engine 1 (the manager) with the course config the deploy writes for a swarm
-# (spawner.swarm.enabled: docker/hub/tinytorch_swarm.py), the student image on engines 2 and 3 (docker save |
-# docker load, as without a registry), and students' servers started through the hub's API. The exchange is one
-# folder of this machine, which every engine sees at the same path (the stand-in for NFS on a real cluster).
-HUB = f"{PREFIX}-hub"
-NETWORK = f"{PREFIX}-students"
-PREFIX_STUDENT = f"{PREFIX}-student"
-STUDENT_UID = 20000
-
-
 IN_USE = Path("/var/lib/tinytorch/images") / f"{PREFIX}.json"  # as a classroom records its images (images role)
-
-
-def built_images() -> dict[str, str]:
-    """The hub and student images as the deploy builds them (content-tagged; built here only when missing),
-    recorded as in use while the test runs, so that a deploy meanwhile does not prune them."""
-    result = subprocess.run(["bash", str(ROOT / "docker" / "build.sh"), "build", "hub", "student"],
-                            capture_output=True, text=True, timeout=1800,
-                            env={**os.environ, "PYTHON": str(ROOT / ".venv" / "bin" / "python")})
-    assert result.returncode == 0, result.stderr[-3000:]
-    images = dict(line.split("=", 1) for line in result.stdout.split() if "=tinytorch/" in line)
-    IN_USE.parent.mkdir(parents=True, exist_ok=True)
-    IN_USE.write_text(json.dumps(images))
-    return images
 
 
 def load_image(image: str, i: int) -> None:
@@ -283,181 +259,14 @@ def load_image(image: str, i: int) -> None:
     assert save.wait(timeout=60) == 0 and load.returncode == 0, load.stderr
 
 
-def hub_files(here: Path, images: dict[str, str]) -> None:
-    import secrets
-
-    import yaml
-
-    (here / "secrets").mkdir(parents=True)
-    for name in ("cookie_secret", "proxy_token", "api_token", "formgrader_token", "grading_token", "progress_token"):
-        (here / "secrets" / name).write_text(secrets.token_hex(32))
-        (here / "secrets" / name).chmod(0o600)
-    (here / "exchange").mkdir(mode=0o755)
-    (here / "exchange").chmod(0o1777)
-    (here / "course.yml").write_text(yaml.safe_dump({
-        # The hub starts its own proxy, in its container: both reach it at 127.0.0.1; students by its name.
-        "hub": {"public_url": "http://localhost:8000", "bind_url": "http://0.0.0.0:8000", "proxy_api_url": None,
-                "connect_host": "127.0.0.1", "tls_cert": None, "tls_key": None, "data_dir": "/srv/jupyterhub"},
-        "spawner": {"image": images["student"], "network": NETWORK, "container_prefix": PREFIX_STUDENT,
-                    "mem_limit": "1G", "cpu_limit": 1.0, "pids_limit": 256, "first_uid": STUDENT_UID,
-                    "exchange_host_path": str(here / "exchange"), "start_timeout": 120, "http_timeout": 60,
-                    "swarm": {"enabled": True, "home_volume": f"{PREFIX}-home-{{username}}", "hub_container": HUB}},
-        "roster": {"admins": ["admin"], "students": ["alice", "bob"]},
-    }))
-
-
-def start_hub(images: dict[str, str]) -> Path:
-    here = STATE / "hub"
-    hub_files(here, images)
-    engine(1, "network", "create", "--driver", "bridge", f"{PREFIX}-hubnet")
-    engine(1, "run", "-d", "--name", HUB, "--network", f"{PREFIX}-hubnet",
-           "-v", f"{socket_of(1).removeprefix('unix://')}:/var/run/docker.sock",
-           "-v", f"{here}/course.yml:/etc/tinytorch/course.yml:ro",
-           "-v", f"{ROOT}/hub_config.py:/etc/jupyterhub/jupyterhub_config.py:ro",
-           "-v", f"{here}/secrets:/etc/tinytorch/secrets:ro",
-           "-v", f"{here}/exchange:/srv/nbgrader/exchange",
-           "-e", "TINYTORCH_HUB_CONTAINER=1", "-e", "TINYTORCH_COURSE_CONFIG=/etc/tinytorch/course.yml",
-           images["hub"], "jupyterhub", "--config", "/etc/jupyterhub/jupyterhub_config.py")
-    return here
-
-
-def hub_api(token: str, method: str, path: str, body: dict | None = None) -> tuple[int, object]:
-    """The hub's REST API (and what it proxies), asked from inside the hub container on engine 1."""
-    script = ("import json, sys, urllib.request, urllib.error\n"
-              "m, p, t, b = sys.argv[1:5]\n"
-              "r = urllib.request.Request('http://127.0.0.1:8000' + p, method=m, data=b.encode() if b else None,"
-              " headers={'Authorization': 'token ' + t})\n"
-              "try:\n    s = urllib.request.urlopen(r, timeout=20)\nexcept urllib.error.HTTPError as e:\n    s = e\n"
-              "except OSError as e:\n    print(json.dumps([0, str(e)])); sys.exit()\n"
-              "text = s.read().decode()\n"
-              "try:\n    out = json.loads(text)\nexcept ValueError:\n    out = text[:300]\n"
-              "print(json.dumps([s.status, out]))\n")
-    done = engine(1, "exec", HUB, "python", "-c", script, method, path, token, json.dumps(body) if body else "",
-                  check=False)
-    assert done.returncode == 0, f"{done.stderr}\n{hub_log()}"
-    status, out = json.loads(done.stdout)
-    return status, out
-
-
-def start_server(token: str, name: str) -> float:
-    """Ask the hub for a student's server; seconds until the hub calls it ready."""
-    began = time.monotonic()
-    status, out = hub_api(token, "POST", f"/hub/api/users/{name}/server")
-    assert status in (201, 202), f"{status} {out}\n{hub_log()}"
-    while True:
-        status, user = hub_api(token, "GET", f"/hub/api/users/{name}")
-        server = user.get("servers", {}).get("") if isinstance(user, dict) else None
-        if server and server.get("ready"):
-            return time.monotonic() - began
-        assert server or time.monotonic() - began < 10, f"{name}'s start failed:\n{hub_log()}"
-        assert time.monotonic() - began < 180, f"{name}'s server is not ready after 180 s:\n{hub_log()}"
-        time.sleep(0.2)
-
-
-def stop_server(token: str, name: str) -> None:
-    status, out = hub_api(token, "DELETE", f"/hub/api/users/{name}/server")
-    assert status in (202, 204), f"{status} {out}\n{hub_log()}"
-    deadline = time.time() + 60
-    while hub_api(token, "GET", f"/hub/api/users/{name}")[1].get("servers"):
-        assert time.time() < deadline, hub_log()
-        time.sleep(0.5)
-
-
-def hub_log() -> str:
-    return engine(1, "logs", "--tail", "60", HUB, check=False).stderr[-6000:]
-
-
-def node_of(name: str) -> str:
-    """The host name of the node running the student's server."""
-    return engine(1, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}",
-                  f"{PREFIX_STUDENT}-{name}").stdout.split()[0]
-
-
-def in_server(name: str, code: str) -> str:
-    """Run Python as the student (their uid), inside their server's container on its node."""
-    i = int(node_of(name).rsplit("-", 1)[1])
-    container = engine(i, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={PREFIX_STUDENT}-{name}"
-                       ).stdout.split()[0]
-    return engine(i, "exec", "-u", str(STUDENT_UID + ["alice", "bob"].index(name)), container,
-                  "python", "-c", code).stdout.strip()
-
-
 REACH = ("import socket, sys\n"
          "try:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close(); print('reached')\n"
          "except OSError as e:\n    print('refused:', e)\n")
 
 
-def reach(name: str, host: str, port: int) -> str:
-    return in_server(name, f"import sys; sys.argv = ['', {host!r}, {port}]\n" + REACH)
-
-
-def test_students_servers_start_on_the_nodes_pinned_to_their_homes_and_cannot_reach_each_other(engines, tmp_path):
-    formed, _ = swarm_playbook(tmp_path, inventory(tmp_path / "three.ini", nodes=[2, 3]))
-    assert formed.returncode == 0, explain(formed)
-    images = built_images()
-    with ThreadPoolExecutor() as pool:  # the three loads at once; .result() raises a failed one's error
-        for load in [pool.submit(load_image, images["hub"], 1)] + [pool.submit(load_image, images["student"], i)
-                                                                   for i in (2, 3)]:
-            load.result()
-    here = start_hub(images)
-    token = (here / "secrets" / "api_token").read_text()
-    deadline = time.time() + 120
-    while hub_api(token, "GET", "/hub/api/")[0] != 200:
-        assert time.time() < deadline, hub_log()
-        time.sleep(1)
-    for name in ("alice", "bob"):
-        status, out = hub_api(token, "POST", f"/hub/api/users/{name}")
-        assert status in (201, 409), (status, out)
-
-    seconds = {name: start_server(token, name) for name in ("alice", "bob")}
-    nodes = {name: node_of(name) for name in ("alice", "bob")}
-    assert set(nodes.values()) == {f"{PREFIX}-2", f"{PREFIX}-3"}, nodes  # one on each of the [nodes]
-
-    # The same limits as on one host, as the service's spec.
-    spec = json.loads(engine(1, "service", "inspect", f"{PREFIX_STUDENT}-alice").stdout)[0]["Spec"]["TaskTemplate"]
-    assert spec["Resources"]["Limits"] == {"MemoryBytes": 2**30, "NanoCPUs": 1_000_000_000, "Pids": 256}, spec
-    assert spec["ContainerSpec"]["CapabilityDrop"] == ["ALL"], spec
-    assert {m["Target"]: m["Type"] for m in spec["ContainerSpec"]["Mounts"]} == {
-        "/home/student": "volume", "/srv/nbgrader/exchange": "bind", "/tmp": "tmpfs", "/var/tmp": "tmpfs",
-        "/run/lock": "tmpfs"}, spec
-
-    # Each answers through the hub; each reaches the hub's API; neither reaches the other, by name or address.
-    for name in ("alice", "bob"):
-        status, out = hub_api(token, "GET", f"/user/{name}/api/status")
-        assert status == 200 and "started" in out, (status, out)
-        assert reach(name, HUB, 8081) == "reached"
-    bob_task = json.loads(engine(1, "inspect", *engine(1, "service", "ps", "-q", "--filter", "desired-state=running",
-                                                       f"{PREFIX_STUDENT}-bob").stdout.split()).stdout)[0]
-    bob_ip = bob_task["NetworksAttachments"][0]["Addresses"][0].split("/")[0]
-    assert reach("alice", f"{PREFIX_STUDENT}-bob", 8888).startswith("refused"), "alice reached bob's server"
-    assert reach("alice", bob_ip, 8888).startswith("refused"), "alice reached bob's server by its address"
-    hub_on_bobs = json.loads(engine(1, "network", "inspect", f"{NETWORK}-bob").stdout)[0]["Containers"].values()
-    hub_on_bobs_ip = next(c["IPv4Address"].split("/")[0] for c in hub_on_bobs if c["Name"] == HUB)
-    assert reach("alice", hub_on_bobs_ip, 8081).startswith("refused"), "alice reached the hub on bob's network"
-
-    # Alice's work stays on her node: stopped and started again, her server is back there, her file with it.
-    in_server("alice", "open('/home/student/mine.txt', 'w').write('kept')")
-    stop_server(token, "alice")
-    assert f"{NETWORK}-alice" not in engine(1, "network", "ls", "--format", "{{.Name}}").stdout
-    seconds["alice, again"] = start_server(token, "alice")
-    assert node_of("alice") == nodes["alice"]
-    assert in_server("alice", "print(open('/home/student/mine.txt').read())") == "kept"
-
-    # Her node drained: her start fails at once, saying where her files are, instead of starting empty elsewhere.
-    stop_server(token, "alice")
-    engine(1, "node", "update", "--availability", "drain", nodes["alice"])
-    status, out = hub_api(token, "POST", "/hub/api/users/alice/server")
-    deadline = time.time() + 30
-    while "files are on the node" not in hub_log():
-        assert time.time() < deadline, hub_log()
-        time.sleep(0.5)
-    engine(1, "node", "update", "--availability", "active", nodes["alice"])
-    print("seconds until ready:", json.dumps({k: round(v, 2) for k, v in seconds.items()}))
-
-
 # --------------------------------------------------------------------------- the whole classroom, deployed
-# site.yml through an inventory onto the three engines: engine 1 the [hub] (and [graders]) host, engines 2 and 3
-# [nodes]. Every inventory host is this machine (ansible_connection=local), each with its own engine
+# site.yml through an inventory onto the three engines: engine 1 the [hub] host alone, engines 2 and 3 both [nodes]
+# and [graders]. Every inventory host is this machine (ansible_connection=local), each with its own engine
 # (tinytorch_docker_host), so one host path is seen by every node: the classroom root, the students' disk and the
 # exchange that the hub serves are the same folders on each node (the stand-in for NFS, which this kernel lacks).
 # The engines cannot reach a registry: each image the deploy would build is loaded into each engine that needs it,
@@ -480,15 +289,15 @@ def deploy_inventory(path: Path) -> Path:
     def host(i: int) -> str:  # each host records its engine's images in a folder of its own, as on its own disk
         return (f"e{i} ansible_connection=local tinytorch_docker_host={socket_of(i)} swarm_advertise_addr={address(i)}"
                 f" tinytorch_images_in_use_dir={STATE}/e{i}/images-in-use")
-    path.write_text(f"[hub]\n{host(1)}\n\n[graders]\n{host(1)}\n\n[nodes]\n{host(2)}\n{host(3)}\n\n"
+    path.write_text(f"[hub]\n{host(1)}\n\n[graders]\n{host(2)}\n{host(3)}\n\n[nodes]\n{host(2)}\n{host(3)}\n\n"
                     "[classroom:children]\nhub\nnodes\ngraders\n\n"
                     "[classroom:vars]\nansible_python_interpreter=/usr/bin/python3\n")
     return path
 
 
 def images_for_the_deploy() -> dict[int, list[str]]:
-    """Each engine's images, as site.yml's images_names picks them: the [hub] host (a grader too) builds the hub,
-    student, postgres and grader images, a node the student image; every build starts from the base."""
+    """Each engine's images, as site.yml's images_names picks them: the [hub] host builds the hub, student and
+    postgres images, a node that is also a grader the student and grader images; every build starts from the base."""
     result = subprocess.run(["bash", str(ROOT / "docker" / "build.sh"), "build", "hub", "student", "postgres",
                              "grader"], capture_output=True, text=True, timeout=3600,
                             env={**os.environ, "PYTHON": str(ROOT / ".venv" / "bin" / "python")})
@@ -497,19 +306,14 @@ def images_for_the_deploy() -> dict[int, list[str]]:
     IN_USE.parent.mkdir(parents=True, exist_ok=True)
     IN_USE.write_text(json.dumps(tags))
     base = "tinytorch/base:bookworm"
-    return {1: [base, tags["hub"], tags["student"], tags["postgres"], tags["grader"]],
-            2: [base, tags["student"]], 3: [base, tags["student"]]}
+    return {1: [base, tags["hub"], tags["student"], tags["postgres"]],
+            2: [base, tags["student"], tags["grader"]], 3: [base, tags["student"], tags["grader"]]}
 
 
 @pytest.fixture(scope="module")
 def deployed(engines, tmp_path_factory):
     """The classroom deployed by site.yml onto the cluster; torn down by teardown.yml, whatever happened."""
     here = tmp_path_factory.mktemp("deployed")
-    # The hand-started hub's servers (the test above) would weigh on Swarm's spread: the nodes start empty.
-    left = engine(1, "service", "ls", "-q", "--filter", f"name={PREFIX_STUDENT}-", check=False).stdout.split()
-    if left:
-        engine(1, "service", "rm", *left)
-    engine(1, "rm", "-f", HUB, check=False)
     with ThreadPoolExecutor() as pool:  # one load per engine and image, the engines side by side
         loads = [pool.submit(load_image, image, i) for i, images in images_for_the_deploy().items()
                  for image in images]
@@ -552,10 +356,29 @@ def deployed(engines, tmp_path_factory):
         assert not DEPLOYED_ROOT.exists(), "the teardown left the classroom's folder"
 
 
+def node_of(name: str) -> str:
+    """The host name of the node running the student's server."""
+    return engine(1, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}",
+                  f"{DEPLOYED}-student-{name}").stdout.split()[0]
+
+
+def hub_log(lines: int = 80) -> str:
+    """The deployed hub's last lines (JupyterHub logs to stderr)."""
+    done = engine(1, "logs", "--tail", str(lines), f"{DEPLOYED}-hub", check=False)
+    return done.stdout + done.stderr
+
+
+def start_server(hub: HubClient, name: str, timeout: float = 300) -> float:
+    """HubClient.start_server, with what the hub said when the start fails."""
+    try:
+        return hub.start_server(name, timeout=timeout)
+    except HubError as error:
+        raise AssertionError(f"{error}\n--- the hub's log\n{hub_log()}") from error
+
+
 def in_student_server(name: str, user: str, script: str) -> str:
     """A shell command in the student's server container, on whichever node runs it."""
-    node = engine(1, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}",
-                  f"{DEPLOYED}-student-{name}").stdout.split()[0]
+    node = node_of(name)
     i = int(node.rsplit("-", 1)[1])
     container = engine(i, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={DEPLOYED}-student-{name}"
                        ).stdout.split()[0]
@@ -569,9 +392,8 @@ def test_the_deployed_classroom_students_on_two_nodes_fetch_and_submit(deployed)
     seconds = {}
     for name in ("alice", "bob"):
         hub.create_user(name)
-        seconds[name] = hub.start_server(name)
-    nodes = {name: engine(1, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}",
-                          f"{DEPLOYED}-student-{name}").stdout.split()[0] for name in ("alice", "bob")}
+        seconds[name] = start_server(hub, name)
+    nodes = {name: node_of(name) for name in ("alice", "bob")}
     assert set(nodes.values()) == {f"{PREFIX}-2", f"{PREFIX}-3"}, nodes  # one on each of the [nodes]
     print("seconds until ready:", json.dumps({k: round(v, 2) for k, v in seconds.items()}), nodes)
 
@@ -605,6 +427,77 @@ def test_the_deployed_classroom_students_on_two_nodes_fetch_and_submit(deployed)
     submitted = DEPLOYED_ROOT / "course" / "submitted"
     for name in ("alice", "bob"):
         assert (submitted / name / "01_setup" / f"{name}.txt").read_text() == f"{name} was here\n"
+
+
+def test_the_deployed_classroom_keeps_each_student_on_their_homes_node_within_the_one_host_limits(deployed):
+    """A student's server is a Swarm service with the single host's limits; no student reaches the hub through
+    another's network; stopped and started again, a server is back on the node holding its home (a Docker volume
+    there), the student's file with it; with that node drained, the start fails at once, saying where the files
+    are, instead of starting on an empty home elsewhere."""
+    hub, hub_container = deployed["hub"], f"{DEPLOYED}-hub"
+    for name in ("alice", "bob"):  # running since the test above; started here when this test runs alone
+        hub.create_user(name)
+        start_server(hub, name)
+    spec = json.loads(engine(1, "service", "inspect", f"{DEPLOYED}-student-alice").stdout)[0]["Spec"]["TaskTemplate"]
+    assert spec["Resources"]["Limits"] == {"MemoryBytes": 2**30, "NanoCPUs": 10**9, "Pids": 512}, spec
+    assert spec["ContainerSpec"]["CapabilityDrop"] == ["ALL"], spec
+    mounts = {m["Target"]: m for m in spec["ContainerSpec"]["Mounts"]}
+    assert mounts["/home/student"]["Type"] == "volume" and mounts["/tmp"]["Type"] == "tmpfs", mounts
+    assert not [m for m in mounts.values() if "docker.sock" in m.get("Source", "") or "database" in m.get("Source", "")]
+
+    # The hub joins each student's own network: through bob's, alice reaches nothing of the hub.
+    bobs = next(n for n in engine(1, "network", "ls", "--filter", "label=org.tinytorch.role=student-network",
+                                  "--format", "{{.Name}}").stdout.split() if n.endswith("-bob"))
+    on_bobs = json.loads(engine(1, "network", "inspect", bobs).stdout)[0]["Containers"].values()
+    hub_there = next(c["IPv4Address"].split("/")[0] for c in on_bobs if c["Name"] == hub_container)
+    said = in_student_server("alice", "alice", f"python -c \"import sys; sys.argv = ['', '{hub_there}', 8081]\n{REACH}\"")
+    assert said.startswith("refused"), f"alice reached the hub on bob's network at {hub_there}"
+
+    node = node_of("alice")
+    in_student_server("alice", "alice", "echo kept > mine.txt")
+    hub.stop_server("alice")
+    seconds = start_server(hub, "alice")
+    assert node_of("alice") == node
+    assert in_student_server("alice", "alice", "cat mine.txt") == "kept\n"
+    print(f"alice started again on {node} in {seconds:.1f} s")
+
+    hub.stop_server("alice")
+    engine(1, "node", "update", "--availability", "drain", node)
+    try:
+        with pytest.raises(HubError):
+            hub.start_server("alice", timeout=60)
+        deadline = time.time() + 30
+        while f"alice's files are on the node {node} (" not in (log := hub_log()):  # its host name, then its id
+            assert time.time() < deadline, log[-4000:]
+            time.sleep(0.5)
+    finally:
+        engine(1, "node", "update", "--availability", "active", node)
+
+
+def test_the_grading_page_grades_as_swarm_jobs_on_the_graders_when_the_hub_host_is_none(deployed):
+    """The [hub] host is no grader in this inventory: the grading agent still runs there, and a TA's "grade" (what
+    the grading page asks it, over its socket) collects the students' submissions and grades each as a Swarm job
+    on the [graders], engines 2 and 3."""
+    sock = DEPLOYED_ROOT / "grading" / "socket" / "agent.sock"
+
+    def agent(method: str, path: str, body: dict | None = None) -> dict:
+        data = ["-H", "Content-Type: application/json", "-d", json.dumps(body)] if body else []
+        return json.loads(sh("curl", "-sS", "--unix-socket", str(sock), "-X", method, f"http://agent{path}", *data).stdout)
+
+    run = agent("POST", "/runs", {"action": "grade", "assignment": "01_setup", "by": "tina"})
+    deadline = time.time() + 600
+    while (view := agent("GET", f"/runs/{run['id']}"))["state"] == "running":
+        assert time.time() < deadline, view["log"][-20:]
+        time.sleep(2)
+    log = "\n".join(view["log"])
+    assert view["state"] in ("done", "problems") and "as Swarm jobs on the grader nodes" in log, log
+    assert f"{PREFIX}-1" not in log.split("as Swarm jobs on the grader nodes", 1)[1].splitlines()[0], log
+    results = read_results(DEPLOYED_ROOT / "course", "01_setup")
+    names = {n["ID"]: n["Description"]["Hostname"] for n in json.loads(engine(1, "node", "inspect", *engine(
+        1, "node", "ls", "-q").stdout.split()).stdout)}
+    assert {"alice", "bob"} <= set(results), results.keys()
+    assert {names[r["node"]] for r in results.values()} <= {f"{PREFIX}-2", f"{PREFIX}-3"}, results
+    assert all(view["submissions"][name]["state"] == "graded" for name in ("alice", "bob")), view["submissions"]
 
 
 def test_a_class_arriving_at_once_spreads_over_both_nodes_and_all_get_through(deployed):

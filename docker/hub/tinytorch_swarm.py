@@ -55,31 +55,48 @@ class StudentSwarmSpawner(QueuedStart, SwarmSpawner):
 
     async def check_home_node(self) -> None:
         """A student pinned to a node that cannot run their server is told why, not left pending."""
+        where = f"the node {self.home_node}"
         try:
             node = await self.docker("inspect_node", self.home_node)
         except (NotFound, APIError):
             problem = "is no longer in the swarm"
         else:
             state, availability = node["Status"]["State"], node["Spec"]["Availability"]
-            problem = "" if (state, availability) == ("ready", "active") else f"is {state} and {availability}"
+            where = f"the node {node['Description']['Hostname']} ({self.home_node})"
+            problem = (f"is {state}" if state != "ready" else f"is set to {availability}" if availability != "active"
+                       else "")
         if problem:
-            raise RuntimeError(f"{self.user.name}'s files are on the node {self.home_node}, which {problem}: "
+            raise RuntimeError(f"{self.user.name}'s files are on {where}, which {problem}: "
                                "ask an admin to bring that node back (docs/admins.md, Docker Swarm)")
 
     # --- the student's own network -----------------------------------------------------------------------------
     async def ensure_network(self) -> None:
+        """The student's network, with the hub and the proxy on it. The network this student's last stop removed
+        stays listed by the manager's engine for a moment after Swarm has forgotten it, and attaching to it then
+        fails with "not found" (a student starting again at once did): looked up, made and attached again, for
+        10 seconds at most."""
         name = self.student_network
-        try:
-            await self.docker("inspect_network", name)
-        except NotFound:
-            await self.docker("create_network", name, driver="overlay", attachable=True,
-                              labels={"org.tinytorch.role": "student-network"})
-        for container in self.attach:
+        for attempt in range(20):
             try:
-                await self.docker("connect_container_to_network", container, name)
+                await self.docker("inspect_network", name)
+            except NotFound:
+                await self.docker("create_network", name, driver="overlay", attachable=True,
+                                  labels={"org.tinytorch.role": "student-network"})
+            try:
+                for container in self.attach:
+                    await self.connect(container, name)
+                return
             except APIError as error:
-                if error.status_code != 409:  # 409: attached already (a server started before a hub restart)
+                if "not found" not in str(error).lower() or attempt == 19:
                     raise
+                await asyncio.sleep(0.5)
+
+    async def connect(self, container: str, network: str) -> None:
+        try:
+            await self.docker("connect_container_to_network", container, network)
+        except APIError as error:
+            if error.status_code != 409:  # 409: attached already (a server started before a hub restart)
+                raise
 
     async def remove_network(self) -> None:
         """The hub and the proxy leave the student's network and it goes (once the server's task is gone)."""
