@@ -171,12 +171,20 @@ def swarm_playbook(tmp_path: Path, hosts: Path, *args: str) -> tuple[subprocess.
     return result, recap
 
 
+def swarm_nodes() -> list[dict]:
+    """Every node of the swarm, as the manager (engine 1) inspects them."""
+    return json.loads(engine(1, "node", "inspect", *engine(1, "node", "ls", "-q").stdout.split()).stdout)
+
+
 def nodes_of_swarm() -> dict[str, dict]:
-    """Host name -> state, availability and labels of each node, as the manager (engine 1) lists them."""
-    ids = engine(1, "node", "ls", "-q").stdout.split()
-    listed = json.loads(engine(1, "node", "inspect", *ids).stdout)
+    """Host name -> state, availability and labels of each node."""
     return {n["Description"]["Hostname"]: {"state": n["Status"]["State"], "availability": n["Spec"]["Availability"],
-                                           "labels": n["Spec"].get("Labels") or {}} for n in listed}
+                                           "labels": n["Spec"].get("Labels") or {}} for n in swarm_nodes()}
+
+
+def node_names() -> dict[str, str]:
+    """Node id -> host name (results name a job's node by its id)."""
+    return {n["ID"]: n["Description"]["Hostname"] for n in swarm_nodes()}
 
 
 def test_the_inventory_forms_labels_and_shrinks_the_swarm(engines, tmp_path):
@@ -493,8 +501,7 @@ def test_the_grading_page_grades_as_swarm_jobs_on_the_graders_when_the_hub_host_
     assert view["state"] in ("done", "problems") and "as Swarm jobs on the grader nodes" in log, log
     assert f"{PREFIX}-1" not in log.split("as Swarm jobs on the grader nodes", 1)[1].splitlines()[0], log
     results = read_results(DEPLOYED_ROOT / "course", "01_setup")
-    names = {n["ID"]: n["Description"]["Hostname"] for n in json.loads(engine(1, "node", "inspect", *engine(
-        1, "node", "ls", "-q").stdout.split()).stdout)}
+    names = node_names()
     assert {"alice", "bob"} <= set(results), results.keys()
     assert {names[r["node"]] for r in results.values()} <= {f"{PREFIX}-2", f"{PREFIX}-3"}, results
     assert all(view["submissions"][name]["state"] == "graded" for name in ("alice", "bob")), view["submissions"]
@@ -643,8 +650,7 @@ def test_grading_runs_as_swarm_jobs_on_the_grader_nodes_and_scores_as_the_local_
         assert (tmp_path / "swarm" / "course" / csv_file).read_text() == (tmp_path / "local" / "course" / csv_file).read_text()
 
     # Jobs ran on both grader nodes, and nothing of them is left on the swarm.
-    names = {n["ID"]: n["Description"]["Hostname"] for n in json.loads(engine(1, "node", "inspect", *engine(
-        1, "node", "ls", "-q").stdout.split()).stdout)}
+    names = node_names()
     spread = {name: names[r["node"]] for name, r in swarm_results.items()}
     assert set(spread.values()) == {f"{PREFIX}-2", f"{PREFIX}-3"}, spread
     assert engine(1, "service", "ls", "-q").stdout.split() == [] or not any(
