@@ -1179,45 +1179,6 @@ def edit_group(admin, group: str, add: str | None = None, remove: str | None = N
     admin.wait_for_timeout(1500)
 
 
-def test_in_a_browser_enrolment_lives_in_the_hub_and_survives_redeploys(hub):
-    """Who is a student or TA is the hub's: the admin moves people on the admin page, and neither a redeploy
-    without a roster (the README's default) nor one with it undoes that. Without a roster, the sign-up the
-    admin approves becomes a student of the course (it sees the course in its Assignment List)."""
-    students, tas = f"nbgrader-{COURSE}", f"formgrade-{COURSE}"
-    admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
-    no_roster = STATE / "vars-no-roster.json"
-    no_roster.write_text(json.dumps({**VARS, "course_roster_csv": ""}))
-    hub.create_user("bob")
-    with chromium() as browser:
-        admin = browser.new_context(ignore_https_errors=True).new_page()
-        log_in(admin, "admin", admin_password)
-        edit_group(admin, students, remove="bob")
-        edit_group(admin, tas, add="dana")
-        admin.goto(f"{URL}/hub/admin#/groups")
-        admin.wait_for_selector(f"text={tas}")
-        shot(admin, "admin-groups")
-        assert "bob" not in group_members(hub, students) and "dana" in group_members(hub, tas)
-        redeploy, _, _ = playbook(vars_file=no_roster)
-        assert redeploy.returncode == 0, explain(redeploy)
-        assert "bob" not in group_members(hub, students) and "dana" in group_members(hub, tas)
-        walt = browser.new_context(ignore_https_errors=True).new_page()
-        assert "sent to the admin" in sign_up(walt, "walt", "correct-horse-battery-9")
-        admin.goto(f"{URL}/hub/authorize")
-        admin.click('form[action$="authorize/walt"] button:has-text("Authorize")')
-        admin.wait_for_load_state()
-        assert "walt" in group_members(hub, students), "an approved sign-up without a roster is a student"
-        shot(admin, "admin-authorize-no-roster")
-    hub.start_server("walt")
-    listed = in_container(f"{NAME}-student-walt", "walt", "nbgrader list")
-    assert f"{COURSE} " in listed.stdout + listed.stderr, listed.stdout + listed.stderr  # his course's assignments
-    hub.stop_server("walt")
-    back, _, _ = playbook()  # the roster again: bob is known to the hub, so it does not re-enrol him
-    assert back.returncode == 0, explain(back)
-    assert "bob" not in group_members(hub, students) and {"dana", "tina"} <= group_members(hub, tas)
-    hub.api("POST", f"/groups/{students}/users", json={"users": ["bob"]})
-    hub.api("DELETE", f"/groups/{tas}/users", json={"users": ["dana"]})
-
-
 # -- A whole semester in the browser (issue 15): the helpers of the test below --------------------------------
 
 
@@ -1360,10 +1321,8 @@ def work_and_submit(page, student: str, assignment: str, solution: str, name: st
     return validated
 
 
-@pytest.mark.parametrize("case", ["roster", "no-roster"])
-def test_in_a_browser_a_semester_from_sign_up_to_feedback(hub, case):
-    """Issue 15's scenario, as its users click it in Chromium, on a roster deploy and on the README's default (no
-    roster: the module's deployment is redeployed without one). The admin approves three sign-ups and makes the
+def semester(hub: HubClient, case: str) -> None:
+    """Issue 15's scenario, as its users click it in Chromium. The admin approves three sign-ups and makes the
     third a TA on the hub's admin page. The TA sets 02_tensor's due date in the formgrader and releases it. The due
     date has passed (three hours ago: a test cannot wait for a deadline, and the default late policy's grace period
     is 15 minutes), and the TA has given student A a day's extension on the grading page. A fetches the module in
@@ -1392,12 +1351,6 @@ def test_in_a_browser_a_semester_from_sign_up_to_feedback(hub, case):
     hidden_points, written = hidden.points(assignment), written_points(assignment)
     possible = visible + hidden_points + written
     policy = LatePolicy(**hub_config.DEFAULTS["late_policy"])
-    if case == "no-roster":  # the README's default
-        vars_file = STATE / "vars-no-roster.json"
-        vars_file.write_text(json.dumps({**VARS, "course_roster_csv": ""}))
-        redeploy, _, seconds = playbook(vars_file=vars_file)
-        assert redeploy.returncode == 0, explain(redeploy)
-        print(f"\nredeploy without a roster: {seconds:.0f} s")
     wait_for_login_page()
     started = time.monotonic()
     with chromium() as browser:
@@ -1534,6 +1487,59 @@ def test_in_a_browser_a_semester_from_sign_up_to_feedback(hub, case):
         hub.stop_server(user)
 
 
+def test_in_a_browser_a_semester_from_sign_up_to_feedback_on_a_roster_deploy(hub):
+    semester(hub, "roster")
+
+
+NO_ROSTER = STATE / "vars-no-roster.json"
+
+
+def deployed_without_a_roster() -> bool:
+    """Whether the module's classroom was last deployed as the README's default: no roster (what the hub reads)."""
+    import yaml
+    return not yaml.safe_load((SRV / "config" / "course.yml").read_text())["roster"]["students"]
+
+
+def deploy_without_a_roster() -> None:
+    """Redeploy the module's classroom without a roster, unless it already is (the tests that need it share one)."""
+    if deployed_without_a_roster():
+        return
+    NO_ROSTER.write_text(json.dumps({**VARS, "course_roster_csv": ""}))
+    redeploy, _, seconds = playbook(vars_file=NO_ROSTER)
+    assert redeploy.returncode == 0, explain(redeploy)
+    assert deployed_without_a_roster()
+    print(f"\nredeploy without a roster: {seconds:.0f} s")
+
+
+def test_in_a_browser_enrolment_lives_in_the_hub_and_survives_a_redeploy_without_a_roster(hub):
+    """Who is a student or TA is the hub's: the admin moves people on the admin page, and a redeploy without a
+    roster (the README's default) does not undo that. (The classroom stays without a roster for the semester
+    test without a roster, where the sign-ups the admin approves become students of the course; the last test
+    redeploys with the roster, and checks these changes again.)"""
+    students, tas = f"nbgrader-{COURSE}", f"formgrade-{COURSE}"
+    admin_password = (SRV / "secrets" / "admin_password").read_text().strip()
+    hub.create_user("bob")
+    assert not deployed_without_a_roster()
+    with chromium() as browser:
+        admin = browser.new_context(ignore_https_errors=True).new_page()
+        log_in(admin, "admin", admin_password)
+        edit_group(admin, students, remove="bob")
+        edit_group(admin, tas, add="dana")
+        admin.goto(f"{URL}/hub/admin#/groups")
+        admin.wait_for_selector(f"text={tas}")
+        shot(admin, "admin-groups")
+    assert "bob" not in group_members(hub, students) and "dana" in group_members(hub, tas)
+    deploy_without_a_roster()
+    assert "bob" not in group_members(hub, students) and "dana" in group_members(hub, tas)
+
+
+def test_in_a_browser_a_semester_from_sign_up_to_feedback_without_a_roster(hub):
+    """The same semester on the README's default: the classroom redeployed without a roster (shared with the
+    enrolment test before), so the sign-ups the admin approves become the course's students."""
+    deploy_without_a_roster()
+    semester(hub, "no-roster")
+
+
 def test_a_second_host_becomes_a_grader_node_over_ssh(deployment, tmp_path):
     """A container running sshd (its own file system, the host's Docker socket) added to [graders] of the deployed
     classroom, and the deploy run for it alone (--limit, as the admin guide says to add a host)."""
@@ -1559,7 +1565,7 @@ def test_a_second_host_becomes_a_grader_node_over_ssh(deployment, tmp_path):
             "[graders]\nlocalhost ansible_connection=local\n"
             f"gradernode ansible_host=127.0.0.1 ansible_port=18922 ansible_user=root "
             f"ansible_ssh_private_key_file={key} "
-            "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n\n"
+            "ansible_host_key_checking=false ansible_ssh_common_args='-o UserKnownHostsFile=/dev/null'\n\n"
             "[classroom:children]\nhub\ngraders\n\n"
             "[classroom:vars]\nansible_python_interpreter=/usr/bin/python3\n")
         result, recap, seconds = playbook("--limit", "gradernode", env={"INVENTORY": str(inventory)})
@@ -1674,8 +1680,15 @@ def test_students_beyond_the_spawn_limit_wait_their_turn_told_how_many_are_ahead
                 subprocess.run(["btrfs", "subvolume", "delete", str(HOMES / name)], capture_output=True, check=True)
 
 
-def test_a_provided_certificate_replaces_the_self_signed_one(deployment, tmp_path):
-    """Runs last: it leaves the hub on the provided certificate."""
+def test_a_redeploy_with_a_provided_certificate_and_the_roster_keeps_the_admins_enrolment(hub, tmp_path):
+    """Runs last: it leaves the hub on the provided certificate. The roster comes back too (the tests before ran
+    without one) to a hub whose admin moved bob, a student of the roster, out of the course and made dana a TA:
+    bob is known to the hub, so the redeploy does not enrol him again, and dana stays a TA."""
+    students, tas = f"nbgrader-{COURSE}", f"formgrade-{COURSE}"
+    hub.create_user("bob")
+    hub.create_user("dana")
+    hub.api("DELETE", f"/groups/{students}/users", json={"users": ["bob"]})  # as the enrolment test left them
+    hub.api("POST", f"/groups/{tas}/users", json={"users": ["dana"]})
     key, cert = tmp_path / "provided.key", tmp_path / "provided.crt"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
                     "-keyout", str(key), "-out", str(cert), "-subj", "/CN=classroom.test",
@@ -1693,5 +1706,7 @@ def test_a_provided_certificate_replaces_the_self_signed_one(deployment, tmp_pat
             pass
         time.sleep(1)
     assert requests.get(f"{URL}/hub/health", verify=str(cert), timeout=5).ok  # the hub serves it
+    assert not deployed_without_a_roster()
+    assert "bob" not in group_members(hub, students) and {"dana", "tina"} <= group_members(hub, tas)
     only_one, _, _ = playbook("-e", f"tls_cert_file={cert}")
     assert only_one.returncode != 0 and "give both" in only_one.stdout
