@@ -33,8 +33,5 @@ fi
 [ "${DEPLOY_INSTALL_ONLY:-0}" = 1 ] && exit 0
 
 export ANSIBLE_CONFIG="$REPO/deploy/ansible.cfg"
-# Mitogen's strategy (deploy/requirements.txt says why); TINYTORCH_ANSIBLE_STRATEGY=linear runs Ansible's own.
-ANSIBLE_STRATEGY_PLUGINS=$(echo "$REPO/$VENV"/lib/python3*/site-packages/ansible_mitogen/plugins/strategy)
-export ANSIBLE_STRATEGY_PLUGINS ANSIBLE_STRATEGY=${TINYTORCH_ANSIBLE_STRATEGY:-mitogen_linear}
 exec "$VENV/bin/ansible-playbook" -i "${INVENTORY:-$REPO/inventory.ini}" \
     "$REPO/deploy/${PLAYBOOK:-site.yml}" "$@"

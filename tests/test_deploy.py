@@ -1565,7 +1565,7 @@ def test_a_second_host_becomes_a_grader_node_over_ssh(deployment, tmp_path):
             "[graders]\nlocalhost ansible_connection=local\n"
             f"gradernode ansible_host=127.0.0.1 ansible_port=18922 ansible_user=root "
             f"ansible_ssh_private_key_file={key} "
-            "ansible_host_key_checking=false ansible_ssh_common_args='-o UserKnownHostsFile=/dev/null'\n\n"
+            "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n\n"
             "[classroom:children]\nhub\ngraders\n\n"
             "[classroom:vars]\nansible_python_interpreter=/usr/bin/python3\n")
         result, recap, seconds = playbook("--limit", "gradernode", env={"INVENTORY": str(inventory)})
