@@ -502,8 +502,11 @@ def update_network_and_tls(c, cfg: dict) -> None:
     # container's id in the hub's database) and routes to them again.
     c.JupyterHub.cleanup_servers = False
     c.JupyterHub.active_server_limit = hub["active_server_limit"]
-    # Secure cookies need https; behind plain http (tests without TLS) they would never be sent.
-    c.JupyterHub.cookie_options = {"secure": hub["bind_url"].startswith("https://"), "samesite": "Lax"}
+    # Secure cookies need https; behind plain http (tests without TLS) they would never be sent. JupyterHub reads
+    # them from its Tornado settings (for its login cookie and, by default, its XSRF cookie); it has no
+    # JupyterHub.cookie_options (set there, it only logged "not recognized" and the XSRF cookie had neither).
+    c.JupyterHub.tornado_settings = {"cookie_options": {"secure": hub["bind_url"].startswith("https://"),
+                                                        "samesite": "Lax"}}
 
 
 def update_secrets(c, cfg: dict) -> None:

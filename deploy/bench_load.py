@@ -21,14 +21,16 @@ each does, once, what a student's browser does:
 
 While the class runs, ``docker stats`` samples the hub, the proxy, the database (if any) and the students'
 servers every few seconds: on this host's Docker, or on a swarm on each engine given with ``--engines`` (the
-first is the hub's), which also counts how many students' servers each engine ran at once. Writes each step's count, errors, median, 95th percentile and max; the peak CPU and
-memory of the hub, proxy and database; the memory per student server; and the errors themselves. The bench
-students stay (their homes too): run it again and it signs the same students in.
+first is the hub's), which also counts how many students' servers each engine ran at once. Writes each step's
+count, errors, median, 95th percentile and max; the peak CPU and memory of the hub, proxy and database; the
+memory per student server; the share of this machine's CPU time that was busy while the class ran; and the
+errors themselves. The bench students stay (their homes too): run it again and it signs the same students in.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -42,6 +44,8 @@ from locust import HttpUser, constant, task
 from locust.env import Environment
 from locust.exception import StopUser
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 import websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,16 +66,25 @@ def session(ca: str, client: requests.Session | None = None) -> requests.Session
     return client
 
 
+def setup_session(ca: str) -> requests.Session:
+    """A session for the setup: the proxy closes a connection idle for 5 s (Node's keep-alive timeout), and a
+    request sent on it as it closes ("Remote end closed connection") is sent once more on a new one. Every setup
+    request may be: a sign-up sent twice is refused the second time, an approval sent twice approves once."""
+    client = session(ca)
+    client.mount("https://", HTTPAdapter(max_retries=Retry(total=2, connect=2, read=1, status=0, allowed_methods=None)))
+    return client
+
+
 def sign_up_and_approve(url: str, ca: str, names: list[str], admin_password: str, hub: HubClient, course: str) -> None:
     """The setup, through the same pages a student and the admin use (not measured). A name signed up before
     is refused by the sign-up page, harmlessly; the admin approves those the approval page lists as waiting."""
     for name in names:
-        student = session(ca)
+        student = setup_session(ca)
         student.get(f"{url}/hub/signup")
         student.post(f"{url}/hub/signup", data={
             "username": name, "signup_password": PASSWORD, "signup_password_confirmation": PASSWORD,
             "_xsrf": student.cookies.get("_xsrf", path="/hub/")}).raise_for_status()
-    admin = session(ca)
+    admin = setup_session(ca)
     admin.get(f"{url}/hub/login")
     admin.post(f"{url}/hub/login", data={"username": "admin", "password": admin_password,
                                          "_xsrf": admin.cookies.get("_xsrf", path="/hub/")}).raise_for_status()
@@ -124,6 +137,13 @@ class Sampler(threading.Thread):
         for (engine, _), count in counts.items():
             most[engine] = max(most.get(engine, 0), count)
         return most
+
+
+def machine_cpu() -> tuple[float, float]:
+    """This machine's CPU seconds so far, over all its cores: (busy, all), from the first line of /proc/stat."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
 
 
 def mebibytes(text: str) -> float:
@@ -268,7 +288,7 @@ def main() -> None:
     runner = env.create_local_runner()
     sampler = Sampler(args.name, args.engines)
     sampler.start()
-    started = time.time()
+    started, cpu_before = time.time(), machine_cpu()
     runner.start(args.students, spawn_rate=args.students / max(args.arrive_in, 1))
     deadline = started + args.arrive_in + 900
     while time.time() < deadline:  # every student went home (or gave up), once all have arrived
@@ -276,6 +296,7 @@ def main() -> None:
         if runner.spawning_greenlet.dead and runner.user_count == 0:
             break
     all_done = time.time() - started
+    busy, everything = (after - before for after, before in zip(machine_cpu(), cpu_before))
     runner.quit()
     sampler.stopped.set()
     sampler.join(timeout=90)
@@ -308,6 +329,9 @@ def main() -> None:
         "student_server_mem_mib": {"median": round(statistics.median(students_mem), 1),
                                    "p95": round(percentile(students_mem, 0.95), 1)} if students_mem else None,
         "students_at_once_per_engine": sampler.most_students_at_once(),
+        # Everything on this machine while the class ran (Locust too, and on the test cluster the engines): near 1,
+        # and the starts waited for CPU, not for the hub or Docker.
+        "machine": {"cores": os.cpu_count(), "busy_share": round(busy / everything, 2)},
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     out = Path(args.out or f"results/deploy/load-{args.students}.json")

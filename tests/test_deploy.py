@@ -251,6 +251,21 @@ def test_first_deploy_answers_https_with_its_certificate(deployment, hub):
         requests.get(f"{URL}/hub/health", verify=True, timeout=10)
     login = requests.get(f"{URL}/hub/login", verify=str(cert), timeout=10)
     assert login.status_code == 200 and "Sign up" in login.text  # NativeAuthenticator's page
+    # The hub's cookies, its XSRF one and the login, go over https only and not with another site's requests.
+    admin = requests.Session()  # verify on each request: REQUESTS_CA_BUNDLE would override the session's
+    admin.get(f"{URL}/hub/login", verify=str(cert), timeout=10)
+    signed_in = admin.post(f"{URL}/hub/login", verify=str(cert), timeout=10, allow_redirects=False, data={
+        "username": "admin", "password": (SRV / "secrets" / "admin_password").read_text().strip(),
+        "_xsrf": admin.cookies.get("_xsrf", path="/hub/")})
+    assert signed_in.status_code == 302, signed_in.text[-500:]
+    since = docker("inspect", "-f", "{{.State.StartedAt}}", f"{NAME}-hub").stdout.strip()
+    logged = docker("logs", "--since", since, f"{NAME}-hub")  # this run of the hub
+    ignored = re.findall(r"Config option `\w+` not recognized by `\w+`", logged.stdout + logged.stderr)
+    assert not ignored, f"the hub ignored its config: {ignored}"  # (JupyterHub.cookie_options once was)
+    cookies = login.raw.headers.getlist("Set-Cookie") + signed_in.raw.headers.getlist("Set-Cookie")
+    assert {c.split("=", 1)[0] for c in cookies} >= {"_xsrf", "jupyterhub-hub-login"}, cookies
+    for cookie in cookies:
+        assert "; Secure" in cookie and "; SameSite=Lax" in cookie, cookie
     # the autograder's default image (tinytorch/grader:latest, untagged before the deploy) is the grader it built
     (context,) = (SRV / "build").glob("grader-*")
     built = docker("image", "inspect", "--format", "{{.Id}}", f"tinytorch/grader:{context.name.split('-', 1)[1]}")

@@ -86,7 +86,7 @@ def test_defaults_set_spawner_limits_volumes_and_tls(hub_config, write_config):
     assert c.JupyterHub.ssl_cert == "/etc/tinytorch/tls/hub.crt"
     assert c.JupyterHub.bind_url.startswith("https://")
     assert c.JupyterHub.hub_connect_url == "http://tinytorch-hub:8081"
-    assert c.JupyterHub.cookie_options["secure"] is True
+    assert c.JupyterHub.tornado_settings["cookie_options"] == {"secure": True, "samesite": "Lax"}
     assert "TINYTORCH_DATASETS" not in c.DockerSpawner.environment  # no datasets configured, none promised
     assert len(c.DockerSpawner.volumes) == 2
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import signal
 import sys
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 SLOT = int(os.environ.get("TINYTORCH_TEST_SLOT", "0"))
 PREFIX = f"tt{SLOT}sw"                          # namespaces tt<slot>sw-lan, tt<slot>sw-<i>
+HOST_LINK = f"{PREFIX}-h"                        # this machine's own veth on the cluster's lan (to reach the hub)
 STATE = Path(f"/var/tmp/tinytorch-swarm{SLOT}")  # each engine's data, exec root, socket and log
 SUBNET = ipaddress.ip_network(f"10.231.{SLOT}.0/24")
 ENGINES = (1, 2, 3)
@@ -115,12 +118,14 @@ def stop_everything() -> None:
                 sh("umount", "-l", mount.split()[1], check=False)
         sh("ip", "netns", "del", f"{PREFIX}-{i}", check=False)
     sh("ip", "netns", "del", f"{PREFIX}-lan", check=False)
+    sh("ip", "link", "del", HOST_LINK, check=False)  # its peer went with the lan; gone with it, unless held
     subprocess.run(["rm", "-rf", str(STATE)], timeout=900)  # the engines' images: a GB or more
     IN_USE.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
 def engines():
+    stop_everything()  # first: a run that was killed leaves its cluster, with its route, on this subnet
     routes = json.loads(sh("ip", "-j", "-4", "route").stdout)
     taken = [r["dst"] for r in routes if r["dst"] != "default" and ipaddress.ip_network(r["dst"], strict=False).overlaps(SUBNET)]
     assert not taken, f"the test cluster's subnet {SUBNET} overlaps this host's routes {taken}: pick another"
@@ -128,7 +133,6 @@ def engines():
     # role's apt install of the Docker SDK ran on all three at once there, and on a fresh machine the manager's
     # next task once found no SDK. Installed once here, the role's install task finds it on each "host".
     sh("apt-get", "install", "-y", "-qq", "-o", "DPkg::Lock::Timeout=60", "python3-docker")
-    stop_everything()
     try:
         sh("ip", "netns", "add", f"{PREFIX}-lan")
         sh("ip", "-n", f"{PREFIX}-lan", "link", "add", "br0", "type", "bridge")
@@ -282,7 +286,6 @@ REACH = ("import socket, sys\n"
 DEPLOYED = f"{PREFIX}d"                          # the deployed classroom's tinytorch_name
 DEPLOYED_ROOT = STATE / "srv"                    # its tinytorch_root (on this machine, seen by every engine)
 DEPLOYED_PORT = 8443                             # the proxy's port on engine 1's address
-HOST_LINK = f"{PREFIX}-h"                        # this machine's own veth on the cluster's lan (to reach the hub)
 # The Locust class (deploy/bench_load.py's students): 10 here; `make bench-load-cluster` sets 50, then 100.
 CLUSTER_STUDENTS = int(os.environ.get("TINYTORCH_CLUSTER_STUDENTS", "10"))
 CLUSTER_ARRIVE_IN = os.environ.get("TINYTORCH_CLUSTER_ARRIVE_IN", "20")  # seconds over which they arrive
@@ -384,6 +387,19 @@ def start_server(hub: HubClient, name: str, timeout: float = 300) -> float:
         raise AssertionError(f"{error}\n--- the hub's log\n{hub_log()}") from error
 
 
+def task_seen_after(name: str) -> float:
+    """Seconds from the student's task running (Swarm's own time of it) to the hub's log saying the spawner saw it
+    run (tinytorch_swarm's start_object; the log's and the engines' clocks are this machine's)."""
+    task = json.loads(engine(1, "inspect", *engine(1, "service", "ps", "-q", "--filter", "desired-state=running",
+                                                   f"{DEPLOYED}-student-{name}").stdout.split()).stdout)[0]
+    assert task["Status"]["State"] == "running", task["Status"]
+    whole, _, fraction = task["Status"]["Timestamp"].rstrip("Z").partition(".")
+    ran = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp() + float(f"0.{fraction or 0}")
+    said = re.findall(rf"^\[I (\S+ \S+) .*{name}'s task {task['ID']} runs on node", hub_log(2000), re.MULTILINE)
+    assert said, f"the hub's log does not say it saw {name}'s task {task['ID']} run\n{hub_log()}"
+    return datetime.strptime(said[-1], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp() - ran
+
+
 def in_student_server(name: str, user: str, script: str) -> str:
     """A shell command in the student's server container, on whichever node runs it."""
     node = node_of(name)
@@ -403,7 +419,11 @@ def test_the_deployed_classroom_students_on_two_nodes_fetch_and_submit(deployed)
         seconds[name] = start_server(hub, name)
     nodes = {name: node_of(name) for name in ("alice", "bob")}
     assert set(nodes.values()) == {f"{PREFIX}-2", f"{PREFIX}-3"}, nodes  # one on each of the [nodes]
-    print("seconds until ready:", json.dumps({k: round(v, 2) for k, v in seconds.items()}), nodes)
+    seen_after = {name: round(task_seen_after(name), 2) for name in ("alice", "bob")}
+    print("seconds until ready:", json.dumps({k: round(v, 2) for k, v in seconds.items()}), nodes,
+          "the hub saw each task run after:", seen_after)
+    # The spawner asks every 0.5 s (SwarmSpawner's own growing pauses saw a task running after 3 s at 4.75 s).
+    assert all(-0.1 < after < 1.0 for after in seen_after.values()), seen_after
 
     hub_container, grader = f"{DEPLOYED}-hub", f"grader-{course}"
     released = engine(1, "exec", "-u", grader, "-w", "/srv/nbgrader/course", hub_container,
@@ -529,6 +549,7 @@ def test_a_class_arriving_at_once_spreads_over_both_nodes_and_all_get_through(de
     assert on_nodes.get(socket_of(2), 0) > 0 and on_nodes.get(socket_of(3), 0) > 0, on_nodes  # both [nodes]
     assert on_nodes.get(socket_of(1), 0) == 0, on_nodes  # the hub host is not a node
     assert result["containers"]["hub"]["peak_mem_mib"] > 0 and result["student_server_mem_mib"]["median"] > 0
+    assert 0 < result["machine"]["busy_share"] <= 1, result["machine"]
 
 
 def test_the_deployed_classroom_second_run_changes_nothing(deployed):

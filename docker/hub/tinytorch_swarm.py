@@ -26,7 +26,10 @@ from docker.errors import APIError, NotFound
 from docker.types import Mount
 from dockerspawner import SwarmSpawner
 from tinytorch_start import QueuedStart
-from traitlets import Dict, Integer, List, Unicode
+from traitlets import Dict, Float, Integer, List, Unicode
+
+# A task in one of these states may still run (SwarmSpawner's own list: "rejected" is retried by Swarm).
+NOT_RUNNING_YET = {"new", "assigned", "accepted", "starting", "pending", "preparing", "ready", "rejected"}
 
 
 class StudentSwarmSpawner(QueuedStart, SwarmSpawner):
@@ -37,6 +40,7 @@ class StudentSwarmSpawner(QueuedStart, SwarmSpawner):
     pids_limit = Integer(512, config=True, help="Processes per server.")
     tmpfs = Dict(config=True, help="Folder -> size (512m): in memory, within the memory limit.")
     home_node = Unicode("", help="The id of the node holding this student's home ('' until the first start).")
+    task_poll_interval = Float(0.5, min=0.05, config=True, help="Seconds between checks that the server's task runs.")
 
     @property
     def student_network(self) -> str:
@@ -142,9 +146,22 @@ class StudentSwarmSpawner(QueuedStart, SwarmSpawner):
         return await super().docker(method, *args, **kwargs)
 
     async def start_object(self):
-        await super().start_object()
-        if not self.home_node:  # the first server: its node holds the home from now on
+        """Wait for the server's task to run, asking every ``task_poll_interval``: SwarmSpawner's own wait grows its
+        pauses by half each time (1, 1.5, 2.25 ... 11 s), so a task running after 9 s was seen after 13, and the
+        start held its place among those starting at once (QueuedStart) meanwhile. The hub's start_timeout
+        bounds the wait."""
+        while True:
             task = await self.get_task()
+            if not task:
+                raise RuntimeError(f"Service {self.service_name} not found")
+            state = task["Status"]["State"].lower()
+            if state not in NOT_RUNNING_YET:
+                break
+            await asyncio.sleep(self.task_poll_interval)
+        if state != "running":
+            raise RuntimeError(f"Service {self.service_name} not running: {task['Status']}")
+        self.log.info("%s's task %s runs on node %s", self.user.name, task["ID"], task["NodeID"])
+        if not self.home_node:  # the first server: its node holds the home from now on
             self.home_node = task["NodeID"]
             self.log.info("%s's home is on node %s", self.user.name, self.home_node)
 
