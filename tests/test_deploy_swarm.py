@@ -387,11 +387,16 @@ def start_server(hub: HubClient, name: str, timeout: float = 300) -> float:
         raise AssertionError(f"{error}\n--- the hub's log\n{hub_log()}") from error
 
 
+def running_task(name: str) -> dict:
+    """The Swarm task of the student's server, as the manager inspects it."""
+    return json.loads(engine(1, "inspect", *engine(1, "service", "ps", "-q", "--filter", "desired-state=running",
+                                                   f"{DEPLOYED}-student-{name}").stdout.split()).stdout)[0]
+
+
 def task_seen_after(name: str) -> float:
     """Seconds from the student's task running (Swarm's own time of it) to the hub's log saying the spawner saw it
     run (tinytorch_swarm's start_object; the log's and the engines' clocks are this machine's)."""
-    task = json.loads(engine(1, "inspect", *engine(1, "service", "ps", "-q", "--filter", "desired-state=running",
-                                                   f"{DEPLOYED}-student-{name}").stdout.split()).stdout)[0]
+    task = running_task(name)
     assert task["Status"]["State"] == "running", task["Status"]
     whole, _, fraction = task["Status"]["Timestamp"].rstrip("Z").partition(".")
     ran = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp() + float(f"0.{fraction or 0}")
@@ -440,9 +445,7 @@ def test_the_deployed_classroom_students_on_two_nodes_fetch_and_submit(deployed)
                            "    print('exit status', done.returncode)\n")
         assert out.count("exit status 0") == 3, out
     # Neither reaches the other's server, nor reads the other's submission in the shared exchange.
-    bob_ip = json.loads(engine(1, "inspect", *engine(1, "service", "ps", "-q", "--filter", "desired-state=running",
-                                                     f"{DEPLOYED}-student-bob").stdout.split()).stdout
-                        )[0]["NetworksAttachments"][0]["Addresses"][0].split("/")[0]
+    bob_ip = running_task("bob")["NetworksAttachments"][0]["Addresses"][0].split("/")[0]
     for target in (f"{DEPLOYED}-student-bob", bob_ip):
         said = in_student_server("alice", "alice", f"python -c \"import sys; sys.argv = ['', '{target}', 8888]\n{REACH}\"")
         assert said.startswith("refused"), f"alice reached bob's server at {target}"
