@@ -418,10 +418,21 @@ def curve_attention_length():
     return curve("curve_attention_length", "sequence length T", [32, 64, 128, 256, 512], attention_steps, block=5)
 
 
+def cpu_model() -> str:
+    """The CPU's name and its widest vector units (ratios differ between machines: PyTorch's kernels use AVX-512)."""
+    fields: dict[str, str] = {}
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())   # the first CPU's
+    flags = fields.get("flags", "").split()
+    widest = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{fields.get('model name', '?')} ({widest})"
+
+
 def machine() -> dict[str, Any]:
     import torch
     return {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-            "cores": os.cpu_count(), "cpu_quota": cpu_quota(), "default_threads": default_threads(),
+            "cpu": cpu_model(), "cores": os.cpu_count(), "cpu_quota": cpu_quota(), "default_threads": default_threads(),
             "threads": THREADS, "torch_threads": torch.get_num_threads(),
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
             "load_average_before": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}

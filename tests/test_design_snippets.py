@@ -1,7 +1,8 @@
 """The course design's milestone code runs: Phase 1 as written, Phase 4 with the course's names.
 
 The design document (`../shared/design/`) shows each phase's milestone as a few lines of code. Phase 1's
-lines run verbatim after the imports a notebook has; Phase 4's `TinyGPT(...)`, `train_on_shakespeare`
+lines run verbatim after the imports a notebook has; Phase 3's CNN, written as the design writes it, is the
+MNIST milestone's `--design` model; Phase 4's `TinyGPT(...)`, `train_on_shakespeare`
 and `model.generate("To be or not to be")` are, in the course, a `GPT(GPTConfig(...))`, the TinyGPT
 milestone's `train`, and `generate_text(model, tok, prompt, n)` (module 15).
 """
@@ -33,6 +34,34 @@ def test_phase_1_xor_inference_runs_as_the_design_writes_it():
     assert output.shape == (4, 1) and output.dtype == np.float32, (output.shape, output.dtype)
     assert scope["xor_input"].dtype == np.float32, "integer lists become float32, as torch.Tensor([...])"
     assert [name for name, _ in net.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+PHASE_3_MODEL = '''
+from tinytorch.layers import *
+from tinytorch.spatial import *
+
+cnn = Sequential([
+    Conv2d(1, 16, 3), ReLU(), MaxPool2d(2),
+    Conv2d(16, 32, 3), ReLU(), MaxPool2d(2),
+    Flatten(), Linear(32*5*5, 10)
+])
+'''
+
+
+def test_phase_3_cnn_as_the_design_writes_it_is_the_mnist_milestones_design_model():
+    """The milestone's `make_design_cnn` (`--design`, the 99% run) has the design's layers: same parameter names
+    and shapes, and with the same weights the same class scores."""
+    from course.milestones.mnist_cnn import make_design_cnn
+    import tinytorch as tt
+
+    scope: dict = {}
+    exec(compile(PHASE_3_MODEL, "design phase 3", "exec"), scope)
+    design, ours = scope["cnn"], make_design_cnn()
+    shapes = {name: p.data.shape for name, p in design.named_parameters()}
+    assert shapes == {name: p.data.shape for name, p in ours.named_parameters()}, shapes
+    ours.load_state_dict(design.state_dict())
+    x = tt.Tensor(np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32))
+    np.testing.assert_allclose(ours(x).data, design(x).data, rtol=1e-5, atol=1e-6)
 
 
 def test_phase_4_generates_text_from_a_prompt_string(datasets, tmp_path):
