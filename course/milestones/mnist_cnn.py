@@ -76,8 +76,9 @@ def train(data: str | os.PathLike[str] | None = None, epochs: int = 2, batch_siz
     train_set = TensorDataset(full_train.images[:limit], full_train.labels[:limit]) if limit else full_train
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
     test_loader = DataLoader(test_set, batch_size=1000)
-    model = make_design_cnn() if design else make_cnn()
-    name = "mnist_cnn_design" if design else "mnist_cnn"      # its checkpoint's and plot's file names
+    # the model, its checkpoint's and plot's file names, and the plot's title
+    model, name, title = ((make_design_cnn(), "mnist_cnn_design", "the design's MNIST CNN") if design
+                          else (make_cnn(), "mnist_cnn", "MNIST CNN"))
     optimizer = Adam(model.parameters(), lr=lr)
     schedule = CosineAnnealingLR(optimizer, T_max=epochs) if cosine else None
     history, test_accuracy, epoch_seconds = History(), [], []
@@ -100,7 +101,6 @@ def train(data: str | os.PathLike[str] | None = None, epochs: int = 2, batch_siz
                                      metrics={"test_accuracy": accuracy, "test_loss": test_loss},
                                      config={"batch_size": batch_size, "lr": lr, "seed": seed, "design": design,
                                              "cosine": cosine})
-    title = "the design's MNIST CNN" if design else "MNIST CNN"
     plot = plot_history(history, out / f"{name}.png", title=f"{title} (validation = test set)")
     return {"test_accuracy": test_accuracy, "epoch_seconds": epoch_seconds, "checkpoint": checkpoint, "plot": plot}
 
