@@ -293,6 +293,38 @@ def test_a_grading_container_really_has_its_limits(grader_image, tmp_path):
     assert facts["submission"] == ["02_tensor.ipynb"]
 
 
+START_UP_IMPORTS = r"""
+import json, subprocess, sys
+def loaded(code):  # the modules a fresh process (as the grader starts them) holds after running code
+    done = subprocess.run([sys.executable, "-I", "-c", code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)), file=sys.stderr)"],
+                          input=b"{}", capture_output=True, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    return json.loads(done.stderr.decode().splitlines()[-1])
+grader = "import runpy\ntry:\n    runpy.run_module('ttgrade.parent', run_name='__main__')\nexcept SystemExit:\n    pass"
+probe = "import sys\nsys.path.insert(0, '/submission')\nimport ttgrade.child, tinytorch"
+print(json.dumps({"grader": loaded(grader), "probe": loaded(probe)}))
+"""
+
+
+@pytest.mark.slow
+def test_the_grader_and_each_probe_start_without_what_they_never_use(grader_image, tmp_path):
+    """A submission's grading starts one fresh process per probe (about 20), so every start-up import is paid
+    that often: the grader process loads Otter's test files without Otter's command line (pandas, nbconvert), and
+    a probe's process neither the grader's API nor what tinytorch imports only where it is used (the download's
+    urllib.request, fit's tqdm, ctypes.util)."""
+    shutil.copytree(ROOT / "tinytorch", tmp_path / "tinytorch", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    command = containers.docker_command(f"ttgrade-start-up-{os.getpid()}", grader_image, tmp_path, containers.Limits())
+    command = command[:command.index(grader_image) + 1] + ["python", "-I", "-c", START_UP_IMPORTS]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loaded = {side: set(names) for side, names in json.loads(done.stdout).items()}
+    assert "otter.test_files" in loaded["grader"] and "ttgrade.parent" not in loaded["probe"]
+    assert {"tinytorch.data", "tinytorch.training", "tinytorch.tensor"} <= loaded["probe"]
+    assert not {"pandas", "nbconvert", "otter.api"} & loaded["grader"]
+    assert not {"ttgrade.api", "ttgrade.runner", "urllib.request", "tqdm", "ctypes.util"} & loaded["probe"]
+
+
 # ---- reference = full marks, untouched release = 0 ----------------------------------------------
 
 @pytest.mark.slow

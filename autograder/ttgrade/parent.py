@@ -48,12 +48,14 @@ import time
 import traceback
 import types
 
-import otter
-from otter.test_files import ExceptionTestFile, GradingResults
-
-from . import runner
+from . import lean_otter, runner
 from .protocol import (BUNDLE_SECRET, DATASET_FILES, DATASETS, GRADER_GID, GRADER_UID, RESULT_PREFIX, SECRETS,
                        SUBMISSION, Bundle, Delivery, declared)
+
+if __name__ == "__main__":  # the grading container's grader process: Otter's test files only (lean_otter.py)
+    lean_otter.skip_package_init()
+from otter.test_files import ExceptionTestFile, GradingResults  # noqa: E402 - after the choice above
+from otter.version import __version__ as OTTER_VERSION  # noqa: E402
 
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
@@ -377,7 +379,7 @@ def run_tests(bundle: Bundle) -> dict:
     for test_file in test_files:
         test_file.run({})
     results = GradingResults(test_files)
-    return {"assignment": bundle["assignment"], "otter_version": otter.__version__,
+    return {"assignment": bundle["assignment"], "otter_version": OTTER_VERSION,
             "score": results.total, "possible": results.possible,
             "tests": hidden_results(test_files, kinds, context), "problems": sorted({p for _, p in stacks.values() if p}),
             "otter": results_as_ottr(test_files), "visible": visible,

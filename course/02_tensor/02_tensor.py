@@ -73,7 +73,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TypeAlias, Union, cast
 
 import ctypes
-import ctypes.util
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -94,9 +93,9 @@ _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 def keep_freed_memory(keep: bool = True) -> bool:
     """Ask the C allocator to keep freed memory for the next arrays instead of returning it to the operating
     system (`keep=False`: glibc's small default limits again). False where the C library is not glibc."""
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    except (OSError, AttributeError):  # no C library found, or one without mallopt (macOS)
+    try:  # the C library the interpreter has loaded already (dlopen(NULL)); ctypes.util.find_library would
+        mallopt = ctypes.CDLL(None).mallopt  # run ldconfig: 30 ms at every import of tinytorch
+    except (OSError, AttributeError, TypeError):  # a C library without mallopt (macOS), or no dlopen (Windows)
         return False
     mb = 1 << 20
     limits = {_M_MMAP_THRESHOLD: 32 * mb, _M_TRIM_THRESHOLD: 256 * mb, _M_TOP_PAD: 64 * mb} if keep else \
