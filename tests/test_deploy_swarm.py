@@ -259,14 +259,12 @@ def test_bad_swarm_variables_stop_the_deploy_before_anything_changes(tmp_path):
 IN_USE = Path("/var/lib/tinytorch/images") / f"{PREFIX}.json"  # as a classroom records its images (images role)
 
 
-def load_images(images: list[str], i: int) -> None:
-    """docker save | docker load: the images reach engine i without a registry, those it lacks in one stream, so
-    the layers they share (the base's) are sent and unpacked once (an engine keeps them for the module's other
-    tests)."""
-    missing = [image for image in images if engine(i, "image", "inspect", image, check=False).returncode != 0]
-    if not missing:
+def load_image(image: str, i: int) -> None:
+    """docker save | docker load: the image reaches the engine without a registry (once: an engine that has it
+    keeps it for the module's other tests)."""
+    if engine(i, "image", "inspect", image, check=False).returncode == 0:
         return
-    save = subprocess.Popen(["docker", "save", *missing], stdout=subprocess.PIPE)
+    save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
     load = subprocess.run(["docker", "-H", socket_of(i), "load"], stdin=save.stdout, capture_output=True,
                           text=True, timeout=900)
     save.stdout.close()
@@ -327,8 +325,9 @@ def images_for_the_deploy() -> dict[int, list[str]]:
 def deployed(engines, tmp_path_factory):
     """The classroom deployed by site.yml onto the cluster; torn down by teardown.yml, whatever happened."""
     here = tmp_path_factory.mktemp("deployed")
-    with ThreadPoolExecutor() as pool:  # one load per engine, the engines side by side
-        loads = [pool.submit(load_images, images, i) for i, images in images_for_the_deploy().items()]
+    with ThreadPoolExecutor() as pool:  # one load per engine and image, the engines side by side
+        loads = [pool.submit(load_image, image, i) for i, images in images_for_the_deploy().items()
+                 for image in images]
         for load in loads:
             load.result()
     # This machine joins the cluster's lan, to reach the hub where users would: engine 1's address.
@@ -645,7 +644,7 @@ def test_grading_runs_as_swarm_jobs_on_the_grader_nodes_and_scores_as_the_local_
     IN_USE.parent.mkdir(parents=True, exist_ok=True)
     IN_USE.write_text(json.dumps({**(json.loads(IN_USE.read_text()) if IN_USE.exists() else {}), "grader": image}))
     with ThreadPoolExecutor() as pool:
-        for load in [pool.submit(load_images, [image], i) for i in (2, 3)]:
+        for load in [pool.submit(load_image, image, i) for i in (2, 3)]:
             load.result()
     submissions = grading_submissions(tmp_path)
     here = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
