@@ -56,7 +56,7 @@ def measured(tt):
     """measure with repeat=5: five calls with the arguments given, the first call's result, the fastest run's time."""
     import time
     from tinytorch.profiler import measure
-    delays = [0.03, 0.002, 0.02, 0.02, 0.02]
+    delays = [0.2, 0.002, 0.1, 0.1, 0.1]  # gaps a busy machine cannot close; the mean (0.1) and median fail
     calls = []
 
     def slow_then_fast(tag, extra=""):
@@ -66,7 +66,7 @@ def measured(tt):
 
     m = measure(slow_then_fast, "x", repeat=5, extra="!")
     return {"calls": calls, "result": m.result, "label": m.label,
-            "best time is the 2 ms run": 0.002 <= m.seconds < 0.015}
+            "best time is the 2 ms run": 0.002 <= m.seconds < 0.06}
 
 
 @test_case(name="test_runner_keeps_going_and_names_each_error", points=2)
