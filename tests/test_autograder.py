@@ -275,13 +275,18 @@ print(json.dumps(facts))
 """
 
 
+def hardened_running(name: str, image: str, folder: Path, limits: containers.Limits, argv: list[str]) -> list[str]:
+    """A grading container's own docker command (every hardening flag, ``folder`` as the submission) running argv."""
+    command = containers.docker_command(name, image, folder, limits)
+    return command[:command.index(image) + 1] + argv
+
+
 @pytest.mark.slow
 def test_a_grading_container_really_has_its_limits(grader_image, tmp_path):
     (tmp_path / "02_tensor.ipynb").write_text("{}")
     tmp_path.chmod(0o755)
-    command = containers.docker_command(f"ttgrade-limits-check-{os.getpid()}", grader_image, tmp_path,
-                                     containers.Limits(memory_mb=600, pids=50))
-    command = command[:command.index(grader_image) + 1] + ["python", "-c", PROBE_ENVIRONMENT]
+    command = hardened_running(f"ttgrade-limits-check-{os.getpid()}", grader_image, tmp_path,
+                               containers.Limits(memory_mb=600, pids=50), ["python", "-c", PROBE_ENVIRONMENT])
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     facts = json.loads(done.stdout)
@@ -314,8 +319,8 @@ def test_the_grader_and_each_probe_start_without_what_they_never_use(grader_imag
     shutil.copytree(ROOT / "tinytorch", tmp_path / "tinytorch", ignore=shutil.ignore_patterns("__pycache__"))
     for path in [tmp_path, *tmp_path.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
-    command = containers.docker_command(f"ttgrade-start-up-{os.getpid()}", grader_image, tmp_path, containers.Limits())
-    command = command[:command.index(grader_image) + 1] + ["python", "-I", "-c", START_UP_IMPORTS]
+    command = hardened_running(f"ttgrade-start-up-{os.getpid()}", grader_image, tmp_path, containers.Limits(),
+                               ["python", "-I", "-c", START_UP_IMPORTS])
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     loaded = {side: set(names) for side, names in json.loads(done.stdout).items()}
