@@ -187,6 +187,49 @@ def test_the_wire_format_carries_arrays_and_refuses_anything_else():
         wire.decode(json.dumps({"__nd__": base64.b64encode(buffer.getvalue()).decode()}).encode())
 
 
+class RecordedProbes:
+    """A grading context whose probe runs are scripted outcomes: the student's first, then the reference's."""
+
+    def __init__(self, workdir: Path, *outcomes):
+        self.workdir, self.outcomes, self.runs, self.notes = str(workdir), list(outcomes), [], []
+
+    def run(self, fn, args, timeout=None, sample=False, reference=False):
+        self.runs.append("reference" if reference else "student")
+        return self.outcomes.pop(0)
+
+    def note(self, text):
+        self.notes.append(text)
+
+
+def test_a_memory_test_starts_the_references_baseline_only_when_the_students_growth_could_fail(tmp_path, monkeypatch):
+    """The baseline costs a fresh process; below budget + slack the student's growth alone passes whatever the
+    baseline says (a growth is never below 0); above it the baseline decides, and a failed baseline fails."""
+    from autograder.ttgrade import api, runner
+    from autograder.ttgrade.runner import ProbeOutcome
+    budget, line = 4 * 2**20, 4 * 2**20 + api.RSS_SLACK
+    probe = api.probe(lambda tt: 0)
+
+    def grade(*outcomes):
+        context = RecordedProbes(tmp_path, *outcomes)
+        monkeypatch.setattr(runner, "CONTEXT", context, raising=False)
+        try:
+            return api.within_budget(probe, budget=budget, what="add"), context.runs
+        except api.StudentError as error:
+            return str(error), context.runs
+
+    def student(growth):
+        return ProbeOutcome("ok", value=2**20, rss_growth=growth, marked=True)
+
+    assert grade(student(line)) == (2**20, ["student"])
+    assert grade(student(line + 1), ProbeOutcome("ok", rss_growth=1)) == (2**20, ["student", "reference"])
+    message, runs = grade(student(line + 2), ProbeOutcome("ok", rss_growth=1))
+    assert runs == ["student", "reference"] and "tracemalloc did not report" in message
+    message, runs = grade(student(line + 1), ProbeOutcome("error", "read-only folder"))
+    assert runs == ["student", "reference"] and "could not be compared" in message and "read-only folder" in message
+    message, runs = grade(ProbeOutcome("ok", value=budget + 1, rss_growth=0, marked=True))
+    assert runs == ["student"] and "over the budget" in message
+
+
 def test_every_hardening_flag_is_on_the_docker_command(tmp_path):
     command = " ".join(containers.docker_command("n", "img", tmp_path, containers.Limits(memory_mb=700, pids=64, cpus=0.5)))
     for flag in ["--network none", "--memory 700m", "--memory-swap 700m", "--pids-limit 64", "--cpus 0.5",
