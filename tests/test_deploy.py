@@ -198,7 +198,7 @@ def test_bad_inventory_or_variable_stops_before_anything_changes(tmp_path):
     assert result.returncode != 0
     out = result.stdout
     assert "The deploy cannot start:" in out, explain(result)
-    for expected in ["inventory: without [nodes] the classroom grades on the [hub] host: put localhost under [graders]",
+    for expected in ["inventory: [graders] is empty, so nothing would grade: put localhost under [graders]",
                      "tinytorch_course_id: Intro ML", "hub_https_port: https", "hub_student_mem_limit: lots",
                      "student_disk_home_quota: a lot must be a size", "line 3: username 'Bob Smith'", "line 4: role 'teacher'", "line 5: alice already listed on line 2"]:
         assert expected in out, f"{expected!r} missing from the message\n{explain(result)}"
@@ -1557,7 +1557,8 @@ def test_in_a_browser_a_semester_from_sign_up_to_feedback_without_a_roster(hub):
 
 def test_a_second_host_becomes_a_grader_node_over_ssh(deployment, tmp_path):
     """A container running sshd (its own file system, the host's Docker socket) added to [graders] of the deployed
-    classroom, and the deploy run for it alone (--limit, as the admin guide says to add a host)."""
+    classroom, and the deploy run for it alone (--limit): it is provisioned as a grader, and the swarm such a host
+    forms is left alone, since the run does not include the manager (joining it: tests/test_deploy_swarm.py)."""
     key = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     node_image = "tinytorch/test-sshd-node:1"
@@ -1574,11 +1575,14 @@ def test_a_second_host_becomes_a_grader_node_over_ssh(deployment, tmp_path):
            "-v", "/var/run/docker.sock:/var/run/docker.sock",
            "-v", f"{key}.pub:/root/.ssh/authorized_keys:ro", node_image)
     try:
+        # A grader host besides the hub host is a swarm member, which needs the address the swarm reaches it at:
+        # the container's (its facts have no default route to take it from: the image has no iproute2).
+        address = docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", node).stdout.strip()
         inventory = tmp_path / "inventory.ini"
         inventory.write_text(
             "[hub]\nlocalhost ansible_connection=local\n\n"
             "[graders]\nlocalhost ansible_connection=local\n"
-            f"gradernode ansible_host=127.0.0.1 ansible_port=18922 ansible_user=root "
+            f"gradernode ansible_host=127.0.0.1 ansible_port=18922 ansible_user=root swarm_advertise_addr={address} "
             f"ansible_ssh_private_key_file={key} "
             "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n\n"
             "[classroom:children]\nhub\ngraders\n\n"
@@ -1588,6 +1592,7 @@ def test_a_second_host_becomes_a_grader_node_over_ssh(deployment, tmp_path):
         assert result.returncode == 0, explain(result)
         assert set(recap) == {"gradernode"} and recap["gradernode"]["unreachable"] == 0
         assert "grader : Check that the grader image runs Otter" in result.stdout
+        assert "gradernode: the swarm is left as it is" in result.stdout, explain(result)
         # The node's own file system got the grader's work folder.
         assert docker("exec", node, "test", "-d", f"{SRV}/grader").returncode == 0
         # ... and the course's datasets, the hub host's bytes at the hub host's path (its grading jobs bind them)

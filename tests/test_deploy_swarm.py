@@ -175,6 +175,15 @@ def swarm_playbook(tmp_path: Path, hosts: Path, *args: str) -> tuple[subprocess.
     return result, recap
 
 
+def ansible_value(hosts: Path, host: str, variable: str):
+    """A variable as the deploy's group_vars make it for this host of this inventory (its YAML text)."""
+    done = subprocess.run([str(DEPLOY / ".venv" / "bin" / "ansible"), "-i", str(hosts), host, "-m", "debug",
+                           "-a", f"var={variable}", "--playbook-dir", str(DEPLOY)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "ANSIBLE_CONFIG": str(DEPLOY / "ansible.cfg")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    return re.search(rf"^\s*{variable}: (.*)$", done.stdout, re.M).group(1)
+
+
 def swarm_nodes() -> list[dict]:
     """Every node of the swarm, as the manager (engine 1) inspects them."""
     return json.loads(engine(1, "node", "inspect", *engine(1, "node", "ls", "-q").stdout.split()).stdout)
@@ -224,12 +233,27 @@ def test_the_inventory_forms_labels_and_shrinks_the_swarm(engines, tmp_path):
     settled, recap = swarm_playbook(tmp_path, two)
     assert settled.returncode == 0 and all(r["changed"] == 0 for r in recap.values()), changed_tasks(settled.stdout)
 
-    # Back in the inventory, engine 3 leaves the swarm it still believes it is in and joins again.
+    # No [nodes], engine 3 a grader: a swarm for grading jobs only (students' servers stay on the hub host).
+    graders_only = inventory(tmp_path / "graders-only.ini", nodes=[], graders=(3,))
+    grading, recap = swarm_playbook(tmp_path, graders_only)
+    assert grading.returncode == 0, explain(grading)
+    nodes = nodes_of_swarm()
+    assert set(nodes) == {f"{PREFIX}-1", f"{PREFIX}-3"}, nodes
+    assert (nodes[f"{PREFIX}-1"]["labels"], nodes[f"{PREFIX}-3"]["labels"]) == (
+        {"tinytorch.hub": "true"}, {"tinytorch.graders": "true"}), nodes
+    assert ansible_value(graders_only, "e1", "tinytorch_students_on_swarm") == "false"
+    # A run without the manager (--limit, as a grader host is added) leaves the swarm as it is: engine 3 stays in it.
+    limited, recap = swarm_playbook(tmp_path, graders_only, "--limit", "e3")
+    assert limited.returncode == 0 and "the swarm is left as it is" in limited.stdout, explain(limited)
+    assert nodes_of_swarm() == nodes
+
+    # Back in the inventory, engine 2 (removed as the graders' swarm formed) leaves the swarm it still believes it is
+    # in and joins again; engine 3 is a students' node again.
     back, recap = swarm_playbook(tmp_path, three)
     assert back.returncode == 0, explain(back)
     nodes = nodes_of_swarm()
     assert set(nodes) == {f"{PREFIX}-1", f"{PREFIX}-2", f"{PREFIX}-3"}, nodes
-    assert nodes[f"{PREFIX}-3"]["labels"] == {"tinytorch.students": "true"}, nodes
+    assert nodes[f"{PREFIX}-2"]["labels"] == nodes[f"{PREFIX}-3"]["labels"] == {"tinytorch.students": "true"}, nodes
 
 
 def test_bad_swarm_variables_stop_the_deploy_before_anything_changes(tmp_path):
