@@ -122,14 +122,15 @@ def within_budget(fn, *args, budget: int, what: str, timeout: float | None = Non
     if peak > budget:
         raise StudentError(f"{what} allocated {mb(peak)} at its peak, over the budget of {mb(budget)} "
                            f"(the reference needs {mb(reference_peak)})")
-    if outcome.rss_growth <= budget + RSS_SLACK:
+    line = budget + RSS_SLACK  # the most its process may grow beyond the reference's
+    if outcome.rss_growth <= line:
         return int(peak)
     baseline = runner.CONTEXT.run(fn, args, timeout=timeout, sample=True, reference=True)
     if baseline.status != "ok":  # never "no baseline, so no check": the student's leftovers must not buy a pass
         raise StudentError(f"{what}: the memory used could not be compared with the reference's, whose run in a "
                            f"fresh process failed after yours ({baseline.message})")
     extra = outcome.rss_growth - baseline.rss_growth
-    if extra > budget + RSS_SLACK:
+    if extra > line:
         raise StudentError(f"{what}: the process running your code held {mb(extra)} more memory than the reference's, "
                            f"beyond the budget of {mb(budget)}, which tracemalloc did not report (was it tampered with?)")
     return int(peak)
