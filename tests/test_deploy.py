@@ -39,8 +39,11 @@ from hubclient import HubClient, HubError  # noqa: E402
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 
 # Two test deployments may run side by side on one host (two sessions at work): TINYTORCH_TEST_SLOT=1 gives
-# this one other names, folder, port and students' network. CI uses slot 0.
+# this one other names, folder, port and students' network. CI uses slot 0; slots go up to 5 (the network below).
 SLOT = int(os.environ.get("TINYTORCH_TEST_SLOT", "0"))
+if not 0 <= SLOT <= 5:
+    raise pytest.UsageError(f"TINYTORCH_TEST_SLOT={SLOT}: the slots are 0 to 5 (slot N's students' network is "
+                            f"172.30.(250+N).0/24)")
 NAME = f"ttci{SLOT or ''}"          # container, network and volume names start with this
 STATE = Path(f"/var/tmp/tinytorch-ci{SLOT or ''}")
 SRV = STATE / "srv"                 # tinytorch_root of the test deployment

@@ -24,7 +24,7 @@ import pytest
 
 from autograder.results import read_results
 from tests.test_autograder import grader_image  # noqa: F401 - the grader image, built (a fixture)
-from tests.test_deploy import RECAP, VARS, changed_tasks, explain
+from tests.test_deploy import RECAP, SLOT, VARS, changed_tasks, explain
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy"))
 from hubclient import HubClient, HubError  # noqa: E402
@@ -33,7 +33,6 @@ pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
-SLOT = int(os.environ.get("TINYTORCH_TEST_SLOT", "0"))
 PREFIX = f"tt{SLOT}sw"                          # namespaces tt<slot>sw-lan, tt<slot>sw-<i>
 HOST_LINK = f"{PREFIX}-h"                        # this machine's own veth on the cluster's lan (to reach the hub)
 STATE = Path(f"/var/tmp/tinytorch-swarm{SLOT}")  # each engine's data, exec root, socket and log
@@ -145,18 +144,28 @@ def engines():
         assert "Swarm: inactive" in sh("docker", "info").stdout, "the host's own dockerd must never be in swarm mode"
 
 
-def inventory(path: Path, nodes: list[int], graders: tuple[int, ...] = (1,)) -> Path:
+def in_namespace_python(i: int) -> Path:
+    """A Python that runs in engine i's network namespace: a module given it as its interpreter (iptables) changes
+    that engine's network stack, as on a host of its own, not this machine's."""
+    wrapper = STATE / f"e{i}" / "python3"
+    wrapper.write_text(f'#!/bin/sh\nexec nsenter --net=/var/run/netns/{PREFIX}-{i} /usr/bin/python3 "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def inventory(path: Path, nodes: list[int], graders: tuple[int, ...] = (1,), in_namespaces: bool = False) -> Path:
     def host(i: int) -> str:
-        return (f"e{i} ansible_connection=local tinytorch_docker_host={socket_of(i)} swarm_advertise_addr={address(i)}")
+        return (f"e{i} ansible_connection=local tinytorch_docker_host={socket_of(i)} swarm_advertise_addr={address(i)}"
+                + (f" ansible_python_interpreter={in_namespace_python(i)}" if in_namespaces else ""))
     path.write_text("[hub]\n" + host(1) + "\n\n[nodes]\n" + "".join(host(i) + "\n" for i in nodes)
                     + "\n[graders]\n" + "".join(host(i) + "\n" for i in graders) + "\n[classroom:children]\nhub\nnodes\ngraders\n\n"
                     "[classroom:vars]\nansible_python_interpreter=/usr/bin/python3\n")
     return path
 
 
-def swarm_playbook(tmp_path: Path, hosts: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+def swarm_playbook(tmp_path: Path, hosts: Path, *args: str, playbook: str = "swarm.yml") -> tuple[subprocess.CompletedProcess, dict]:
     """site.yml's swarm step alone (the rest of site.yml needs a whole classroom on each engine), with the deploy's
-    group_vars and roles."""
+    group_vars and roles; playbook="isolation.yml": its next step, the students' nodes' rules."""
     play = tmp_path / "play"
     if not play.exists():
         play.mkdir()
@@ -168,8 +177,12 @@ def swarm_playbook(tmp_path: Path, hosts: Path, *args: str) -> tuple[subprocess.
             "  environment:\n    DOCKER_HOST: '{{ tinytorch_docker_host }}'\n"
             "  tasks:\n    - name: Form the swarm.\n      ansible.builtin.import_role:\n        name: swarm\n"
             "      when: tinytorch_swarm and inventory_hostname in tinytorch_swarm_members\n")
+        (play / "isolation.yml").write_text(
+            "- name: The students' nodes\n  hosts: classroom\n  become: true\n  gather_facts: false\n"
+            "  tasks:\n    - name: Keep the students' servers off the node.\n      ansible.builtin.import_role:\n"
+            "        name: swarm\n        tasks_from: isolation\n      when: inventory_hostname in groups['nodes']\n")
     result = subprocess.run([str(DEPLOY / ".venv" / "bin" / "ansible-playbook"), "-i", str(hosts),
-                             str(play / "swarm.yml"), *args], capture_output=True, text=True, timeout=600,
+                             str(play / playbook), *args], capture_output=True, text=True, timeout=600,
                             env={**os.environ, "ANSIBLE_CONFIG": str(DEPLOY / "ansible.cfg")})
     recap = {m[0]: {"changed": int(m[2]), "failed": int(m[4])} for m in RECAP.findall(result.stdout)}
     return result, recap
@@ -254,6 +267,48 @@ def test_the_inventory_forms_labels_and_shrinks_the_swarm(engines, tmp_path):
     nodes = nodes_of_swarm()
     assert set(nodes) == {f"{PREFIX}-1", f"{PREFIX}-2", f"{PREFIX}-3"}, nodes
     assert nodes[f"{PREFIX}-2"]["labels"] == nodes[f"{PREFIX}-3"]["labels"] == {"tinytorch.students": "true"}, nodes
+
+
+def test_students_containers_on_a_node_reach_neither_the_node_nor_any_hosts_swarm_ports(engines, grader_image, tmp_path):
+    """A student's server on a [nodes] host reaches the internet through the node's docker_gwbridge. The node's rules
+    (swarm/tasks/isolation.yml, site.yml's step after the swarm's; Ansible runs them inside each engine's namespace,
+    as on a host of its own) keep it off the node itself and off every host's swarm ports. Probed from a container on
+    an overlay network on engine 2, before the rules (each probe gets through) and after (none does)."""
+    formed, _ = swarm_playbook(tmp_path, inventory(tmp_path / "three.ini", nodes=[2, 3]))
+    assert formed.returncode == 0, explain(formed)
+    load_image(grader_image, 2)
+    network = f"{PREFIX}-probe"
+    engine(1, "network", "create", "--driver", "overlay", "--attachable", network)
+    targets = {"the node itself": (address(2), 7946), "the manager's control port": (address(1), 2377),
+               "the manager's gossip port": (address(1), 7946)}
+
+    def probe() -> dict[str, str]:
+        return {what: engine(2, "run", "--rm", "--network", network, "--entrypoint", "python3", grader_image,
+                             "-c", REACH, host, str(port)).stdout.strip() for what, (host, port) in targets.items()}
+
+    def rules(i: int) -> str:
+        return sh("nsenter", f"--net=/var/run/netns/{PREFIX}-{i}", "iptables", "-S").stdout
+
+    try:
+        before = probe()
+        assert all(said == "reached" for said in before.values()), before  # what the rules must stop gets through
+        hosts = inventory(tmp_path / "in-namespaces.ini", nodes=[2, 3], in_namespaces=True)
+        first, recap = swarm_playbook(tmp_path, hosts, playbook="isolation.yml")
+        assert first.returncode == 0, explain(first)
+        for i in (2, 3):  # every rule, in its chain (the comments are the role's)
+            for rule in ('-A INPUT -i docker_gwbridge -m comment --comment "tinytorch: students off the node" -j DROP',
+                         "-A DOCKER-USER -d 169.254.0.0/16 -i docker_gwbridge",
+                         "-A DOCKER-USER -i docker_gwbridge -p tcp -m tcp --dport 2377",
+                         "-A DOCKER-USER -i docker_gwbridge -p udp -m udp --dport 4789"):
+                assert rule in rules(i), f"engine {i} lacks {rule!r}:\n{rules(i)}"
+        assert "tinytorch: " not in rules(1), rules(1)  # the hub host is no students' node here
+        assert "students off the node" not in sh("iptables", "-S").stdout, "the rules went to this machine's own stack"
+        after = probe()
+        assert all(said.startswith("refused") for said in after.values()), after
+        again, recap = swarm_playbook(tmp_path, hosts, playbook="isolation.yml")
+        assert again.returncode == 0 and all(r["changed"] == 0 for r in recap.values()), changed_tasks(again.stdout)
+    finally:
+        engine(1, "network", "rm", network, check=False)
 
 
 def test_bad_swarm_variables_stop_the_deploy_before_anything_changes(tmp_path):
