@@ -764,9 +764,16 @@ def update_groups_and_roles(c, cfg: dict) -> None:
 # grader, in the course directory (docker/hub/tinytorch_service.py), and starts again one that exits; JupyterHub
 # knows them as external services. (JupyterHub stops itself when a service it manages does not answer within
 # about 10 s, which the formgrader's JupyterLab can take on a loaded host: the hub then restarted over and over.)
-# They listen on all the hub container's addresses: the proxy, in a container of its own, reaches them by the
-# hub's name; students' servers cannot (only the hub API port is open to them).
+# The proxy, in a container of its own, reaches them by the hub's name (connect_host). On one host they listen on
+# all the hub container's addresses, and the students' bridge's rules open only the hub API port to students. On a
+# swarm the hub also joins every running student's network, where no such rule applies: there they listen only on
+# the hub's fixed address on its own network (connect_host), which no student's network reaches.
 PAGE_SERVICES = ("formgrader", "grading", "progress")
+
+
+def page_services_ip(cfg: dict) -> str:
+    """The address the page services listen on (above)."""
+    return cfg["hub"]["connect_host"] if cfg["spawner"]["swarm"]["enabled"] else "0.0.0.0"
 
 
 def page_services(cfg: dict) -> dict[str, dict]:
@@ -779,12 +786,13 @@ def page_services(cfg: dict) -> dict[str, dict]:
         # socket only the grader's uid may open; the progress page is the same program.
         return {"name": name, "port": nbg[f"{name}_port"], "command": [sys.executable, "-m", "tinytorch_grading"],
                 "environment": {"TINYTORCH_GRADING_SOCKET": nbg["grading_socket"], "TINYTORCH_COURSE_ID": course,
-                                "TINYTORCH_COURSE_TITLE": cfg["course_title"], "TINYTORCH_PAGE": name}}
+                                "TINYTORCH_COURSE_TITLE": cfg["course_title"], "TINYTORCH_PAGE": name,
+                                "TINYTORCH_LISTEN_IP": page_services_ip(cfg)}}
 
     return {
         "formgrader": {
             "name": course, "port": nbg["formgrader_port"],
-            "command": ["jupyterhub-singleuser", f"--port={nbg['formgrader_port']}", "--ip=0.0.0.0"],
+            "command": ["jupyterhub-singleuser", f"--port={nbg['formgrader_port']}", f"--ip={page_services_ip(cfg)}"],
             "environment": {
                 "JUPYTERHUB_DEFAULT_URL": "/lab",
                 "NBGRADER_EXCHANGE_ROOT": nbg["exchange_root"],

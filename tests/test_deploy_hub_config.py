@@ -338,6 +338,13 @@ def test_on_a_swarm_servers_are_services_with_the_same_limits_each_on_its_own_ne
     without_proxy = configured(hub_config, write_config({"hub": {"connect_host": "127.0.0.1"},
                                                          "spawner": {"swarm": {"enabled": True}}}))
     assert without_proxy.StudentSwarmSpawner.attach == ["tinytorch-hub"]
+    # The page services listen on every address on one host (the bridge's rules stand in front of them), on a swarm
+    # only at the hub's address on its own network: the hub is on every student's network there too.
+    for overrides, ip in (({}, "0.0.0.0"), ({"hub": {"connect_host": "10.9.0.2"}, "spawner": {"swarm": swarm}}, "10.9.0.2")):
+        services = hub_config.page_services(hub_config.load_course_config(write_config(overrides)))
+        assert f"--ip={ip}" in services["formgrader"]["command"], services["formgrader"]
+        assert services["grading"]["environment"]["TINYTORCH_LISTEN_IP"] == ip
+        assert services["progress"]["environment"]["TINYTORCH_LISTEN_IP"] == ip
     with pytest.raises(hub_config.CourseConfigError) as named:
         hub_config.load_course_config(write_config({"hub": {"connect_host": "tt-hub", "proxy_api_url": "http://tt-proxy:8001"},
                                                     "spawner": {"swarm": swarm}}))

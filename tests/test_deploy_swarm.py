@@ -562,6 +562,18 @@ def test_the_deployed_classroom_keeps_each_student_on_their_homes_node_within_th
     hub_there = next(c["IPv4Address"].split("/")[0] for c in on_bobs if c["Name"] == hub_container)
     said = in_student_server("alice", "alice", f"python -c \"import sys; sys.argv = ['', '{hub_there}', 8081]\n{REACH}\"")
     assert said.startswith("refused"), f"alice reached the hub on bob's network at {hub_there}"
+    # On her own network alice reaches the hub's API and nothing else of the hub or the proxy: the page services
+    # and the proxy's API listen only on their containers' addresses on the hub's own network.
+    alices = bobs[:-len("bob")] + "alice"
+    on_alices = {c["Name"]: c["IPv4Address"].split("/")[0]
+                 for c in json.loads(engine(1, "network", "inspect", alices).stdout)[0]["Containers"].values()}
+    reached = {f"{who} {port}": in_student_server("alice", "alice", "python -c \"import sys; sys.argv = "
+                                                  f"['', '{on_alices[container]}', {port}]\n{REACH}\"").strip()
+               for who, container, port in (("hub", hub_container, 8081), ("hub", hub_container, 9999),
+                                            ("hub", hub_container, 9998), ("hub", hub_container, 9997),
+                                            ("proxy", f"{DEPLOYED}-proxy", 8001))}
+    assert reached["hub 8081"] == "reached" and all(said.startswith("refused") for what, said in reached.items()
+                                                    if what != "hub 8081"), reached
 
     node = node_of("alice")
     in_student_server("alice", "alice", "echo kept > mine.txt")

@@ -337,11 +337,11 @@ def make_app() -> web.Application:
 
 
 def main() -> None:
-    """Listen on the port of the service's URL, on every address of the hub container (the proxy, in its own
-    container, comes by the hub's name; the students' network lets students reach only the hub API)."""
+    """Listen on the port of the service's URL, at the address hub_config.page_services_ip chose (every address
+    of the hub container on one host, the hub's own network's on a swarm)."""
     url = os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")
     port = int(url.rsplit(":", 1)[1].split("/")[0])
-    make_app().listen(port, address="0.0.0.0")
+    make_app().listen(port, address=os.environ.get("TINYTORCH_LISTEN_IP", "0.0.0.0"))
     ioloop.IOLoop.current().start()
 
 
