@@ -778,7 +778,7 @@ def page_services_ip(cfg: dict) -> str:
 
 def page_services(cfg: dict) -> dict[str, dict]:
     """Each page service by its role: its hub name, port, command and own environment."""
-    course, nbg = cfg["course_id"], cfg["nbgrader"]
+    course, nbg, listen_ip = cfg["course_id"], cfg["nbgrader"], page_services_ip(cfg)
     origin = "/".join(cfg["hub"]["public_url"].split("/", 3)[:3])  # scheme://host[:port], as SCHEMA checked
 
     def page(name: str) -> dict:
@@ -787,12 +787,12 @@ def page_services(cfg: dict) -> dict[str, dict]:
         return {"name": name, "port": nbg[f"{name}_port"], "command": [sys.executable, "-m", "tinytorch_grading"],
                 "environment": {"TINYTORCH_GRADING_SOCKET": nbg["grading_socket"], "TINYTORCH_COURSE_ID": course,
                                 "TINYTORCH_COURSE_TITLE": cfg["course_title"], "TINYTORCH_PAGE": name,
-                                "TINYTORCH_LISTEN_IP": page_services_ip(cfg)}}
+                                "TINYTORCH_LISTEN_IP": listen_ip}}
 
     return {
         "formgrader": {
             "name": course, "port": nbg["formgrader_port"],
-            "command": ["jupyterhub-singleuser", f"--port={nbg['formgrader_port']}", f"--ip={page_services_ip(cfg)}"],
+            "command": ["jupyterhub-singleuser", f"--port={nbg['formgrader_port']}", f"--ip={listen_ip}"],
             "environment": {
                 "JUPYTERHUB_DEFAULT_URL": "/lab",
                 "NBGRADER_EXCHANGE_ROOT": nbg["exchange_root"],

@@ -296,12 +296,13 @@ def test_students_containers_on_a_node_reach_neither_the_node_nor_any_hosts_swar
         first, recap = swarm_playbook(tmp_path, hosts, playbook="isolation.yml")
         assert first.returncode == 0, explain(first)
         for i in (2, 3):  # every rule, in its chain (the comments are the role's)
+            listing = rules(i)
             for rule in ('-A INPUT -i docker_gwbridge -m comment --comment "tinytorch: students off the node" -j DROP',
                          "-A DOCKER-USER -d 169.254.0.0/16 -i docker_gwbridge",
                          "-A DOCKER-USER -i docker_gwbridge -p tcp -m tcp --dport 2377",
                          "-A DOCKER-USER -i docker_gwbridge -p udp -m udp --dport 4789"):
-                assert rule in rules(i), f"engine {i} lacks {rule!r}:\n{rules(i)}"
-        assert "tinytorch: " not in rules(1), rules(1)  # the hub host is no students' node here
+                assert rule in listing, f"engine {i} lacks {rule!r}:\n{listing}"
+        assert "tinytorch: " not in (listing := rules(1)), listing  # the hub host is no students' node here
         assert "students off the node" not in sh("iptables", "-S").stdout, "the rules went to this machine's own stack"
         after = probe()
         assert all(said.startswith("refused") for said in after.values()), after
@@ -495,6 +496,11 @@ def in_student_server(name: str, user: str, script: str) -> str:
     return done.stdout
 
 
+def reach_from(name: str, host: str, port: int) -> str:
+    """What a connection from the student's own server to host:port gives: 'reached' or 'refused: <why>'."""
+    return in_student_server(name, name, f"python -c \"import sys; sys.argv = ['', '{host}', {port}]\n{REACH}\"").strip()
+
+
 def test_the_deployed_classroom_students_on_two_nodes_fetch_and_submit(deployed):
     hub, course = deployed["hub"], "tinytorch"
     seconds = {}
@@ -526,7 +532,7 @@ def test_the_deployed_classroom_students_on_two_nodes_fetch_and_submit(deployed)
     # Neither reaches the other's server, nor reads the other's submission in the shared exchange.
     bob_ip = running_task("bob")["NetworksAttachments"][0]["Addresses"][0].split("/")[0]
     for target in (f"{DEPLOYED}-student-bob", bob_ip):
-        said = in_student_server("alice", "alice", f"python -c \"import sys; sys.argv = ['', '{target}', 8888]\n{REACH}\"")
+        said = reach_from("alice", target, 8888)
         assert said.startswith("refused"), f"alice reached bob's server at {target}"
     listing = in_student_server("alice", "alice", f"ls /srv/nbgrader/exchange/{course}/inbound 2>&1 || true")
     assert "Permission denied" in listing, listing
@@ -560,15 +566,14 @@ def test_the_deployed_classroom_keeps_each_student_on_their_homes_node_within_th
                                   "--format", "{{.Name}}").stdout.split() if n.endswith("-bob"))
     on_bobs = json.loads(engine(1, "network", "inspect", bobs).stdout)[0]["Containers"].values()
     hub_there = next(c["IPv4Address"].split("/")[0] for c in on_bobs if c["Name"] == hub_container)
-    said = in_student_server("alice", "alice", f"python -c \"import sys; sys.argv = ['', '{hub_there}', 8081]\n{REACH}\"")
+    said = reach_from("alice", hub_there, 8081)
     assert said.startswith("refused"), f"alice reached the hub on bob's network at {hub_there}"
     # On her own network alice reaches the hub's API and nothing else of the hub or the proxy: the page services
     # and the proxy's API listen only on their containers' addresses on the hub's own network.
     alices = bobs[:-len("bob")] + "alice"
     on_alices = {c["Name"]: c["IPv4Address"].split("/")[0]
                  for c in json.loads(engine(1, "network", "inspect", alices).stdout)[0]["Containers"].values()}
-    reached = {f"{who} {port}": in_student_server("alice", "alice", "python -c \"import sys; sys.argv = "
-                                                  f"['', '{on_alices[container]}', {port}]\n{REACH}\"").strip()
+    reached = {f"{who} {port}": reach_from("alice", on_alices[container], port)
                for who, container, port in (("hub", hub_container, 8081), ("hub", hub_container, 9999),
                                             ("hub", hub_container, 9998), ("hub", hub_container, 9997),
                                             ("proxy", f"{DEPLOYED}-proxy", 8001))}
