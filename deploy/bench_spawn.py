@@ -29,9 +29,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from hub_config import load_course_config  # noqa: E402 - the one reader of the course config
 from hubclient import HubClient  # noqa: E402
 
 
@@ -149,7 +149,8 @@ def main() -> None:
 
     token = Path(args.root, "secrets", "api_token").read_text().strip()
     hub = HubClient(args.url, token, ca=str(Path(args.root, "tls", "hub.crt")))
-    spawner = yaml.safe_load(Path(args.root, "config", "course.yml").read_text())["spawner"]
+    cfg = load_course_config(Path(args.root, "config", "course.yml"))
+    spawner = cfg["spawner"]
     image = spawner["image"]
     size = int(subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", image],
                               capture_output=True, text=True, check=True).stdout)
@@ -186,7 +187,7 @@ def main() -> None:
                 print(f"cleanup of {user}: {error}", file=sys.stderr)
             remove_home(Path(spawner["homes"]["host_path"], user))
     if args.at_once:
-        limit = yaml.safe_load(Path(args.root, "config", "course.yml").read_text())["hub"]["concurrent_spawn_limit"]
+        limit = cfg["hub"]["concurrent_spawn_limit"]
         result = {"students": len(users), "starts_at_once": limit, **summary(list(at_once.values())),
                   "all_ready_s": max(at_once.values()), "seconds": at_once,
                   "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
