@@ -153,10 +153,20 @@ def in_namespace_python(i: int) -> Path:
     return wrapper
 
 
+def engine_rules(i: int) -> str:
+    """iptables -S in engine i's network namespace: the rules of that engine's own network stack."""
+    return sh("nsenter", f"--net=/var/run/netns/{PREFIX}-{i}", "iptables", "-S").stdout
+
+
+def inventory_host(i: int, in_namespace: bool = False) -> str:
+    """Engine i as an inventory host; in_namespace: its modules run in the engine's network namespace."""
+    return (f"e{i} ansible_connection=local tinytorch_docker_host={socket_of(i)} swarm_advertise_addr={address(i)}"
+            + (f" ansible_python_interpreter={in_namespace_python(i)}" if in_namespace else ""))
+
+
 def inventory(path: Path, nodes: list[int], graders: tuple[int, ...] = (1,), in_namespaces: bool = False) -> Path:
     def host(i: int) -> str:
-        return (f"e{i} ansible_connection=local tinytorch_docker_host={socket_of(i)} swarm_advertise_addr={address(i)}"
-                + (f" ansible_python_interpreter={in_namespace_python(i)}" if in_namespaces else ""))
+        return inventory_host(i, in_namespaces)
     path.write_text("[hub]\n" + host(1) + "\n\n[nodes]\n" + "".join(host(i) + "\n" for i in nodes)
                     + "\n[graders]\n" + "".join(host(i) + "\n" for i in graders) + "\n[classroom:children]\nhub\nnodes\ngraders\n\n"
                     "[classroom:vars]\nansible_python_interpreter=/usr/bin/python3\n")
@@ -286,9 +296,6 @@ def test_students_containers_on_a_node_reach_neither_the_node_nor_any_hosts_swar
         return {what: engine(2, "run", "--rm", "--network", network, "--entrypoint", "python3", grader_image,
                              "-c", REACH, host, str(port)).stdout.strip() for what, (host, port) in targets.items()}
 
-    def rules(i: int) -> str:
-        return sh("nsenter", f"--net=/var/run/netns/{PREFIX}-{i}", "iptables", "-S").stdout
-
     try:
         before = probe()
         assert all(said == "reached" for said in before.values()), before  # what the rules must stop gets through
@@ -296,13 +303,13 @@ def test_students_containers_on_a_node_reach_neither_the_node_nor_any_hosts_swar
         first, recap = swarm_playbook(tmp_path, hosts, playbook="isolation.yml")
         assert first.returncode == 0, explain(first)
         for i in (2, 3):  # every rule, in its chain (the comments are the role's)
-            listing = rules(i)
+            listing = engine_rules(i)
             for rule in ('-A INPUT -i docker_gwbridge -m comment --comment "tinytorch: students off the node" -j DROP',
                          "-A DOCKER-USER -d 169.254.0.0/16 -i docker_gwbridge",
                          "-A DOCKER-USER -i docker_gwbridge -p tcp -m tcp --dport 2377",
                          "-A DOCKER-USER -i docker_gwbridge -p udp -m udp --dport 4789"):
                 assert rule in listing, f"engine {i} lacks {rule!r}:\n{listing}"
-        assert "tinytorch: " not in (listing := rules(1)), listing  # the hub host is no students' node here
+        assert "tinytorch: " not in (listing := engine_rules(1)), listing  # the hub host is no students' node here
         assert "students off the node" not in sh("iptables", "-S").stdout, "the rules went to this machine's own stack"
         after = probe()
         assert all(said.startswith("refused") for said in after.values()), after
@@ -380,9 +387,7 @@ def deploy_inventory(path: Path, nodes_in_namespaces: bool = False) -> Path:
     """The deployed classroom's inventory; nodes_in_namespaces: the [nodes]' modules run in their engines' network
     namespaces (in_namespace_python), so that their iptables rules are the engines' own (the teardown's)."""
     def host(i: int) -> str:  # each host records its engine's images in a folder of its own, as on its own disk
-        return (f"e{i} ansible_connection=local tinytorch_docker_host={socket_of(i)} swarm_advertise_addr={address(i)}"
-                f" tinytorch_images_in_use_dir={STATE}/e{i}/images-in-use"
-                + (f" ansible_python_interpreter={in_namespace_python(i)}" if nodes_in_namespaces and i != 1 else ""))
+        return inventory_host(i, nodes_in_namespaces and i != 1) + f" tinytorch_images_in_use_dir={STATE}/e{i}/images-in-use"
     path.write_text(f"[hub]\n{host(1)}\n\n[graders]\n{host(2)}\n{host(3)}\n\n[nodes]\n{host(2)}\n{host(3)}\n\n"
                     "[classroom:children]\nhub\nnodes\ngraders\n\n"
                     "[classroom:vars]\nansible_python_interpreter=/usr/bin/python3\n")
@@ -677,9 +682,6 @@ def test_the_teardown_takes_the_classroom_off_every_host_and_ends_the_swarm_when
     hosts = deploy_inventory(tmp_path / "teardown.ini", nodes_in_namespaces=True)
     rules = f'--comment "{DEPLOYED}: students off the node"'
 
-    def listing(i: int) -> str:
-        return sh("nsenter", f"--net=/var/run/netns/{PREFIX}-{i}", "iptables", "-S").stdout
-
     def names(i: int, *what: str) -> list[str]:
         return engine(i, *what, "ls", "--format", "{{.Name}}").stdout.split()
 
@@ -689,7 +691,7 @@ def test_the_teardown_takes_the_classroom_off_every_host_and_ends_the_swarm_when
     # The deployed classroom's rules on its nodes (site.yml's step; off in this module's deploy, see `deployed`).
     applied, _ = swarm_playbook(tmp_path, hosts, "-e", f"tinytorch_name={DEPLOYED}", playbook="isolation.yml")
     assert applied.returncode == 0, explain(applied)
-    assert all(rules in listing(i) for i in (2, 3)), listing(2)
+    assert all(rules in engine_rules(i) for i in (2, 3)), engine_rules(2)
     start_server(deployed["hub"], "alice")  # a student's server (and its network) running when the classroom goes
     assert f"{DEPLOYED}-student-alice" in names(1, "service"), names(1, "service")
     before = homes()
@@ -700,7 +702,7 @@ def test_the_teardown_takes_the_classroom_off_every_host_and_ends_the_swarm_when
     assert not [n for n in names(1, "service") if n.startswith(f"{DEPLOYED}-")], names(1, "service")
     assert not [n for n in names(1, "network") if n.startswith(f"{DEPLOYED}-students")], names(1, "network")
     for i in (2, 3):
-        assert rules not in (left := listing(i)) and f"{DEPLOYED}: " not in left, f"engine {i}:\n{left}"
+        assert rules not in (left := engine_rules(i)) and f"{DEPLOYED}: " not in left, f"engine {i}:\n{left}"
     assert homes() == before and DEPLOYED_ROOT.is_dir()  # the data stays
     assert all(swarm_state(i) == "active" for i in ENGINES)  # and the swarm
 
