@@ -92,11 +92,12 @@ DEFAULTS: dict = {
         "datasets_host_path": None,             # the course's datasets on the host, or None
         "datasets_dir": "/srv/datasets",        # where students see them, read-only ($TINYTORCH_DATASETS)
         # Students' servers across the nodes of a Docker Swarm (docker/hub/tinytorch_swarm.py): each a service on
-        # a node labelled <node_label>=true, its home the volume home_volume on the node of its first start (and
-        # pinned there), alone on the overlay network <network>-<username> with the hub's and the proxy's
-        # containers (hub_container, proxy_container: None when the hub runs its own proxy), where it reaches the
-        # hub by its container's name. The exchange and datasets folders must be the same shared folders on every
-        # node. Homes have no quota here.
+        # a node labelled <node_label>=true, its home on the node of its first start (and pinned there), alone on
+        # the overlay network <network>-<username> with the hub's and the proxy's containers (hub_container,
+        # proxy_container: None when the hub runs its own proxy), where it reaches the hub by its container's name.
+        # The exchange and datasets folders must be the same shared folders on every node. With homes.quota, each
+        # home is a subvolume with its quota in homes.host_path on its node (the node's own students' file system),
+        # made by a one-off Swarm service before the first start (hub_path unused); without, the volume home_volume.
         "swarm": {
             "enabled": False,
             "node_label": "tinytorch.students",
@@ -301,13 +302,10 @@ def validate(cfg: dict, source: str = "course config") -> dict:
         if bool(cfg["hub"]["tls_cert"]) != bool(cfg["hub"]["tls_key"]):
             problems.append("hub.tls_cert and hub.tls_key: set both or neither")
         homes = cfg["spawner"]["homes"]
-        if homes["quota"] and not homes["hub_path"]:
-            problems.append("spawner.homes.quota: needs spawner.homes.hub_path (where the hub sees the homes)")
         swarm = cfg["spawner"]["swarm"]
+        if homes["quota"] and not homes["hub_path"] and not swarm["enabled"]:
+            problems.append("spawner.homes.quota: needs spawner.homes.hub_path (where the hub sees the homes)")
         if swarm["enabled"]:
-            if homes["quota"]:
-                problems.append("spawner.homes.quota: not available with spawner.swarm.enabled (homes are volumes "
-                                "on the nodes, without quota): set it to null")
             # Each student's network holds the hub's and the proxy's containers: their names resolve to an address
             # on every one of those networks, which goes when that student's server stops.
             proxy = cfg["hub"]["proxy_api_url"]
@@ -600,7 +598,7 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     c.JupyterHub.concurrent_spawn_limit = 0
     c.QueuedStart.starts_at_once = cfg["hub"]["concurrent_spawn_limit"]
     homes = sp["homes"]
-    if homes["quota"]:  # the same, making each home a btrfs subvolume with its quota first (docker/hub/)
+    if homes["quota"] and not sp["swarm"]["enabled"]:  # the same, each home first made a btrfs subvolume with its quota
         c.JupyterHub.spawner_class = "tinytorch_homes.QuotaHomeSpawner"
         c.QuotaHomeSpawner.homes_host_path = homes["host_path"]
         c.QuotaHomeSpawner.homes_hub_path = homes["hub_path"]
@@ -615,9 +613,10 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     c.DockerSpawner.remove = True                   # the container goes, the home volume stays
     c.DockerSpawner.pull_policy = "never"           # images are built by the deploy, not pulled
     c.DockerSpawner.notebook_dir = sp["home_dir"]
-    # The student's home (a folder on the host; on a swarm, a volume on the node: update_swarm_spawner), then the
+    # The student's home (a folder on the host, or on a swarm on the node: a volume there without a quota), then the
     # folders every student shares.
-    home = sp["swarm"]["home_volume"] if sp["swarm"]["enabled"] else sp["homes"]["host_path"] + "/{username}"
+    home = (sp["swarm"]["home_volume"] if sp["swarm"]["enabled"] and not homes["quota"]
+            else homes["host_path"] + "/{username}")
     c.DockerSpawner.volumes = {
         home: sp["home_dir"],
         sp["exchange_host_path"]: {"bind": nbg["exchange_root"], "mode": "rw"},
@@ -667,6 +666,10 @@ def update_swarm_spawner(c, cfg: dict) -> None:
     s.hub_connect_url = f"http://{swarm['hub_container']}:{cfg['hub']['api_port']}"
     s.pids_limit = sp["pids_limit"]
     s.tmpfs = STUDENT_TMPFS
+    if sp["homes"]["quota"]:  # each home a subvolume with its quota on its node, made by a one-off Swarm service
+        s.home_quota = sp["homes"]["quota"]
+        s.homes_host_path = sp["homes"]["host_path"]
+        s.old_home_volume = sp["homes"]["old_volume"] or ""
     s.extra_create_kwargs = {}  # DockerSpawner's (user root) is a container's; a service's is in its container spec
     s.extra_container_spec = {"user": "root", "cap_drop": ["ALL"], "cap_add": STUDENT_CAPABILITIES}
     s.extra_task_spec = {"log_driver": {"Name": "json-file", "Options": STUDENT_LOG}}

@@ -1,8 +1,8 @@
 """Grade one submission as a Swarm job on the [graders] nodes: the cluster's twin of autograder/containers.py.
 
-``grade_as_job(job)`` gives the submission to a one-task ``replicated-job`` service constrained to the nodes
-labelled ``tinytorch.graders=true`` (the deploy's swarm role labels the inventory's [graders]), waits for it,
-reads the grader process's result line from the service's log, and removes the service and its secrets.
+``grade_as_job(job)`` gives the submission to a one-task service (one replica, never restarted) constrained to
+the nodes labelled ``tinytorch.graders=true`` (the deploy's swarm role labels the inventory's [graders]), waits
+for it, reads the grader process's result line from the service's log, and removes the service and its secrets.
 
 What the single-host ``docker run`` sets, and how a job gets it (``service_command`` has every flag):
 memory, CPU and pids limits, the read-only root, an in-memory /tmp, the reference masked, core=0 and the
@@ -98,7 +98,9 @@ def service_command(name: str, job: Job, parts: list[str], node: str = "") -> li
     limits = job.limits
     command = [
         "docker", "service", "create", "--detach", "--quiet", "--name", name,
-        "--mode", "replicated-job", "--restart-condition", "none",  # one task; a failed job is reported, not retried
+        # One task; a failed job is reported, not retried. Not "--mode replicated-job": Swarm keeps a removed job's
+        # task in its store and its container on the node (moby #42789, #44312), one per submission, for good.
+        "--replicas", "1", "--restart-condition", "none",
         "--no-resolve-image",                                  # the node's own build: no registry
         "--label", f"{BATCH_LABEL}={job.batch}", "--container-label", f"{BATCH_LABEL}={job.batch}",
         "--constraint", f"node.labels.{GRADERS_LABEL}==true",  # on the [graders] only

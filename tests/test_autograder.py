@@ -245,7 +245,7 @@ def test_every_hardening_flag_swarm_can_express_is_on_a_grading_jobs_service(tmp
     from autograder import swarm_jobs
     job = containers.Job("02_tensor", {}, limits=containers.Limits(memory_mb=700, pids=64, cpus=0.5), image="img")
     command = " ".join(swarm_jobs.service_command("n", job, ["n.000", "n.001"]))
-    for flag in ["--mode replicated-job", "--restart-condition none", "--constraint node.labels.tinytorch.graders==true",
+    for flag in ["--replicas 1 --restart-condition none", "--constraint node.labels.tinytorch.graders==true",
                  "--limit-memory 700M", "--limit-pids 64", "--limit-cpu 0.5", "--read-only", "type=tmpfs,target=/tmp,",
                  "type=tmpfs,target=/opt/tinytorch-reference,readonly", "--user 0:0",
                  "--cap-drop ALL --cap-add CAP_SETUID --cap-add CAP_SETGID --cap-add CAP_NET_ADMIN --ulimit core=0",

@@ -350,9 +350,16 @@ def test_on_a_swarm_servers_are_services_with_the_same_limits_each_on_its_own_ne
                                                     "spawner": {"swarm": swarm}}))
     assert "hub.connect_host: with spawner.swarm.enabled" in str(named.value)
     assert "hub.proxy_api_url: with spawner.swarm.enabled" in str(named.value)
-    with pytest.raises(hub_config.CourseConfigError, match="spawner.homes.quota: not available with spawner.swarm"):
-        hub_config.load_course_config(write_config({"hub": {"connect_host": "127.0.0.1"}, "spawner": {
-            "swarm": {"enabled": True}, "homes": {"hub_path": "/srv/homes", "quota": "2G"}}}))
+    assert "home_quota" not in s and "home_quota" not in without_proxy.StudentSwarmSpawner  # no quota: a volume
+    # With a quota (the deploy's default), each home is a subvolume in the homes' folder on its node, bound there and
+    # made by a one-off Swarm service (the hub sees no node's homes, so no hub_path); an old volume is copied in.
+    quota = configured(hub_config, write_config({"hub": {"connect_host": "127.0.0.1"}, "spawner": {
+        "swarm": swarm, "homes": {"host_path": "/srv/tt/homes", "quota": "2G", "old_volume": "tt-home-{username}"}}}))
+    assert quota.JupyterHub.spawner_class == "tinytorch_swarm.StudentSwarmSpawner"
+    q = quota.StudentSwarmSpawner
+    assert (q.home_quota, q.homes_host_path, q.old_home_volume) == ("2G", "/srv/tt/homes", "tt-home-{username}")
+    assert quota.DockerSpawner.volumes["/srv/tt/homes/{username}"] == "/home/student"
+    assert "tt-home-{username}" not in quota.DockerSpawner.volumes
     with pytest.raises(hub_config.CourseConfigError, match="spawner.swarm.home_volume"):
         hub_config.load_course_config(write_config({"spawner": {"swarm": {"home_volume": "homes"}}}))
 

@@ -463,6 +463,12 @@ def teardown(command: list[str], hosts: Path, *args: str) -> subprocess.Complete
                           env={**os.environ, "INVENTORY": str(hosts), "PLAYBOOK": "teardown.yml"})
 
 
+def qgroup_limit(subvolume: Path) -> int:
+    """The most bytes a btrfs subvolume may refer to (its quota), as btrfs reports it."""
+    shown = sh("btrfs", "qgroup", "show", "-re", "--raw", "-f", str(subvolume)).stdout.splitlines()
+    return int(shown[-1].split()[3])
+
+
 def node_of(name: str) -> str:
     """The host name of the node running the student's server."""
     return engine(1, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}",
@@ -563,9 +569,9 @@ def test_the_deployed_classroom_students_on_two_nodes_fetch_and_submit(deployed)
 
 def test_the_deployed_classroom_keeps_each_student_on_their_homes_node_within_the_one_host_limits(deployed):
     """A student's server is a Swarm service with the single host's limits; no student reaches the hub through
-    another's network; stopped and started again, a server is back on the node holding its home (a Docker volume
-    there), the student's file with it; with that node drained, the start fails at once, saying where the files
-    are, instead of starting on an empty home elsewhere."""
+    another's network; stopped and started again, a server is back on the node holding its home (a subvolume with
+    the one host's quota there), the student's file with it; with that node drained, the start fails at once,
+    saying where the files are, instead of starting on an empty home elsewhere."""
     hub, hub_container = deployed["hub"], f"{DEPLOYED}-hub"
     for name in ("alice", "bob"):  # running since the test above; started here when this test runs alone
         hub.create_user(name)
@@ -574,7 +580,19 @@ def test_the_deployed_classroom_keeps_each_student_on_their_homes_node_within_th
     assert spec["Resources"]["Limits"] == {"MemoryBytes": 2**30, "NanoCPUs": 10**9, "Pids": 512}, spec
     assert spec["ContainerSpec"]["CapabilityDrop"] == ["ALL"], spec
     mounts = {m["Target"]: m for m in spec["ContainerSpec"]["Mounts"]}
-    assert mounts["/home/student"]["Type"] == "volume" and mounts["/tmp"]["Type"] == "tmpfs", mounts
+    assert mounts["/tmp"]["Type"] == "tmpfs", mounts
+    # Her home: the folder homes/alice on her node's students' file system, a btrfs subvolume (root inode 256) with
+    # the one host's quota, made by a one-off Swarm service that is gone once done.
+    home = DEPLOYED_ROOT / "student-disk" / "homes" / "alice"
+    assert mounts["/home/student"]["Type"] == "bind" and mounts["/home/student"]["Source"] == str(home), mounts
+    assert home.stat().st_ino == 256, "alice's home is no subvolume"
+    assert qgroup_limit(home) == 100 * 2**20  # VARS' student_disk_home_quota
+    assert not [n for n in engine(1, "service", "ls", "--format", "{{.Name}}").stdout.split() if n.endswith("-home")]
+    deadline = time.time() + 20  # and so is its container on the node (a removed "replicated-job" kept it)
+    while left := [c for i in (2, 3) for c in engine(i, "ps", "-a", "--format", "{{.Names}}").stdout.split()
+                   if c.startswith(f"{DEPLOYED}-student-") and "-home." in c]:
+        assert time.time() < deadline, left
+        time.sleep(1)
     assert not [m for m in mounts.values() if "docker.sock" in m.get("Source", "") or "database" in m.get("Source", "")]
 
     # The hub joins each student's own network: through bob's, alice reaches nothing of the hub.
@@ -685,8 +703,9 @@ def test_the_teardown_takes_the_classroom_off_every_host_and_ends_the_swarm_when
     def names(i: int, *what: str) -> list[str]:
         return engine(i, *what, "ls", "--format", "{{.Name}}").stdout.split()
 
-    def homes() -> dict[int, list[str]]:
-        return {i: [v for v in names(i, "volume") if v.startswith(f"{DEPLOYED}-home-")] for i in (2, 3)}
+    def homes() -> list[str]:  # the students' homes on the nodes' file system (one folder on this one machine)
+        folder = DEPLOYED_ROOT / "student-disk" / "homes"
+        return sorted(p.name for p in folder.iterdir() if p.stat().st_ino == 256) if folder.is_dir() else []
 
     # The deployed classroom's rules on its nodes (site.yml's step; off in this module's deploy, see `deployed`).
     applied, _ = swarm_playbook(tmp_path, hosts, "-e", f"tinytorch_name={DEPLOYED}", playbook="isolation.yml")
@@ -695,7 +714,8 @@ def test_the_teardown_takes_the_classroom_off_every_host_and_ends_the_swarm_when
     start_server(deployed["hub"], "alice")  # a student's server (and its network) running when the classroom goes
     assert f"{DEPLOYED}-student-alice" in names(1, "service"), names(1, "service")
     before = homes()
-    assert before[2] and before[3], before  # the students' homes, on both nodes
+    assert {"alice", "bob"} <= set(before), before  # the students' homes, made on both nodes
+    assert not [v for i in (2, 3) for v in names(i, "volume") if v.startswith(f"{DEPLOYED}-home-")]  # no volumes
 
     down = teardown(deployed["command"], hosts)
     assert down.returncode == 0, explain(down)
@@ -703,14 +723,22 @@ def test_the_teardown_takes_the_classroom_off_every_host_and_ends_the_swarm_when
     assert not [n for n in names(1, "network") if n.startswith(f"{DEPLOYED}-students")], names(1, "network")
     for i in (2, 3):
         assert rules not in (left := engine_rules(i)) and f"{DEPLOYED}: " not in left, f"engine {i}:\n{left}"
-    assert homes() == before and DEPLOYED_ROOT.is_dir()  # the data stays
+    # The data stays: the classroom's folder and the students' file system, unmounted, its homes inside.
+    image, disk = DEPLOYED_ROOT / "student-disk.img", tmp_path / "disk"
+    assert homes() == [] and image.is_file()
+    disk.mkdir()
+    sh("mount", "-o", "loop,ro", str(image), str(disk))
+    try:
+        assert sorted(p.name for p in (disk / "homes").iterdir() if not p.name.startswith(".")) == before
+    finally:
+        sh("umount", str(disk))
     assert all(swarm_state(i) == "active" for i in ENGINES)  # and the swarm
 
     deployed["torn down"] = True
     gone = teardown(deployed["command"], hosts, "-e", "teardown_remove_data=true", "-e", "teardown_remove_swarm=true")
     assert gone.returncode == 0, explain(gone)
     assert not DEPLOYED_ROOT.exists(), "the teardown left the classroom's folder"
-    assert homes() == {2: [], 3: []}
+    assert homes() == []
     assert {i: swarm_state(i) for i in ENGINES} == {1: "inactive", 2: "inactive", 3: "inactive"}
 
 
@@ -836,6 +864,12 @@ def test_grading_runs_as_swarm_jobs_on_the_grader_nodes_and_scores_as_the_local_
         "ttgrade" in line for line in engine(1, "service", "ls", "--format", "{{.Name}}").stdout.split()), \
         engine(1, "service", "ls").stdout
     assert not [s for s in engine(1, "secret", "ls", "--format", "{{.Name}}").stdout.split() if s.startswith("ttgrade")]
+    deadline = time.time() + 20  # nor on the nodes: their tasks and containers (a removed "replicated-job" keeps both)
+    nodes = [f"{PREFIX}-{i}" for i in ENGINES]
+    while left := (engine(1, "node", "ps", "-q", "--filter", "name=ttgrade-", *nodes).stdout.split()
+                   + [c for i in (2, 3) for c in engine(i, "ps", "-aq", "--filter", "name=ttgrade-").stdout.split()]):
+        assert time.time() < deadline, left
+        time.sleep(1)
     print(f"6 submissions as Swarm jobs in {seconds:.1f} s (autograder grade, start to end); nodes: {json.dumps(spread)}")
 
     # Engine 3 dies mid-batch (its dockerd and every process of its containers killed): its jobs are given to the
@@ -847,7 +881,7 @@ def test_grading_runs_as_swarm_jobs_on_the_grader_nodes_and_scores_as_the_local_
                                env={**here, "DOCKER_HOST": socket_of(1)})
     deadline = time.time() + 120
     while f"{PREFIX}-3 Running" not in engine(1, "service", "ps", "--format", "{{.Node}} {{.CurrentState}}",
-                                              *running_jobs(), check=False).stdout:  # a job's desired state: Complete
+                                              *running_jobs(), check=False).stdout:  # its task's current state
         assert time.time() < deadline and regrade.poll() is None, "no job ran on engine 3"
         time.sleep(0.3)
     kill_engine(3)

@@ -4,10 +4,15 @@
 classroom needs of it; hub_config.py picks it when the course config has ``spawner.swarm.enabled``.
 
 - **Where.** A server runs on a node labelled ``<node_label>=true`` (the deploy's swarm role labels [nodes]).
-- **Home.** Each student's home is a Docker volume (hub_config's ``spawner.swarm.home_volume``) on the node of their first server. The hub
-  keeps that node's id in the spawner's state (its database), and every later start is pinned there
-  (placement constraint ``node.id == <it>``): a student never lands on an empty home. A start whose node is
-  gone, down or drained fails at once with a message saying so; no other node has the files.
+- **Home.** Each student's home lives on one node. With a quota (``home_quota``, the deploy's default), it is a
+  btrfs subvolume limited to it in ``homes_host_path`` on that node (the node's own students' file system, role
+  student_disk), made before the student's first start by a one-off Swarm service running the student image's
+  ``make-home.sh`` (``make_home``), as the one host's hub makes it in a throw-away container: Swarm places its
+  task on one of the students' nodes, and where it ran is the home's node. Without a quota, the home is a Docker
+  volume (hub_config's ``spawner.swarm.home_volume``) on the node of the student's first server. The hub keeps
+  that node's id in the spawner's state (its database), and every later start is pinned there (placement
+  constraint ``node.id == <it>``): a student never lands on an empty home. A start whose node is gone, down or
+  drained fails at once with a message saying so; no other node has the files.
 - **Isolation.** Each student's server is alone on an attachable overlay network of its own
   (``<network>-<username>``) that the hub and the proxy join (``attach``): no network holds two students, so a
   student's server has no route to another's. Its way out is the node's docker_gwbridge (NAT to the internet;
@@ -23,13 +28,17 @@ from __future__ import annotations
 import asyncio
 
 from docker.errors import APIError, NotFound
-from docker.types import Mount
+from docker.types import ContainerSpec, Mount, Resources, RestartPolicy, ServiceMode, TaskTemplate
 from dockerspawner import SwarmSpawner
 from tinytorch_start import QueuedStart
-from traitlets import Dict, Float, Integer, List, Unicode
+from traitlets import Bool, Dict, Float, Integer, List, Unicode
 
 # A task in one of these states may still run (SwarmSpawner's own list: "rejected" is retried by Swarm).
 NOT_RUNNING_YET = {"new", "assigned", "accepted", "starting", "pending", "preparing", "ready", "rejected"}
+# What make-home.sh needs (docker/hub/tinytorch_homes.py says why): a subvolume and its quota, copying an old home.
+HOME_CAPABILITIES = ["SYS_ADMIN", "CHOWN", "DAC_OVERRIDE", "FOWNER"]
+HOME_JOB_SECONDS = 120  # a home job not done by then has failed (no node can take it, a node that hangs)
+JOB_ENDED = {"complete", "failed", "rejected", "shutdown", "orphaned"}  # a one-off task (restart condition none)
 
 
 class StudentSwarmSpawner(QueuedStart, SwarmSpawner):
@@ -41,6 +50,10 @@ class StudentSwarmSpawner(QueuedStart, SwarmSpawner):
     tmpfs = Dict(config=True, help="Folder -> size (512m): in memory, within the memory limit.")
     home_node = Unicode("", help="The id of the node holding this student's home ('' until the first start).")
     task_poll_interval = Float(0.5, min=0.05, config=True, help="Seconds between checks that the server's task runs.")
+    home_quota = Unicode("", config=True, help="What each home may hold, for btrfs (2G); '' for a volume, no quota.")
+    homes_host_path = Unicode("", config=True, help="With a quota: the homes' folder on every node, <this>/<username>.")
+    old_home_volume = Unicode("", config=True, help="With a quota: a home from before quotas, a volume, {username}.")
+    home_made = Bool(False, help="True once this student's home is a subvolume with its quota (make_home).")
 
     @property
     def student_network(self) -> str:
@@ -51,11 +64,14 @@ class StudentSwarmSpawner(QueuedStart, SwarmSpawner):
         state = super().get_state()
         if self.home_node:
             state["home_node"] = self.home_node
+        if self.home_made:
+            state["home_made"] = True
         return state
 
     def load_state(self, state):
         super().load_state(state)
         self.home_node = state.get("home_node", self.home_node)
+        self.home_made = state.get("home_made", self.home_made)
 
     async def check_home_node(self) -> None:
         """A student pinned to a node that cannot run their server is told why, not left pending."""
@@ -72,6 +88,58 @@ class StudentSwarmSpawner(QueuedStart, SwarmSpawner):
         if problem:
             raise RuntimeError(f"{self.user.name}'s files are on {where}, which {problem}: "
                                "ask an admin to bring that node back (docs/admins.md, Docker Swarm)")
+
+    # --- the home with its quota, made by a one-off Swarm service on the home's node ----------------------------
+    async def make_home(self) -> None:
+        """Run make-home.sh as a one-task Swarm service: placed by Swarm on a students' node for a first start (that node
+        holds the home from now on), or on the home's node for a student whose home is still a volume from before
+        quotas (mounted at /old, copied in; the volume itself stays on the node until an admin removes it)."""
+        name = f"{self.service_name}-home"
+        constraints = [f"node.labels.{self.node_label} == true"]
+        mounts = [Mount(target="/homes", source=self.homes_host_path, type="bind")]
+        if self.home_node:
+            constraints.append(f"node.id == {self.home_node}")
+            if self.old_home_volume:
+                mounts.append(Mount(target="/old", source=self.old_home_volume.format(username=self.user.name),
+                                    type="volume", read_only=True))
+        spec = ContainerSpec(self.image, command=["make-home.sh", self.user.name, self.home_quota], user="root",
+                             mounts=mounts, cap_drop=["ALL"], cap_add=HOME_CAPABILITIES)
+        template = TaskTemplate(spec, resources=Resources(mem_limit=self.mem_limit),
+                                placement={"Constraints": constraints}, restart_policy=RestartPolicy(condition="none"))
+        await self.remove_service(name)  # a job left by a hub that stopped half-way
+        # A service of one replica that is never restarted, not a "replicated-job": Swarm keeps a removed job's task
+        # and container on the node (moby #42789, #44312); it removes this one's with the service.
+        await self.docker("create_service", task_template=template, name=name, mode=ServiceMode("replicated", 1),
+                          labels={"org.tinytorch.role": "make-home"})
+        try:
+            task = await self.finished_task(name)
+            if task["Status"]["State"] != "complete":
+                said = await self.docker("service_logs", name, stdout=True, stderr=True, tail=5)
+                said = b"".join(said) if not isinstance(said, bytes) else said
+                raise RuntimeError(f"could not make {self.user.name}'s home: {task['Status'].get('Err', '')} "
+                                   f"{said.decode(errors='replace').strip()}".strip())
+        finally:
+            await self.remove_service(name)
+        self.home_node, self.home_made = task["NodeID"], True
+        self.log.info("made %s's home with a quota of %s on node %s", self.user.name, self.home_quota, self.home_node)
+
+    async def remove_service(self, name: str) -> None:
+        try:
+            await self.docker("remove_service", name)
+        except NotFound:
+            pass
+
+    async def finished_task(self, service: str) -> dict:
+        """The job's task once it has ended (or could not start), asking every task_poll_interval."""
+        tasks = []
+        for _ in range(int(HOME_JOB_SECONDS / self.task_poll_interval)):
+            tasks = await self.docker("tasks", filters={"service": service})
+            if tasks and tasks[0]["Status"]["State"] in JOB_ENDED:
+                return tasks[0]
+            await asyncio.sleep(self.task_poll_interval)
+        status = tasks[0]["Status"] if tasks else {}
+        raise RuntimeError(f"{self.user.name}'s home was not made within {HOME_JOB_SECONDS} s: its job's task is "
+                           f"{status.get('State', 'not there')} {status.get('Err') or status.get('Message', '')}")
 
     # --- the student's own network -----------------------------------------------------------------------------
     async def ensure_network(self) -> None:
@@ -132,6 +200,8 @@ class StudentSwarmSpawner(QueuedStart, SwarmSpawner):
     async def create_object(self):
         if self.home_node:
             await self.check_home_node()
+        if self.home_quota and not self.home_made:
+            await self.make_home()
         await self.ensure_network()
         constraints = [f"node.labels.{self.node_label} == true"]
         if self.home_node:

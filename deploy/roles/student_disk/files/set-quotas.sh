@@ -1,6 +1,7 @@
 #!/bin/sh
 # set-quotas.sh DIR HOME_QUOTA EXCHANGE_QUOTA: give the exchange and every student's home (each a subvolume
-# of the btrfs file system mounted at DIR) their limits. Prints what it changed (for Ansible's changed_when).
+# of the btrfs file system mounted at DIR) their limits; EXCHANGE_QUOTA "-": no exchange here (a swarm node).
+# Prints what it changed (for Ansible's changed_when).
 set -eu
 dir=$1 home_quota=$2 exchange_quota=$3
 limit() {  # limit SUBVOLUME SIZE: set its limit of referenced bytes when it differs
@@ -11,7 +12,9 @@ limit() {  # limit SUBVOLUME SIZE: set its limit of referenced bytes when it dif
         echo "$1: $2"
     fi
 }
-limit "$dir/exchange" "$exchange_quota"
+if [ "$exchange_quota" != - ]; then
+    limit "$dir/exchange" "$exchange_quota"
+fi
 for home in "$dir"/homes/*; do
     [ "$(stat -c %i "$home" 2>/dev/null)" = 256 ] || continue   # a subvolume's root is inode 256
     limit "$home" "$home_quota"
