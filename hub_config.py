@@ -614,7 +614,8 @@ def update_spawner(c, cfg: dict, in_container: bool = False) -> None:
     c.DockerSpawner.pull_policy = "never"           # images are built by the deploy, not pulled
     c.DockerSpawner.notebook_dir = sp["home_dir"]
     # The student's home (a folder on the host, or on a swarm on the node: a volume there without a quota), then the
-    # folders every student shares.
+    # folders every student shares. DockerSpawner fills {username} with the escaped name (mary_k -> mary-5fk): the
+    # spawners make the home under that name too (docker/hub/).
     home = (sp["swarm"]["home_volume"] if sp["swarm"]["enabled"] and not homes["quota"]
             else homes["host_path"] + "/{username}")
     c.DockerSpawner.volumes = {

@@ -373,20 +373,26 @@ def test_a_students_disk_use_is_bounded_and_an_old_home_moves_in(hub):
     """A student cannot fill the host: their home is a btrfs subvolume with its quota (the hub makes it at their
     first start), what they write elsewhere in their container is memory, their server's log is bounded, the
     exchange has a quota of its own, and all students' files are in one file system of a fixed size. A home
-    a deploy before quotas kept in a Docker volume moves into the new home at the student's first start."""
-    docker("volume", "create", f"{NAME}-home-olga")
-    docker("run", "--rm", "-v", f"{NAME}-home-olga:/v", "tinytorch/base:bookworm", "sh", "-c",
+    a deploy before quotas kept in a Docker volume moves into the new home at the student's first start. Her name
+    has an underscore: DockerSpawner binds homes/<escaped name> (olga_k -> olga-5fk), and that is the folder the
+    hub must make with the quota (it once made homes/olga_k, and she wrote without a quota in a folder Docker made)."""
+    name, escaped = "olga_k", "olga-5fk"
+    docker("volume", "create", f"{NAME}-home-{escaped}")  # DockerSpawner named volumes by the escaped name too
+    docker("run", "--rm", "-v", f"{NAME}-home-{escaped}:/v", "tinytorch/base:bookworm", "sh", "-c",
            "echo before > /v/notes.txt")
-    hub.create_user("olga")
-    hub.start_server("olga")
+    hub.create_user(name)
+    hub.start_server(name)
     try:
-        assert hub.run_code("olga", "print(open('/home/student/notes.txt').read())").strip() == "before"
-        assert docker("volume", "inspect", f"{NAME}-home-olga", check=False).returncode != 0  # moved
-        assert (HOMES / "olga").stat().st_ino == 256 and quota_of(HOMES / "olga") == 100 * 2 ** 20
+        assert hub.run_code(name, "print(open('/home/student/notes.txt').read())").strip() == "before"
+        assert docker("volume", "inspect", f"{NAME}-home-{escaped}", check=False).returncode != 0  # moved
+        assert (HOMES / escaped).stat().st_ino == 256 and quota_of(HOMES / escaped) == 100 * 2 ** 20
+        assert not (HOMES / name).exists(), "a home under the raw name, which no server binds"
+        bound = json.loads(docker("inspect", f"{NAME}-student-{escaped}").stdout)[0]["Mounts"]
+        assert str(HOMES / escaped) in [m["Source"] for m in bound if m["Destination"] == "/home/student"], bound
         assert quota_of(SRV / "student-disk" / "exchange") == 200 * 2 ** 20
         assert shutil.disk_usage(SRV / "student-disk").total <= 3 * 2 ** 30
-        inbound = f"/srv/nbgrader/exchange/{COURSE}/inbound/olga+big"
-        filled = hub.run_code("olga", (
+        inbound = f"/srv/nbgrader/exchange/{COURSE}/inbound/{name}+big"
+        filled = hub.run_code(name, (
             "import errno, os\n"
             "def fill(path, mib):\n"
             "    try:\n"
@@ -401,10 +407,10 @@ def test_a_students_disk_use_is_bounded_and_an_old_home_moves_in(hub):
             "        os.remove(path)\n"
             f"print(fill('/home/student/big', 150), fill('/tmp/big', 600), fill('{inbound}', 250))\n"))
         assert filled.split() == ["EDQUOT", "ENOSPC", "EDQUOT"], filled
-        info = json.loads(docker("inspect", f"{NAME}-student-olga").stdout)[0]["HostConfig"]
+        info = json.loads(docker("inspect", f"{NAME}-student-{escaped}").stdout)[0]["HostConfig"]
         assert info["LogConfig"]["Config"]["max-size"] == "10m"
     finally:
-        hub.stop_server("olga")
+        hub.stop_server(name)
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -29,10 +29,13 @@ class QuotaHomeSpawner(QueuedStart, DockerSpawner):
     homes_host_path = Unicode(config=True, help="The homes' folder on the host: <this>/<username>.")
     homes_hub_path = Unicode(config=True, help="The same folder in the hub container, read-only.")
     home_quota = Unicode(config=True, help="What each home may hold, for btrfs (2G).")
-    old_home_volume = Unicode("", config=True, help="A home from before quotas: a Docker volume, {username}.")
+    old_home_volume = Unicode("", config=True, help="A home from before quotas: a Docker volume, {username} (escaped).")
 
     async def start(self):
-        name = self.user.name
+        # The folder DockerSpawner binds: <homes_host_path>/{username}, where {username} is the escaped name
+        # (mary_k -> mary-5fk). Making the raw name's folder instead left such a student in a folder Docker made
+        # without a quota, and handed a plain folder named like another's escaped name to that other student.
+        name = self.escaped_name
         try:
             made = os.stat(os.path.join(self.homes_hub_path, name)).st_ino == SUBVOLUME_ROOT_INODE
         except FileNotFoundError:

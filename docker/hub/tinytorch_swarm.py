@@ -100,9 +100,10 @@ class StudentSwarmSpawner(QueuedStart, SwarmSpawner):
         if self.home_node:
             constraints.append(f"node.id == {self.home_node}")
             if self.old_home_volume:
-                mounts.append(Mount(target="/old", source=self.old_home_volume.format(username=self.user.name),
+                mounts.append(Mount(target="/old", source=self.old_home_volume.format(username=self.escaped_name),
                                     type="volume", read_only=True))
-        spec = ContainerSpec(self.image, command=["make-home.sh", self.user.name, self.home_quota], user="root",
+        # The folder is the one the server binds, <homes>/{username}: DockerSpawner's escaped name (mary_k -> mary-5fk).
+        spec = ContainerSpec(self.image, command=["make-home.sh", self.escaped_name, self.home_quota], user="root",
                              mounts=mounts, cap_drop=["ALL"], cap_add=HOME_CAPABILITIES)
         template = TaskTemplate(spec, resources=Resources(mem_limit=self.mem_limit),
                                 placement={"Constraints": constraints}, restart_policy=RestartPolicy(condition="none"))
