@@ -91,9 +91,9 @@ class StudentSwarmSpawner(QueuedStart, SwarmSpawner):
 
     # --- the home with its quota, made by a one-off Swarm service on the home's node ----------------------------
     async def make_home(self) -> None:
-        """Run make-home.sh as a one-task Swarm service: placed by Swarm on a students' node for a first start (that node
-        holds the home from now on), or on the home's node for a student whose home is still a volume from before
-        quotas (mounted at /old, copied in; the volume itself stays on the node until an admin removes it)."""
+        """Run make-home.sh as a one-task Swarm service: placed by Swarm on a students' node for a first start (that
+        node holds the home from now on), or on the home's node for a student whose home is still a volume from
+        before quotas (mounted at /old, copied in; the volume itself stays on the node until an admin removes it)."""
         name = f"{self.service_name}-home"
         constraints = [f"node.labels.{self.node_label} == true"]
         mounts = [Mount(target="/homes", source=self.homes_host_path, type="bind")]
@@ -131,7 +131,7 @@ class StudentSwarmSpawner(QueuedStart, SwarmSpawner):
             pass
 
     async def finished_task(self, service: str) -> dict:
-        """The job's task once it has ended (or could not start), asking every task_poll_interval."""
+        """The one-off service's task once it has ended (or could not start), asking every task_poll_interval."""
         tasks = []
         for _ in range(int(HOME_JOB_SECONDS / self.task_poll_interval)):
             tasks = await self.docker("tasks", filters={"service": service})
@@ -139,7 +139,7 @@ class StudentSwarmSpawner(QueuedStart, SwarmSpawner):
                 return tasks[0]
             await asyncio.sleep(self.task_poll_interval)
         status = tasks[0]["Status"] if tasks else {}
-        raise RuntimeError(f"{self.user.name}'s home was not made within {HOME_JOB_SECONDS} s: its job's task is "
+        raise RuntimeError(f"{self.user.name}'s home was not made within {HOME_JOB_SECONDS} s: its task is "
                            f"{status.get('State', 'not there')} {status.get('Err') or status.get('Message', '')}")
 
     # --- the student's own network -----------------------------------------------------------------------------
