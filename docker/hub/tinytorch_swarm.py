@@ -30,13 +30,12 @@ import asyncio
 from docker.errors import APIError, NotFound
 from docker.types import ContainerSpec, Mount, Resources, RestartPolicy, ServiceMode, TaskTemplate
 from dockerspawner import SwarmSpawner
+from tinytorch_homes import CAPABILITIES as HOME_CAPABILITIES  # what make-home.sh needs, and why
 from tinytorch_start import QueuedStart
 from traitlets import Bool, Dict, Float, Integer, List, Unicode
 
 # A task in one of these states may still run (SwarmSpawner's own list: "rejected" is retried by Swarm).
 NOT_RUNNING_YET = {"new", "assigned", "accepted", "starting", "pending", "preparing", "ready", "rejected"}
-# What make-home.sh needs (docker/hub/tinytorch_homes.py says why): a subvolume and its quota, copying an old home.
-HOME_CAPABILITIES = ["SYS_ADMIN", "CHOWN", "DAC_OVERRIDE", "FOWNER"]
 HOME_JOB_SECONDS = 120  # a home job not done by then has failed (no node can take it, a node that hangs)
 JOB_ENDED = {"complete", "failed", "rejected", "shutdown", "orphaned"}  # a one-off task (restart condition none)
 
