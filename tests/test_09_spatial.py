@@ -141,6 +141,32 @@ def test_conv2d_layer_loads_a_torch_state_dict_and_matches(torch, rng):
                                    rtol=1e-3, atol=1e-4, err_msg=name)
 
 
+@pytest.mark.torch
+def test_the_batch_last_memory_format_flows_through_relu_and_pooling_with_torchs_numbers(torch, rng):
+    """conv2d hands back a view with the batch innermost in memory; ReLU and pooling keep that order, and the
+    gradients (a C-order one arriving from Flatten included, ties in the pooling windows included) match PyTorch."""
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                 torch.nn.Conv2d(4, 6, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                 torch.nn.Flatten(), torch.nn.Linear(6 * 2 * 2, 3))
+    ours = tt.nn.Sequential(Conv2d(1, 4, 3, padding=1), tt.nn.ReLU(), MaxPool2d(2),
+                            Conv2d(4, 6, 3, padding=1), tt.nn.ReLU(), MaxPool2d(2),
+                            Flatten(), FusedLinear(6 * 2 * 2, 3))
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.round(_data(rng, 5, 1, 8, 8))                 # whole numbers: ties inside pooling windows
+    out = tt.Tensor(x)
+    for layer in [ours[i] for i in range(6)]:
+        out = layer(out)
+        assert out.data.strides[0] == out.data.itemsize, f"{type(layer).__name__} lost the batch-last order"
+    got, ref = ours(tt.Tensor(x)), theirs(torch.from_numpy(x))
+    np.testing.assert_allclose(got.data, ref.detach().numpy(), rtol=1e-5, atol=1e-5)
+    g = _data(rng, *got.shape)
+    got.backward(g)
+    ref.backward(torch.from_numpy(g))
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad, dict(theirs.named_parameters())[name].grad.numpy(),
+                                   rtol=1e-4, atol=1e-5, err_msg=name)
+
+
 def test_conv2d_init_matches_pytorch_bound():
     tt.manual_seed(0)
     conv = Conv2d(16, 32, 5)

@@ -122,12 +122,9 @@ def conv2d(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None, st
     xpad = pad_to_chwn(x.data, padding)
     cols = im2col(xpad, kernel, stride)                          # (C·kh·kw, Ho·Wo·N)
     out = weight.data.reshape(out_channels, -1) @ cols           # (O, Ho·Wo·N): the one matrix product
-    out = out.reshape(out_channels, ho, wo, n_images).transpose(3, 0, 1, 2)  # (N, O, Ho, Wo), a view
-    result = np.empty(out.shape, dtype=out.dtype)
-    if bias is None:
-        result[...] = out                                        # the copy into PyTorch's layout
-    else:
-        np.add(out, bias.data.reshape(-1, 1, 1), out=result)     # copy and bias in one pass
+    if bias is not None:
+        out += bias.data.reshape(-1, 1)                          # in place: one bias per row
+    result = out.reshape(out_channels, ho, wo, n_images).transpose(3, 0, 1, 2)  # (N, O, Ho, Wo): a view, batch last
     return _make(result, "conv2d", parents, (cols, xpad.shape, stride, padding))
 
 
@@ -136,7 +133,7 @@ def conv2d_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     x, weight = out._parents[:2]
     cols, padded_shape, stride, padding = out._ctx
     n_images, out_channels, ho, wo = grad.shape
-    g = np.ascontiguousarray(grad.transpose(1, 2, 3, 0)).reshape(out_channels, -1)  # (O, Ho·Wo·N)
+    g = np.ascontiguousarray(grad.transpose(1, 2, 3, 0)).reshape(out_channels, -1)  # (O, Ho·Wo·N): batch last, no copy
     w2 = weight.data.reshape(out_channels, -1)                                      # (O, C·kh·kw)
     grad_w = (g @ cols.T).reshape(weight.shape) if weight.requires_grad else None
     grad_x = None
@@ -176,12 +173,21 @@ def _tiles(data: np.ndarray, kernel: Pair, stride: Pair) -> np.ndarray | None:
     return data.reshape(n_images, channels, height // kh, kh, width // kw, kw)
 
 
+def in_memory_order_of(like: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`values` (shaped like `like`) in the memory order of `like`: one copy, none when it is in that order."""
+    if values.strides == like.strides:
+        return values
+    ordered = np.empty_like(like, dtype=values.dtype)
+    ordered[...] = values
+    return ordered
+
+
 def max_pool2d(x: TensorLike, kernel_size: Size2, stride: Size2 | None = None) -> Tensor:
     """The maximum of each kh×kw window: (N, C, H, W) -> (N, C, Ho, Wo)."""
     x, kernel, stride = _pool_setup("max_pool2d", x, kernel_size, stride)
     tiles = _tiles(x.data, kernel, stride)
     if tiles is not None:                                 # reshape pooling: a view, kh·kw maximums
-        out = tiles[:, :, :, 0, :, 0].copy()
+        out = tiles[:, :, :, 0, :, 0].copy(order="K")      # in the input's memory order
         for u in range(kernel[0]):
             for v in range(kernel[1]):
                 np.maximum(out, tiles[:, :, :, u, :, v], out=out)
@@ -199,7 +205,7 @@ def avg_pool2d(x: TensorLike, kernel_size: Size2, stride: Size2 | None = None) -
     x, kernel, stride = _pool_setup("avg_pool2d", x, kernel_size, stride)
     tiles = _tiles(x.data, kernel, stride)
     if tiles is not None:                                 # reshape pooling: a view, kh·kw sums
-        out = np.zeros(tiles[:, :, :, 0, :, 0].shape, dtype=x.dtype)
+        out = np.zeros_like(tiles[:, :, :, 0, :, 0])      # in the input's memory order
         for u in range(kernel[0]):
             for v in range(kernel[1]):
                 out += tiles[:, :, :, u, :, v]
@@ -213,14 +219,16 @@ def max_pool2d_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     (x,), (winner, kernel, stride) = out._parents, out._ctx
     tiles = _tiles(x.data, kernel, stride)
     if winner is None and tiles is not None:              # reshape pooling: find each window's first winner
-        full = np.zeros(tiles.shape, dtype=grad.dtype)    # (N, C, Ho, kh, Wo, kw)
-        taken = np.zeros(out.shape, dtype=bool)           # windows whose winner is already found
+        full = np.zeros_like(x.data, dtype=grad.dtype)    # (N, C, H, W) in the input's memory order
+        full_tiles = full.reshape(tiles.shape)            # (N, C, Ho, kh, Wo, kw): splitting axes never copies
+        taken = np.zeros_like(out.data, dtype=bool)       # windows whose winner is already found
+        grad = in_memory_order_of(out.data, grad)         # so every pass below runs along the same memory
         for u in range(kernel[0]):
             for v in range(kernel[1]):
                 first = (tiles[:, :, :, u, :, v] == out.data) & ~taken
                 taken |= first
-                np.multiply(grad, first, out=full[:, :, :, u, :, v])
-        return (full.reshape(x.shape),)
+                np.multiply(grad, first, out=full_tiles[:, :, :, u, :, v])
+        return (full,)
     full = np.zeros(x.shape, dtype=grad.dtype)
     for u in range(kernel[0]):
         for v in range(kernel[1]):

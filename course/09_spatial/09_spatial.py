@@ -227,9 +227,23 @@ def col2im(cols: np.ndarray, padded_shape: tuple[int, ...], kernel: tuple[int, .
 # ## The conv2d primitive and its gradient rule
 #
 # `conv2d` checks the shapes (given), builds the columns, multiplies, adds the
-# bias and puts the result back in PyTorch's `(N, O, Ho, Wo)` order. It
+# bias and hands the result back with PyTorch's shape `(N, O, Ho, Wo)`. It
 # records the columns in the context: the backward pass needs them for the
 # weight gradient.
+#
+# **Shape is not memory order.** The product leaves the output as
+# `(O, Ho·Wo·N)`, batch innermost. `out.reshape(O, Ho, Wo, N).transpose(3, 0,
+# 1, 2)` has the shape `(N, O, Ho, Wo)` and is a *view*: only the strides
+# change (module 02). We keep it that way instead of copying it into C order:
+# the tensor has PyTorch's shape and the convolution's **memory format**, as
+# PyTorch's `channels_last` tensors have the NCHW shape and NHWC memory. What
+# follows keeps the format for free: NumPy's element-wise functions write
+# their result in the memory order of their inputs (ReLU), the pooling below
+# copies in that order (`copy(order="K")`, `np.zeros_like`), and then the next
+# convolution's `pad_to_chwn` and the reordering of the gradient in the
+# backward pass read long contiguous runs, or nothing at all. A gradient that
+# arrives in another order (from `Flatten`, whose `reshape` copies into C
+# order) is brought into the format once, by the pooling that receives it.
 #
 # The gradient rule, with `g` the output gradient reordered to `(O, Ho·Wo·N)`:
 #
@@ -266,12 +280,9 @@ def conv2d(x: TensorLike, weight: TensorLike, bias: TensorLike | None = None, st
     xpad = pad_to_chwn(x.data, padding)
     cols = im2col(xpad, kernel, stride)                          # (C·kh·kw, Ho·Wo·N)
     out = weight.data.reshape(out_channels, -1) @ cols           # (O, Ho·Wo·N): the one matrix product
-    out = out.reshape(out_channels, ho, wo, n_images).transpose(3, 0, 1, 2)  # (N, O, Ho, Wo), a view
-    result = np.empty(out.shape, dtype=out.dtype)
-    if bias is None:
-        result[...] = out                                        # the copy into PyTorch's layout
-    else:
-        np.add(out, bias.data.reshape(-1, 1, 1), out=result)     # copy and bias in one pass
+    if bias is not None:
+        out += bias.data.reshape(-1, 1)                          # in place: one bias per row
+    result = out.reshape(out_channels, ho, wo, n_images).transpose(3, 0, 1, 2)  # (N, O, Ho, Wo): a view, batch last
     return _make(result, "conv2d", parents, (cols, xpad.shape, stride, padding))
     ### END SOLUTION
 
@@ -282,7 +293,7 @@ def conv2d_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     cols, padded_shape, stride, padding = out._ctx
     n_images, out_channels, ho, wo = grad.shape
     ### BEGIN SOLUTION
-    g = np.ascontiguousarray(grad.transpose(1, 2, 3, 0)).reshape(out_channels, -1)  # (O, Ho·Wo·N)
+    g = np.ascontiguousarray(grad.transpose(1, 2, 3, 0)).reshape(out_channels, -1)  # (O, Ho·Wo·N): batch last, no copy
     w2 = weight.data.reshape(out_channels, -1)                                      # (O, C·kh·kw)
     grad_w = (g @ cols.T).reshape(weight.shape) if weight.requires_grad else None
     grad_x = None
@@ -322,8 +333,13 @@ def conv2d_backward(out: Tensor, grad: np.ndarray) -> Gradients:
 # maximums on the CNN's first pooling). No copy of the input, no argmax,
 # nothing saved for the backward pass: it finds each window's first winner
 # again from the input and the output, `kh·kw` comparisons on arrays of the
-# output's size. The general path asks `windows.reshape(..., kh·kw)` of a
-# strided view, which *copies* the input, then runs `argmax` over a last
+# output's size. Both passes keep the input's memory format (above): the
+# output is copied with `order="K"` and the gradient made with
+# `np.zeros_like`, so on the convolution's batch-last tensors every slice
+# `tiles[:, :, :, u, :, v]` is runs of N contiguous numbers (in C order,
+# runs of `Wo` numbers two apart). The general path asks
+# `windows.reshape(..., kh·kw)` of a strided view, which *copies* the
+# input, then runs `argmax` over a last
 # axis of 4: on the milestone CNN that was about 8 of its 21 ms per training
 # step (measured below). PyTorch has special kernels for the same reason.
 
@@ -356,13 +372,22 @@ def _tiles(data: np.ndarray, kernel: Pair, stride: Pair) -> np.ndarray | None:
     return data.reshape(n_images, channels, height // kh, kh, width // kw, kw)
 
 
+def in_memory_order_of(like: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`values` (shaped like `like`) in the memory order of `like`: one copy, none when it is in that order."""
+    if values.strides == like.strides:
+        return values
+    ordered = np.empty_like(like, dtype=values.dtype)
+    ordered[...] = values
+    return ordered
+
+
 def max_pool2d(x: TensorLike, kernel_size: Size2, stride: Size2 | None = None) -> Tensor:
     """The maximum of each kh×kw window: (N, C, H, W) -> (N, C, Ho, Wo)."""
     x, kernel, stride = _pool_setup("max_pool2d", x, kernel_size, stride)
     ### BEGIN SOLUTION
     tiles = _tiles(x.data, kernel, stride)
     if tiles is not None:                                 # reshape pooling: a view, kh·kw maximums
-        out = tiles[:, :, :, 0, :, 0].copy()
+        out = tiles[:, :, :, 0, :, 0].copy(order="K")      # in the input's memory order
         for u in range(kernel[0]):
             for v in range(kernel[1]):
                 np.maximum(out, tiles[:, :, :, u, :, v], out=out)
@@ -382,7 +407,7 @@ def avg_pool2d(x: TensorLike, kernel_size: Size2, stride: Size2 | None = None) -
     ### BEGIN SOLUTION
     tiles = _tiles(x.data, kernel, stride)
     if tiles is not None:                                 # reshape pooling: a view, kh·kw sums
-        out = np.zeros(tiles[:, :, :, 0, :, 0].shape, dtype=x.dtype)
+        out = np.zeros_like(tiles[:, :, :, 0, :, 0])      # in the input's memory order
         for u in range(kernel[0]):
             for v in range(kernel[1]):
                 out += tiles[:, :, :, u, :, v]
@@ -398,14 +423,16 @@ def max_pool2d_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     ### BEGIN SOLUTION
     tiles = _tiles(x.data, kernel, stride)
     if winner is None and tiles is not None:              # reshape pooling: find each window's first winner
-        full = np.zeros(tiles.shape, dtype=grad.dtype)    # (N, C, Ho, kh, Wo, kw)
-        taken = np.zeros(out.shape, dtype=bool)           # windows whose winner is already found
+        full = np.zeros_like(x.data, dtype=grad.dtype)    # (N, C, H, W) in the input's memory order
+        full_tiles = full.reshape(tiles.shape)            # (N, C, Ho, kh, Wo, kw): splitting axes never copies
+        taken = np.zeros_like(out.data, dtype=bool)       # windows whose winner is already found
+        grad = in_memory_order_of(out.data, grad)         # so every pass below runs along the same memory
         for u in range(kernel[0]):
             for v in range(kernel[1]):
                 first = (tiles[:, :, :, u, :, v] == out.data) & ~taken
                 taken |= first
-                np.multiply(grad, first, out=full[:, :, :, u, :, v])
-        return (full.reshape(x.shape),)
+                np.multiply(grad, first, out=full_tiles[:, :, :, u, :, v])
+        return (full,)
     full = np.zeros(x.shape, dtype=grad.dtype)
     for u in range(kernel[0]):
         for v in range(kernel[1]):
@@ -747,6 +774,38 @@ print(reshaped)
 print(windowed)
 print(f"reshape pooling: {windowed.seconds / reshaped.seconds:.1f}x faster, "
       f"{format_bytes(windowed.peak_bytes - reshaped.peak_bytes)} less memory at its peak")
+
+# %% [markdown]
+# The memory format, measured: what follows the CNN's first convolution
+# (ReLU and 2×2 max pooling), forward and backward, on the same numbers
+# stored in C order and in the batch-last order `conv2d` hands back. Then
+# that convolution's gradient rule on a gradient in each order: the
+# batch-last one is reordered to `(O, Ho·Wo·N)` without a copy.
+
+# %%
+from tinytorch.activations import relu
+
+
+def relu_pool_step(x):
+    out = max_pool2d(relu(x), 2)
+    out.backward(np.ones(out.shape, dtype=np.float32))
+
+
+first_output = r.standard_normal((64, 8, 28, 28)).astype(np.float32)
+formats = {"C order": first_output,
+           "batch last": np.ascontiguousarray(first_output.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)}
+times = {}
+for name, data in formats.items():
+    times[name] = measure(relu_pool_step, Tensor(data, requires_grad=True), repeat=10,
+                          label=f"ReLU + 2x2 max pool fwd+bwd, input in {name}")
+    print(times[name])
+print(f"batch last: {times['C order'].seconds / times['batch last'].seconds:.2f}x faster")
+
+conv = Tensor(r.standard_normal((64, 1, 28, 28)).astype(np.float32)), \
+    Tensor(r.standard_normal((8, 1, 3, 3)).astype(np.float32), requires_grad=True)
+out = conv2d(*conv, padding=1)
+for name, grad in (("C order", np.ascontiguousarray(out.data)), ("batch last", out.data.copy(order="K"))):
+    print(measure(conv2d_backward, out, grad, repeat=10, label=f"Conv2d(1,8) gradient rule, gradient in {name}"))
 
 # %% [markdown]
 # And the classifier's `Linear(784, 64)` on a batch of 64 flattened feature
