@@ -1,16 +1,19 @@
 """Speed and memory of tinytorch vs PyTorch 2.13 CPU, side by side in one run, as users run each.
 
     python -m bench.run [NAME ...]      (default: every benchmark)
-    BENCH_THREADS=2 python -m bench.run  (default: the threads the CPU quota allows, see tinytorch.threads)
+    BENCH_THREADS=2 python -m bench.run  (default: the CPUs the quota allows, see tinytorch.threads)
 
 Writes results/bench.json (merged by benchmark name, one entry per thread count), results/bench.md and
 the curves' plots results/curve_*_<threads>.png.
 
 How it measures, and why:
 
-* Each framework runs as its users run it by default. BENCH_THREADS sets NumPy's BLAS threads and
-  `torch.set_num_threads` alike; nothing else is changed (no OMP_WAIT_POLICY: PyTorch's OpenMP threads
-  spin between ops by default, which is part of why it is fast at two threads).
+* Each framework runs as its users run it by default, on BENCH_THREADS CPUs. PyTorch gets
+  `torch.set_num_threads(BENCH_THREADS)` and nothing else (no OMP_WAIT_POLICY: its OpenMP threads
+  spin between ops by default, which is part of why it is fast at two threads). tinytorch gets what
+  `import tinytorch` and the milestones give a server with that CPU quota: NumPy's BLAS on one
+  thread, and each training step's gradients computed by BENCH_THREADS data-parallel workers
+  (module 12's DataParallel, one slice of the batch each).
 * Blocks, not single steps: `BLOCK` consecutive steps of one framework, then `BLOCK` of the other, the
   order alternating, `ROUNDS` times. Interleaving single steps would evict each framework's caches
   before the other's step and slow both.
@@ -27,14 +30,15 @@ from __future__ import annotations
 
 import os
 
-# Thread counts must be fixed before NumPy (and its BLAS) is imported. BENCH_THREADS sets them all;
-# without it, importing tinytorch fills in what is unset from the CPU quota (tinytorch.threads).
+# Thread counts must be fixed before NumPy (and its BLAS) is imported. BENCH_THREADS is PyTorch's
+# OpenMP thread count; importing tinytorch then gives NumPy's BLAS its one thread (tinytorch.threads).
 if os.environ.get("BENCH_THREADS"):
-    for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[_variable] = os.environ["BENCH_THREADS"]
-from tinytorch.threads import cpu_quota, default_threads, use_default_threads  # noqa: E402
+from tinytorch.threads import cpu_quota, default_workers, use_default_threads  # noqa: E402
 
-THREADS = use_default_threads()
+BLAS_THREADS = use_default_threads()
+THREADS = int(os.environ.get("BENCH_THREADS") or default_workers())   # CPUs: PyTorch's threads, tinytorch's workers
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -151,10 +155,17 @@ def steps_builder(fn: Callable[[], Steps]) -> Callable[[], Steps]:
 
 
 def training_step(model, optimizer, loss_fn, x, y) -> None:
-    """Forward, loss, zero the gradients, backward, step: the same calls in tinytorch and PyTorch."""
+    """PyTorch's training step: forward, loss, zero the gradients, backward, step."""
     loss = loss_fn(model(x), y)
     optimizer.zero_grad()
     loss.backward()
+    optimizer.step()
+
+
+def parallel_training_step(parallel, optimizer, loss_fn, x, y) -> None:
+    """tinytorch's, as its milestones take it: the same loss and gradients, computed by THREADS data-parallel
+    workers (module 12's DataParallel), then the step."""
+    parallel.backward(lambda model, xs, ys: loss_fn(model(xs), ys), x, y)
     optimizer.step()
 
 
@@ -204,6 +215,7 @@ def cnn_steps(batch: int) -> Steps:
     import torch
     import tinytorch as tt
     from tinytorch.losses import cross_entropy
+    from tinytorch.production import DataParallel
 
     torch.set_num_threads(THREADS)
     tt.manual_seed(0)
@@ -213,7 +225,8 @@ def cnn_steps(batch: int) -> Steps:
     x = r.random((batch, 1, 28, 28), dtype=np.float32)
     y = r.integers(0, 10, batch)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-    return {"tinytorch": lambda: training_step(ours, our_opt, cross_entropy, tt.Tensor(x), y),
+    parallel = DataParallel(ours, THREADS)
+    return {"tinytorch": lambda: parallel_training_step(parallel, our_opt, cross_entropy, tt.Tensor(x), y),
             "torch": lambda: training_step(theirs, their_opt, torch.nn.functional.cross_entropy, tx, ty)}
 
 
@@ -236,17 +249,19 @@ def mnist_cnn():
     from course.milestones.mnist_cnn import MNIST_MEAN, MNIST_STD, evaluate, normalise
     from tinytorch.data import MNIST, DataLoader
     from tinytorch.losses import cross_entropy
+    from tinytorch.production import DataParallel
 
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     tt.manual_seed(0)
     train_set, test_set = MNIST(train=True), MNIST(train=False)
     ours, theirs, our_opt, their_opt = cnn_twins(torch)
+    parallel = DataParallel(ours, THREADS)
     x_test = torch.from_numpy((test_set.images - MNIST_MEAN) / MNIST_STD)
     y_test = torch.from_numpy(test_set.labels)
 
     def our_step(images, labels):
-        training_step(ours, our_opt, cross_entropy, normalise(images), labels.data)
+        parallel_training_step(parallel, our_opt, cross_entropy, normalise(images), labels.data)
 
     def their_step(images, labels):
         training_step(theirs, their_opt, torch.nn.functional.cross_entropy,
@@ -293,6 +308,8 @@ def gpt_twins():
 @steps_builder
 def build_gpt_step() -> Steps:
     import torch
+    from course.milestones.tinygpt import next_token_loss
+    from tinytorch.production import DataParallel
     from tinytorch.transformer import clip_grad_norm_
 
     cfg, ours, theirs, our_opt, their_opt = gpt_twins()
@@ -300,10 +317,10 @@ def build_gpt_step() -> Steps:
     x, y = r.integers(0, 65, (cfg.batch_size, cfg.block_size)), r.integers(0, 65, (cfg.batch_size, cfg.block_size))
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
+    parallel = DataParallel(ours, THREADS)
+
     def tinytorch_step():
-        _, loss = ours(x, y)
-        our_opt.zero_grad()
-        loss.backward()
+        parallel.backward(next_token_loss, x, y)
         clip_grad_norm_(ours.parameters(), cfg.grad_clip)
         our_opt.step()
 
@@ -432,8 +449,9 @@ def cpu_model() -> str:
 def machine() -> dict[str, Any]:
     import torch
     return {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-            "cpu": cpu_model(), "cores": os.cpu_count(), "cpu_quota": cpu_quota(), "default_threads": default_threads(),
-            "threads": THREADS, "torch_threads": torch.get_num_threads(),
+            "cpu": cpu_model(), "cores": os.cpu_count(), "cpu_quota": cpu_quota(), "default_workers": default_workers(),
+            "threads": THREADS, "torch_threads": torch.get_num_threads(), "tinytorch_workers": THREADS,
+            "tinytorch_blas_threads": BLAS_THREADS,
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
             "load_average_before": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
 

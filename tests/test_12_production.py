@@ -8,8 +8,11 @@ import tinytorch as tt
 from tinytorch import nn
 from tinytorch.adam import AdamW
 from tinytorch.optimizers import SGD
-from tinytorch.production import (CheckpointError, CosineAnnealingLR, EarlyStopping, LinearWarmup, StepLR,
-                                  confusion_matrix, load_checkpoint, plot_history, save_checkpoint)
+from tinytorch.layers import Linear, ReLU, Sequential
+from tinytorch.losses import cross_entropy
+from tinytorch.production import (CheckpointError, CosineAnnealingLR, DataParallel, EarlyStopping, LinearWarmup,
+                                  StepLR, confusion_matrix, load_checkpoint, plot_history, save_checkpoint)
+from tinytorch.spatial import Conv2d, Flatten, MaxPool2d
 from tinytorch.training import History
 
 
@@ -135,3 +138,39 @@ def test_plot_history_writes_a_png(tmp_path):
     history = History(train_loss=[1.0, 0.5], val_loss=[1.1, 0.7], train_accuracy=[0.5, 0.8], val_accuracy=[0.4, 0.7])
     path = plot_history(history, tmp_path / "sub" / "h.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_data_parallel_gives_the_whole_batchs_loss_and_gradients(rng, workers):
+    """Slices on worker threads, the gradients added: the one-worker step's numbers, and the replicas follow the
+    optimizer's updates and the model's train/eval mode."""
+    tt.manual_seed(0)
+    model = Sequential(Conv2d(1, 3, 3, padding=1), ReLU(), MaxPool2d(2), Flatten(), Linear(3 * 4 * 4, 4))
+    x = tt.Tensor(rng.standard_normal((7, 1, 8, 8)).astype(np.float32))   # 7 rows: slices of unequal size
+    y = rng.integers(0, 4, 7)
+    loss_fn = lambda m, xs, ys: cross_entropy(m(xs), ys)  # noqa: E731
+    one, many = DataParallel(model, 1), DataParallel(model, workers)
+    optimizer = AdamW(model.parameters(), lr=0.1)
+    for _ in range(2):                                     # the second round after an optimizer step
+        expected_loss = one.backward(loss_fn, x, y)
+        expected = [p.grad.copy() for p in model.parameters()]
+        got_loss = many.backward(loss_fn, x, y)
+        assert got_loss == pytest.approx(expected_loss, rel=1e-6)
+        for p, g in zip(model.parameters(), expected):
+            np.testing.assert_allclose(p.grad, g, rtol=1e-5, atol=1e-7)
+        optimizer.step()
+    model.eval()
+    many.share_weights()
+    assert not any(m.training for replica in many.replicas for m in replica.modules())
+
+
+def test_data_parallel_refuses_what_it_cannot_split():
+    model = Linear(2, 2)
+    with pytest.raises(ValueError, match="workers >= 1"):
+        DataParallel(model, 0)
+    loss_fn = lambda m, xs, ys: (m(xs) * 0).sum()  # noqa: E731
+    with pytest.raises(ValueError, match="empty batch"):
+        DataParallel(model, 2).backward(loss_fn, np.zeros((0, 2), np.float32), np.zeros(0))
+    with pytest.raises(ValueError, match="need no gradient"):
+        DataParallel(model, 2).backward(loss_fn, tt.Tensor(np.ones((4, 2), np.float32), requires_grad=True),
+                                        np.zeros(4))

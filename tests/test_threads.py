@@ -1,10 +1,10 @@
-"""tinytorch.threads: the default BLAS thread count comes from the container's CPU quota."""
+"""tinytorch.threads: one BLAS thread, and as many data-parallel workers as the container's CPU quota allows."""
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tinytorch.threads import cpu_quota, default_threads, usable_cores
+from tinytorch.threads import BLAS_THREADS, cpu_quota, default_workers, usable_cores
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,17 +33,22 @@ def test_cgroup_v1_quota(tmp_path):
 
 def test_no_cgroup_files_means_no_quota(tmp_path):
     assert cpu_quota(tmp_path) is None
-    assert default_threads(tmp_path) == max(1, usable_cores() - 1)
+    assert default_workers(tmp_path) == usable_cores()
 
 
-def test_default_threads_leaves_one_cpu_of_the_quota_and_keeps_at_least_one(tmp_path, monkeypatch):
+def test_default_workers_are_the_quota_rounded_down_within_the_usable_cores_and_at_least_one(tmp_path, monkeypatch):
     monkeypatch.setattr("tinytorch.threads.usable_cores", lambda: 64)
-    assert default_threads(cgroup_v2(tmp_path, "50000 100000")) == 1
-    assert default_threads(cgroup_v2(tmp_path, "200000 100000")) == 1
-    assert default_threads(cgroup_v2(tmp_path, "450000 100000")) == 3
-    assert default_threads(cgroup_v2(tmp_path, "max 100000")) == 63
+    assert default_workers(cgroup_v2(tmp_path, "50000 100000")) == 1
+    assert default_workers(cgroup_v2(tmp_path, "200000 100000")) == 2
+    assert default_workers(cgroup_v2(tmp_path, "450000 100000")) == 4
+    assert default_workers(cgroup_v2(tmp_path, "max 100000")) == 64
     monkeypatch.setattr("tinytorch.threads.usable_cores", lambda: 2)
-    assert default_threads(cgroup_v2(tmp_path, f"{100000 * 64} 100000")) == 1
+    assert default_workers(cgroup_v2(tmp_path, f"{100000 * 64} 100000")) == 2
+
+
+def test_the_student_image_gives_every_process_tinytorchs_blas_thread_count():
+    """A notebook that imports NumPy before tinytorch still gets one BLAS thread, or its workers would queue."""
+    assert f"ENV OPENBLAS_NUM_THREADS={BLAS_THREADS}" in (ROOT / "docker" / "student" / "Dockerfile").read_text()
 
 
 def test_import_fills_in_unset_thread_variables_and_keeps_set_ones():
@@ -51,4 +56,4 @@ def test_import_fills_in_unset_thread_variables_and_keeps_set_ones():
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
     out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_NUM_THREADS": "7"}, cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout.split()
-    assert out == [str(default_threads()), "7"]
+    assert out == [str(BLAS_THREADS), "7"]

@@ -4,16 +4,22 @@
 """Checkpoints, early stopping, learning-rate schedules, confusion matrix, history plots (module 12)."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from tinytorch.tensor import Tensor
+from tinytorch.threads import default_workers
 
 if TYPE_CHECKING:  # for the signatures only: checkpoints and schedules work with any model and optimizer
     from tinytorch.layers import Module
@@ -189,6 +195,71 @@ class LinearWarmup(LRScheduler):
     def lr_at(self, base_lr: float, epoch: int) -> float:
         progress = min(epoch, self.total_iters) / self.total_iters
         return base_lr * (self.start_factor + (1 - self.start_factor) * progress)
+
+
+LossFn = Callable[..., Tensor]   # (model, inputs, targets) -> the slice's mean loss: a Tensor
+
+
+def _rows(batch: Any, rows: slice) -> Any:
+    """Rows of a batch of data (a Tensor, an array or a list): a slice of its first axis."""
+    if isinstance(batch, Tensor):
+        if batch.requires_grad:
+            raise ValueError("DataParallel splits data: give it inputs that need no gradient")
+        return Tensor(batch.data[rows])
+    return batch[rows]
+
+
+class DataParallel:
+    """A batch's gradients computed by `workers` threads, each on one slice of the batch with its own replica.
+
+    `parallel.backward(loss_fn, inputs, targets)` does what `optimizer.zero_grad(); loss.backward()` do for
+    `loss = loss_fn(model, inputs, targets)` (a mean over the batch), and returns that loss as a float.
+    """
+
+    def __init__(self, model: Module, workers: int | None = None):
+        self.model = model
+        self.workers = default_workers() if workers is None else _at_least_one("DataParallel", "workers", workers)
+        self.replicas = [model] + [copy.deepcopy(model) for _ in range(self.workers - 1)]
+        self.pool = ThreadPoolExecutor(self.workers - 1) if self.workers > 1 else None
+
+    def share_weights(self) -> None:
+        """Point every replica's parameters at the model's arrays (an optimizer may have replaced them),
+        drop their gradients, and give every replica the model's train/eval mode."""
+        params, modules = self.model.parameters(), list(self.model.modules())
+        for replica in self.replicas[1:]:
+            for mine, theirs in zip(replica.parameters(), params):
+                mine.data, mine.grad = theirs.data, None
+            for mine_m, theirs_m in zip(replica.modules(), modules):
+                mine_m.training = theirs_m.training
+
+    def backward(self, loss_fn: LossFn, inputs: Any, targets: Any) -> float:
+        n = len(targets)
+        if n == 0:
+            raise ValueError("DataParallel.backward got an empty batch")
+        for p in self.model.parameters():
+            p.grad = None
+        if self.pool is None or n == 1:
+            loss = loss_fn(self.model, inputs, targets)
+            loss.backward()
+            return loss.item()
+        self.share_weights()
+        bounds = np.linspace(0, n, min(self.workers, n) + 1).astype(int)
+        slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+        def slice_backward(replica: Module, rows: slice) -> float:
+            loss = loss_fn(replica, _rows(inputs, rows), _rows(targets, rows)) * ((rows.stop - rows.start) / n)
+            loss.backward()
+            return loss.item()
+
+        others = [self.pool.submit(slice_backward, replica, rows)
+                  for replica, rows in zip(self.replicas[1:], slices[1:])]
+        total = slice_backward(self.model, slices[0])       # this thread takes the first slice
+        total += sum(future.result() for future in others)
+        for replica in self.replicas[1:len(slices)]:        # the all-reduce: add the replicas' gradients
+            for p, q in zip(self.model.parameters(), replica.parameters()):
+                if q.grad is not None:
+                    p.grad = q.grad if p.grad is None else np.add(p.grad, q.grad, out=p.grad)
+        return total
 
 
 def confusion_matrix(predicted: ArrayLike, targets: ArrayLike, num_classes: int) -> np.ndarray:

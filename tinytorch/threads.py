@@ -1,4 +1,4 @@
-"""How many BLAS threads tinytorch uses by default: one fewer than the container's CPU quota, at least one.
+"""How tinytorch uses the CPUs it may use: one BLAS thread, and one data-parallel worker per CPU of the quota.
 
 NumPy's BLAS (OpenBLAS) starts one thread per core it *sees*, and a container sees every core of its
 host: on a 64-core server whose JupyterHub gives each student 2 CPUs, OpenBLAS would start 64 threads
@@ -6,12 +6,13 @@ that take turns on 2 CPUs' worth of time, and every matrix product would wait fo
 quota the container really has is in its cgroup (``cpu.max`` in cgroup v2, ``cpu.cfs_quota_us`` /
 ``cpu.cfs_period_us`` in v1): 200000 of every 100000 microseconds is 2 CPUs.
 
-Why one fewer: tinytorch's matrices are small, everything between two matrix products runs on the
-Python thread alone, and a BLAS thread that has to wait for a busy CPU holds up every product. On
-our 2-core machine, busy with other work, a TinyGPT training step took 105-160 ms with one BLAS
-thread and 380-510 ms with two; quiet, two threads saved at best a fifth. So the quota, minus one
-CPU for the Python thread's own work and the rest of the server (Jupyter, the other processes),
-and never more than the cores this process may run on; without a quota, the usable cores minus one.
+Why BLAS gets one thread whatever the quota: BLAS threads speed up the matrix products only, and
+everything between two products runs on the Python thread alone. Training uses the CPUs instead by
+data parallelism (module 12's ``DataParallel``): ``default_workers()`` threads, one per CPU of the
+quota, each running forward and backward on its slice of the batch, products and element-wise work
+alike. On a 2-core Xeon (3 December 2026) a TinyGPT training step took 100-120 ms with two BLAS
+threads and 71-73 ms with two workers of one BLAS thread each; two workers that each call a
+two-thread BLAS took 144-157 ms, so the two are not combined.
 
 `import tinytorch` calls `use_default_threads()` before NumPy is imported, because BLAS reads its
 thread count once, when it is loaded. A thread count set by hand (OPENBLAS_NUM_THREADS,
@@ -52,20 +53,21 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_threads(cgroup: Path = CGROUP) -> int:
-    """The CPUs we may use (the quota rounded down, at most the usable cores) minus one, at least 1."""
+def default_workers(cgroup: Path = CGROUP) -> int:
+    """The CPUs we may use: the quota rounded down, at most the usable cores, at least 1."""
     quota = cpu_quota(cgroup)
     cores = usable_cores()
-    cpus = cores if quota is None else min(cores, math.floor(quota))
-    return max(1, cpus - 1)
+    return max(1, cores if quota is None else min(cores, math.floor(quota)))
+
+
+BLAS_THREADS = 1  # per worker (above)
 
 
 def use_default_threads() -> int:
-    """Set each unset BLAS thread variable to `default_threads()`; return what OPENBLAS_NUM_THREADS now says."""
-    threads = default_threads()
+    """Set each unset BLAS thread variable to BLAS_THREADS; return what OPENBLAS_NUM_THREADS now says."""
     for variable in THREAD_VARIABLES:
-        os.environ.setdefault(variable, str(threads))
+        os.environ.setdefault(variable, str(BLAS_THREADS))
     try:
         return int(os.environ["OPENBLAS_NUM_THREADS"])
     except ValueError:
-        return threads
+        return BLAS_THREADS

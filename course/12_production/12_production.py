@@ -31,7 +31,9 @@
 # * **learning-rate schedules** — step decay, cosine annealing, linear
 #   warm-up, with PyTorch's formulas;
 # * **metrics and plots** — a confusion matrix, and the training history as a
-#   PNG.
+#   PNG;
+# * **data parallelism** (given) — each batch's gradient computed on every
+#   CPU the server gives you, one slice of the batch per CPU.
 
 # %%
 #| default_exp production
@@ -41,16 +43,22 @@
 """Checkpoints, early stopping, learning-rate schedules, confusion matrix, history plots (module 12)."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from tinytorch.tensor import Tensor
+from tinytorch.threads import default_workers
 
 if TYPE_CHECKING:  # for the signatures only: checkpoints and schedules work with any model and optimizer
     from tinytorch.layers import Module
@@ -280,6 +288,101 @@ class LinearWarmup(LRScheduler):
 
 
 # %% [markdown]
+# ## Given: data parallelism on the CPU's cores
+#
+# A batch's loss is the mean of its examples' losses, so its gradient is the
+# mean of their gradients. Cut the batch into slices, compute each slice's
+# gradient on its own core, weight each by its share of the batch and add
+# them: the same gradient, in a fraction of the time. This is **data
+# parallelism**, what PyTorch's `DistributedDataParallel` does across
+# processes and machines (its "all-reduce" is our sum).
+#
+# Our workers are threads of one Python process. Python runs one thread's
+# *Python* code at a time (the GIL), but NumPy lets go of it inside its
+# loops, where nearly all of a training step's time is: two threads keep two
+# cores busy. Each thread builds its own graph, so it gets its own
+# **replica** of the model: a deep copy whose parameters are then pointed at
+# the model's own arrays before every step, so the weights exist once and
+# every replica sees the optimizer's updates; only the gradients are per
+# replica. (Dropout draws from one random generator for all threads, so with
+# dropout the masks depend on which thread draws first.)
+#
+# Why not let NumPy's BLAS use the cores instead? BLAS threads speed up the
+# matrix products only; everything between two products (element-wise
+# work, reductions, copies) runs on the one Python thread. A worker per core
+# runs the products *and* that work in parallel, each on a slice. So
+# `import tinytorch` gives BLAS one thread, and `DataParallel` one worker per
+# CPU of your server's quota (`tinytorch.threads.default_workers()`).
+# Measured below; the milestones train this way.
+
+# %%
+#| export
+LossFn = Callable[..., Tensor]   # (model, inputs, targets) -> the slice's mean loss: a Tensor
+
+
+def _rows(batch: Any, rows: slice) -> Any:
+    """Rows of a batch of data (a Tensor, an array or a list): a slice of its first axis."""
+    if isinstance(batch, Tensor):
+        if batch.requires_grad:
+            raise ValueError("DataParallel splits data: give it inputs that need no gradient")
+        return Tensor(batch.data[rows])
+    return batch[rows]
+
+
+class DataParallel:
+    """A batch's gradients computed by `workers` threads, each on one slice of the batch with its own replica.
+
+    `parallel.backward(loss_fn, inputs, targets)` does what `optimizer.zero_grad(); loss.backward()` do for
+    `loss = loss_fn(model, inputs, targets)` (a mean over the batch), and returns that loss as a float.
+    """
+
+    def __init__(self, model: Module, workers: int | None = None):
+        self.model = model
+        self.workers = default_workers() if workers is None else _at_least_one("DataParallel", "workers", workers)
+        self.replicas = [model] + [copy.deepcopy(model) for _ in range(self.workers - 1)]
+        self.pool = ThreadPoolExecutor(self.workers - 1) if self.workers > 1 else None
+
+    def share_weights(self) -> None:
+        """Point every replica's parameters at the model's arrays (an optimizer may have replaced them),
+        drop their gradients, and give every replica the model's train/eval mode."""
+        params, modules = self.model.parameters(), list(self.model.modules())
+        for replica in self.replicas[1:]:
+            for mine, theirs in zip(replica.parameters(), params):
+                mine.data, mine.grad = theirs.data, None
+            for mine_m, theirs_m in zip(replica.modules(), modules):
+                mine_m.training = theirs_m.training
+
+    def backward(self, loss_fn: LossFn, inputs: Any, targets: Any) -> float:
+        n = len(targets)
+        if n == 0:
+            raise ValueError("DataParallel.backward got an empty batch")
+        for p in self.model.parameters():
+            p.grad = None
+        if self.pool is None or n == 1:
+            loss = loss_fn(self.model, inputs, targets)
+            loss.backward()
+            return loss.item()
+        self.share_weights()
+        bounds = np.linspace(0, n, min(self.workers, n) + 1).astype(int)
+        slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+        def slice_backward(replica: Module, rows: slice) -> float:
+            loss = loss_fn(replica, _rows(inputs, rows), _rows(targets, rows)) * ((rows.stop - rows.start) / n)
+            loss.backward()
+            return loss.item()
+
+        others = [self.pool.submit(slice_backward, replica, rows)
+                  for replica, rows in zip(self.replicas[1:], slices[1:])]
+        total = slice_backward(self.model, slices[0])       # this thread takes the first slice
+        total += sum(future.result() for future in others)
+        for replica in self.replicas[1:len(slices)]:        # the all-reduce: add the replicas' gradients
+            for p, q in zip(self.model.parameters(), replica.parameters()):
+                if q.grad is not None:
+                    p.grad = q.grad if p.grad is None else np.add(p.grad, q.grad, out=p.grad)
+        return total
+
+
+# %% [markdown]
 # ## Given: confusion matrix and history plot
 #
 # Accuracy hides *which* classes are confused; the confusion matrix
@@ -444,6 +547,40 @@ with Profile("load") as p:
     load_checkpoint("checkpoints/big.npz", big, big_opt)
 print(f"{n} parameters = {format_bytes(4 * n)}; checkpoint file {format_bytes(Path('checkpoints/big.npz').stat().st_size)}")
 print(f"save {saved.seconds * 1e3:.1f} ms, load {p.seconds * 1e3:.1f} ms (peak {format_bytes(p.peak_bytes)})")
+
+# %% [markdown]
+# Data parallelism, measured: the gradients of one batch of 64 images for a
+# small CNN (module 09's layers), by one worker and by one worker per CPU of
+# this server. The two give the same gradient up to float32 rounding (the
+# slices' sums are added in another order). On a server with one CPU there
+# is no second core to run on: the workers take turns, and the replica and
+# the threads cost a little.
+
+# %%
+from tinytorch.layers import Linear, ReLU, Sequential
+from tinytorch.spatial import Conv2d, Flatten, MaxPool2d
+
+tt.manual_seed(0)
+cnn = Sequential(Conv2d(1, 8, 3, padding=1), ReLU(), MaxPool2d(2), Conv2d(8, 16, 3, padding=1), ReLU(),
+                 MaxPool2d(2), Flatten(), Linear(16 * 7 * 7, 10))
+images = Tensor(r.standard_normal((64, 1, 28, 28)).astype(np.float32))
+labels = r.integers(0, 10, 64)
+
+
+def classify(model, inputs, targets):
+    return cross_entropy(model(inputs), targets)
+
+
+gradients, times = {}, {}
+for workers in sorted({1, max(2, default_workers())}):
+    parallel = DataParallel(cnn, workers)
+    times[workers] = measure(parallel.backward, classify, images, labels, repeat=20).seconds
+    gradients[workers] = [p.grad.copy() for p in cnn.parameters()]
+    print(f"{workers} worker(s): {times[workers] * 1e3:.1f} ms per batch's gradients")
+many = max(times)
+print(f"CPUs this server may use: {default_workers()}; {many} workers: {times[1] / times[many]:.2f}x "
+      f"the speed of one; largest gradient difference "
+      f"{max(float(np.abs(a - b).max()) for a, b in zip(gradients[1], gradients[many])):.1e}")
 
 # %% [markdown]
 # ## Comparison with PyTorch

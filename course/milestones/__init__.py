@@ -1,11 +1,11 @@
 """Course milestones: end-to-end programs built only from tinytorch, run as `python -m course.milestones.<name>`.
 
-The milestones use the BLAS thread count `import tinytorch` chooses from the server's CPU quota
-(tinytorch/threads.py: the quota minus one CPU, at least one; OPENBLAS_NUM_THREADS /
-OMP_NUM_THREADS set by hand win). Not a constant: OpenBLAS's own default, one thread per core of
-the host, starts dozens of threads that queue for a quota of two, and a large quota deserves more
-than one. Not the whole quota either: on our busy 2-core machine a TinyGPT step took 105-160 ms
-with one BLAS thread and 380-510 ms with two.
+The milestones use the CPUs the server's quota gives the way `import tinytorch` sets them up
+(tinytorch/threads.py): NumPy's BLAS on one thread (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS set by
+hand win), and training on one data-parallel worker per CPU of the quota (module 12's
+DataParallel; MNIST CNN and TinyGPT). Not a constant: OpenBLAS's own default, one thread per core
+of the host, starts dozens of threads that queue for a quota of two; and BLAS threads speed up the
+matrix products alone, where a worker per CPU runs everything between them in parallel too.
 """
 import sys
 import traceback

@@ -18,17 +18,19 @@ import argparse
 import sys
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from course.milestones import run, show_plot
 import tinytorch as tt
-from tinytorch.adam import Adam, evaluate_classifier, train_epoch
+from tinytorch.adam import Adam, evaluate_classifier
 from tinytorch.data import MNIST, DataLoader, TensorDataset
 from tinytorch.layers import ReLU, Sequential
 from tinytorch.losses import cross_entropy
-from tinytorch.production import CosineAnnealingLR, plot_history, save_checkpoint
+from tinytorch.production import CosineAnnealingLR, DataParallel, plot_history, save_checkpoint
 from tinytorch.spatial import Conv2d, Flatten, FusedLinear, MaxPool2d
 from tinytorch.training import History
 
@@ -59,6 +61,21 @@ def normalise(images: tt.Tensor) -> tt.Tensor:
     return tt.Tensor((images.data - MNIST_MEAN) / MNIST_STD)
 
 
+def classify(model: Sequential, images: tt.Tensor, labels: np.ndarray) -> tt.Tensor:
+    """The loss each worker computes on its slice of a batch."""
+    return cross_entropy(model(images), labels)
+
+
+def train_epoch(parallel: DataParallel, batches: Iterable, optimizer: Adam) -> float:
+    """Module 11's train_epoch, with each batch's gradients computed on every CPU by module 12's DataParallel."""
+    parallel.model.train()
+    losses = []
+    for images, labels in batches:
+        losses.append(parallel.backward(classify, normalise(images), labels))
+        optimizer.step()
+    return float(np.mean(losses))
+
+
 def evaluate(model: Sequential, loader: DataLoader) -> tuple[float, float]:
     """Mean loss and accuracy over a loader, without recording history (module 11's evaluate_classifier)."""
     metrics = evaluate_classifier(model, loader, num_classes=10, loss_fn=cross_entropy, transform=normalise)
@@ -80,13 +97,14 @@ def train(data: str | os.PathLike[str] | None = None, epochs: int = 2, batch_siz
     model, name, title = ((make_design_cnn(), "mnist_cnn_design", "the design's MNIST CNN") if design
                           else (make_cnn(), "mnist_cnn", "MNIST CNN"))
     optimizer = Adam(model.parameters(), lr=lr)
+    parallel = DataParallel(model)                      # one worker per CPU of the quota (tinytorch.threads)
     schedule = CosineAnnealingLR(optimizer, T_max=epochs) if cosine else None
     history, test_accuracy, epoch_seconds = History(), [], []
     out = Path(out)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=True)
-        train_loss = train_epoch(model, bar, optimizer, cross_entropy, transform=normalise)  # module 11's loop
+        train_loss = train_epoch(parallel, bar, optimizer)
         epoch_seconds.append(time.perf_counter() - start)
         if schedule:
             schedule.step()

@@ -36,7 +36,7 @@ import tinytorch as tt
 from tinytorch.adam import AdamW
 from tinytorch.data import dataset_root
 from tinytorch.generation import CharTokenizer, generate, generate_text, get_batch
-from tinytorch.production import CheckpointError, load_checkpoint, save_checkpoint
+from tinytorch.production import CheckpointError, DataParallel, load_checkpoint, save_checkpoint
 from tinytorch.transformer import GPT, GPTConfig, clip_grad_norm_
 
 CORPUS = Path("tinyshakespeare") / "input.txt"
@@ -130,6 +130,11 @@ def evaluate(model: GPT, data: np.ndarray, starts: np.ndarray, batch_size: int =
     return total / len(starts)
 
 
+def next_token_loss(model: GPT, x: np.ndarray, y: np.ndarray) -> tt.Tensor:
+    """The loss each worker computes on its slice of a batch: the mean cross-entropy of the next characters."""
+    return model(x, y)[1]
+
+
 def train(data: str | os.PathLike[str] | None = None, cfg: TrainConfig | None = None, out: Path = Path("results/milestones"), resume: bool = False,
           progress: bool = True, text: str | None = None, sample_chars: int = 500, temperature: float = 0.8,
           top_k: int | None = None, prompt: str = "\n\n") -> dict:
@@ -143,6 +148,7 @@ def train(data: str | os.PathLike[str] | None = None, cfg: TrainConfig | None = 
     tt.manual_seed(cfg.seed)
     model = GPT(cfg.model_config(tokenizer.vocab_size))
     optimizer = make_optimizer(model, cfg)
+    parallel = DataParallel(model)                              # one worker per CPU of the quota (tinytorch.threads)
     checkpoint = out / CHECKPOINT
     tokenizer.save(out / TOKENIZER)                             # now: every checkpoint can be sampled from
     history: dict[str, list[float]] = {"iter": [], "train_loss": [], "val_loss": []}
@@ -178,13 +184,11 @@ def train(data: str | os.PathLike[str] | None = None, cfg: TrainConfig | None = 
         if it == cfg.max_iters:
             break
         x, y = get_batch(train_ids, cfg.block_size, cfg.batch_size, np.random.default_rng([cfg.seed, it]))
-        _, loss = model(x, y)                                   # 3. forward and backward
-        optimizer.zero_grad()
-        loss.backward()
+        loss = parallel.backward(next_token_loss, x, y)         # 3. forward and backward, on every CPU
         clip_grad_norm_(model.parameters(), cfg.grad_clip)      # 4. clip
         optimizer.step()                                        # 5. step
         if it % 10 == 0:                                        # 6. log
-            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{get_lr(it, cfg):.1e}")
+            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{get_lr(it, cfg):.1e}")
     bar.close()
     seconds = time.perf_counter() - started
 
