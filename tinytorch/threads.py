@@ -11,7 +11,7 @@ everything between two products runs on the Python thread alone. Training uses t
 data parallelism (module 12's ``DataParallel``): ``default_workers()`` threads, one per CPU of the
 quota, each running forward and backward on its slice of the batch, products and element-wise work
 alike. On a 2-core Xeon (3 December 2026) a TinyGPT training step took 100-120 ms with two BLAS
-threads and 71-73 ms with two workers of one BLAS thread each; two workers that each call a
+threads and 73-77 ms with two workers of one BLAS thread each (medians of two runs); two workers that each call a
 two-thread BLAS took 144-157 ms, so the two are not combined.
 
 `import tinytorch` calls `use_default_threads()` before NumPy is imported, because BLAS reads its
