@@ -554,7 +554,10 @@ print(f"save {saved.seconds * 1e3:.1f} ms, load {p.seconds * 1e3:.1f} ms (peak {
 # this server. The two give the same gradient up to float32 rounding (the
 # slices' sums are added in another order). On a server with one CPU there
 # is no second core to run on: the workers take turns, and the replica and
-# the threads cost a little.
+# the threads cost a little. Outside the course's image, where NumPy may be
+# imported before tinytorch with no `OPENBLAS_NUM_THREADS` set, BLAS starts
+# a thread per core and the workers queue for them: two workers are then
+# slower than one.
 
 # %%
 from tinytorch.layers import Linear, ReLU, Sequential
