@@ -163,9 +163,9 @@ def training_step(model, optimizer, loss_fn, x, y) -> None:
 
 
 def parallel_training_step(parallel, optimizer, loss_fn, x, y) -> None:
-    """tinytorch's, as its milestones take it: the same loss and gradients, computed by THREADS data-parallel
-    workers (module 12's DataParallel), then the step."""
-    parallel.backward(lambda model, xs, ys: loss_fn(model(xs), ys), x, y)
+    """tinytorch's, as its milestones take it: the loss `loss_fn(model, x, y)` and its gradients computed by
+    THREADS data-parallel workers (module 12's DataParallel), then the step."""
+    parallel.backward(loss_fn, x, y)
     optimizer.step()
 
 
@@ -214,7 +214,7 @@ def cnn_steps(batch: int) -> Steps:
     """One training step of the milestone CNN (Adam) at batch size `batch`, in each framework."""
     import torch
     import tinytorch as tt
-    from tinytorch.losses import cross_entropy
+    from course.milestones.mnist_cnn import classify
     from tinytorch.production import DataParallel
 
     torch.set_num_threads(THREADS)
@@ -226,7 +226,7 @@ def cnn_steps(batch: int) -> Steps:
     y = r.integers(0, 10, batch)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
     parallel = DataParallel(ours, THREADS)
-    return {"tinytorch": lambda: parallel_training_step(parallel, our_opt, cross_entropy, tt.Tensor(x), y),
+    return {"tinytorch": lambda: parallel_training_step(parallel, our_opt, classify, tt.Tensor(x), y),
             "torch": lambda: training_step(theirs, their_opt, torch.nn.functional.cross_entropy, tx, ty)}
 
 
@@ -246,9 +246,8 @@ def mnist_cnn():
     """The milestone CNN, Adam lr 1e-3, batch 64: seconds per epoch and test accuracy after 1 and 2 epochs."""
     import torch
     import tinytorch as tt
-    from course.milestones.mnist_cnn import MNIST_MEAN, MNIST_STD, evaluate, normalise
+    from course.milestones.mnist_cnn import MNIST_MEAN, MNIST_STD, classify, evaluate, normalise
     from tinytorch.data import MNIST, DataLoader
-    from tinytorch.losses import cross_entropy
     from tinytorch.production import DataParallel
 
     torch.set_num_threads(THREADS)
@@ -261,7 +260,7 @@ def mnist_cnn():
     y_test = torch.from_numpy(test_set.labels)
 
     def our_step(images, labels):
-        parallel_training_step(parallel, our_opt, cross_entropy, normalise(images), labels.data)
+        parallel_training_step(parallel, our_opt, classify, normalise(images), labels.data)
 
     def their_step(images, labels):
         training_step(theirs, their_opt, torch.nn.functional.cross_entropy,
@@ -450,8 +449,7 @@ def machine() -> dict[str, Any]:
     import torch
     return {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
             "cpu": cpu_model(), "cores": os.cpu_count(), "cpu_quota": cpu_quota(), "default_workers": default_workers(),
-            "threads": THREADS, "torch_threads": torch.get_num_threads(), "tinytorch_workers": THREADS,
-            "tinytorch_blas_threads": BLAS_THREADS,
+            "threads": THREADS, "torch_threads": torch.get_num_threads(), "tinytorch_blas_threads": BLAS_THREADS,
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
             "load_average_before": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
 

@@ -236,7 +236,8 @@ class DataParallel:
         n = len(targets)
         if n == 0:
             raise ValueError("DataParallel.backward got an empty batch")
-        for p in self.model.parameters():
+        params = self.model.parameters()
+        for p in params:
             p.grad = None
         if self.pool is None or n == 1:
             loss = loss_fn(self.model, inputs, targets)
@@ -256,7 +257,7 @@ class DataParallel:
         total = slice_backward(self.model, slices[0])       # this thread takes the first slice
         total += sum(future.result() for future in others)
         for replica in self.replicas[1:len(slices)]:        # the all-reduce: add the replicas' gradients
-            for p, q in zip(self.model.parameters(), replica.parameters()):
+            for p, q in zip(params, replica.parameters()):
                 if q.grad is not None:
                     p.grad = q.grad if p.grad is None else np.add(p.grad, q.grad, out=p.grad)
         return total
