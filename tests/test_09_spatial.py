@@ -220,7 +220,12 @@ def test_fused_linear_is_one_float32_node_matching_torch(torch, rng, shape):
     for name, mine, other in zip(("x", "weight", "bias"), (ours_x, fc.weight, fc.bias), theirs):
         assert mine.grad.dtype == np.float32, name
         np.testing.assert_allclose(mine.grad, other.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
-    assert fc.weight.grad.flags.c_contiguous
+    assert fc.weight.data.flags.f_contiguous and fc.weight.grad.flags.f_contiguous, \
+        "FusedLinear keeps its (out, in) weight column-major, and the weight's gradient in the same memory order"
+    row_major = tt.Tensor(np.ascontiguousarray(fc.weight.data), requires_grad=True)   # module 04's layout
+    linear(ours_x, row_major).backward(g)
+    np.testing.assert_allclose(row_major.grad, fc.weight.grad, rtol=1e-6, atol=1e-6)
+    assert row_major.grad.flags.c_contiguous, "a row-major weight gets a row-major gradient"
 
 
 def test_fused_linear_gradients_match_finite_differences(rng):

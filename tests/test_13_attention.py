@@ -119,3 +119,17 @@ def test_fused_masked_softmax_matches_the_composed_one_values_and_gradients():
     assert np.allclose(results[0][0], results[1][0], atol=1e-12)
     assert np.allclose(results[0][1], results[1][1], atol=1e-12)
     assert not results[1][0][:, :, 2].any() and not results[1][1][:, :, 2].any()
+
+
+def test_fused_masked_softmax_keeps_the_scores_memory_order():
+    """Module 14 hands it keys-major scores (computed as k qᵀ, viewed transposed); the weights keep that order."""
+    from tinytorch.attention import fused_masked_softmax
+    scores = np.random.default_rng(6).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    keys_major = np.ascontiguousarray(scores.swapaxes(-1, -2)).swapaxes(-1, -2)   # same numbers, other order
+    mask = causal_mask(6)
+    mask[2] = False                                   # a fully masked row
+    for m in (mask, None):
+        weights = fused_masked_softmax(keys_major, m).data
+        assert weights.swapaxes(-1, -2).flags.c_contiguous, "the weights lost the scores' memory order"
+        np.testing.assert_allclose(weights, fused_masked_softmax(scores, m).data, rtol=1e-6, atol=1e-7)
+    assert not fused_masked_softmax(keys_major, mask).data[:, :, 2].any()

@@ -206,6 +206,15 @@ def test_gpt_config_rejects_bad_settings():
         GPTConfig(n_layer=0)
 
 
+def test_the_causal_mask_is_built_once_per_length_and_read_only():
+    from tinytorch.attention import causal_mask
+    from tinytorch.transformer import shared_causal_mask
+    mask = shared_causal_mask(7)
+    assert mask is shared_causal_mask(7) and np.array_equal(mask, causal_mask(7))
+    with pytest.raises(ValueError, match="read-only"):
+        mask[0, 1] = True                             # a shared mask must not be changed by one of its users
+
+
 @pytest.mark.parametrize("shape, n_head", [((2, 5), 1), ((2, 5, 12, 1), 1), ((2, 5, 12), 0), ((2, 5, 10), 2)])
 def test_fused_attention_names_a_bad_shape_or_head_count(shape, n_head):
     from tinytorch.transformer import fused_attention

@@ -4,6 +4,7 @@
 """Embedding, LayerNorm, Dropout, multi-head attention, the transformer block and GPT (module 14)."""
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -156,8 +157,8 @@ def fused_attention(qkv: TensorLike, n_head: int, mask: TensorLike | None = None
     B, T, C3 = qkv.shape
     d = C3 // 3 // n_head
     q, k, v = qkv.data.reshape(B, T, 3, n_head, d).transpose(2, 0, 3, 1, 4)   # views, (B, H, T, d) each
-    scores = (q * (1.0 / math.sqrt(d))) @ k.swapaxes(-1, -2)                  # (B, H, T, T), as in module 13
-    weights = fused_masked_softmax(scores, mask)                              # module 13's numbers
+    scores_kq = k @ (q * (1.0 / math.sqrt(d))).swapaxes(-1, -2)               # (B, H, T_k, T_q): keys-major
+    weights = fused_masked_softmax(scores_kq.swapaxes(-1, -2), mask)          # module 13's numbers, same layout
     heads = (weights.data @ v).transpose(0, 2, 1, 3)                          # (B, T, H, d), a view
     return _make(heads.reshape(B, T, C3 // 3), "attention", (qkv,), (n_head, weights))
 
@@ -172,7 +173,8 @@ def attention_backward(out: Tensor, grad: np.ndarray) -> Gradients:
     d_qkv = np.empty((B, T, 3, n_head, d), dtype=grad.dtype)                  # every number written below
     dq, dk, dv = d_qkv.transpose(2, 0, 3, 1, 4)                               # views into it, (B, H, T, d)
     np.matmul(weights.data.swapaxes(-1, -2), d_heads, out=dv)                 # dv = pᵀ dy
-    (d_scores,) = softmax_backward(weights, d_heads @ v.swapaxes(-1, -2))     # ds, from dp = dy vᵀ
+    d_weights = (v @ d_heads.swapaxes(-1, -2)).swapaxes(-1, -2)               # dp = dy vᵀ, keys-major as p is
+    (d_scores,) = softmax_backward(weights, d_weights)                        # ds
     assert d_scores is not None                                               # (for mypy: the rule always gives it)
     d_scores *= 1.0 / math.sqrt(d)
     np.matmul(d_scores, k, out=dq)                                            # dq = ds k / √d
@@ -187,8 +189,16 @@ class CausalSelfAttention(MultiHeadAttention):
         x = as_tensor(x)
         if x.ndim != 3 or x.shape[-1] != self.n_embd:
             raise ValueError(f"CausalSelfAttention expects (B, T, {self.n_embd}), got {x.shape}")
-        mask = causal_mask(x.shape[1]) if self.causal else None
+        mask = shared_causal_mask(x.shape[1]) if self.causal else None
         return self.resid_dropout(self.c_proj(fused_attention(self.c_attn(x), self.n_head, mask)))
+
+
+@functools.lru_cache(maxsize=256)
+def shared_causal_mask(T: int) -> np.ndarray:
+    """causal_mask(T), built once per length and shared read-only (nanoGPT keeps it as a buffer)."""
+    mask = causal_mask(T)
+    mask.flags.writeable = False
+    return mask
 
 
 def fused_gelu(x: TensorLike) -> Tensor:
@@ -328,7 +338,8 @@ def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float) -> float:
     if not max_norm > 0:
         raise ValueError(f"max_norm must be positive, got {max_norm}")
     grads = [p.grad for p in parameters if p.grad is not None]
-    total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    flat = [g.ravel(order="K") for g in grads]   # each in its memory order: a view, also of column-major weights
+    total = math.sqrt(sum(float(np.vdot(f, f)) for f in flat))
     scale = max_norm / (total + 1e-6)     # the 1e-6, as in PyTorch: no division by zero for zero gradients
     if scale < 1:
         for g in grads:

@@ -153,8 +153,10 @@ def masked_softmax(scores: TensorLike, mask: TensorLike | None = None) -> Tensor
 # entries set to `-inf` before the `exp`, so they come out 0; a fully masked
 # row divides by 1 instead of 0), records one op, `"softmax"`, and registers
 # the rule above: a primitive, as module 09 made `conv2d` and module 14 will
-# make GELU. Masked and fully masked positions need no special case in the
-# backward pass: their `p` is 0. The analysis below measures what it saves;
+# make GELU. Its weights keep the scores' memory order (`np.empty_like`), so a
+# caller that lays its scores out differently keeps that layout (module 14
+# does, for speed). Masked and fully masked positions need no special case
+# in the backward pass: their `p` is 0. The analysis below measures what it saves;
 # the tests check it against the composed `masked_softmax`, values and
 # gradients. This one is given: read it, it is the pattern of every fused
 # primitive.
@@ -164,14 +166,15 @@ def masked_softmax(scores: TensorLike, mask: TensorLike | None = None) -> Tensor
 def fused_masked_softmax(scores: TensorLike, mask: TensorLike | None = None) -> Tensor:
     """masked_softmax's numbers as one primitive (op "softmax"): one saved array, the weights themselves."""
     scores = as_tensor(scores)
+    weights = np.empty_like(scores.data, dtype=np.result_type(scores.dtype, np.float32))  # the scores' memory order
     if mask is None:
-        weights = scores.data - scores.data.max(axis=-1, keepdims=True)          # a new array, then in place
+        np.copyto(weights, scores.data)                                           # then everything in place
     else:
-        mask = _boolean_mask(mask, scores.shape)
-        weights = np.where(mask, scores.data, -np.inf).astype(scores.dtype, copy=False)  # masked: exp gives 0
-        row_max = weights.max(axis=-1, keepdims=True)
-        row_max[~np.isfinite(row_max)] = 0                                        # fully masked rows
-        weights -= row_max
+        weights.fill(-np.inf)                                                     # masked: exp gives 0
+        np.copyto(weights, scores.data, where=_boolean_mask(mask, scores.shape))
+    row_max = weights.max(axis=-1, keepdims=True)
+    row_max[~np.isfinite(row_max)] = 0                                            # fully masked rows
+    weights -= row_max
     np.exp(weights, out=weights)
     total = weights.sum(axis=-1, keepdims=True)
     total[total == 0] = 1                                                         # fully masked rows stay 0
